@@ -1,0 +1,393 @@
+//! The thin adapter between the WIT `arena` world and the domain modules.
+
+use crate::clock::SystemClock;
+use crate::manager::ArenaManager;
+use crate::storage::{ArenaRecord, Storage, StoredArena};
+use crate::{aggregate, events, types as domain};
+
+wit_bindgen::generate!({
+    world: "arena",
+    path: "../wit",
+});
+
+use arena::core::storage as host;
+use arena::core::types as wit;
+use exports::arena::core::manager::{Guest, VerifyReport};
+
+/// The storage imports, seen through the domain's trait.
+struct HostStorage;
+
+impl Storage for HostStorage {
+    fn load(&self, arena: &str) -> Result<Option<StoredArena>, domain::ArenaError> {
+        Ok(host::load(arena).map_err(error_in)?.map(|s| StoredArena {
+            snapshot: s.snapshot,
+            head_seq: s.head_seq,
+            head_hash: s.head_hash,
+        }))
+    }
+
+    fn read_events(
+        &self,
+        arena: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<events::Event>, domain::ArenaError> {
+        Ok(host::read_events(arena, after, limit)
+            .map_err(error_in)?
+            .into_iter()
+            .map(event_in)
+            .collect())
+    }
+
+    fn append(
+        &self,
+        arena: &str,
+        expected_seq: u64,
+        events: &[events::Event],
+        record: &ArenaRecord,
+    ) -> Result<(), domain::ArenaError> {
+        let events: Vec<wit::Event> = events.iter().cloned().map(event_out).collect();
+        let record = host::ArenaRecord {
+            snapshot: record.snapshot.clone(),
+            status: status_out(record.status),
+            participants: record.participants.clone(),
+        };
+        host::append(arena, expected_seq, &events, &record).map_err(error_in)
+    }
+
+    fn participating(&self, agent: &str) -> Result<Vec<String>, domain::ArenaError> {
+        host::participating(agent).map_err(error_in)
+    }
+
+    fn list_arenas(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, domain::ArenaError> {
+        host::list_arenas(after, limit).map_err(error_in)
+    }
+}
+
+fn manager() -> ArenaManager<HostStorage, SystemClock> {
+    ArenaManager::new(HostStorage, SystemClock)
+}
+
+type WitResult<T> = Result<T, wit::ArenaError>;
+
+struct Component;
+
+impl Guest for Component {
+    fn create(config: wit::ArenaConfig) -> WitResult<String> {
+        let config = domain::ArenaConfig {
+            goal: config.goal,
+            total_steps: config.total_steps,
+            strategy: match config.strategy {
+                wit::Strategy::Peer(agent) => domain::Strategy::Peer(agent),
+            },
+            participants: config.participants.into_iter().map(spec_in).collect(),
+            created_by: config.created_by,
+        };
+        manager().create(&config).map_err(error_out)
+    }
+
+    fn get(arena: String) -> WitResult<wit::ArenaInfo> {
+        manager().get(&arena).map(info_out).map_err(error_out)
+    }
+
+    fn list_arenas(after: Option<String>, limit: u32) -> WitResult<Vec<wit::ArenaInfo>> {
+        manager()
+            .list(after.as_deref(), limit)
+            .map(|list| list.into_iter().map(info_out).collect())
+            .map_err(error_out)
+    }
+
+    fn events(arena: String, after: u64, limit: u32) -> WitResult<Vec<wit::Event>> {
+        manager()
+            .events(&arena, after, limit)
+            .map(|list| list.into_iter().map(event_out).collect())
+            .map_err(error_out)
+    }
+
+    fn active_arenas_for(agent: String) -> WitResult<Vec<String>> {
+        manager().active_arenas_for(&agent).map_err(error_out)
+    }
+
+    fn verify(arena: String) -> WitResult<VerifyReport> {
+        manager()
+            .verify(&arena)
+            .map(|r| VerifyReport {
+                events: r.events,
+                problem: r.problem,
+            })
+            .map_err(error_out)
+    }
+
+    fn observe(arena: String, caller: String) -> WitResult<wit::ArenaInfo> {
+        manager()
+            .handle(&arena, &caller)
+            .info()
+            .map(info_out)
+            .map_err(error_out)
+    }
+
+    fn observe_events(
+        arena: String,
+        caller: String,
+        after: u64,
+        limit: u32,
+    ) -> WitResult<Vec<wit::Event>> {
+        manager()
+            .handle(&arena, &caller)
+            .events(after, limit)
+            .map(|list| list.into_iter().map(event_out).collect())
+            .map_err(error_out)
+    }
+
+    fn leave(arena: String, caller: String) -> WitResult<()> {
+        manager().handle(&arena, &caller).leave().map_err(error_out)
+    }
+
+    fn complete_step(arena: String, caller: String, step: u32) -> WitResult<wit::Aggregate> {
+        manager()
+            .handle(&arena, &caller)
+            .complete_step(step)
+            .map(|a| info_out(a).aggregate)
+            .map_err(error_out)
+    }
+
+    fn report_progress(arena: String, caller: String, note: String) -> WitResult<wit::Aggregate> {
+        manager()
+            .handle(&arena, &caller)
+            .report_progress(&note)
+            .map(|a| info_out(a).aggregate)
+            .map_err(error_out)
+    }
+
+    fn update_goal(arena: String, caller: String, goal: String) -> WitResult<()> {
+        manager()
+            .handle(&arena, &caller)
+            .update_goal(&goal)
+            .map_err(error_out)
+    }
+
+    fn activate(arena: String, caller: String) -> WitResult<wit::ArenaStatus> {
+        manager()
+            .handle(&arena, &caller)
+            .activate()
+            .map(status_out)
+            .map_err(error_out)
+    }
+
+    fn settle(arena: String, caller: String) -> WitResult<wit::ArenaStatus> {
+        manager()
+            .handle(&arena, &caller)
+            .settle()
+            .map(status_out)
+            .map_err(error_out)
+    }
+
+    fn archive(arena: String, caller: String) -> WitResult<wit::ArenaStatus> {
+        manager()
+            .handle(&arena, &caller)
+            .archive()
+            .map(status_out)
+            .map_err(error_out)
+    }
+
+    fn abort(arena: String, caller: String, reason: String) -> WitResult<wit::ArenaStatus> {
+        manager()
+            .handle(&arena, &caller)
+            .abort(&reason)
+            .map(status_out)
+            .map_err(error_out)
+    }
+
+    fn invite(
+        arena: String,
+        caller: String,
+        participant: wit::ParticipantSpec,
+    ) -> WitResult<wit::Participant> {
+        manager()
+            .handle(&arena, &caller)
+            .invite(&spec_in(participant))
+            .map(participant_out)
+            .map_err(error_out)
+    }
+}
+
+export!(Component);
+
+fn error_in(e: wit::ArenaError) -> domain::ArenaError {
+    use domain::ArenaError as D;
+    match e {
+        wit::ArenaError::NotFound => D::NotFound,
+        wit::ArenaError::InvalidTransition(t) => D::InvalidTransition {
+            from: status_in(t.from),
+            to: status_in(t.to),
+        },
+        wit::ArenaError::InvalidState => D::InvalidState,
+        wit::ArenaError::PermissionDenied(p) => D::PermissionDenied(permission_in(p)),
+        wit::ArenaError::InvalidInput(m) => D::InvalidInput(m),
+        wit::ArenaError::LimitExceeded(l) => D::LimitExceeded {
+            what: l.what,
+            limit: l.limit,
+        },
+        wit::ArenaError::AlreadyDone => D::AlreadyDone,
+        wit::ArenaError::Conflict => D::Conflict,
+        wit::ArenaError::Storage(m) => D::Storage(m),
+    }
+}
+
+fn error_out(e: domain::ArenaError) -> wit::ArenaError {
+    use domain::ArenaError as D;
+    match e {
+        D::NotFound => wit::ArenaError::NotFound,
+        D::InvalidTransition { from, to } => wit::ArenaError::InvalidTransition(wit::Transition {
+            from: status_out(from),
+            to: status_out(to),
+        }),
+        D::InvalidState => wit::ArenaError::InvalidState,
+        D::PermissionDenied(p) => wit::ArenaError::PermissionDenied(permission_out(p)),
+        D::InvalidInput(m) => wit::ArenaError::InvalidInput(m),
+        D::LimitExceeded { what, limit } => {
+            wit::ArenaError::LimitExceeded(wit::Limit { what, limit })
+        }
+        D::AlreadyDone => wit::ArenaError::AlreadyDone,
+        D::Conflict => wit::ArenaError::Conflict,
+        D::Storage(m) => wit::ArenaError::Storage(m),
+    }
+}
+
+fn status_in(s: wit::ArenaStatus) -> domain::ArenaStatus {
+    match s {
+        wit::ArenaStatus::Created => domain::ArenaStatus::Created,
+        wit::ArenaStatus::Active => domain::ArenaStatus::Active,
+        wit::ArenaStatus::Settling => domain::ArenaStatus::Settling,
+        wit::ArenaStatus::Archived => domain::ArenaStatus::Archived,
+    }
+}
+
+fn status_out(s: domain::ArenaStatus) -> wit::ArenaStatus {
+    match s {
+        domain::ArenaStatus::Created => wit::ArenaStatus::Created,
+        domain::ArenaStatus::Active => wit::ArenaStatus::Active,
+        domain::ArenaStatus::Settling => wit::ArenaStatus::Settling,
+        domain::ArenaStatus::Archived => wit::ArenaStatus::Archived,
+    }
+}
+
+fn permission_in(p: wit::Permission) -> domain::Permission {
+    match p {
+        wit::Permission::Observe => domain::Permission::Observe,
+        wit::Permission::ReadSlots => domain::Permission::ReadSlots,
+        wit::Permission::Contribute => domain::Permission::Contribute,
+        wit::Permission::ShareFacts => domain::Permission::ShareFacts,
+        wit::Permission::Steer => domain::Permission::Steer,
+        wit::Permission::Coordinate => domain::Permission::Coordinate,
+    }
+}
+
+fn permission_out(p: domain::Permission) -> wit::Permission {
+    match p {
+        domain::Permission::Observe => wit::Permission::Observe,
+        domain::Permission::ReadSlots => wit::Permission::ReadSlots,
+        domain::Permission::Contribute => wit::Permission::Contribute,
+        domain::Permission::ShareFacts => wit::Permission::ShareFacts,
+        domain::Permission::Steer => wit::Permission::Steer,
+        domain::Permission::Coordinate => wit::Permission::Coordinate,
+    }
+}
+
+fn role_in(r: wit::Role) -> domain::Role {
+    match r {
+        wit::Role::Coordinator => domain::Role::Coordinator,
+        wit::Role::Worker => domain::Role::Worker,
+        wit::Role::Observer => domain::Role::Observer,
+    }
+}
+
+fn role_out(r: domain::Role) -> wit::Role {
+    match r {
+        domain::Role::Coordinator => wit::Role::Coordinator,
+        domain::Role::Worker => wit::Role::Worker,
+        domain::Role::Observer => wit::Role::Observer,
+    }
+}
+
+fn spec_in(s: wit::ParticipantSpec) -> domain::ParticipantSpec {
+    domain::ParticipantSpec {
+        agent: s.agent,
+        role: role_in(s.role),
+        permissions: s
+            .permissions
+            .map(|list| list.into_iter().map(permission_in).collect()),
+    }
+}
+
+fn participant_out(p: domain::Participant) -> wit::Participant {
+    wit::Participant {
+        agent: p.agent,
+        role: role_out(p.role),
+        permissions: p.permissions.into_iter().map(permission_out).collect(),
+    }
+}
+
+fn aggregate_out(a: &aggregate::Aggregate, participants: Vec<String>) -> wit::Aggregate {
+    wit::Aggregate {
+        completed_steps: a.completed_steps,
+        total_steps: a.total_steps,
+        participants,
+        progress: a
+            .progress
+            .iter()
+            .map(|(agent, p)| wit::AgentProgress {
+                agent: agent.clone(),
+                steps_completed: p.steps_completed,
+                note: p.note.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn info_out(a: domain::Arena) -> wit::ArenaInfo {
+    let participants: Vec<String> = a.participants.keys().cloned().collect();
+    wit::ArenaInfo {
+        aggregate: aggregate_out(&a.aggregate, participants),
+        id: a.id,
+        goal: a.goal,
+        status: status_out(a.status),
+        outcome: a.outcome.map(|o| match o {
+            domain::Outcome::Completed => wit::Outcome::Completed,
+            domain::Outcome::Aborted(reason) => wit::Outcome::Aborted(reason),
+        }),
+        strategy: match a.strategy {
+            domain::Strategy::Peer(agent) => wit::Strategy::Peer(agent),
+        },
+        participants: a.participants.into_values().map(participant_out).collect(),
+        created_by: a.created_by,
+        created_at: a.created_at,
+        last_seq: a.last_seq,
+    }
+}
+
+fn event_in(e: wit::Event) -> events::Event {
+    events::Event {
+        seq: e.seq,
+        at: e.at,
+        actor: e.actor,
+        kind: e.kind,
+        payload: e.payload,
+        hash: e.hash,
+    }
+}
+
+fn event_out(e: events::Event) -> wit::Event {
+    wit::Event {
+        seq: e.seq,
+        at: e.at,
+        actor: e.actor,
+        kind: e.kind,
+        payload: e.payload,
+        hash: e.hash,
+    }
+}

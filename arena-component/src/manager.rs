@@ -1,0 +1,286 @@
+//! The arena manager: creates arenas, reads them, and runs every mutation through one path —
+//! load, validate, turn into changes, fold, and append atomically under the expected sequence,
+//! retrying on `conflict`.
+
+use crate::clock::{Clock, mint_arena_id, timestamp};
+use crate::events::{self, Change, Event, apply, seal};
+use crate::handle::Handle;
+use crate::storage::{ArenaRecord, Storage};
+use crate::types::{
+    Arena, ArenaConfig, ArenaError, ArenaId, Strategy, check_agent_id, check_arena_id,
+    check_participant_count, check_text, limits,
+};
+
+/// What `verify` found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Events checked.
+    pub events: u64,
+    /// The first problem, or `None` when the chain holds and replay rebuilds the stored state.
+    pub problem: Option<String>,
+}
+
+/// Runs arena operations on a storage, taking time and randomness from a clock.
+pub struct ArenaManager<S, C> {
+    storage: S,
+    clock: C,
+}
+
+impl<S: Storage, C: Clock> ArenaManager<S, C> {
+    /// A manager over `storage`.
+    pub fn new(storage: S, clock: C) -> Self {
+        ArenaManager { storage, clock }
+    }
+
+    /// The storage underneath.
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    /// A view of `arena` acting as `agent`, limited to what the agent's permissions allow.
+    pub fn handle<'a>(&'a self, arena: &'a str, agent: &'a str) -> Handle<'a, S, C> {
+        Handle::new(self, arena, agent)
+    }
+
+    /// Creates an arena in `created` state: an `arena-created` event, then an `agent-joined` event per
+    /// declared participant. Refuses duplicates, a strategy whose coordinator is not a declared
+    /// coordinator, and out-of-bounds input.
+    pub fn create(&self, config: &ArenaConfig) -> Result<ArenaId, ArenaError> {
+        check_text("goal", &config.goal, limits::GOAL_BYTES)?;
+        check_agent_id(&config.created_by)?;
+        if config.total_steps == 0 {
+            return Err(ArenaError::InvalidInput(
+                "total steps must be at least 1".into(),
+            ));
+        }
+        if config.total_steps > limits::TOTAL_STEPS {
+            return Err(ArenaError::LimitExceeded {
+                what: "total steps".into(),
+                limit: limits::TOTAL_STEPS.into(),
+            });
+        }
+        check_participant_count(config.participants.len())?;
+        let mut joined = Vec::with_capacity(config.participants.len());
+        for spec in &config.participants {
+            let participant = spec.resolve()?;
+            if joined.iter().any(|c: &Change| matches!(c, Change::AgentJoined { agent, .. } if *agent == participant.agent)) {
+                return Err(ArenaError::InvalidInput(format!(
+                    "duplicate participant {:?}",
+                    participant.agent
+                )));
+            }
+            joined.push(Change::AgentJoined {
+                agent: participant.agent,
+                role: participant.role,
+                permissions: participant.permissions.into_iter().collect(),
+            });
+        }
+        let Strategy::Peer(coordinator) = &config.strategy;
+        let coordinates = joined.iter().any(|c| {
+            matches!(c, Change::AgentJoined { agent, permissions, .. }
+                if agent == coordinator && permissions.contains(&crate::types::Permission::Coordinate))
+        });
+        if !coordinates {
+            return Err(ArenaError::InvalidInput(format!(
+                "the coordinator {coordinator:?} must be a declared participant holding coordinate"
+            )));
+        }
+
+        for _ in 0..=limits::CONFLICT_RETRIES {
+            let id = mint_arena_id(&self.clock);
+            let mut changes = vec![Change::ArenaCreated {
+                id: id.clone(),
+                goal: config.goal.clone(),
+                total_steps: config.total_steps,
+                strategy: config.strategy.clone(),
+                created_by: config.created_by.clone(),
+            }];
+            changes.extend(joined.iter().cloned());
+            match self.commit(&id, None, &config.created_by, &changes) {
+                Ok(_) => return Ok(id),
+                // The id was taken between minting and appending: mint another.
+                Err(ArenaError::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ArenaError::Conflict)
+    }
+
+    /// The arena's current state; `not-found` for an unknown id.
+    pub fn get(&self, arena: &str) -> Result<Arena, ArenaError> {
+        check_arena_id(arena)?;
+        let stored = self.storage.load(arena)?.ok_or(ArenaError::NotFound)?;
+        let state: Arena = serde_json::from_str(&stored.snapshot)
+            .map_err(|e| ArenaError::Storage(format!("arena {arena}: unreadable snapshot: {e}")))?;
+        if state.last_seq != stored.head_seq || state.last_hash != stored.head_hash {
+            return Err(ArenaError::Storage(format!(
+                "arena {arena}: snapshot at event {} but log head at event {}",
+                state.last_seq, stored.head_seq
+            )));
+        }
+        Ok(state)
+    }
+
+    /// Up to `limit` (at most one page) arenas with ids after `after`, oldest first.
+    pub fn list(&self, after: Option<&str>, limit: u32) -> Result<Vec<Arena>, ArenaError> {
+        if let Some(after) = after {
+            check_arena_id(after)?;
+        }
+        self.storage
+            .list_arenas(after, limit.min(limits::PAGE))?
+            .iter()
+            .map(|id| self.get(id))
+            .collect()
+    }
+
+    /// Up to `limit` (at most one page) events with `seq > after`.
+    pub fn events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
+        check_arena_id(arena)?;
+        if self.storage.load(arena)?.is_none() {
+            return Err(ArenaError::NotFound);
+        }
+        self.storage
+            .read_events(arena, after, limit.min(limits::PAGE))
+    }
+
+    /// Ids of the non-archived arenas where `agent` currently participates, sorted.
+    pub fn active_arenas_for(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
+        check_agent_id(agent)?;
+        let mut ids = self.storage.participating(agent)?;
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// Walks the hash chain from event 1 and replays the log, comparing the result with the stored
+    /// state and the stored head.
+    pub fn verify(&self, arena: &str) -> Result<VerifyReport, ArenaError> {
+        check_arena_id(arena)?;
+        let stored = self.storage.load(arena)?.ok_or(ArenaError::NotFound)?;
+        let mut state = None;
+        let mut count = 0u64;
+        let mut after = 0;
+        loop {
+            let page = self.storage.read_events(arena, after, limits::PAGE)?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for event in &page {
+                count += 1;
+                match apply(state.take(), event) {
+                    Ok(next) => state = Some(next),
+                    Err(e) => {
+                        return Ok(VerifyReport {
+                            events: count,
+                            problem: Some(e.to_string()),
+                        });
+                    }
+                }
+            }
+        }
+        let problem = match state {
+            None => Some("the log is empty".to_string()),
+            Some(replayed) => {
+                if replayed.last_seq != stored.head_seq || replayed.last_hash != stored.head_hash {
+                    Some(format!(
+                        "the log ends at event {} but the stored head is event {}: the log was truncated or the head altered",
+                        replayed.last_seq, stored.head_seq
+                    ))
+                } else {
+                    match serde_json::from_str::<Arena>(&stored.snapshot) {
+                        Err(e) => Some(format!("the stored state is unreadable: {e}")),
+                        Ok(snapshot) if snapshot != replayed => Some(format!(
+                            "replaying the log does not rebuild the stored state: {}",
+                            first_difference(&snapshot, &replayed)
+                        )),
+                        Ok(_) => None,
+                    }
+                }
+            }
+        };
+        Ok(VerifyReport {
+            events: count,
+            problem,
+        })
+    }
+
+    /// Runs one mutation of `arena` by `actor`: loads the state, lets `decide` validate it and name the
+    /// changes, then appends them under the loaded sequence number, reloading and deciding again on
+    /// `conflict` (a bounded number of times).
+    pub(crate) fn mutate(
+        &self,
+        arena: &str,
+        actor: &str,
+        decide: impl Fn(&Arena) -> Result<Vec<Change>, ArenaError>,
+    ) -> Result<Arena, ArenaError> {
+        check_agent_id(actor)?;
+        for _ in 0..=limits::CONFLICT_RETRIES {
+            let state = self.get(arena)?;
+            let changes = decide(&state)?;
+            match self.commit(arena, Some(state), actor, &changes) {
+                Err(ArenaError::Conflict) => continue,
+                result => return result,
+            }
+        }
+        Err(ArenaError::Conflict)
+    }
+
+    /// Seals `changes` as the events after `state`, folds them, and appends events and the new state
+    /// in one atomic write guarded by the state's sequence number.
+    fn commit(
+        &self,
+        arena: &str,
+        state: Option<Arena>,
+        actor: &str,
+        changes: &[Change],
+    ) -> Result<Arena, ArenaError> {
+        let at = timestamp(self.clock.now());
+        let expected_seq = state.as_ref().map_or(0, |a| a.last_seq);
+        let mut current = state;
+        let mut sealed = Vec::with_capacity(changes.len());
+        for change in changes {
+            let (seq, hash) = current
+                .as_ref()
+                .map_or((0, ""), |a| (a.last_seq, a.last_hash.as_str()));
+            let event = seal(seq, hash, &at, actor, change);
+            current = Some(apply(current, &event).map_err(internal)?);
+            sealed.push(event);
+        }
+        let next = current.ok_or_else(|| internal("an operation produced no state"))?;
+        let record = ArenaRecord {
+            snapshot: serde_json::to_string(&next).map_err(internal)?,
+            status: next.status,
+            participants: next.participants.keys().cloned().collect(),
+        };
+        self.storage.append(arena, expected_seq, &sealed, &record)?;
+        Ok(next)
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ArenaError {
+    ArenaError::Storage(format!("internal error: {e}"))
+}
+
+/// Names the first field in which two states differ.
+fn first_difference(stored: &Arena, replayed: &Arena) -> String {
+    let fields: [(&str, bool); 10] = [
+        ("id", stored.id == replayed.id),
+        ("goal", stored.goal == replayed.goal),
+        ("status", stored.status == replayed.status),
+        ("outcome", stored.outcome == replayed.outcome),
+        ("strategy", stored.strategy == replayed.strategy),
+        ("participants", stored.participants == replayed.participants),
+        ("aggregate", stored.aggregate == replayed.aggregate),
+        ("created_by", stored.created_by == replayed.created_by),
+        ("created_at", stored.created_at == replayed.created_at),
+        ("last_seq", stored.last_seq == replayed.last_seq),
+    ];
+    fields
+        .iter()
+        .find(|(_, same)| !same)
+        .map_or("last_hash".to_string(), |(name, _)| {
+            format!("{name} differs")
+        })
+}
+
+/// Re-exported for hosts that fold logs themselves.
+pub use events::replay;

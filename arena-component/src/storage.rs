@@ -1,0 +1,160 @@
+//! The storage the arena logic runs on: the guest side of the WIT `storage` imports.
+//!
+//! In the component the trait is implemented by the host's imports; natively by [`MemoryStorage`] here
+//! (unit tests) or by the host's SQLite code (the native baseline).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use crate::events::Event;
+use crate::types::{AgentId, ArenaError, ArenaId, ArenaStatus};
+
+/// An arena as stored: the latest snapshot and the head of its log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredArena {
+    pub snapshot: String,
+    pub head_seq: u64,
+    pub head_hash: String,
+}
+
+/// What the storage indexes about an arena, written with every append.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArenaRecord {
+    pub snapshot: String,
+    pub status: ArenaStatus,
+    /// Current participants, sorted.
+    pub participants: Vec<AgentId>,
+}
+
+/// The storage contract of DESIGN.md: reads, and one atomic append guarded by the expected sequence.
+pub trait Storage {
+    /// The arena's stored record, or `None`.
+    fn load(&self, arena: &str) -> Result<Option<StoredArena>, ArenaError>;
+    /// Up to `limit` events with `seq > after`, in order.
+    fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError>;
+    /// Appends `events` and replaces the record, all or nothing; `Conflict` (writing nothing) when the
+    /// arena's last sequence number is not `expected_seq`.
+    fn append(
+        &self,
+        arena: &str,
+        expected_seq: u64,
+        events: &[Event],
+        record: &ArenaRecord,
+    ) -> Result<(), ArenaError>;
+    /// Ids of non-archived arenas where `agent` currently participates, in any order.
+    fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError>;
+    /// Up to `limit` arena ids greater than `after`, ascending.
+    fn list_arenas(&self, after: Option<&str>, limit: u32) -> Result<Vec<ArenaId>, ArenaError>;
+}
+
+/// Checks that `events` continue a log whose last sequence number is `expected_seq` without gaps.
+/// Every storage implementation runs this inside its append.
+pub fn check_continuation(expected_seq: u64, events: &[Event]) -> Result<(), ArenaError> {
+    for (offset, event) in events.iter().enumerate() {
+        if event.seq != expected_seq + 1 + offset as u64 {
+            return Err(ArenaError::InvalidInput(format!(
+                "appended event {} does not follow sequence {}",
+                event.seq,
+                expected_seq + offset as u64
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct MemoryArena {
+    events: Vec<Event>,
+    record: Option<ArenaRecord>,
+}
+
+/// An in-memory storage honouring the contract; for unit tests.
+#[derive(Default)]
+pub struct MemoryStorage {
+    arenas: Mutex<BTreeMap<ArenaId, MemoryArena>>,
+}
+
+impl MemoryStorage {
+    /// An empty storage.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn arenas(&self) -> std::sync::MutexGuard<'_, BTreeMap<ArenaId, MemoryArena>> {
+        self.arenas.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Storage for MemoryStorage {
+    fn load(&self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
+        Ok(self.arenas().get(arena).and_then(|a| {
+            let record = a.record.as_ref()?;
+            let head = a.events.last()?;
+            Some(StoredArena {
+                snapshot: record.snapshot.clone(),
+                head_seq: head.seq,
+                head_hash: head.hash.clone(),
+            })
+        }))
+    }
+
+    fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
+        Ok(self
+            .arenas()
+            .get(arena)
+            .map(|a| {
+                a.events
+                    .iter()
+                    .filter(|e| e.seq > after)
+                    .take(limit as usize)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    fn append(
+        &self,
+        arena: &str,
+        expected_seq: u64,
+        events: &[Event],
+        record: &ArenaRecord,
+    ) -> Result<(), ArenaError> {
+        let mut arenas = self.arenas();
+        let head = arenas
+            .get(arena)
+            .and_then(|a| a.events.last())
+            .map_or(0, |e| e.seq);
+        if head != expected_seq {
+            return Err(ArenaError::Conflict);
+        }
+        check_continuation(expected_seq, events)?;
+        let entry = arenas.entry(arena.to_string()).or_default();
+        entry.events.extend_from_slice(events);
+        entry.record = Some(record.clone());
+        Ok(())
+    }
+
+    fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
+        Ok(self
+            .arenas()
+            .iter()
+            .filter(|(_, a)| {
+                a.record.as_ref().is_some_and(|r| {
+                    r.status != ArenaStatus::Archived && r.participants.iter().any(|p| p == agent)
+                })
+            })
+            .map(|(id, _)| id.clone())
+            .collect())
+    }
+
+    fn list_arenas(&self, after: Option<&str>, limit: u32) -> Result<Vec<ArenaId>, ArenaError> {
+        Ok(self
+            .arenas()
+            .keys()
+            .filter(|id| after.is_none_or(|after| id.as_str() > after))
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+}

@@ -1,0 +1,26 @@
+//! Host-side bindings generated from the WIT in `wit/`, in a crate of their own so that editing the
+//! host does not re-run `bindgen!`.
+
+/// The `arena` world: the arena component's `storage` import and `manager` export.
+pub mod arena {
+    wasmtime::component::bindgen!({
+        world: "arena",
+        path: "../../wit",
+    });
+}
+
+/// The `agent` world: the six handle interfaces a plugin may import, and its `plugin` export.
+/// Handle functions may trap (an arena trap reaches the plugin as a trap); the shared types are the
+/// arena world's, so values pass through unchanged.
+pub mod agent {
+    wasmtime::component::bindgen!({
+        world: "agent",
+        path: "../../wit",
+        imports: { default: trappable },
+        with: { "arena:core/types": crate::arena::arena::core::types },
+    });
+}
+
+pub use arena::arena::core::storage;
+pub use arena::arena::core::types;
+pub use arena::exports::arena::core::manager;

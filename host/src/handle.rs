@@ -1,0 +1,131 @@
+//! An agent's handle on one arena: the path every agent action takes, whether it comes from a plugin
+//! or from `arena --as AGENT`.
+//!
+//! The handle is bound by the host to one arena and one agent, so no method takes an id. Each method
+//! first checks the host's grant (a plugin without the grant is not even linked to the function), then
+//! calls the arena, which checks the agent's permission again.
+
+use crate::types::{
+    Aggregate, ArenaError, ArenaInfo, ArenaStatus, Event, Participant, ParticipantSpec, Permission,
+};
+use crate::{ArenaHost, HostError};
+
+/// `agent`'s view of `arena`, limited to `grant`.
+#[derive(Clone)]
+pub struct AgentHandle {
+    host: ArenaHost,
+    arena: String,
+    agent: String,
+    grant: Vec<Permission>,
+}
+
+impl AgentHandle {
+    pub(crate) fn new(host: ArenaHost, arena: &str, agent: &str, grant: Vec<Permission>) -> Self {
+        AgentHandle {
+            host,
+            arena: arena.to_string(),
+            agent: agent.to_string(),
+            grant,
+        }
+    }
+
+    /// The arena this handle is bound to.
+    pub fn arena(&self) -> &str {
+        &self.arena
+    }
+
+    /// The agent this handle acts as.
+    pub fn agent(&self) -> &str {
+        &self.agent
+    }
+
+    /// The permissions the host granted.
+    pub fn grant(&self) -> &[Permission] {
+        &self.grant
+    }
+
+    fn granted(&self, permission: Permission) -> Result<(), HostError> {
+        if self.grant.contains(&permission) {
+            Ok(())
+        } else {
+            Err(HostError::Arena(ArenaError::PermissionDenied(permission)))
+        }
+    }
+
+    /// The arena: goal, status, outcome, participants, aggregate. Needs `observe`.
+    pub fn info(&self) -> Result<ArenaInfo, HostError> {
+        self.granted(Permission::Observe)?;
+        self.host
+            .call(|m, s| m.call_observe(s, &self.arena, &self.agent))
+    }
+
+    /// Up to `limit` events (at most 1000) with `seq > after`. Needs `observe`.
+    pub fn events(&self, after: u64, limit: u32) -> Result<Vec<Event>, HostError> {
+        self.granted(Permission::Observe)?;
+        self.host
+            .call(|m, s| m.call_observe_events(s, &self.arena, &self.agent, after, limit))
+    }
+
+    /// Leaves the arena. Needs `observe`; created or active; not the last coordinator.
+    pub fn leave(&self) -> Result<(), HostError> {
+        self.granted(Permission::Observe)?;
+        self.host
+            .call(|m, s| m.call_leave(s, &self.arena, &self.agent))
+    }
+
+    /// Completes step `step`. Needs `contribute`; active only.
+    pub fn complete_step(&self, step: u32) -> Result<Aggregate, HostError> {
+        self.granted(Permission::Contribute)?;
+        self.host
+            .call(|m, s| m.call_complete_step(s, &self.arena, &self.agent, step))
+    }
+
+    /// Records a progress note. Needs `contribute`; active only.
+    pub fn report_progress(&self, note: &str) -> Result<Aggregate, HostError> {
+        self.granted(Permission::Contribute)?;
+        self.host
+            .call(|m, s| m.call_report_progress(s, &self.arena, &self.agent, &note.to_string()))
+    }
+
+    /// Replaces the goal. Needs `steer`; created or active.
+    pub fn update_goal(&self, goal: &str) -> Result<(), HostError> {
+        self.granted(Permission::Steer)?;
+        self.host
+            .call(|m, s| m.call_update_goal(s, &self.arena, &self.agent, &goal.to_string()))
+    }
+
+    /// `created → active`. Needs `coordinate`.
+    pub fn activate(&self) -> Result<ArenaStatus, HostError> {
+        self.granted(Permission::Coordinate)?;
+        self.host
+            .call(|m, s| m.call_activate(s, &self.arena, &self.agent))
+    }
+
+    /// `active → settling`. Needs `coordinate`.
+    pub fn settle(&self) -> Result<ArenaStatus, HostError> {
+        self.granted(Permission::Coordinate)?;
+        self.host
+            .call(|m, s| m.call_settle(s, &self.arena, &self.agent))
+    }
+
+    /// `settling → archived`. Needs `coordinate`.
+    pub fn archive(&self) -> Result<ArenaStatus, HostError> {
+        self.granted(Permission::Coordinate)?;
+        self.host
+            .call(|m, s| m.call_archive(s, &self.arena, &self.agent))
+    }
+
+    /// Any state but archived `→ archived` with outcome `aborted(reason)`. Needs `coordinate`.
+    pub fn abort(&self, reason: &str) -> Result<ArenaStatus, HostError> {
+        self.granted(Permission::Coordinate)?;
+        self.host
+            .call(|m, s| m.call_abort(s, &self.arena, &self.agent, &reason.to_string()))
+    }
+
+    /// Adds a participant. Needs `coordinate`; created or active.
+    pub fn invite(&self, participant: &ParticipantSpec) -> Result<Participant, HostError> {
+        self.granted(Permission::Coordinate)?;
+        self.host
+            .call(|m, s| m.call_invite(s, &self.arena, &self.agent, participant))
+    }
+}

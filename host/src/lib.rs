@@ -1,0 +1,86 @@
+//! The wasmtime host of SharedArena.
+//!
+//! An [`ArenaHost`] owns one arena database and one instance of the arena component, which it serves
+//! the `storage` imports from SQLite. Operators call it directly; agents act through an
+//! [`AgentHandle`], bound to one arena and one agent and limited to the agent's grant.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use arena_host::{ArenaHost, HostOptions};
+//! let host = ArenaHost::open("arena.db", HostOptions::default())?;
+//! for arena in host.list(None, 100)? {
+//!     println!("{} {}", arena.id, arena.goal);
+//! }
+//! # Ok::<(), arena_host::HostError>(())
+//! ```
+
+mod error;
+mod handle;
+mod runtime;
+pub mod storage;
+
+pub use arena_bindings::manager::VerifyReport;
+pub use arena_bindings::types;
+pub use error::{HostError, describe};
+pub use handle::AgentHandle;
+pub use runtime::{ARENA_COMPONENT, ArenaHost, HostOptions};
+pub use storage::Durability;
+
+use types::{ArenaStatus, Outcome, Permission, Role};
+
+/// The state's name as the WIT spells it.
+pub fn status_name(status: ArenaStatus) -> &'static str {
+    match status {
+        ArenaStatus::Created => "created",
+        ArenaStatus::Active => "active",
+        ArenaStatus::Settling => "settling",
+        ArenaStatus::Archived => "archived",
+    }
+}
+
+/// The permission's name, which is also its handle interface's name.
+pub fn permission_name(permission: Permission) -> &'static str {
+    match permission {
+        Permission::Observe => "observe",
+        Permission::ReadSlots => "read-slots",
+        Permission::Contribute => "contribute",
+        Permission::ShareFacts => "share-facts",
+        Permission::Steer => "steer",
+        Permission::Coordinate => "coordinate",
+    }
+}
+
+/// All six permissions, in declaration order.
+pub const PERMISSIONS: [Permission; 6] = [
+    Permission::Observe,
+    Permission::ReadSlots,
+    Permission::Contribute,
+    Permission::ShareFacts,
+    Permission::Steer,
+    Permission::Coordinate,
+];
+
+/// The role's name.
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Coordinator => "coordinator",
+        Role::Worker => "worker",
+        Role::Observer => "observer",
+    }
+}
+
+/// The role named `name`, if any.
+pub fn parse_role(name: &str) -> Option<Role> {
+    [Role::Coordinator, Role::Worker, Role::Observer]
+        .into_iter()
+        .find(|r| role_name(*r) == name)
+}
+
+/// The outcome in words: `completed` or `aborted: REASON`.
+pub fn outcome_text(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Completed => "completed".into(),
+        Outcome::Aborted(reason) => format!("aborted: {reason}"),
+    }
+}

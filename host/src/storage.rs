@@ -1,0 +1,417 @@
+//! The arena component's `storage` imports, on SQLite.
+//!
+//! Parameterized statements only. Each `append` is one `BEGIN IMMEDIATE` transaction that checks the
+//! expected sequence number first, so any number of hosts can share one database file: the loser of a
+//! race gets `conflict`, writes nothing, and the component retries.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::types::{ArenaError, ArenaStatus, Event};
+use arena_bindings::storage::{ArenaRecord, StoredArena};
+
+/// How hard a commit holds on to its data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// WAL with `synchronous=NORMAL`: nothing acknowledged is lost when the process dies; a power
+    /// loss may lose the last commits. The default.
+    #[default]
+    Normal,
+    /// WAL with `synchronous=FULL`: acknowledged commits survive power loss too.
+    Full,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        }
+    }
+}
+
+/// How long a writer waits for another connection's lock before failing.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The schema, one migration per version; `PRAGMA user_version` records how many have run.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: arenas with their head and snapshot, the event log, and who participates where.
+    "CREATE TABLE arenas (
+         id        TEXT PRIMARY KEY NOT NULL,
+         status    TEXT NOT NULL,
+         head_seq  INTEGER NOT NULL,
+         head_hash TEXT NOT NULL,
+         snapshot  TEXT NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE events (
+         arena_id TEXT NOT NULL,
+         seq      INTEGER NOT NULL,
+         at       TEXT NOT NULL,
+         actor    TEXT NOT NULL,
+         kind     TEXT NOT NULL,
+         payload  TEXT NOT NULL,
+         hash     TEXT NOT NULL,
+         PRIMARY KEY (arena_id, seq)
+     ) WITHOUT ROWID;
+     CREATE TABLE members (
+         agent    TEXT NOT NULL,
+         arena_id TEXT NOT NULL,
+         PRIMARY KEY (agent, arena_id)
+     ) WITHOUT ROWID;",
+    // 2: the log is append-only in the database itself, and members can be found by arena.
+    "CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+     BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+     CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+     BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+     CREATE INDEX members_by_arena ON members (arena_id);",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// One connection to an arena database.
+pub struct SqliteStorage {
+    conn: Connection,
+    path: PathBuf,
+    conflicts: u64,
+}
+
+impl SqliteStorage {
+    /// Opens (creating if needed) the database at `path` in WAL mode with the given durability, and
+    /// brings its schema up to date. Refuses a database written by a newer version.
+    pub fn open(path: &Path, durability: Durability) -> Result<Self, rusqlite::Error> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", durability.pragma())?;
+        migrate(&conn)?;
+        Ok(SqliteStorage {
+            conn,
+            path: path.to_path_buf(),
+            conflicts: 0,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How many appends this connection refused with `conflict`.
+    pub fn conflicts(&self) -> u64 {
+        self.conflicts
+    }
+
+    /// The arena's stored record.
+    pub fn load(&self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
+        self.conn
+            .prepare_cached("SELECT snapshot, head_seq, head_hash FROM arenas WHERE id = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![arena], |row| {
+                    Ok(StoredArena {
+                        snapshot: row.get(0)?,
+                        head_seq: row.get(1)?,
+                        head_hash: row.get(2)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(storage_error)
+    }
+
+    /// Up to `limit` events of `arena` after `after`, in order.
+    pub fn read_events(
+        &self,
+        arena: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<Event>, ArenaError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, at, actor, kind, payload, hash FROM events
+                 WHERE arena_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )
+            .map_err(storage_error)?;
+        let rows = stmt
+            .query_map(params![arena, after, limit], |row| {
+                Ok(Event {
+                    seq: row.get(0)?,
+                    at: row.get(1)?,
+                    actor: row.get(2)?,
+                    kind: row.get(3)?,
+                    payload: row.get(4)?,
+                    hash: row.get(5)?,
+                })
+            })
+            .map_err(storage_error)?;
+        rows.collect::<Result<_, _>>().map_err(storage_error)
+    }
+
+    /// Appends `events` and replaces the arena's record in one `BEGIN IMMEDIATE` transaction, only if
+    /// the arena's head is still `expected_seq`; otherwise `conflict` and nothing is written.
+    pub fn append(
+        &mut self,
+        arena: &str,
+        expected_seq: u64,
+        events: &[Event],
+        record: &ArenaRecord,
+    ) -> Result<(), ArenaError> {
+        let Some(last) = events.last() else {
+            return Err(ArenaError::InvalidInput(
+                "an append needs at least one event".into(),
+            ));
+        };
+        for (offset, event) in events.iter().enumerate() {
+            if event.seq != expected_seq + 1 + offset as u64 {
+                return Err(ArenaError::InvalidInput(format!(
+                    "appended event {} does not follow sequence {}",
+                    event.seq,
+                    expected_seq + offset as u64
+                )));
+            }
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(storage_error)?;
+        let head: u64 = tx
+            .prepare_cached("SELECT head_seq FROM arenas WHERE id = ?1")
+            .and_then(|mut stmt| stmt.query_row(params![arena], |row| row.get(0)).optional())
+            .map_err(storage_error)?
+            .unwrap_or(0);
+        if head != expected_seq {
+            // Dropping `tx` rolls back; nothing was written.
+            drop(tx);
+            self.conflicts += 1;
+            return Err(ArenaError::Conflict);
+        }
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO events (arena_id, seq, at, actor, kind, payload, hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(storage_error)?;
+            for e in events {
+                insert
+                    .execute(params![
+                        arena, e.seq, e.at, e.actor, e.kind, e.payload, e.hash
+                    ])
+                    .map_err(storage_error)?;
+            }
+            tx.prepare_cached(
+                "INSERT INTO arenas (id, status, head_seq, head_hash, snapshot)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+                     head_seq = excluded.head_seq, head_hash = excluded.head_hash,
+                     snapshot = excluded.snapshot",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    arena,
+                    crate::status_name(record.status),
+                    last.seq,
+                    last.hash,
+                    record.snapshot
+                ])
+            })
+            .map_err(storage_error)?;
+            tx.prepare_cached("DELETE FROM members WHERE arena_id = ?1")
+                .and_then(|mut stmt| stmt.execute(params![arena]))
+                .map_err(storage_error)?;
+            let mut member = tx
+                .prepare_cached("INSERT OR IGNORE INTO members (agent, arena_id) VALUES (?1, ?2)")
+                .map_err(storage_error)?;
+            for agent in &record.participants {
+                member
+                    .execute(params![agent, arena])
+                    .map_err(storage_error)?;
+            }
+        }
+        tx.commit().map_err(storage_error)
+    }
+
+    /// Ids of non-archived arenas where `agent` currently participates.
+    pub fn participating(&self, agent: &str) -> Result<Vec<String>, ArenaError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT m.arena_id FROM members m JOIN arenas a ON a.id = m.arena_id
+                 WHERE m.agent = ?1 AND a.status <> ?2 ORDER BY m.arena_id",
+            )
+            .map_err(storage_error)?;
+        let rows = stmt
+            .query_map(
+                params![agent, crate::status_name(ArenaStatus::Archived)],
+                |row| row.get(0),
+            )
+            .map_err(storage_error)?;
+        rows.collect::<Result<_, _>>().map_err(storage_error)
+    }
+
+    /// Up to `limit` arena ids after `after`, ascending.
+    pub fn list_arenas(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, ArenaError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM arenas WHERE id > ?1 ORDER BY id LIMIT ?2")
+            .map_err(storage_error)?;
+        let rows = stmt
+            .query_map(params![after.unwrap_or(""), limit], |row| row.get(0))
+            .map_err(storage_error)?;
+        rows.collect::<Result<_, _>>().map_err(storage_error)
+    }
+}
+
+/// Runs the migrations the database has not seen, each in its own transaction.
+fn migrate(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let version: usize = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "database schema version {version} is newer than this program's {SCHEMA_VERSION}"
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn storage_error(e: rusqlite::Error) -> ArenaError {
+    ArenaError::Storage(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: u64) -> Event {
+        Event {
+            seq,
+            at: "2026-01-01T00:00:00.000000Z".into(),
+            actor: "a".into(),
+            kind: "k".into(),
+            payload: "{\"v\":1}".into(),
+            hash: format!("h{seq}"),
+        }
+    }
+
+    fn record(status: ArenaStatus, participants: &[&str]) -> ArenaRecord {
+        ArenaRecord {
+            snapshot: "{}".into(),
+            status,
+            participants: participants.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    fn open() -> (tempfile::TempDir, SqliteStorage) {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::open(&dir.path().join("t.db"), Durability::Normal).unwrap();
+        (dir, storage)
+    }
+
+    #[test]
+    fn append_with_a_stale_expected_sequence_writes_nothing() {
+        let (_dir, mut s) = open();
+        s.append(
+            "x",
+            0,
+            &[event(1), event(2)],
+            &record(ArenaStatus::Created, &["a"]),
+        )
+        .unwrap();
+        let stale = s.append("x", 1, &[event(2)], &record(ArenaStatus::Active, &["b"]));
+        assert_eq!(stale, Err(ArenaError::Conflict));
+        assert_eq!(s.conflicts(), 1);
+        assert_eq!(s.load("x").unwrap().unwrap().head_seq, 2);
+        assert_eq!(s.read_events("x", 0, 10).unwrap().len(), 2);
+        assert_eq!(s.participating("a").unwrap(), vec!["x".to_string()]);
+        assert!(s.participating("b").unwrap().is_empty());
+    }
+
+    #[test]
+    fn creating_an_existing_arena_is_a_conflict() {
+        let (_dir, mut s) = open();
+        s.append("x", 0, &[event(1)], &record(ArenaStatus::Created, &[]))
+            .unwrap();
+        assert_eq!(
+            s.append("x", 0, &[event(1)], &record(ArenaStatus::Created, &[])),
+            Err(ArenaError::Conflict)
+        );
+    }
+
+    #[test]
+    fn appended_events_must_continue_the_sequence() {
+        let (_dir, mut s) = open();
+        assert!(matches!(
+            s.append("x", 0, &[event(2)], &record(ArenaStatus::Created, &[])),
+            Err(ArenaError::InvalidInput(_))
+        ));
+        assert!(s.load("x").unwrap().is_none());
+    }
+
+    #[test]
+    fn archived_arenas_are_not_participated_in() {
+        let (_dir, mut s) = open();
+        s.append("x", 0, &[event(1)], &record(ArenaStatus::Archived, &["a"]))
+            .unwrap();
+        assert!(s.participating("a").unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_database_refuses_to_edit_or_delete_events() {
+        let (_dir, mut s) = open();
+        s.append("x", 0, &[event(1)], &record(ArenaStatus::Created, &[]))
+            .unwrap();
+        assert!(
+            s.conn
+                .execute("UPDATE events SET actor = 'evil'", [])
+                .is_err()
+        );
+        assert!(s.conn.execute("DELETE FROM events", []).is_err());
+        assert_eq!(s.read_events("x", 0, 10).unwrap()[0].actor, "a");
+    }
+
+    #[test]
+    fn an_older_schema_is_migrated_keeping_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO events VALUES ('x', 1, 't', 'a', 'k', '{}', 'h')",
+                [],
+            )
+            .unwrap();
+        }
+        let s = SqliteStorage::open(&path, Durability::Normal).unwrap();
+        let version: usize = s
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(s.read_events("x", 0, 10).unwrap().len(), 1);
+        assert!(s.conn.execute("DELETE FROM events", []).is_err());
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        let error = SqliteStorage::open(&path, Durability::Normal)
+            .err()
+            .unwrap();
+        assert!(error.to_string().contains("newer"));
+    }
+}
