@@ -1,1 +1,488 @@
-fn main() {}
+//! `arena`: the operator's tool on an arena database it owns.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{json, Value};
+
+use arena_host::types::{
+    ArenaConfig, ArenaInfo, Event, Participant, ParticipantSpec, Permission, Role, Strategy,
+};
+use arena_host::{
+    outcome_text, parse_role, permission_name, role_name, status_name, AgentHandle, ArenaHost,
+    Durability, HostOptions, PERMISSIONS,
+};
+
+/// Operate SharedArena arenas on a database file: create and inspect them as the operator, or act
+/// through a participant's handle with `--as AGENT`, with exactly that participant's permissions.
+#[derive(Parser)]
+#[command(name = "arena", version, about)]
+struct Cli {
+    /// The arena database (created if missing).
+    #[arg(long, global = true, env = "ARENA_DB", default_value = "arena.db")]
+    db: PathBuf,
+    /// Machine-readable output: JSON, or JSON Lines for streams of events.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Commit durability: `normal` survives a killed process, `full` also a power loss.
+    #[arg(long, global = true, value_enum, default_value_t = DurabilityArg::Normal)]
+    durability: DurabilityArg,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DurabilityArg {
+    Normal,
+    Full,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create an arena and print its id.
+    Create {
+        /// What the participants work towards.
+        #[arg(long)]
+        goal: String,
+        /// How many steps make the goal.
+        #[arg(long)]
+        steps: u32,
+        /// A participant as AGENT:ROLE, or AGENT:ROLE:PERM,PERM to narrow the role (repeatable).
+        #[arg(long = "participant", value_name = "AGENT:ROLE")]
+        participants: Vec<String>,
+        /// The peer strategy's coordinator (default: the first coordinator listed).
+        #[arg(long)]
+        coordinator: Option<String>,
+        /// Who is creating it (recorded as the creator).
+        #[arg(long = "as", value_name = "AGENT", default_value = "operator")]
+        creator: String,
+    },
+    /// List arenas, or with --agent the ids of the non-archived arenas it participates in.
+    List {
+        #[arg(long)]
+        agent: Option<String>,
+    },
+    /// Show an arena.
+    Show { id: String },
+    /// Print an arena's events.
+    Events {
+        id: String,
+        /// Only events after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// At most this many events (all when omitted).
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Check an arena's hash chain and replay its log against the stored state.
+    Verify { id: String },
+    /// created → active.
+    Activate { id: String, #[arg(long = "as", value_name = "AGENT")] agent: String },
+    /// active → settling.
+    Settle { id: String, #[arg(long = "as", value_name = "AGENT")] agent: String },
+    /// settling → archived.
+    Archive { id: String, #[arg(long = "as", value_name = "AGENT")] agent: String },
+    /// Any state but archived → archived, with a reason.
+    Abort {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
+    /// Invite AGENT:ROLE into the arena.
+    Invite {
+        id: String,
+        #[arg(value_name = "AGENT:ROLE")]
+        participant: String,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
+    /// Leave the arena.
+    Leave { id: String, #[arg(long = "as", value_name = "AGENT")] agent: String },
+    /// Complete step N.
+    Step { id: String, step: u32, #[arg(long = "as", value_name = "AGENT")] agent: String },
+    /// Report progress.
+    Progress { id: String, note: String, #[arg(long = "as", value_name = "AGENT")] agent: String },
+    /// Update the goal.
+    Goal { id: String, goal: String, #[arg(long = "as", value_name = "AGENT")] agent: String },
+    /// Run a complete collaboration from creation to archive and print its events.
+    Demo,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let options = HostOptions {
+        durability: match cli.durability {
+            DurabilityArg::Normal => Durability::Normal,
+            DurabilityArg::Full => Durability::Full,
+        },
+    };
+    let host = ArenaHost::open(&cli.db, options)
+        .with_context(|| format!("opening arena database {}", cli.db.display()))?;
+    let out = Output { json: cli.json };
+    let acting = |id: &str, agent: &str| -> Result<AgentHandle> {
+        host.handle(id, agent)
+            .with_context(|| format!("arena {id}"))
+    };
+    match cli.command {
+        Command::Create {
+            goal,
+            steps,
+            participants,
+            coordinator,
+            creator,
+        } => {
+            let participants = participants
+                .iter()
+                .map(|p| parse_participant(p))
+                .collect::<Result<Vec<_>>>()?;
+            let coordinator = match coordinator {
+                Some(c) => c,
+                None => participants
+                    .iter()
+                    .find(|p| p.role == Role::Coordinator)
+                    .map(|p| p.agent.clone())
+                    .ok_or_else(|| anyhow!("an arena needs a participant with the coordinator role"))?,
+            };
+            let id = host.create(&ArenaConfig {
+                goal,
+                total_steps: steps,
+                strategy: Strategy::Peer(coordinator),
+                participants,
+                created_by: creator,
+            })?;
+            out.value(json!({ "id": id }), &id);
+        }
+        Command::List { agent: Some(agent) } => {
+            let ids = host.active_arenas_for(&agent)?;
+            if out.json {
+                println!("{}", json!(ids));
+            } else {
+                ids.iter().for_each(|id| println!("{id}"));
+            }
+        }
+        Command::List { agent: None } => {
+            let mut after: Option<String> = None;
+            loop {
+                let page = host.list(after.as_deref(), 1000)?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.id.clone());
+                for info in &page {
+                    if out.json {
+                        println!("{}", info_json(info));
+                    } else {
+                        println!(
+                            "{}  {:<8}  {:>5}/{:<5}  {}",
+                            info.id,
+                            status_name(info.status),
+                            info.aggregate.completed_steps,
+                            info.aggregate.total_steps,
+                            info.goal
+                        );
+                    }
+                }
+            }
+        }
+        Command::Show { id } => {
+            let info = host.get(&id)?;
+            out.value(info_json(&info), &info_text(&info));
+        }
+        Command::Events { id, after, limit } => {
+            let events = match limit {
+                Some(limit) => host.events(&id, after, limit)?,
+                None => host.all_events(&id, after)?,
+            };
+            out.events(&events);
+        }
+        Command::Verify { id } => {
+            let report = host.verify(&id)?;
+            match &report.problem {
+                None => out.value(
+                    json!({ "id": id, "events": report.events, "ok": true }),
+                    &format!("ok: {} events, hash chain intact, replay matches the stored state", report.events),
+                ),
+                Some(problem) => {
+                    if out.json {
+                        println!("{}", json!({ "id": id, "events": report.events, "ok": false, "problem": problem }));
+                    }
+                    bail!("arena {id} failed verification: {problem}");
+                }
+            }
+        }
+        Command::Activate { id, agent } => out.status(acting(&id, &agent)?.activate()?),
+        Command::Settle { id, agent } => out.status(acting(&id, &agent)?.settle()?),
+        Command::Archive { id, agent } => out.status(acting(&id, &agent)?.archive()?),
+        Command::Abort { id, reason, agent } => out.status(acting(&id, &agent)?.abort(&reason)?),
+        Command::Invite {
+            id,
+            participant,
+            agent,
+        } => {
+            let joined = acting(&id, &agent)?.invite(&parse_participant(&participant)?)?;
+            out.value(participant_json(&joined), &participant_text(&joined));
+        }
+        Command::Leave { id, agent } => {
+            acting(&id, &agent)?.leave()?;
+            out.value(json!({ "left": agent }), &format!("{agent} left {id}"));
+        }
+        Command::Step { id, step, agent } => {
+            let aggregate = acting(&id, &agent)?.complete_step(step)?;
+            out.value(
+                json!({ "completed-steps": aggregate.completed_steps, "total-steps": aggregate.total_steps }),
+                &format!("step {step} done: {}/{}", aggregate.completed_steps, aggregate.total_steps),
+            );
+        }
+        Command::Progress { id, note, agent } => {
+            acting(&id, &agent)?.report_progress(&note)?;
+            out.value(json!({ "agent": agent, "note": note }), "progress recorded");
+        }
+        Command::Goal { id, goal, agent } => {
+            acting(&id, &agent)?.update_goal(&goal)?;
+            out.value(json!({ "goal": goal }), "goal updated");
+        }
+        Command::Demo => demo(&host, &out)?,
+    }
+    Ok(())
+}
+
+/// Parses `AGENT:ROLE` or `AGENT:ROLE:PERM,PERM` (agent ids may themselves contain colons).
+fn parse_participant(text: &str) -> Result<ParticipantSpec> {
+    let parts: Vec<&str> = text.rsplitn(3, ':').collect();
+    let (agent, role, permissions) = match parts.as_slice() {
+        [last, middle, first] if parse_role(middle).is_some() => (first.to_string(), *middle, Some(*last)),
+        [role, agent_tail, agent_head] => (format!("{agent_head}:{agent_tail}"), *role, None),
+        [role, agent] => (agent.to_string(), *role, None),
+        _ => bail!("participant {text:?} is not AGENT:ROLE"),
+    };
+    let role = parse_role(role)
+        .ok_or_else(|| anyhow!("unknown role {role:?} in {text:?} (coordinator, worker or observer)"))?;
+    let permissions = permissions
+        .map(|list| {
+            list.split(',')
+                .map(|name| {
+                    PERMISSIONS
+                        .into_iter()
+                        .find(|p| permission_name(*p) == name)
+                        .ok_or_else(|| anyhow!("unknown permission {name:?} in {text:?}"))
+                })
+                .collect::<Result<Vec<Permission>>>()
+        })
+        .transpose()?;
+    Ok(ParticipantSpec {
+        agent,
+        role,
+        permissions,
+    })
+}
+
+struct Output {
+    json: bool,
+}
+
+impl Output {
+    fn value(&self, json: Value, text: &str) {
+        if self.json {
+            println!("{json}");
+        } else {
+            println!("{text}");
+        }
+    }
+
+    fn status(&self, status: arena_host::types::ArenaStatus) {
+        self.value(json!({ "status": status_name(status) }), status_name(status));
+    }
+
+    fn events(&self, events: &[Event]) {
+        for event in events {
+            if self.json {
+                println!("{}", event_json(event));
+            } else {
+                println!("{}", event_text(event));
+            }
+        }
+    }
+}
+
+fn permissions_text(permissions: &[Permission]) -> String {
+    permissions
+        .iter()
+        .map(|p| permission_name(*p))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn participant_json(p: &Participant) -> Value {
+    json!({
+        "agent": p.agent,
+        "role": role_name(p.role),
+        "permissions": p.permissions.iter().map(|p| permission_name(*p)).collect::<Vec<_>>(),
+    })
+}
+
+fn participant_text(p: &Participant) -> String {
+    format!("{}  {}  {}", p.agent, role_name(p.role), permissions_text(&p.permissions))
+}
+
+fn info_json(info: &ArenaInfo) -> Value {
+    let Strategy::Peer(coordinator) = &info.strategy;
+    json!({
+        "id": info.id,
+        "goal": info.goal,
+        "status": status_name(info.status),
+        "outcome": info.outcome.as_ref().map(outcome_text),
+        "strategy": { "peer": coordinator },
+        "participants": info.participants.iter().map(participant_json).collect::<Vec<_>>(),
+        "aggregate": {
+            "completed-steps": info.aggregate.completed_steps,
+            "total-steps": info.aggregate.total_steps,
+            "participants": info.aggregate.participants,
+            "progress": info.aggregate.progress.iter().map(|p| json!({
+                "agent": p.agent, "steps-completed": p.steps_completed, "note": p.note,
+            })).collect::<Vec<_>>(),
+        },
+        "created-by": info.created_by,
+        "created-at": info.created_at,
+        "last-seq": info.last_seq,
+    })
+}
+
+fn info_text(info: &ArenaInfo) -> String {
+    let Strategy::Peer(coordinator) = &info.strategy;
+    let mut text = format!(
+        "arena     {}\ngoal      {}\nstatus    {}{}\nstrategy  peer, coordinated by {}\ncreated   {} by {}\nsteps     {}/{} complete\nevents    {}\nparticipants\n",
+        info.id,
+        info.goal,
+        status_name(info.status),
+        info.outcome
+            .as_ref()
+            .map(|o| format!(" ({})", outcome_text(o)))
+            .unwrap_or_default(),
+        coordinator,
+        info.created_at,
+        info.created_by,
+        info.aggregate.completed_steps,
+        info.aggregate.total_steps,
+        info.last_seq,
+    );
+    for p in &info.participants {
+        text.push_str(&format!("  {}\n", participant_text(p)));
+    }
+    text.push_str("progress");
+    for p in &info.aggregate.progress {
+        text.push_str(&format!(
+            "\n  {}  {} steps{}",
+            p.agent,
+            p.steps_completed,
+            p.note.as_ref().map(|n| format!("  \"{n}\"")).unwrap_or_default()
+        ));
+    }
+    text
+}
+
+fn event_json(event: &Event) -> Value {
+    json!({
+        "seq": event.seq,
+        "ts": event.at,
+        "actor": event.actor,
+        "kind": event.kind,
+        "payload": serde_json::from_str::<Value>(&event.payload).unwrap_or_else(|_| Value::String(event.payload.clone())),
+        "hash": event.hash,
+    })
+}
+
+fn event_text(event: &Event) -> String {
+    format!(
+        "#{:<4} {}  {:<12} {:<18} {}",
+        event.seq, event.at, event.actor, event.kind, event.payload
+    )
+}
+
+/// A complete collaboration: a coordinator, two workers and an observer take an arena from creation to
+/// archive, each through its own handle, and the log is printed and verified.
+fn demo(host: &ArenaHost, out: &Output) -> Result<()> {
+    let say = |text: &str| {
+        if !out.json {
+            println!("{text}");
+        }
+    };
+    let spec = |agent: &str, role| ParticipantSpec {
+        agent: agent.into(),
+        role,
+        permissions: None,
+    };
+    let id = host.create(&ArenaConfig {
+        goal: "Write a field guide to the birds of the river delta".into(),
+        total_steps: 4,
+        strategy: Strategy::Peer("lead".into()),
+        participants: vec![
+            spec("lead", Role::Coordinator),
+            spec("ada", Role::Worker),
+            spec("bob", Role::Worker),
+        ],
+        created_by: "operator".into(),
+    })?;
+    say(&format!("created arena {id} in {}", host.path().display()));
+    let lead = host.handle(&id, "lead")?;
+    lead.invite(&spec("eve", Role::Observer))?;
+    say("lead invited eve as an observer");
+    let (ada, bob, eve) = (host.handle(&id, "ada")?, host.handle(&id, "bob")?, host.handle(&id, "eve")?);
+
+    match lead.settle() {
+        Err(e) => say(&format!("lead tries to settle before activating: refused ({e})")),
+        Ok(_) => bail!("settling a created arena must be refused"),
+    }
+    lead.activate()?;
+    say("lead activated the arena");
+    ada.complete_step(1)?;
+    ada.report_progress("wading birds drafted")?;
+    bob.complete_step(2)?;
+    match bob.complete_step(2) {
+        Err(e) => say(&format!("bob completes step 2 again: refused ({e})")),
+        Ok(_) => bail!("completing a step twice must be refused"),
+    }
+    match eve.complete_step(3) {
+        Err(e) => say(&format!("eve (observer) tries step 3: refused ({e})")),
+        Ok(_) => bail!("an observer must not contribute"),
+    }
+    lead.update_goal("Write an illustrated field guide to the birds of the river delta")?;
+    ada.complete_step(3)?;
+    let aggregate = bob.complete_step(4)?;
+    bob.report_progress("raptors and songbirds done")?;
+    say(&format!(
+        "steps {}/{} complete; eve reads the goal: {:?}",
+        aggregate.completed_steps,
+        aggregate.total_steps,
+        eve.info()?.goal
+    ));
+    lead.settle()?;
+    lead.archive()?;
+    say("lead settled and archived the arena\n\nevents:");
+    out.events(&host.all_events(&id, 0)?);
+    let report = host.verify(&id)?;
+    if let Some(problem) = report.problem {
+        bail!("the demo arena failed verification: {problem}");
+    }
+    say(&format!(
+        "\nverify: {} events, hash chain intact, replay matches the stored state\n\n{}",
+        report.events,
+        info_text(&host.get(&id)?)
+    ));
+    Ok(())
+}
