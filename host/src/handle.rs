@@ -19,6 +19,16 @@ pub struct AgentHandle {
     grant: Vec<Permission>,
 }
 
+impl std::fmt::Debug for AgentHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentHandle")
+            .field("arena", &self.arena)
+            .field("agent", &self.agent)
+            .field("grant", &self.grant)
+            .finish_non_exhaustive()
+    }
+}
+
 impl AgentHandle {
     pub(crate) fn new(host: ArenaHost, arena: &str, agent: &str, grant: Vec<Permission>) -> Self {
         AgentHandle {

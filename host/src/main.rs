@@ -3,16 +3,16 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use arena_host::types::{
     ArenaConfig, ArenaInfo, Event, Participant, ParticipantSpec, Permission, Role, Strategy,
 };
 use arena_host::{
-    outcome_text, parse_role, permission_name, role_name, status_name, AgentHandle, ArenaHost,
-    Durability, HostOptions, PERMISSIONS,
+    AgentHandle, ArenaHost, Durability, HostOptions, PERMISSIONS, outcome_text, parse_role,
+    permission_name, role_name, status_name,
 };
 
 /// Operate SharedArena arenas on a database file: create and inspect them as the operator, or act
@@ -79,11 +79,23 @@ enum Command {
     /// Check an arena's hash chain and replay its log against the stored state.
     Verify { id: String },
     /// created → active.
-    Activate { id: String, #[arg(long = "as", value_name = "AGENT")] agent: String },
+    Activate {
+        id: String,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
     /// active → settling.
-    Settle { id: String, #[arg(long = "as", value_name = "AGENT")] agent: String },
+    Settle {
+        id: String,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
     /// settling → archived.
-    Archive { id: String, #[arg(long = "as", value_name = "AGENT")] agent: String },
+    Archive {
+        id: String,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
     /// Any state but archived → archived, with a reason.
     Abort {
         id: String,
@@ -101,13 +113,32 @@ enum Command {
         agent: String,
     },
     /// Leave the arena.
-    Leave { id: String, #[arg(long = "as", value_name = "AGENT")] agent: String },
+    Leave {
+        id: String,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
     /// Complete step N.
-    Step { id: String, step: u32, #[arg(long = "as", value_name = "AGENT")] agent: String },
+    Step {
+        id: String,
+        step: u32,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
     /// Report progress.
-    Progress { id: String, note: String, #[arg(long = "as", value_name = "AGENT")] agent: String },
+    Progress {
+        id: String,
+        note: String,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
     /// Update the goal.
-    Goal { id: String, goal: String, #[arg(long = "as", value_name = "AGENT")] agent: String },
+    Goal {
+        id: String,
+        goal: String,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
     /// Run a complete collaboration from creation to archive and print its events.
     Demo,
 }
@@ -159,7 +190,9 @@ fn run(cli: Cli) -> Result<()> {
                     .iter()
                     .find(|p| p.role == Role::Coordinator)
                     .map(|p| p.agent.clone())
-                    .ok_or_else(|| anyhow!("an arena needs a participant with the coordinator role"))?,
+                    .ok_or_else(|| {
+                        anyhow!("an arena needs a participant with the coordinator role")
+                    })?,
             };
             let id = host.create(&ArenaConfig {
                 goal,
@@ -216,11 +249,17 @@ fn run(cli: Cli) -> Result<()> {
             match &report.problem {
                 None => out.value(
                     json!({ "id": id, "events": report.events, "ok": true }),
-                    &format!("ok: {} events, hash chain intact, replay matches the stored state", report.events),
+                    &format!(
+                        "ok: {} events, hash chain intact, replay matches the stored state",
+                        report.events
+                    ),
                 ),
                 Some(problem) => {
                     if out.json {
-                        println!("{}", json!({ "id": id, "events": report.events, "ok": false, "problem": problem }));
+                        println!(
+                            "{}",
+                            json!({ "id": id, "events": report.events, "ok": false, "problem": problem })
+                        );
                     }
                     bail!("arena {id} failed verification: {problem}");
                 }
@@ -266,13 +305,16 @@ fn run(cli: Cli) -> Result<()> {
 fn parse_participant(text: &str) -> Result<ParticipantSpec> {
     let parts: Vec<&str> = text.rsplitn(3, ':').collect();
     let (agent, role, permissions) = match parts.as_slice() {
-        [last, middle, first] if parse_role(middle).is_some() => (first.to_string(), *middle, Some(*last)),
+        [last, middle, first] if parse_role(middle).is_some() => {
+            (first.to_string(), *middle, Some(*last))
+        }
         [role, agent_tail, agent_head] => (format!("{agent_head}:{agent_tail}"), *role, None),
         [role, agent] => (agent.to_string(), *role, None),
         _ => bail!("participant {text:?} is not AGENT:ROLE"),
     };
-    let role = parse_role(role)
-        .ok_or_else(|| anyhow!("unknown role {role:?} in {text:?} (coordinator, worker or observer)"))?;
+    let role = parse_role(role).ok_or_else(|| {
+        anyhow!("unknown role {role:?} in {text:?} (coordinator, worker or observer)")
+    })?;
     let permissions = permissions
         .map(|list| {
             list.split(',')
@@ -306,7 +348,10 @@ impl Output {
     }
 
     fn status(&self, status: arena_host::types::ArenaStatus) {
-        self.value(json!({ "status": status_name(status) }), status_name(status));
+        self.value(
+            json!({ "status": status_name(status) }),
+            status_name(status),
+        );
     }
 
     fn events(&self, events: &[Event]) {
@@ -337,7 +382,12 @@ fn participant_json(p: &Participant) -> Value {
 }
 
 fn participant_text(p: &Participant) -> String {
-    format!("{}  {}  {}", p.agent, role_name(p.role), permissions_text(&p.permissions))
+    format!(
+        "{}  {}  {}",
+        p.agent,
+        role_name(p.role),
+        permissions_text(&p.permissions)
+    )
 }
 
 fn info_json(info: &ArenaInfo) -> Value {
@@ -390,7 +440,10 @@ fn info_text(info: &ArenaInfo) -> String {
             "\n  {}  {} steps{}",
             p.agent,
             p.steps_completed,
-            p.note.as_ref().map(|n| format!("  \"{n}\"")).unwrap_or_default()
+            p.note
+                .as_ref()
+                .map(|n| format!("  \"{n}\""))
+                .unwrap_or_default()
         ));
     }
     text
@@ -442,10 +495,16 @@ fn demo(host: &ArenaHost, out: &Output) -> Result<()> {
     let lead = host.handle(&id, "lead")?;
     lead.invite(&spec("eve", Role::Observer))?;
     say("lead invited eve as an observer");
-    let (ada, bob, eve) = (host.handle(&id, "ada")?, host.handle(&id, "bob")?, host.handle(&id, "eve")?);
+    let (ada, bob, eve) = (
+        host.handle(&id, "ada")?,
+        host.handle(&id, "bob")?,
+        host.handle(&id, "eve")?,
+    );
 
     match lead.settle() {
-        Err(e) => say(&format!("lead tries to settle before activating: refused ({e})")),
+        Err(e) => say(&format!(
+            "lead tries to settle before activating: refused ({e})"
+        )),
         Ok(_) => bail!("settling a created arena must be refused"),
     }
     lead.activate()?;

@@ -6,6 +6,7 @@ pub mod arena {
     wasmtime::component::bindgen!({
         world: "arena",
         path: "../../wit",
+        additional_derives: [PartialEq],
     });
 }
 

@@ -1,0 +1,124 @@
+//! What is acknowledged is in the database: reopening, concurrent hosts, tampering.
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use arena_host::types::{ArenaError, ArenaStatus};
+use arena_host::{ArenaHost, HostOptions};
+use arena_tests::{arena_error, arena_in, config, fresh_host};
+
+#[test]
+fn a_fresh_host_on_the_same_database_sees_the_same_state_and_events() {
+    let (dir, host) = fresh_host();
+    let id = arena_in(&host, ArenaStatus::Active);
+    let wendy = host.handle(&id, "wendy").unwrap();
+    wendy.complete_step(2).unwrap();
+    wendy.report_progress("two down").unwrap();
+    host.handle(&id, "lead")
+        .unwrap()
+        .update_goal("map the coastline twice")
+        .unwrap();
+    let (info, events) = (host.get(&id).unwrap(), host.all_events(&id, 0).unwrap());
+    drop(wendy);
+    drop(host);
+
+    let reopened = ArenaHost::open(dir.path().join("arena.db"), HostOptions::default()).unwrap();
+    assert_eq!(reopened.get(&id).unwrap(), info);
+    assert_eq!(reopened.all_events(&id, 0).unwrap(), events);
+    assert_eq!(reopened.verify(&id).unwrap().problem, None);
+    assert_eq!(
+        arena_error(reopened.handle(&id, "wendy").unwrap().complete_step(2)),
+        ArenaError::AlreadyDone
+    );
+}
+
+#[test]
+fn events_are_paged_in_sequence_order() {
+    let (_dir, host) = fresh_host();
+    let id = arena_in(&host, ArenaStatus::Archived);
+    let all = host.all_events(&id, 0).unwrap();
+    assert_eq!(all.len(), 7);
+    let page = host.events(&id, 2, 3).unwrap();
+    assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4, 5]);
+    assert!(host.events(&id, 7, 10).unwrap().is_empty());
+}
+
+#[test]
+fn two_hosts_completing_steps_of_one_arena_lose_nothing() {
+    const STEPS: u32 = 60;
+    let (dir, host_a) = fresh_host();
+    let host_b = ArenaHost::open(dir.path().join("arena.db"), HostOptions::default()).unwrap();
+    let id = host_a.create(&config(STEPS)).unwrap();
+    host_a.handle(&id, "lead").unwrap().activate().unwrap();
+
+    let start = Arc::new(Barrier::new(2));
+    let workers: Vec<_> = [(host_a.clone(), "lead", 0), (host_b.clone(), "wendy", 1)]
+        .into_iter()
+        .map(|(host, agent, parity)| {
+            let (id, start) = (id.clone(), start.clone());
+            thread::spawn(move || {
+                let handle = host.handle(&id, agent).unwrap();
+                start.wait();
+                for step in (1..=STEPS).filter(|s| s % 2 == parity) {
+                    handle.complete_step(step).unwrap();
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+
+    let info = host_b.get(&id).unwrap();
+    assert_eq!(info.aggregate.completed_steps, STEPS);
+    let events = host_a.all_events(&id, 0).unwrap();
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=events.len() as u64).collect::<Vec<_>>(),
+        "sequence has a gap"
+    );
+    let steps = events.iter().filter(|e| e.kind == "step-completed").count();
+    assert_eq!(steps, STEPS as usize, "a step was lost or duplicated");
+    assert_eq!(host_a.verify(&id).unwrap().problem, None);
+    assert!(
+        host_a.conflicts() + host_b.conflicts() > 0,
+        "the hosts never raced; the conflict path was not exercised"
+    );
+}
+
+#[test]
+fn verify_names_a_tampered_event() {
+    let (dir, host) = fresh_host();
+    let id = arena_in(&host, ArenaStatus::Active);
+    host.handle(&id, "wendy").unwrap().complete_step(3).unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("arena.db")).unwrap();
+    conn.execute_batch("DROP TRIGGER events_no_update").unwrap();
+    conn.execute(
+        "UPDATE events SET payload = ?1 WHERE arena_id = ?2 AND seq = 6",
+        rusqlite::params![r#"{"step":4,"v":1}"#, id],
+    )
+    .unwrap();
+    let report = host.verify(&id).unwrap();
+    let problem = report.problem.expect("tampering must be found");
+    assert!(problem.contains("event 6"), "{problem}");
+}
+
+#[test]
+fn verify_notices_a_truncated_log() {
+    let (dir, host) = fresh_host();
+    let id = arena_in(&host, ArenaStatus::Settling);
+    let conn = rusqlite::Connection::open(dir.path().join("arena.db")).unwrap();
+    conn.execute_batch("DROP TRIGGER events_no_delete").unwrap();
+    conn.execute(
+        "DELETE FROM events WHERE arena_id = ?1 AND seq = (SELECT max(seq) FROM events WHERE arena_id = ?1)",
+        rusqlite::params![id],
+    )
+    .unwrap();
+    let problem = host
+        .verify(&id)
+        .unwrap()
+        .problem
+        .expect("truncation must be found");
+    assert!(problem.contains("truncated"), "{problem}");
+}
