@@ -94,14 +94,14 @@ impl AgentHandle {
     pub fn report_progress(&self, note: &str) -> Result<Aggregate, HostError> {
         self.granted(Permission::Contribute)?;
         self.host
-            .call(|m, s| m.call_report_progress(s, &self.arena, &self.agent, &note.to_string()))
+            .call(|m, s| m.call_report_progress(s, &self.arena, &self.agent, note))
     }
 
     /// Replaces the goal. Needs `steer`; created or active.
     pub fn update_goal(&self, goal: &str) -> Result<(), HostError> {
         self.granted(Permission::Steer)?;
         self.host
-            .call(|m, s| m.call_update_goal(s, &self.arena, &self.agent, &goal.to_string()))
+            .call(|m, s| m.call_update_goal(s, &self.arena, &self.agent, goal))
     }
 
     /// `created → active`. Needs `coordinate`.
@@ -129,7 +129,7 @@ impl AgentHandle {
     pub fn abort(&self, reason: &str) -> Result<ArenaStatus, HostError> {
         self.granted(Permission::Coordinate)?;
         self.host
-            .call(|m, s| m.call_abort(s, &self.arena, &self.agent, &reason.to_string()))
+            .call(|m, s| m.call_abort(s, &self.arena, &self.agent, reason))
     }
 
     /// Adds a participant. Needs `coordinate`; created or active.

@@ -193,7 +193,7 @@ fn hostile_text_is_stored_and_read_back_verbatim() {
     assert_eq!(
         host.active_arenas_for("robert'); DROP TABLE members;--")
             .unwrap(),
-        [id.clone()]
+        std::slice::from_ref(&id)
     );
     assert_eq!(host.verify(&id).unwrap().problem, None);
     assert_eq!(event_count(&host, &id), 7);

@@ -1,0 +1,1643 @@
+//! Specifications of the arena domain, run natively: `ArenaManager` and `Handle` over
+//! `MemoryStorage` (or small wrappers around it), with a deterministic clock.
+//!
+//! Each test states one behaviour of DESIGN.md. Refusals are checked by their exact error value and
+//! by the log: a refused operation writes no event.
+
+use std::cell::{Cell, RefCell};
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use arena_component::events::{Change, Event, replay};
+use arena_component::types::limits;
+use arena_component::{
+    ArenaConfig, ArenaError, ArenaId, ArenaManager, ArenaRecord, ArenaStatus, Clock, Handle,
+    Lifecycle, MemoryStorage, Outcome, ParticipantSpec, Permission, Role, Storage, StoredArena,
+    Strategy,
+};
+use chrono::{DateTime, Utc};
+
+use ArenaStatus::{Active, Archived, Created, Settling};
+
+// ------------------------------------------------------------------------------------------------
+// A deterministic clock
+// ------------------------------------------------------------------------------------------------
+
+/// 2026-01-01T00:00:00Z in milliseconds since the epoch.
+const START_MILLIS: i64 = 1_767_225_600_000;
+
+/// A clock that starts at a fixed time and advances by 1 ms each time it is read; its random bytes
+/// are a counter.
+struct TestClock {
+    next_millis: Cell<i64>,
+    counter: Cell<u64>,
+}
+
+impl TestClock {
+    fn new() -> Self {
+        Self::starting_at(START_MILLIS)
+    }
+
+    fn starting_at(millis: i64) -> Self {
+        TestClock {
+            next_millis: Cell::new(millis),
+            counter: Cell::new(0),
+        }
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        let millis = self.next_millis.get();
+        self.next_millis.set(millis + 1);
+        DateTime::from_timestamp_millis(millis).expect("the test clock stays in range")
+    }
+
+    fn random(&self) -> [u8; 10] {
+        let n = self.counter.get() + 1;
+        self.counter.set(n);
+        let mut bytes = [0u8; 10];
+        bytes[2..].copy_from_slice(&n.to_be_bytes());
+        bytes
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Wrapper storages
+// ------------------------------------------------------------------------------------------------
+
+/// How [`TamperingStorage`] falsifies what it reads back.
+#[derive(Clone, Copy, Debug)]
+enum Tamper {
+    Nothing,
+    /// Replaces `from` with `to` in the payload of event `seq`.
+    AlterPayload {
+        seq: u64,
+        from: &'static str,
+        to: &'static str,
+    },
+    /// Leaves out the log's last event.
+    DropLastEvent,
+}
+
+/// Stores faithfully, but can falsify the events it reads back (as a tampered database would).
+struct TamperingStorage {
+    inner: MemoryStorage,
+    tamper: Cell<Tamper>,
+}
+
+impl TamperingStorage {
+    fn new() -> Self {
+        TamperingStorage {
+            inner: MemoryStorage::new(),
+            tamper: Cell::new(Tamper::Nothing),
+        }
+    }
+}
+
+impl Storage for TamperingStorage {
+    fn load(&self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
+        self.inner.load(arena)
+    }
+
+    fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
+        let mut events = self.inner.read_events(arena, after, limit)?;
+        match self.tamper.get() {
+            Tamper::Nothing => {}
+            Tamper::AlterPayload { seq, from, to } => {
+                for event in events.iter_mut().filter(|e| e.seq == seq) {
+                    event.payload = event.payload.replace(from, to);
+                }
+            }
+            Tamper::DropLastEvent => {
+                let head = self.inner.load(arena)?.map_or(0, |a| a.head_seq);
+                events.retain(|e| e.seq != head);
+            }
+        }
+        Ok(events)
+    }
+
+    fn append(
+        &self,
+        arena: &str,
+        expected_seq: u64,
+        events: &[Event],
+        record: &ArenaRecord,
+    ) -> Result<(), ArenaError> {
+        self.inner.append(arena, expected_seq, events, record)
+    }
+
+    fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
+        self.inner.participating(agent)
+    }
+
+    fn list_arenas(&self, after: Option<&str>, limit: u32) -> Result<Vec<ArenaId>, ArenaError> {
+        self.inner.list_arenas(after, limit)
+    }
+}
+
+/// Answers `conflict` to the next `failures` appends (writing nothing), then delegates.
+struct ConflictingStorage {
+    inner: MemoryStorage,
+    failures: Cell<u32>,
+    appends: Cell<u32>,
+}
+
+impl ConflictingStorage {
+    fn new() -> Self {
+        ConflictingStorage {
+            inner: MemoryStorage::new(),
+            failures: Cell::new(0),
+            appends: Cell::new(0),
+        }
+    }
+
+    /// The next `n` appends conflict; resets the count of appends attempted.
+    fn conflict_next(&self, n: u32) {
+        self.failures.set(n);
+        self.appends.set(0);
+    }
+
+    fn conflict_always(&self) {
+        self.conflict_next(u32::MAX);
+    }
+}
+
+impl Storage for ConflictingStorage {
+    fn load(&self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
+        self.inner.load(arena)
+    }
+
+    fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
+        self.inner.read_events(arena, after, limit)
+    }
+
+    fn append(
+        &self,
+        arena: &str,
+        expected_seq: u64,
+        events: &[Event],
+        record: &ArenaRecord,
+    ) -> Result<(), ArenaError> {
+        self.appends.set(self.appends.get() + 1);
+        let failures = self.failures.get();
+        if failures > 0 {
+            self.failures.set(failures - 1);
+            return Err(ArenaError::Conflict);
+        }
+        self.inner.append(arena, expected_seq, events, record)
+    }
+
+    fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
+        self.inner.participating(agent)
+    }
+
+    fn list_arenas(&self, after: Option<&str>, limit: u32) -> Result<Vec<ArenaId>, ArenaError> {
+        self.inner.list_arenas(after, limit)
+    }
+}
+
+/// One `MemoryStorage` shared by several managers, as one database is shared by several hosts.
+#[derive(Clone)]
+struct SharedStorage(Arc<MemoryStorage>);
+
+impl Storage for SharedStorage {
+    fn load(&self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
+        self.0.load(arena)
+    }
+
+    fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
+        self.0.read_events(arena, after, limit)
+    }
+
+    fn append(
+        &self,
+        arena: &str,
+        expected_seq: u64,
+        events: &[Event],
+        record: &ArenaRecord,
+    ) -> Result<(), ArenaError> {
+        self.0.append(arena, expected_seq, events, record)
+    }
+
+    fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
+        self.0.participating(agent)
+    }
+
+    fn list_arenas(&self, after: Option<&str>, limit: u32) -> Result<Vec<ArenaId>, ArenaError> {
+        self.0.list_arenas(after, limit)
+    }
+}
+
+/// A shared storage that lets another writer in just before its next append: the append then runs
+/// against a log that moved since the operation loaded it.
+struct RacingStorage {
+    shared: SharedStorage,
+    before_next_append: RefCell<Option<Box<dyn FnOnce()>>>,
+}
+
+impl Storage for RacingStorage {
+    fn load(&self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
+        self.shared.load(arena)
+    }
+
+    fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
+        self.shared.read_events(arena, after, limit)
+    }
+
+    fn append(
+        &self,
+        arena: &str,
+        expected_seq: u64,
+        events: &[Event],
+        record: &ArenaRecord,
+    ) -> Result<(), ArenaError> {
+        let rival = self.before_next_append.borrow_mut().take();
+        if let Some(rival) = rival {
+            rival();
+        }
+        self.shared.append(arena, expected_seq, events, record)
+    }
+
+    fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
+        self.shared.participating(agent)
+    }
+
+    fn list_arenas(&self, after: Option<&str>, limit: u32) -> Result<Vec<ArenaId>, ArenaError> {
+        self.shared.list_arenas(after, limit)
+    }
+}
+
+/// Returns `participating` in reverse order (the contract allows any order).
+struct UnsortedStorage(MemoryStorage);
+
+impl Storage for UnsortedStorage {
+    fn load(&self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
+        self.0.load(arena)
+    }
+
+    fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
+        self.0.read_events(arena, after, limit)
+    }
+
+    fn append(
+        &self,
+        arena: &str,
+        expected_seq: u64,
+        events: &[Event],
+        record: &ArenaRecord,
+    ) -> Result<(), ArenaError> {
+        self.0.append(arena, expected_seq, events, record)
+    }
+
+    fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
+        let mut ids = self.0.participating(agent)?;
+        ids.reverse();
+        Ok(ids)
+    }
+
+    fn list_arenas(&self, after: Option<&str>, limit: u32) -> Result<Vec<ArenaId>, ArenaError> {
+        self.0.list_arenas(after, limit)
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Fixtures
+// ------------------------------------------------------------------------------------------------
+
+const OPERATOR: &str = "operator";
+const LEAD: &str = "lead";
+const DEPUTY: &str = "deputy";
+const WORKER: &str = "worker";
+const OBSERVER: &str = "observer";
+const OUTSIDER: &str = "outsider";
+const NEWCOMER: &str = "newcomer";
+const GOAL: &str = "Write the quarterly report";
+const STEPS: u32 = 3;
+
+type Manager<S> = ArenaManager<S, TestClock>;
+
+fn manager() -> Manager<MemoryStorage> {
+    ArenaManager::new(MemoryStorage::new(), TestClock::new())
+}
+
+fn spec(agent: &str, role: Role) -> ParticipantSpec {
+    ParticipantSpec {
+        agent: agent.to_string(),
+        role,
+        permissions: None,
+    }
+}
+
+fn narrowed(agent: &str, role: Role, permissions: &[Permission]) -> ParticipantSpec {
+    ParticipantSpec {
+        permissions: Some(permissions.to_vec()),
+        ..spec(agent, role)
+    }
+}
+
+/// Lead (the strategy's coordinator), a worker and an observer.
+fn team() -> Vec<ParticipantSpec> {
+    vec![
+        spec(LEAD, Role::Coordinator),
+        spec(WORKER, Role::Worker),
+        spec(OBSERVER, Role::Observer),
+    ]
+}
+
+/// [`team`] plus a second coordinator, so that any one coordinator may leave.
+fn full_team() -> Vec<ParticipantSpec> {
+    vec![
+        spec(LEAD, Role::Coordinator),
+        spec(DEPUTY, Role::Coordinator),
+        spec(WORKER, Role::Worker),
+        spec(OBSERVER, Role::Observer),
+    ]
+}
+
+fn config(participants: Vec<ParticipantSpec>) -> ArenaConfig {
+    ArenaConfig {
+        goal: GOAL.to_string(),
+        total_steps: STEPS,
+        strategy: Strategy::Peer(LEAD.to_string()),
+        participants,
+        created_by: OPERATOR.to_string(),
+    }
+}
+
+/// Where an arena is brought before a test acts on it.
+#[derive(Clone, Copy, Debug)]
+enum Stage {
+    Created,
+    Active,
+    /// Activated, then settled.
+    Settling,
+    /// Aborted while active.
+    ArchivedByAbort,
+    /// Activated, settled, archived.
+    ArchivedBySettle,
+}
+
+impl Stage {
+    fn status(self) -> ArenaStatus {
+        match self {
+            Stage::Created => Created,
+            Stage::Active => Active,
+            Stage::Settling => Settling,
+            Stage::ArchivedByAbort | Stage::ArchivedBySettle => Archived,
+        }
+    }
+}
+
+/// A new arena of [`full_team`], brought to `stage` by the lead.
+fn arena_at<S: Storage>(m: &Manager<S>, stage: Stage) -> ArenaId {
+    let id = m.create(&config(full_team())).unwrap();
+    advance(m, &id, stage);
+    id
+}
+
+/// Brings a created arena to `stage` by the lead.
+fn advance<S: Storage>(m: &Manager<S>, id: &str, stage: Stage) {
+    let lead = m.handle(id, LEAD);
+    match stage {
+        Stage::Created => {}
+        Stage::Active => {
+            lead.activate().unwrap();
+        }
+        Stage::Settling => {
+            lead.activate().unwrap();
+            lead.settle().unwrap();
+        }
+        Stage::ArchivedByAbort => {
+            lead.activate().unwrap();
+            lead.abort("out of budget").unwrap();
+        }
+        Stage::ArchivedBySettle => {
+            lead.activate().unwrap();
+            lead.settle().unwrap();
+            lead.archive().unwrap();
+        }
+    }
+    assert_eq!(m.get(id).unwrap().status, stage.status());
+}
+
+fn all_events<S: Storage, C: Clock>(m: &ArenaManager<S, C>, id: &str) -> Vec<Event> {
+    m.events(id, 0, limits::PAGE).unwrap()
+}
+
+fn event_count<S: Storage, C: Clock>(m: &ArenaManager<S, C>, id: &str) -> usize {
+    all_events(m, id).len()
+}
+
+fn kinds(events: &[Event]) -> Vec<&str> {
+    events.iter().map(|e| e.kind.as_str()).collect()
+}
+
+/// Runs `op` and returns its result with the number of events it wrote to `id`'s log.
+fn attempt<S: Storage, C: Clock, T>(
+    m: &ArenaManager<S, C>,
+    id: &str,
+    op: impl FnOnce() -> Result<T, ArenaError>,
+) -> (Result<T, ArenaError>, usize) {
+    let before = event_count(m, id);
+    let result = op();
+    (result, event_count(m, id) - before)
+}
+
+/// Asserts `result` is `invalid-input` whose message mentions `mentions` (the message is prose for
+/// people; its variant and its subject are the contract).
+#[track_caller]
+fn assert_invalid_input<T: Debug>(result: Result<T, ArenaError>, mentions: &str) {
+    match result {
+        Err(ArenaError::InvalidInput(message)) => assert!(
+            message.contains(mentions),
+            "invalid-input message {message:?} should mention {mentions:?}"
+        ),
+        other => panic!("expected invalid-input mentioning {mentions:?}, got {other:?}"),
+    }
+}
+
+/// Asserts the log of `id` is numbered 1..=n without gaps and its chain verifies.
+#[track_caller]
+fn assert_gapless_and_verified<S: Storage, C: Clock>(m: &ArenaManager<S, C>, id: &str) {
+    let events = all_events(m, id);
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    let expected: Vec<u64> = (1..=events.len() as u64).collect();
+    assert_eq!(seqs, expected);
+    assert_eq!(m.verify(id).unwrap().problem, None);
+    assert_eq!(m.get(id).unwrap().last_seq, events.len() as u64);
+}
+
+/// Every operation a handle offers, with the input the tests give it.
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Info,
+    Events,
+    Leave,
+    CompleteStep,
+    ReportProgress,
+    UpdateGoal,
+    Invite,
+    Activate,
+    Settle,
+    Archive,
+    Abort,
+}
+
+impl Op {
+    const ALL: [Op; 11] = [
+        Op::Info,
+        Op::Events,
+        Op::Leave,
+        Op::CompleteStep,
+        Op::ReportProgress,
+        Op::UpdateGoal,
+        Op::Invite,
+        Op::Activate,
+        Op::Settle,
+        Op::Archive,
+        Op::Abort,
+    ];
+
+    fn run<S: Storage, C: Clock>(self, h: &Handle<'_, S, C>) -> Result<(), ArenaError> {
+        match self {
+            Op::Info => h.info().map(drop),
+            Op::Events => h.events(0, 10).map(drop),
+            Op::Leave => h.leave(),
+            Op::CompleteStep => h.complete_step(1).map(drop),
+            Op::ReportProgress => h.report_progress("halfway there").map(drop),
+            Op::UpdateGoal => h.update_goal("Write a shorter report"),
+            Op::Invite => h.invite(&spec(NEWCOMER, Role::Worker)).map(drop),
+            Op::Activate => h.activate().map(drop),
+            Op::Settle => h.settle().map(drop),
+            Op::Archive => h.archive().map(drop),
+            Op::Abort => h.abort("out of budget").map(drop),
+        }
+    }
+
+    /// Whether a successful run appends an event.
+    fn writes(self) -> bool {
+        !matches!(self, Op::Info | Op::Events)
+    }
+
+    /// The permission the operation needs.
+    fn permission(self) -> Permission {
+        match self {
+            Op::Info | Op::Events | Op::Leave => Permission::Observe,
+            Op::CompleteStep | Op::ReportProgress => Permission::Contribute,
+            Op::UpdateGoal => Permission::Steer,
+            Op::Invite | Op::Activate | Op::Settle | Op::Archive | Op::Abort => {
+                Permission::Coordinate
+            }
+        }
+    }
+
+    /// A stage in which the operation is allowed for whoever holds its permission.
+    fn allowed_stage(self) -> Stage {
+        match self {
+            Op::Activate => Stage::Created,
+            Op::Archive => Stage::Settling,
+            _ => Stage::Active,
+        }
+    }
+}
+
+fn lifecycle<S: Storage, C: Clock>(
+    h: &Handle<'_, S, C>,
+    action: Lifecycle,
+) -> Result<ArenaStatus, ArenaError> {
+    match action {
+        Lifecycle::Activate => h.activate(),
+        Lifecycle::Settle => h.settle(),
+        Lifecycle::Archive => h.archive(),
+        Lifecycle::Abort => h.abort("out of budget"),
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Determinism and replay
+// ------------------------------------------------------------------------------------------------
+
+/// A collaboration touching every kind of event; returns the arena's id.
+fn collaborate<S: Storage>(m: &Manager<S>) -> ArenaId {
+    let id = m.create(&config(team())).unwrap();
+    let lead = m.handle(&id, LEAD);
+    let worker = m.handle(&id, WORKER);
+    lead.update_goal("Write the annual report").unwrap();
+    lead.invite(&spec(DEPUTY, Role::Coordinator)).unwrap();
+    lead.activate().unwrap();
+    worker.complete_step(2).unwrap();
+    worker.report_progress("drafted the figures").unwrap();
+    lead.complete_step(1).unwrap();
+    m.handle(&id, OBSERVER).leave().unwrap();
+    worker.complete_step(3).unwrap();
+    lead.settle().unwrap();
+    lead.archive().unwrap();
+    id
+}
+
+#[test]
+fn replaying_the_stored_events_rebuilds_exactly_the_stored_state() {
+    let m = manager();
+    let id = collaborate(&m);
+    let events = all_events(&m, &id);
+    let rebuilt = replay(&events).unwrap();
+    assert_eq!(rebuilt, Some(m.get(&id).unwrap()));
+}
+
+#[test]
+fn replaying_an_aborted_arena_rebuilds_exactly_the_stored_state() {
+    let m = manager();
+    let id = arena_at(&m, Stage::ArchivedByAbort);
+    let rebuilt = replay(&all_events(&m, &id)).unwrap();
+    assert_eq!(rebuilt, Some(m.get(&id).unwrap()));
+}
+
+#[test]
+fn replaying_every_prefix_of_the_log_rebuilds_the_state_after_each_operation() {
+    let m = manager();
+    let id = m.create(&config(team())).unwrap();
+    let lead = m.handle(&id, LEAD);
+    let mut states = vec![m.get(&id).unwrap()];
+    lead.activate().unwrap();
+    states.push(m.get(&id).unwrap());
+    let after_step = m.handle(&id, WORKER).complete_step(1).unwrap();
+    states.push(after_step);
+    lead.abort("out of budget").unwrap();
+    states.push(m.get(&id).unwrap());
+
+    let events = all_events(&m, &id);
+    for state in states {
+        let prefix = &events[..state.last_seq as usize];
+        assert_eq!(replay(prefix).unwrap(), Some(state));
+    }
+}
+
+#[test]
+fn the_same_operations_on_the_same_clock_produce_the_same_log() {
+    let first = manager();
+    let second = manager();
+    let first_id = collaborate(&first);
+    let second_id = collaborate(&second);
+    assert_eq!(first_id, second_id);
+    assert_eq!(
+        all_events(&first, &first_id),
+        all_events(&second, &second_id)
+    );
+    assert_eq!(first.get(&first_id), second.get(&second_id));
+}
+
+#[test]
+fn events_carry_the_clock_time_in_utc_with_microseconds() {
+    let m = manager();
+    let id = collaborate(&m);
+    let events = all_events(&m, &id);
+    for event in &events {
+        let at = DateTime::parse_from_rfc3339(&event.at).unwrap();
+        assert!(event.at.ends_with('Z'), "{} is not UTC", event.at);
+        assert_eq!(event.at.len(), "2026-01-01T00:00:00.000000Z".len());
+        assert!(at.timestamp_millis() >= START_MILLIS);
+    }
+    let ats: Vec<&str> = events.iter().map(|e| e.at.as_str()).collect();
+    let mut sorted = ats.clone();
+    sorted.sort();
+    assert_eq!(ats, sorted);
+    assert_eq!(m.get(&id).unwrap().created_at, events[0].at);
+}
+
+#[test]
+fn arena_ids_are_uuid_v7_and_sort_by_creation() {
+    let m = manager();
+    let ids: Vec<ArenaId> = (0..3).map(|_| m.create(&config(team())).unwrap()).collect();
+    for id in &ids {
+        assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 7);
+    }
+    let listed: Vec<ArenaId> = m
+        .list(None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(listed, ids);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Creation
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn create_logs_arena_created_then_one_agent_joined_per_participant_in_declaration_order() {
+    let m = manager();
+    let declared = vec![
+        spec(WORKER, Role::Worker),
+        spec(LEAD, Role::Coordinator),
+        spec(OBSERVER, Role::Observer),
+    ];
+    let id = m.create(&config(declared)).unwrap();
+    let events = all_events(&m, &id);
+
+    assert_eq!(
+        kinds(&events),
+        [
+            "arena-created",
+            "agent-joined",
+            "agent-joined",
+            "agent-joined"
+        ]
+    );
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    assert!(events.iter().all(|e| e.actor == OPERATOR));
+    let joined: Vec<(String, Role)> = events[1..]
+        .iter()
+        .map(|e| match Change::decode(e).unwrap() {
+            Change::AgentJoined { agent, role, .. } => (agent, role),
+            other => panic!("expected agent-joined, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        joined,
+        [
+            (WORKER.to_string(), Role::Worker),
+            (LEAD.to_string(), Role::Coordinator),
+            (OBSERVER.to_string(), Role::Observer),
+        ]
+    );
+    match Change::decode(&events[0]).unwrap() {
+        Change::ArenaCreated {
+            id: created_id,
+            goal,
+            total_steps,
+            created_by,
+            ..
+        } => {
+            assert_eq!(created_id, id);
+            assert_eq!(goal, GOAL);
+            assert_eq!(total_steps, STEPS);
+            assert_eq!(created_by, OPERATOR);
+        }
+        other => panic!("expected arena-created, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_new_arena_is_created_with_its_participants_and_nothing_done() {
+    let m = manager();
+    let id = m.create(&config(team())).unwrap();
+    let arena = m.get(&id).unwrap();
+    assert_eq!(arena.status, Created);
+    assert_eq!(arena.outcome, None);
+    assert_eq!(arena.goal, GOAL);
+    assert_eq!(arena.created_by, OPERATOR);
+    assert_eq!(
+        arena.participants.keys().collect::<Vec<_>>(),
+        [LEAD, OBSERVER, WORKER]
+    );
+    assert_eq!(
+        arena.participants[OBSERVER].permissions,
+        Role::Observer.permissions()
+    );
+    assert_eq!(arena.aggregate.total_steps, STEPS);
+    assert_eq!(arena.aggregate.completed_steps, 0);
+    assert!(
+        arena
+            .aggregate
+            .progress
+            .values()
+            .all(|p| p.steps_completed == 0)
+    );
+}
+
+#[test]
+fn create_refuses_duplicate_participants() {
+    let m = manager();
+    let mut participants = team();
+    participants.push(spec(WORKER, Role::Observer));
+    assert_invalid_input(m.create(&config(participants)), "duplicate");
+    assert_eq!(m.list(None, 10).unwrap(), []);
+}
+
+#[test]
+fn create_refuses_a_strategy_coordinator_who_is_not_declared() {
+    let m = manager();
+    let participants = vec![spec(DEPUTY, Role::Coordinator), spec(WORKER, Role::Worker)];
+    assert_invalid_input(m.create(&config(participants)), "coordinator");
+    assert_eq!(m.list(None, 10).unwrap(), []);
+}
+
+#[test]
+fn create_refuses_a_strategy_coordinator_declared_as_a_worker() {
+    let m = manager();
+    let participants = vec![spec(LEAD, Role::Worker), spec(DEPUTY, Role::Coordinator)];
+    assert_invalid_input(m.create(&config(participants)), "coordinator");
+}
+
+#[test]
+fn create_refuses_a_strategy_coordinator_narrowed_without_coordinate() {
+    let m = manager();
+    let participants = vec![
+        narrowed(LEAD, Role::Coordinator, &[Permission::Observe]),
+        spec(DEPUTY, Role::Coordinator),
+    ];
+    assert_invalid_input(m.create(&config(participants)), "coordinator");
+}
+
+#[test]
+fn create_refuses_narrowing_beyond_the_role() {
+    let m = manager();
+    let mut participants = team();
+    participants.push(narrowed(
+        NEWCOMER,
+        Role::Observer,
+        &[Permission::Observe, Permission::Steer],
+    ));
+    assert_invalid_input(m.create(&config(participants)), "steer");
+    assert_eq!(m.list(None, 10).unwrap(), []);
+}
+
+#[test]
+fn create_keeps_a_narrowed_participants_permissions() {
+    let m = manager();
+    let mut participants = team();
+    participants.push(narrowed(NEWCOMER, Role::Worker, &[Permission::Observe]));
+    let id = m.create(&config(participants)).unwrap();
+    assert_eq!(
+        m.get(&id).unwrap().participants[NEWCOMER].permissions,
+        [Permission::Observe].into()
+    );
+}
+
+#[test]
+fn create_refuses_an_empty_goal() {
+    let m = manager();
+    let config = ArenaConfig {
+        goal: String::new(),
+        ..config(team())
+    };
+    assert_invalid_input(m.create(&config), "goal");
+}
+
+#[test]
+fn create_refuses_a_goal_of_only_whitespace() {
+    let m = manager();
+    let config = ArenaConfig {
+        goal: " \n\t ".into(),
+        ..config(team())
+    };
+    assert_invalid_input(m.create(&config), "goal");
+}
+
+#[test]
+fn create_refuses_a_goal_of_4097_bytes() {
+    let m = manager();
+    let config = ArenaConfig {
+        goal: "g".repeat(4097),
+        ..config(team())
+    };
+    assert_eq!(
+        m.create(&config),
+        Err(ArenaError::LimitExceeded {
+            what: "goal bytes".into(),
+            limit: 4096
+        })
+    );
+    assert_eq!(m.list(None, 10).unwrap(), []);
+}
+
+#[test]
+fn create_accepts_a_goal_of_4096_bytes() {
+    let m = manager();
+    let config = ArenaConfig {
+        goal: "é".repeat(2048),
+        ..config(team())
+    };
+    let id = m.create(&config).unwrap();
+    assert_eq!(m.get(&id).unwrap().goal, "é".repeat(2048));
+}
+
+#[test]
+fn create_refuses_zero_steps() {
+    let m = manager();
+    let config = ArenaConfig {
+        total_steps: 0,
+        ..config(team())
+    };
+    assert_invalid_input(m.create(&config), "steps");
+}
+
+#[test]
+fn create_refuses_100001_steps() {
+    let m = manager();
+    let config = ArenaConfig {
+        total_steps: 100_001,
+        ..config(team())
+    };
+    assert_eq!(
+        m.create(&config),
+        Err(ArenaError::LimitExceeded {
+            what: "total steps".into(),
+            limit: 100_000
+        })
+    );
+}
+
+#[test]
+fn create_accepts_100000_steps() {
+    let m = manager();
+    let config = ArenaConfig {
+        total_steps: 100_000,
+        ..config(team())
+    };
+    let id = m.create(&config).unwrap();
+    assert_eq!(m.get(&id).unwrap().aggregate.total_steps, 100_000);
+}
+
+fn lead_and_workers(count: usize) -> Vec<ParticipantSpec> {
+    let mut participants = vec![spec(LEAD, Role::Coordinator)];
+    participants.extend((1..count).map(|n| spec(&format!("worker-{n:02}"), Role::Worker)));
+    participants
+}
+
+#[test]
+fn create_refuses_65_participants() {
+    let m = manager();
+    assert_eq!(
+        m.create(&config(lead_and_workers(65))),
+        Err(ArenaError::LimitExceeded {
+            what: "participants".into(),
+            limit: 64
+        })
+    );
+    assert_eq!(m.list(None, 10).unwrap(), []);
+}
+
+#[test]
+fn create_accepts_64_participants() {
+    let m = manager();
+    let id = m.create(&config(lead_and_workers(64))).unwrap();
+    assert_eq!(m.get(&id).unwrap().participants.len(), 64);
+    assert_eq!(event_count(&m, &id), 65);
+}
+
+#[test]
+fn an_unknown_arena_is_not_found() {
+    let m = manager();
+    let unknown = "0192f0c8-7c1a-7c3e-8a4b-1234567890ab";
+    assert_eq!(m.get(unknown), Err(ArenaError::NotFound));
+    assert_eq!(m.events(unknown, 0, 10), Err(ArenaError::NotFound));
+    assert_eq!(m.verify(unknown), Err(ArenaError::NotFound));
+    assert_eq!(m.handle(unknown, LEAD).info(), Err(ArenaError::NotFound));
+    assert_eq!(
+        m.handle(unknown, LEAD).activate(),
+        Err(ArenaError::NotFound)
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// The transition matrix: 5 ways to be in the 4 states × the 4 lifecycle moves, by the coordinator
+// ------------------------------------------------------------------------------------------------
+
+macro_rules! transition_tests {
+    ($($name:ident: from $stage:ident, $action:ident => $expected:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            let m = manager();
+            let id = arena_at(&m, Stage::$stage);
+            let (result, written) =
+                attempt(&m, &id, || lifecycle(&m.handle(&id, LEAD), Lifecycle::$action));
+            assert_eq!(result, $expected);
+            let status = m.get(&id).unwrap().status;
+            match result {
+                Ok(to) => {
+                    assert_eq!(written, 1, "a legal transition writes one event");
+                    assert_eq!(status, to);
+                }
+                Err(_) => {
+                    assert_eq!(written, 0, "a refused transition writes nothing");
+                    assert_eq!(status, Stage::$stage.status());
+                }
+            }
+        }
+    )*};
+}
+
+fn refused(from: ArenaStatus, to: ArenaStatus) -> Result<ArenaStatus, ArenaError> {
+    Err(ArenaError::InvalidTransition { from, to })
+}
+
+transition_tests! {
+    activate_leads_from_created_to_active: from Created, Activate => Ok(Active);
+    settle_from_created_is_an_invalid_transition: from Created, Settle => refused(Created, Settling);
+    archive_from_created_is_an_invalid_transition: from Created, Archive => refused(Created, Archived);
+    abort_leads_from_created_to_archived: from Created, Abort => Ok(Archived);
+
+    activate_from_active_is_an_invalid_transition: from Active, Activate => refused(Active, Active);
+    settle_leads_from_active_to_settling: from Active, Settle => Ok(Settling);
+    archive_from_active_is_an_invalid_transition: from Active, Archive => refused(Active, Archived);
+    abort_leads_from_active_to_archived: from Active, Abort => Ok(Archived);
+
+    activate_from_settling_is_an_invalid_transition: from Settling, Activate => refused(Settling, Active);
+    settle_from_settling_is_an_invalid_transition: from Settling, Settle => refused(Settling, Settling);
+    archive_leads_from_settling_to_archived: from Settling, Archive => Ok(Archived);
+    abort_leads_from_settling_to_archived: from Settling, Abort => Ok(Archived);
+
+    activate_after_abort_is_an_invalid_transition: from ArchivedByAbort, Activate => refused(Archived, Active);
+    settle_after_abort_is_an_invalid_transition: from ArchivedByAbort, Settle => refused(Archived, Settling);
+    archive_after_abort_is_an_invalid_transition: from ArchivedByAbort, Archive => refused(Archived, Archived);
+    abort_after_abort_is_an_invalid_transition: from ArchivedByAbort, Abort => refused(Archived, Archived);
+
+    activate_after_archive_is_an_invalid_transition: from ArchivedBySettle, Activate => refused(Archived, Active);
+    settle_after_archive_is_an_invalid_transition: from ArchivedBySettle, Settle => refused(Archived, Settling);
+    archive_after_archive_is_an_invalid_transition: from ArchivedBySettle, Archive => refused(Archived, Archived);
+    abort_after_archive_is_an_invalid_transition: from ArchivedBySettle, Abort => refused(Archived, Archived);
+}
+
+#[test]
+fn archiving_after_settling_records_outcome_completed() {
+    let m = manager();
+    let id = arena_at(&m, Stage::ArchivedBySettle);
+    assert_eq!(m.get(&id).unwrap().outcome, Some(Outcome::Completed));
+    assert_eq!(
+        kinds(&all_events(&m, &id)[5..]),
+        ["arena-activated", "arena-settling", "arena-archived"]
+    );
+}
+
+#[test]
+fn abort_records_outcome_aborted_with_its_reason() {
+    let m = manager();
+    let id = arena_at(&m, Stage::ArchivedByAbort);
+    assert_eq!(
+        m.get(&id).unwrap().outcome,
+        Some(Outcome::Aborted("out of budget".into()))
+    );
+    assert_eq!(all_events(&m, &id).last().unwrap().kind, "arena-aborted");
+}
+
+#[test]
+fn abort_refuses_an_empty_reason() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+    let (result, written) = attempt(&m, &id, || m.handle(&id, LEAD).abort(""));
+    assert_invalid_input(result, "reason");
+    assert_eq!(written, 0);
+}
+
+#[test]
+fn abort_refuses_a_reason_of_1025_bytes() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+    let (result, written) = attempt(&m, &id, || m.handle(&id, LEAD).abort(&"r".repeat(1025)));
+    assert_eq!(
+        result,
+        Err(ArenaError::LimitExceeded {
+            what: "abort reason bytes".into(),
+            limit: 1024
+        })
+    );
+    assert_eq!(written, 0);
+}
+
+// ------------------------------------------------------------------------------------------------
+// The state table and the role matrix: in a stage, an agent runs a handle operation
+// ------------------------------------------------------------------------------------------------
+
+macro_rules! handle_tests {
+    ($($name:ident: in $stage:ident, $agent:ident does $op:ident => $expected:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            let m = manager();
+            let id = arena_at(&m, Stage::$stage);
+            let (result, written) = attempt(&m, &id, || Op::$op.run(&m.handle(&id, $agent)));
+            assert_eq!(result, $expected);
+            let expected_writes = usize::from(result.is_ok() && Op::$op.writes());
+            assert_eq!(written, expected_writes, "events written");
+        }
+    )*};
+}
+
+const OK: Result<(), ArenaError> = Ok(());
+const INVALID_STATE: Result<(), ArenaError> = Err(ArenaError::InvalidState);
+
+fn denied(permission: Permission) -> Result<(), ArenaError> {
+    Err(ArenaError::PermissionDenied(permission))
+}
+
+// What each state allows (DESIGN.md), by participants who hold the permission.
+handle_tests! {
+    complete_step_is_refused_while_created: in Created, WORKER does CompleteStep => INVALID_STATE;
+    complete_step_is_allowed_while_active: in Active, WORKER does CompleteStep => OK;
+    complete_step_is_refused_while_settling: in Settling, WORKER does CompleteStep => INVALID_STATE;
+    complete_step_is_refused_after_abort: in ArchivedByAbort, WORKER does CompleteStep => INVALID_STATE;
+    complete_step_is_refused_after_archive: in ArchivedBySettle, WORKER does CompleteStep => INVALID_STATE;
+
+    report_progress_is_refused_while_created: in Created, WORKER does ReportProgress => INVALID_STATE;
+    report_progress_is_allowed_while_active: in Active, WORKER does ReportProgress => OK;
+    report_progress_is_refused_while_settling: in Settling, WORKER does ReportProgress => INVALID_STATE;
+    report_progress_is_refused_after_abort: in ArchivedByAbort, WORKER does ReportProgress => INVALID_STATE;
+    report_progress_is_refused_after_archive: in ArchivedBySettle, WORKER does ReportProgress => INVALID_STATE;
+
+    update_goal_is_allowed_while_created: in Created, LEAD does UpdateGoal => OK;
+    update_goal_is_allowed_while_active: in Active, LEAD does UpdateGoal => OK;
+    update_goal_is_refused_while_settling: in Settling, LEAD does UpdateGoal => INVALID_STATE;
+    update_goal_is_refused_after_abort: in ArchivedByAbort, LEAD does UpdateGoal => INVALID_STATE;
+    update_goal_is_refused_after_archive: in ArchivedBySettle, LEAD does UpdateGoal => INVALID_STATE;
+
+    invite_is_allowed_while_created: in Created, LEAD does Invite => OK;
+    invite_is_allowed_while_active: in Active, LEAD does Invite => OK;
+    invite_is_refused_while_settling: in Settling, LEAD does Invite => INVALID_STATE;
+    invite_is_refused_after_abort: in ArchivedByAbort, LEAD does Invite => INVALID_STATE;
+    invite_is_refused_after_archive: in ArchivedBySettle, LEAD does Invite => INVALID_STATE;
+
+    leave_is_allowed_while_created: in Created, WORKER does Leave => OK;
+    leave_is_allowed_while_active: in Active, WORKER does Leave => OK;
+    leave_is_refused_while_settling: in Settling, WORKER does Leave => INVALID_STATE;
+    leave_is_refused_after_abort: in ArchivedByAbort, WORKER does Leave => INVALID_STATE;
+    leave_is_refused_after_archive: in ArchivedBySettle, WORKER does Leave => INVALID_STATE;
+
+    reads_are_allowed_while_created: in Created, OBSERVER does Info => OK;
+    reads_are_allowed_while_settling: in Settling, OBSERVER does Info => OK;
+    reads_are_allowed_after_abort: in ArchivedByAbort, OBSERVER does Info => OK;
+    events_stay_readable_after_archive: in ArchivedBySettle, OBSERVER does Events => OK;
+}
+
+// Each role × each handle operation, in a state that allows the operation.
+handle_tests! {
+    coordinator_may_read_info: in Active, LEAD does Info => OK;
+    coordinator_may_read_events: in Active, LEAD does Events => OK;
+    coordinator_may_leave_while_another_coordinator_remains: in Active, LEAD does Leave => OK;
+    coordinator_may_complete_a_step: in Active, LEAD does CompleteStep => OK;
+    coordinator_may_report_progress: in Active, LEAD does ReportProgress => OK;
+    coordinator_may_update_the_goal: in Active, LEAD does UpdateGoal => OK;
+    coordinator_may_invite: in Active, LEAD does Invite => OK;
+    coordinator_may_activate: in Created, LEAD does Activate => OK;
+    coordinator_may_settle: in Active, LEAD does Settle => OK;
+    coordinator_may_archive: in Settling, LEAD does Archive => OK;
+    coordinator_may_abort: in Active, LEAD does Abort => OK;
+
+    worker_may_read_info: in Active, WORKER does Info => OK;
+    worker_may_read_events: in Active, WORKER does Events => OK;
+    worker_may_leave: in Active, WORKER does Leave => OK;
+    worker_may_complete_a_step: in Active, WORKER does CompleteStep => OK;
+    worker_may_report_progress: in Active, WORKER does ReportProgress => OK;
+    worker_cannot_update_the_goal: in Active, WORKER does UpdateGoal => denied(Permission::Steer);
+    worker_cannot_invite: in Active, WORKER does Invite => denied(Permission::Coordinate);
+    worker_cannot_activate: in Created, WORKER does Activate => denied(Permission::Coordinate);
+    worker_cannot_settle: in Active, WORKER does Settle => denied(Permission::Coordinate);
+    worker_cannot_archive: in Settling, WORKER does Archive => denied(Permission::Coordinate);
+    worker_cannot_abort: in Active, WORKER does Abort => denied(Permission::Coordinate);
+
+    observer_may_read_info: in Active, OBSERVER does Info => OK;
+    observer_may_read_events: in Active, OBSERVER does Events => OK;
+    observer_may_leave: in Active, OBSERVER does Leave => OK;
+    observer_cannot_complete_a_step: in Active, OBSERVER does CompleteStep => denied(Permission::Contribute);
+    observer_cannot_report_progress: in Active, OBSERVER does ReportProgress => denied(Permission::Contribute);
+    observer_cannot_update_the_goal: in Active, OBSERVER does UpdateGoal => denied(Permission::Steer);
+    observer_cannot_invite: in Active, OBSERVER does Invite => denied(Permission::Coordinate);
+    observer_cannot_activate: in Created, OBSERVER does Activate => denied(Permission::Coordinate);
+    observer_cannot_settle: in Active, OBSERVER does Settle => denied(Permission::Coordinate);
+    observer_cannot_archive: in Settling, OBSERVER does Archive => denied(Permission::Coordinate);
+    observer_cannot_abort: in Active, OBSERVER does Abort => denied(Permission::Coordinate);
+}
+
+#[test]
+fn a_non_participant_is_denied_every_operation() {
+    for op in Op::ALL {
+        let m = manager();
+        let id = arena_at(&m, op.allowed_stage());
+        let (result, written) = attempt(&m, &id, || op.run(&m.handle(&id, OUTSIDER)));
+        assert_eq!(result, denied(op.permission()), "{op:?}");
+        assert_eq!(written, 0, "{op:?} wrote events");
+    }
+}
+
+#[test]
+fn an_agent_that_left_is_denied_every_operation() {
+    for op in Op::ALL {
+        let m = manager();
+        let id = m.create(&config(full_team())).unwrap();
+        // The deputy holds every permission until it leaves.
+        m.handle(&id, DEPUTY).leave().unwrap();
+        advance(&m, &id, op.allowed_stage());
+        let (result, written) = attempt(&m, &id, || op.run(&m.handle(&id, DEPUTY)));
+        assert_eq!(result, denied(op.permission()), "{op:?}");
+        assert_eq!(written, 0, "{op:?} wrote events");
+    }
+}
+
+#[test]
+fn a_coordinator_narrowed_without_steer_cannot_update_the_goal() {
+    let m = manager();
+    let participants = vec![
+        narrowed(
+            LEAD,
+            Role::Coordinator,
+            &[Permission::Observe, Permission::Coordinate],
+        ),
+        spec(WORKER, Role::Worker),
+    ];
+    let id = m.create(&config(participants)).unwrap();
+    let lead = m.handle(&id, LEAD);
+    let (result, written) = attempt(&m, &id, || lead.update_goal("Another goal"));
+    assert_eq!(result, denied(Permission::Steer));
+    assert_eq!(written, 0);
+    assert_eq!(lead.activate(), Ok(Active));
+}
+
+#[test]
+fn a_worker_narrowed_to_observe_cannot_complete_a_step() {
+    let m = manager();
+    let mut participants = team();
+    participants.push(narrowed(NEWCOMER, Role::Worker, &[Permission::Observe]));
+    let id = m.create(&config(participants)).unwrap();
+    m.handle(&id, LEAD).activate().unwrap();
+    let (result, written) = attempt(&m, &id, || m.handle(&id, NEWCOMER).complete_step(1));
+    assert_eq!(
+        result,
+        Err(ArenaError::PermissionDenied(Permission::Contribute))
+    );
+    assert_eq!(written, 0);
+}
+
+#[test]
+fn an_invitation_cannot_widen_a_role() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+    let wide = narrowed(
+        NEWCOMER,
+        Role::Worker,
+        &[Permission::Observe, Permission::Coordinate],
+    );
+    let (result, written) = attempt(&m, &id, || m.handle(&id, LEAD).invite(&wide));
+    assert_invalid_input(result, "coordinate");
+    assert_eq!(written, 0);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Steps and progress
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn step_0_is_invalid_input() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+    let (result, written) = attempt(&m, &id, || m.handle(&id, WORKER).complete_step(0));
+    assert_invalid_input(result, "step 0");
+    assert_eq!(written, 0);
+}
+
+#[test]
+fn a_step_beyond_the_total_is_invalid_input() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+    let (result, written) = attempt(&m, &id, || m.handle(&id, WORKER).complete_step(STEPS + 1));
+    assert_invalid_input(result, "step 4");
+    assert_eq!(written, 0);
+}
+
+#[test]
+fn the_last_step_is_the_total() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+    let arena = m.handle(&id, WORKER).complete_step(STEPS).unwrap();
+    assert!(arena.aggregate.is_done(STEPS));
+    assert_eq!(arena.aggregate.completed_steps, 1);
+}
+
+#[test]
+fn completing_a_step_twice_is_already_done() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+    m.handle(&id, WORKER).complete_step(2).unwrap();
+    let (result, written) = attempt(&m, &id, || m.handle(&id, LEAD).complete_step(2));
+    assert_eq!(result, Err(ArenaError::AlreadyDone));
+    assert_eq!(written, 0);
+    let arena = m.get(&id).unwrap();
+    assert_eq!(arena.aggregate.completed_steps, 1);
+    assert_eq!(arena.aggregate.progress[WORKER].steps_completed, 1);
+    assert_eq!(arena.aggregate.progress[LEAD].steps_completed, 0);
+}
+
+#[test]
+fn progress_counts_the_steps_each_agent_completed() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+    m.handle(&id, WORKER).complete_step(1).unwrap();
+    m.handle(&id, LEAD).complete_step(2).unwrap();
+    let arena = m.handle(&id, WORKER).complete_step(3).unwrap();
+    assert_eq!(arena, m.get(&id).unwrap());
+    assert_eq!(arena.aggregate.completed_steps, 3);
+    assert_eq!(arena.aggregate.progress[WORKER].steps_completed, 2);
+    assert_eq!(arena.aggregate.progress[LEAD].steps_completed, 1);
+    assert_eq!(arena.aggregate.progress[OBSERVER].steps_completed, 0);
+    assert_eq!(arena.aggregate.done_steps().collect::<Vec<_>>(), [1, 2, 3]);
+    let steps: Vec<(String, Change)> = all_events(&m, &id)
+        .iter()
+        .filter(|e| e.kind == "step-completed")
+        .map(|e| (e.actor.clone(), Change::decode(e).unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (WORKER.to_string(), Change::StepCompleted { step: 1 }),
+            (LEAD.to_string(), Change::StepCompleted { step: 2 }),
+            (WORKER.to_string(), Change::StepCompleted { step: 3 }),
+        ]
+    );
+}
+
+#[test]
+fn report_progress_keeps_each_agents_latest_note() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+    let worker = m.handle(&id, WORKER);
+    worker.report_progress("started").unwrap();
+    let arena = worker.report_progress("halfway").unwrap();
+    assert_eq!(
+        arena.aggregate.progress[WORKER].note.as_deref(),
+        Some("halfway")
+    );
+    assert_eq!(arena.aggregate.progress[LEAD].note, None);
+}
+
+#[test]
+fn report_progress_refuses_an_empty_note() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+    let (result, written) = attempt(&m, &id, || m.handle(&id, WORKER).report_progress(""));
+    assert_invalid_input(result, "note");
+    assert_eq!(written, 0);
+}
+
+#[test]
+fn update_goal_replaces_the_goal() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+    m.handle(&id, LEAD).update_goal("A new goal").unwrap();
+    assert_eq!(m.get(&id).unwrap().goal, "A new goal");
+    assert_eq!(all_events(&m, &id).last().unwrap().kind, "goal-updated");
+}
+
+#[test]
+fn update_goal_refuses_a_goal_of_4097_bytes() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+    let (result, written) = attempt(&m, &id, || {
+        m.handle(&id, LEAD).update_goal(&"g".repeat(4097))
+    });
+    assert_eq!(
+        result,
+        Err(ArenaError::LimitExceeded {
+            what: "goal bytes".into(),
+            limit: 4096
+        })
+    );
+    assert_eq!(written, 0);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Membership
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn the_last_coordinator_cannot_leave() {
+    let m = manager();
+    let id = m.create(&config(team())).unwrap();
+    m.handle(&id, LEAD).activate().unwrap();
+    let (result, written) = attempt(&m, &id, || m.handle(&id, LEAD).leave());
+    assert_eq!(result, Err(ArenaError::InvalidState));
+    assert_eq!(written, 0);
+    assert!(m.get(&id).unwrap().participants.contains_key(LEAD));
+}
+
+#[test]
+fn a_second_coordinator_lets_the_first_leave() {
+    let m = manager();
+    let id = m.create(&config(team())).unwrap();
+    let lead = m.handle(&id, LEAD);
+    lead.invite(&spec(DEPUTY, Role::Coordinator)).unwrap();
+    assert_eq!(lead.leave(), Ok(()));
+    let arena = m.get(&id).unwrap();
+    assert!(!arena.participants.contains_key(LEAD));
+    assert_eq!(all_events(&m, &id).last().unwrap().kind, "agent-left");
+    // The deputy is now the last coordinator.
+    assert_eq!(m.handle(&id, DEPUTY).leave(), Err(ArenaError::InvalidState));
+}
+
+#[test]
+fn invite_adds_a_participant_with_an_agent_joined_event() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+    let participant = m
+        .handle(&id, LEAD)
+        .invite(&spec(NEWCOMER, Role::Observer))
+        .unwrap();
+    assert_eq!(participant.permissions, Role::Observer.permissions());
+    let arena = m.get(&id).unwrap();
+    assert_eq!(arena.participants[NEWCOMER], participant);
+    let last = all_events(&m, &id).pop().unwrap();
+    assert_eq!(
+        (last.kind.as_str(), last.actor.as_str()),
+        ("agent-joined", LEAD)
+    );
+}
+
+#[test]
+fn invite_refuses_a_current_participant() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+    let (result, written) = attempt(&m, &id, || {
+        m.handle(&id, LEAD).invite(&spec(WORKER, Role::Observer))
+    });
+    assert_invalid_input(result, "duplicate");
+    assert_eq!(written, 0);
+}
+
+#[test]
+fn an_agent_that_left_can_be_invited_back() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+    m.handle(&id, WORKER).leave().unwrap();
+    m.handle(&id, LEAD)
+        .invite(&spec(WORKER, Role::Observer))
+        .unwrap();
+    assert_eq!(
+        m.get(&id).unwrap().participants[WORKER].role,
+        Role::Observer
+    );
+    assert_eq!(
+        m.handle(&id, WORKER).complete_step(1),
+        Err(ArenaError::PermissionDenied(Permission::Contribute))
+    );
+}
+
+#[test]
+fn inviting_a_65th_participant_is_limit_exceeded() {
+    let m = manager();
+    let id = m.create(&config(lead_and_workers(64))).unwrap();
+    let (result, written) = attempt(&m, &id, || {
+        m.handle(&id, LEAD).invite(&spec(NEWCOMER, Role::Worker))
+    });
+    assert_eq!(
+        result,
+        Err(ArenaError::LimitExceeded {
+            what: "participants".into(),
+            limit: 64
+        })
+    );
+    assert_eq!(written, 0);
+}
+
+#[test]
+fn leaving_removes_the_arena_from_active_arenas_for() {
+    let m = manager();
+    let first = arena_at(&m, Stage::Active);
+    let second = arena_at(&m, Stage::Active);
+    assert_eq!(
+        m.active_arenas_for(WORKER).unwrap(),
+        [first.clone(), second.clone()]
+    );
+    m.handle(&first, WORKER).leave().unwrap();
+    assert_eq!(m.active_arenas_for(WORKER).unwrap(), [second]);
+}
+
+#[test]
+fn active_arenas_for_excludes_archived_arenas() {
+    let m = manager();
+    let created = arena_at(&m, Stage::Created);
+    let _aborted = arena_at(&m, Stage::ArchivedByAbort);
+    let settling = arena_at(&m, Stage::Settling);
+    let _archived = arena_at(&m, Stage::ArchivedBySettle);
+    let active = arena_at(&m, Stage::Active);
+    assert_eq!(
+        m.active_arenas_for(OBSERVER).unwrap(),
+        [created, settling, active]
+    );
+}
+
+#[test]
+fn active_arenas_for_excludes_arenas_the_agent_never_joined() {
+    let m = manager();
+    arena_at(&m, Stage::Active);
+    assert_eq!(
+        m.active_arenas_for(OUTSIDER).unwrap(),
+        Vec::<ArenaId>::new()
+    );
+}
+
+#[test]
+fn active_arenas_for_is_sorted_whatever_order_the_storage_returns() {
+    let m = ArenaManager::new(UnsortedStorage(MemoryStorage::new()), TestClock::new());
+    let ids: Vec<ArenaId> = (0..4).map(|_| arena_at(&m, Stage::Active)).collect();
+    assert_eq!(
+        m.storage().participating(WORKER).unwrap(),
+        ids.iter().rev().cloned().collect::<Vec<_>>(),
+        "the storage really returns them unsorted"
+    );
+    assert_eq!(m.active_arenas_for(WORKER).unwrap(), ids);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Verify
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn verify_reports_no_problem_for_a_clean_arena() {
+    let m = manager();
+    let id = collaborate(&m);
+    let report = m.verify(&id).unwrap();
+    assert_eq!(report.problem, None);
+    assert_eq!(report.events, event_count(&m, &id) as u64);
+}
+
+#[test]
+fn verify_names_the_event_whose_payload_was_altered() {
+    let m = ArenaManager::new(TamperingStorage::new(), TestClock::new());
+    let id = arena_at(&m, Stage::Active);
+    m.handle(&id, WORKER).complete_step(1).unwrap();
+    // Event 4 is the worker joining (1 created, 2 lead, 3 deputy): forge it into a coordinator.
+    m.storage().tamper.set(Tamper::AlterPayload {
+        seq: 4,
+        from: r#""role":"worker""#,
+        to: r#""role":"coordinator""#,
+    });
+    assert!(all_events(&m, &id)[3].payload.contains("coordinator"));
+
+    let report = m.verify(&id).unwrap();
+    let problem = report.problem.expect("the forgery is reported");
+    assert!(problem.contains("event 4"), "{problem}");
+    assert!(problem.contains("hash"), "{problem}");
+    assert_eq!(report.events, 4);
+}
+
+#[test]
+fn verify_reports_a_log_whose_last_event_is_missing() {
+    let m = ArenaManager::new(TamperingStorage::new(), TestClock::new());
+    let id = arena_at(&m, Stage::Active);
+    m.handle(&id, WORKER).complete_step(1).unwrap();
+    let head = event_count(&m, &id) as u64;
+    m.storage().tamper.set(Tamper::DropLastEvent);
+    assert_eq!(event_count(&m, &id) as u64, head - 1);
+
+    let report = m.verify(&id).unwrap();
+    let problem = report.problem.expect("the truncation is reported");
+    assert!(problem.contains(&format!("event {head}")), "{problem}");
+    assert_eq!(report.events, head - 1);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Conflicts
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn an_operation_succeeds_after_transient_conflicts_and_leaves_no_gap() {
+    let m = ArenaManager::new(ConflictingStorage::new(), TestClock::new());
+    let id = arena_at(&m, Stage::Active);
+    let before = event_count(&m, &id);
+    m.storage().conflict_next(3);
+
+    let arena = m.handle(&id, WORKER).complete_step(2).unwrap();
+
+    assert_eq!(m.storage().appends.get(), 4);
+    assert_eq!(event_count(&m, &id), before + 1);
+    assert_eq!(arena, m.get(&id).unwrap());
+    assert_gapless_and_verified(&m, &id);
+}
+
+#[test]
+fn create_succeeds_after_transient_conflicts_and_leaves_no_gap() {
+    let m = ArenaManager::new(ConflictingStorage::new(), TestClock::new());
+    m.storage().conflict_next(2);
+
+    let id = m.create(&config(team())).unwrap();
+
+    assert_eq!(m.storage().appends.get(), 3);
+    assert_eq!(
+        m.list(None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id)
+            .collect::<Vec<_>>(),
+        [id.clone()]
+    );
+    assert_eq!(event_count(&m, &id), 4);
+    assert_gapless_and_verified(&m, &id);
+}
+
+#[test]
+fn an_operation_that_always_conflicts_returns_conflict_after_bounded_retries_and_writes_nothing() {
+    let m = ArenaManager::new(ConflictingStorage::new(), TestClock::new());
+    let id = arena_at(&m, Stage::Active);
+    m.storage().conflict_always();
+
+    let (result, written) = attempt(&m, &id, || m.handle(&id, WORKER).complete_step(2));
+
+    assert_eq!(result, Err(ArenaError::Conflict));
+    assert_eq!(written, 0);
+    assert_eq!(m.storage().appends.get(), limits::CONFLICT_RETRIES + 1);
+    assert!(!m.get(&id).unwrap().aggregate.is_done(2));
+}
+
+#[test]
+fn create_that_always_conflicts_returns_conflict_after_bounded_retries_and_stores_nothing() {
+    let m = ArenaManager::new(ConflictingStorage::new(), TestClock::new());
+    m.storage().conflict_always();
+
+    assert_eq!(m.create(&config(team())), Err(ArenaError::Conflict));
+    assert_eq!(m.storage().appends.get(), limits::CONFLICT_RETRIES + 1);
+    assert_eq!(m.list(None, 10).unwrap(), []);
+}
+
+/// Two managers over one storage (two hosts on one database); `racer`'s next append is preceded by
+/// `rival`.
+fn racing_pair() -> (Manager<RacingStorage>, Manager<SharedStorage>, ArenaId) {
+    let shared = SharedStorage(Arc::new(MemoryStorage::new()));
+    let racer = ArenaManager::new(
+        RacingStorage {
+            shared: shared.clone(),
+            before_next_append: RefCell::new(None),
+        },
+        TestClock::new(),
+    );
+    let rival = ArenaManager::new(shared, TestClock::starting_at(START_MILLIS + 1_000_000));
+    let id = arena_at(&racer, Stage::Active);
+    (racer, rival, id)
+}
+
+#[test]
+fn after_a_concurrent_write_the_operation_is_applied_to_the_new_state() {
+    let (racer, rival, id) = racing_pair();
+    let rival_id = id.clone();
+    *racer.storage().before_next_append.borrow_mut() = Some(Box::new(move || {
+        rival.handle(&rival_id, LEAD).complete_step(1).unwrap();
+    }));
+
+    let arena = racer.handle(&id, WORKER).complete_step(2).unwrap();
+
+    assert_eq!(arena.aggregate.done_steps().collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(arena.aggregate.progress[LEAD].steps_completed, 1);
+    assert_eq!(arena.aggregate.progress[WORKER].steps_completed, 1);
+    assert_gapless_and_verified(&racer, &id);
+}
+
+#[test]
+fn after_a_concurrent_write_the_operation_is_validated_again() {
+    let (racer, rival, id) = racing_pair();
+    let rival_id = id.clone();
+    *racer.storage().before_next_append.borrow_mut() = Some(Box::new(move || {
+        rival.handle(&rival_id, LEAD).complete_step(2).unwrap();
+    }));
+    let before = event_count(&racer, &id);
+
+    assert_eq!(
+        racer.handle(&id, WORKER).complete_step(2),
+        Err(ArenaError::AlreadyDone)
+    );
+
+    let events = all_events(&racer, &id);
+    assert_eq!(events.len(), before + 1, "only the rival's step is logged");
+    assert_eq!(events.last().unwrap().actor, LEAD);
+    assert_gapless_and_verified(&racer, &id);
+}
