@@ -78,6 +78,11 @@ enum Tamper {
     },
     /// Leaves out the log's last event.
     DropLastEvent,
+    /// Replaces `from` with `to` in the stored snapshot.
+    AlterSnapshot {
+        from: &'static str,
+        to: &'static str,
+    },
 }
 
 /// Stores faithfully, but can falsify the events it reads back (as a tampered database would).
@@ -97,13 +102,18 @@ impl TamperingStorage {
 
 impl Storage for TamperingStorage {
     fn load(&self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
-        self.inner.load(arena)
+        let mut stored = self.inner.load(arena)?;
+        if let (Tamper::AlterSnapshot { from, to }, Some(stored)) = (self.tamper.get(), &mut stored)
+        {
+            stored.snapshot = stored.snapshot.replace(from, to);
+        }
+        Ok(stored)
     }
 
     fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
         let mut events = self.inner.read_events(arena, after, limit)?;
         match self.tamper.get() {
-            Tamper::Nothing => {}
+            Tamper::Nothing | Tamper::AlterSnapshot { .. } => {}
             Tamper::AlterPayload { seq, from, to } => {
                 for event in events.iter_mut().filter(|e| e.seq == seq) {
                     event.payload = event.payload.replace(from, to);
@@ -1525,6 +1535,22 @@ fn verify_reports_a_log_whose_last_event_is_missing() {
     let problem = report.problem.expect("the truncation is reported");
     assert!(problem.contains(&format!("event {head}")), "{problem}");
     assert_eq!(report.events, head - 1);
+}
+
+#[test]
+fn verify_reports_a_stored_state_that_the_log_does_not_rebuild() {
+    let m = ArenaManager::new(TamperingStorage::new(), TestClock::new());
+    let id = arena_at(&m, Stage::Active);
+    m.storage().tamper.set(Tamper::AlterSnapshot {
+        from: GOAL,
+        to: "Write nothing",
+    });
+    assert_eq!(m.get(&id).unwrap().goal, "Write nothing");
+
+    let report = m.verify(&id).unwrap();
+    let problem = report.problem.expect("the altered state is reported");
+    assert!(problem.contains("goal"), "{problem}");
+    assert_eq!(report.events, event_count(&m, &id) as u64);
 }
 
 // ------------------------------------------------------------------------------------------------
