@@ -17,6 +17,8 @@
 
 mod error;
 mod handle;
+pub mod plugin;
+pub mod run;
 mod runtime;
 pub mod storage;
 
@@ -60,6 +62,19 @@ pub const PERMISSIONS: [Permission; 6] = [
     Permission::Steer,
     Permission::Coordinate,
 ];
+
+/// The permissions a role grants (DESIGN.md's presets), in declaration order.
+pub fn role_permissions(role: Role) -> Vec<Permission> {
+    let preset = arena_component::Role::permissions(match role {
+        Role::Coordinator => arena_component::Role::Coordinator,
+        Role::Worker => arena_component::Role::Worker,
+        Role::Observer => arena_component::Role::Observer,
+    });
+    PERMISSIONS
+        .into_iter()
+        .filter(|p| preset.iter().any(|d| d.as_str() == permission_name(*p)))
+        .collect()
+}
 
 /// The role's name.
 pub fn role_name(role: Role) -> &'static str {

@@ -7,6 +7,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
+use arena_host::plugin::{PluginEngine, TurnOutcome, TurnReport};
+use arena_host::run::{self, Manifest};
 use arena_host::types::{
     ArenaConfig, ArenaInfo, Event, Participant, ParticipantSpec, Permission, Role, Strategy,
 };
@@ -139,7 +141,9 @@ enum Command {
         #[arg(long = "as", value_name = "AGENT")]
         agent: String,
     },
-    /// Run a complete collaboration from creation to archive and print its events.
+    /// Run the arena of plugins a TOML manifest describes, printing every turn.
+    Run { manifest: PathBuf },
+    /// Run the sample plugins (coordinator, two workers, observer) from creation to archive.
     Demo,
 }
 
@@ -296,7 +300,28 @@ fn run(cli: Cli) -> Result<()> {
             acting(&id, &agent)?.update_goal(&goal)?;
             out.value(json!({ "goal": goal }), "goal updated");
         }
-        Command::Demo => demo(&host, &out)?,
+        Command::Run { manifest } => {
+            let text = std::fs::read_to_string(&manifest)
+                .with_context(|| format!("reading manifest {}", manifest.display()))?;
+            let parsed =
+                Manifest::parse(&text).with_context(|| format!("in {}", manifest.display()))?;
+            let base = manifest.parent().unwrap_or(std::path::Path::new("."));
+            run_manifest(&host, &parsed, base, &out)?;
+        }
+        Command::Demo => {
+            if !out.json {
+                println!(
+                    "running the sample plugins in {}: a coordinator, two workers and an observer\n",
+                    host.path().display()
+                );
+            }
+            run_manifest(
+                &host,
+                &Manifest::parse(run::DEMO_MANIFEST)?,
+                std::path::Path::new("."),
+                &out,
+            )?;
+        }
     }
     Ok(())
 }
@@ -352,6 +377,30 @@ impl Output {
             json!({ "status": status_name(status) }),
             status_name(status),
         );
+    }
+
+    fn turn(&self, turn: &TurnReport) {
+        let (outcome, text) = match &turn.outcome {
+            TurnOutcome::Done(report) => ("done", report.clone()),
+            TurnOutcome::Failed(error) => ("failed", error.clone()),
+            TurnOutcome::Stopped(error) => ("stopped", error.to_string()),
+        };
+        if self.json {
+            println!(
+                "{}",
+                json!({ "turn": turn.turn, "agent": turn.agent, "plugin": turn.plugin, "outcome": outcome, "report": text, "output": turn.output, "fuel": turn.fuel })
+            );
+            return;
+        }
+        let marker = match outcome {
+            "done" => "",
+            "failed" => "error: ",
+            _ => "STOPPED: ",
+        };
+        println!("turn {:<3} {:<8} {marker}{text}", turn.turn, turn.agent);
+        for line in turn.output.lines() {
+            println!("           | {line}");
+        }
     }
 
     fn events(&self, events: &[Event]) {
@@ -467,81 +516,45 @@ fn event_text(event: &Event) -> String {
     )
 }
 
-/// A complete collaboration: a coordinator, two workers and an observer take an arena from creation to
-/// archive, each through its own handle, and the log is printed and verified.
-fn demo(host: &ArenaHost, out: &Output) -> Result<()> {
-    let say = |text: &str| {
-        if !out.json {
-            println!("{text}");
-        }
-    };
-    let spec = |agent: &str, role| ParticipantSpec {
-        agent: agent.into(),
-        role,
-        permissions: None,
-    };
-    let id = host.create(&ArenaConfig {
-        goal: "Write a field guide to the birds of the river delta".into(),
-        total_steps: 4,
-        strategy: Strategy::Peer("lead".into()),
-        participants: vec![
-            spec("lead", Role::Coordinator),
-            spec("ada", Role::Worker),
-            spec("bob", Role::Worker),
-        ],
-        created_by: "operator".into(),
-    })?;
-    say(&format!("created arena {id} in {}", host.path().display()));
-    let lead = host.handle(&id, "lead")?;
-    lead.invite(&spec("eve", Role::Observer))?;
-    say("lead invited eve as an observer");
-    let (ada, bob, eve) = (
-        host.handle(&id, "ada")?,
-        host.handle(&id, "bob")?,
-        host.handle(&id, "eve")?,
-    );
-
-    match lead.settle() {
-        Err(e) => say(&format!(
-            "lead tries to settle before activating: refused ({e})"
-        )),
-        Ok(_) => bail!("settling a created arena must be refused"),
+/// Runs a manifest and prints every turn, then the arena's events and its verification.
+fn run_manifest(
+    host: &ArenaHost,
+    manifest: &Manifest,
+    base: &std::path::Path,
+    out: &Output,
+) -> Result<()> {
+    let engine = PluginEngine::new()?;
+    let summary = run::run(host, &engine, manifest, base, |turn| out.turn(turn))?;
+    let id = &summary.arena;
+    if !out.json {
+        println!("\nevents of arena {id}:");
     }
-    lead.activate()?;
-    say("lead activated the arena");
-    ada.complete_step(1)?;
-    ada.report_progress("wading birds drafted")?;
-    bob.complete_step(2)?;
-    match bob.complete_step(2) {
-        Err(e) => say(&format!("bob completes step 2 again: refused ({e})")),
-        Ok(_) => bail!("completing a step twice must be refused"),
-    }
-    match eve.complete_step(3) {
-        Err(e) => say(&format!("eve (observer) tries step 3: refused ({e})")),
-        Ok(_) => bail!("an observer must not contribute"),
-    }
-    lead.update_goal("Write an illustrated field guide to the birds of the river delta")?;
-    ada.complete_step(3)?;
-    let aggregate = bob.complete_step(4)?;
-    bob.report_progress("raptors and songbirds done")?;
-    say(&format!(
-        "steps {}/{} complete; eve reads the goal: {:?}",
-        aggregate.completed_steps,
-        aggregate.total_steps,
-        eve.info()?.goal
-    ));
-    lead.settle()?;
-    lead.archive()?;
-    say("lead settled and archived the arena\n\nevents:");
-    out.events(&host.all_events(&id, 0)?);
-    let report = host.verify(&id)?;
+    out.events(&host.all_events(id, 0)?);
+    let report = host.verify(id)?;
     if let Some(problem) = report.problem {
-        bail!("the demo arena failed verification: {problem}");
+        bail!("arena {id} failed verification: {problem}");
     }
-    say(&format!(
-        "\nverify: {} events, hash chain intact, replay matches the stored state\n\n{}",
-        report.events,
-        info_text(&host.get(&id)?)
-    ));
+    if out.json {
+        println!(
+            "{}",
+            json!({ "arena": id, "rounds": summary.rounds, "status": status_name(summary.status), "stopped": summary.stopped, "verified-events": report.events })
+        );
+    } else {
+        println!(
+            "\nverify: {} events, hash chain intact, replay matches the stored state\n\n{}",
+            report.events,
+            info_text(&host.get(id)?)
+        );
+        if !summary.stopped.is_empty() {
+            println!("stopped plugins: {}", summary.stopped.join(", "));
+        }
+    }
+    if summary.status != arena_host::types::ArenaStatus::Archived {
+        eprintln!(
+            "note: the arena is still {} after {} rounds",
+            status_name(summary.status),
+            summary.rounds
+        );
+    }
     Ok(())
 }

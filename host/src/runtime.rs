@@ -18,7 +18,8 @@ use crate::handle::AgentHandle;
 use crate::storage::{Durability, SqliteStorage};
 
 /// The arena component, built from `arena-component/` for `wasm32-wasip2` by this crate's build script.
-pub const ARENA_COMPONENT: &[u8] = include_bytes!(env!("ARENA_COMPONENT_WASM"));
+pub const ARENA_COMPONENT: &[u8] =
+    include_bytes!(concat!(env!("ARENA_GUEST_DIR"), "/arena_component.wasm"));
 
 /// How a host opens its database.
 #[derive(Clone, Debug, Default)]

@@ -122,7 +122,10 @@ fn demo_runs_a_full_lifecycle() {
         "step-completed",
         "arena-settling",
         "arena-archived",
-        "permission denied: needs contribute",
+        "activated the arena",
+        "completed step 6",
+        "all 6 steps done: settling",
+        "archived the arena",
         "hash chain intact",
         "archived (completed)",
     ] {

@@ -1,0 +1,35 @@
+//! An observer plugin: reads the arena and its new events each turn and reports what it saw. Built
+//! against the full `agent` world, it imports only `observe`, so an observer grant is enough.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+wit_bindgen::generate!({ world: "agent", path: "../../wit" });
+
+use arena::core::observe;
+
+/// The last event this observer has read.
+static CURSOR: AtomicU64 = AtomicU64::new(0);
+
+struct Observer;
+
+impl exports::arena::core::plugin::Guest for Observer {
+    fn turn(_turn: u32) -> Result<String, String> {
+        let info = observe::info().map_err(|e| format!("reading the arena: {e:?}"))?;
+        let events = observe::events(CURSOR.load(Ordering::Relaxed), 1000)
+            .map_err(|e| format!("reading events: {e:?}"))?;
+        if let Some(last) = events.last() {
+            CURSOR.store(last.seq, Ordering::Relaxed);
+        }
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        Ok(format!(
+            "{}, {}/{} steps; saw {} new events {:?}",
+            format!("{:?}", info.status).to_lowercase(),
+            info.aggregate.completed_steps,
+            info.aggregate.total_steps,
+            events.len(),
+            kinds
+        ))
+    }
+}
+
+export!(Observer);

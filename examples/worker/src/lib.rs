@@ -1,0 +1,48 @@
+//! A worker plugin: each turn it completes the next step nobody has done yet. It remembers where it got
+//! to between turns (a plugin instance lives for one run). Imports `observe` and `contribute` only.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+wit_bindgen::generate!({ world: "agent", path: "../../wit" });
+
+use arena::core::types::{ArenaError, ArenaStatus};
+use arena::core::{contribute, observe};
+
+/// The lowest step this worker has not seen done.
+static NEXT_STEP: AtomicU32 = AtomicU32::new(1);
+
+struct Worker;
+
+impl exports::arena::core::plugin::Guest for Worker {
+    fn turn(_turn: u32) -> Result<String, String> {
+        let status = observe::status().map_err(|e| format!("reading the status: {e:?}"))?;
+        if status != ArenaStatus::Active {
+            return Ok(format!(
+                "waiting: the arena is {}",
+                format!("{status:?}").to_lowercase()
+            ));
+        }
+        let total = observe::progress()
+            .map_err(|e| format!("reading progress: {e:?}"))?
+            .total_steps;
+        let mut step = NEXT_STEP.load(Ordering::Relaxed);
+        while step <= total {
+            match contribute::complete_step(step) {
+                Ok(aggregate) => {
+                    NEXT_STEP.store(step + 1, Ordering::Relaxed);
+                    let _ = contribute::report_progress(&format!("finished step {step}"));
+                    return Ok(format!(
+                        "completed step {step} ({}/{})",
+                        aggregate.completed_steps, aggregate.total_steps
+                    ));
+                }
+                Err(ArenaError::AlreadyDone) => step += 1,
+                Err(e) => return Err(format!("completing step {step}: {e:?}")),
+            }
+        }
+        NEXT_STEP.store(step, Ordering::Relaxed);
+        Ok("no open step left".to_string())
+    }
+}
+
+export!(Worker);

@@ -1,0 +1,334 @@
+//! Runs arenas of plugins described in a TOML manifest.
+//!
+//! ```toml
+//! [arena]
+//! goal = "Write a field guide"      # a new arena (or `id = "…"` to resume one; resume never re-creates)
+//! steps = 6
+//! coordinator = "lead"              # optional: the first coordinator plugin by default
+//!
+//! [run]
+//! max_rounds = 50                   # optional, default 100
+//!
+//! [[plugin]]
+//! agent = "lead"
+//! role = "coordinator"              # coordinator, worker or observer
+//! component = "lead.wasm"           # a path relative to the manifest, or builtin:coordinator|worker|observer
+//! permissions = ["observe", "coordinate"]   # optional: narrows the role
+//! memory_mb = 64                    # optional limits
+//! fuel = 1000000000
+//! max_argument_bytes = 65536
+//! ```
+//!
+//! Every plugin is checked against its grant before anything is compiled or any arena is created.
+//! Turns then go in rounds: in round `n`, each plugin that is still running takes turn `n`, in manifest
+//! order. The run ends after the round in which the arena becomes archived, or after `max_rounds`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::plugin::{
+    PluginEngine, PluginError, PluginLimits, PluginSpec, TurnReport, check_imports,
+};
+use crate::types::{ArenaConfig, ArenaStatus, ParticipantSpec, Permission, Role, Strategy};
+use crate::{ArenaHost, HostError, PERMISSIONS, parse_role, permission_name, role_permissions};
+
+/// The sample plugins built into the program, by the name `builtin:NAME` uses.
+pub const BUILTIN_PLUGINS: [(&str, &[u8]); 3] = [
+    (
+        "coordinator",
+        include_bytes!(concat!(
+            env!("ARENA_GUEST_DIR"),
+            "/example_coordinator.wasm"
+        )),
+    ),
+    (
+        "worker",
+        include_bytes!(concat!(env!("ARENA_GUEST_DIR"), "/example_worker.wasm")),
+    ),
+    (
+        "observer",
+        include_bytes!(concat!(env!("ARENA_GUEST_DIR"), "/example_observer.wasm")),
+    ),
+];
+
+/// The manifest `arena demo` runs.
+pub const DEMO_MANIFEST: &str = include_str!("demo.toml");
+
+/// A run manifest.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The arena to create or resume.
+    pub arena: ArenaSection,
+    /// How long to run.
+    #[serde(default)]
+    pub run: RunSection,
+    /// The plugins, in turn order.
+    #[serde(rename = "plugin")]
+    pub plugins: Vec<PluginEntry>,
+}
+
+/// The `[arena]` table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArenaSection {
+    /// Resume this arena instead of creating one.
+    pub id: Option<String>,
+    /// The goal of a new arena.
+    pub goal: Option<String>,
+    /// The steps of a new arena.
+    pub steps: Option<u32>,
+    /// The peer coordinator of a new arena (default: the first coordinator plugin).
+    pub coordinator: Option<String>,
+    /// Recorded as the creator of a new arena.
+    #[serde(default = "operator")]
+    pub created_by: String,
+}
+
+fn operator() -> String {
+    "operator".into()
+}
+
+/// The `[run]` table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    /// Rounds at most.
+    #[serde(default = "default_rounds")]
+    pub max_rounds: u32,
+}
+
+impl Default for RunSection {
+    fn default() -> Self {
+        RunSection {
+            max_rounds: default_rounds(),
+        }
+    }
+}
+
+fn default_rounds() -> u32 {
+    100
+}
+
+/// One `[[plugin]]` entry.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginEntry {
+    pub agent: String,
+    pub role: String,
+    pub component: String,
+    pub permissions: Option<Vec<String>>,
+    pub memory_mb: Option<usize>,
+    pub fuel: Option<u64>,
+    pub max_argument_bytes: Option<usize>,
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("manifest: {0}")]
+    Manifest(String),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error(transparent)]
+    Host(#[from] HostError),
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunSummary {
+    /// The arena that ran.
+    pub arena: String,
+    /// Rounds played.
+    pub rounds: u32,
+    /// The arena's status at the end.
+    pub status: ArenaStatus,
+    /// Plugins stopped for breaking a limit or trapping.
+    pub stopped: Vec<String>,
+}
+
+impl Manifest {
+    /// Parses a manifest.
+    pub fn parse(text: &str) -> Result<Self, RunError> {
+        toml::from_str(text).map_err(|e| RunError::Manifest(e.to_string()))
+    }
+}
+
+fn resolve_component(entry: &PluginEntry, base: &Path) -> Result<(String, Arc<[u8]>), RunError> {
+    if let Some(name) = entry.component.strip_prefix("builtin:") {
+        let (_, bytes) = BUILTIN_PLUGINS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| {
+                RunError::Manifest(format!(
+                    "plugin {}: no built-in plugin {name:?} (coordinator, worker, observer)",
+                    entry.agent
+                ))
+            })?;
+        return Ok((entry.component.clone(), Arc::from(*bytes)));
+    }
+    let path: PathBuf = base.join(&entry.component);
+    let bytes = std::fs::read(&path).map_err(|e| {
+        RunError::Manifest(format!(
+            "plugin {}: reading {}: {e}",
+            entry.agent,
+            path.display()
+        ))
+    })?;
+    Ok((entry.component.clone(), Arc::from(bytes)))
+}
+
+fn participant(entry: &PluginEntry) -> Result<ParticipantSpec, RunError> {
+    let role = parse_role(&entry.role).ok_or_else(|| {
+        RunError::Manifest(format!(
+            "plugin {}: unknown role {:?} (coordinator, worker or observer)",
+            entry.agent, entry.role
+        ))
+    })?;
+    let permissions = entry
+        .permissions
+        .as_ref()
+        .map(|names| {
+            names
+                .iter()
+                .map(|name| {
+                    PERMISSIONS
+                        .into_iter()
+                        .find(|p| permission_name(*p) == name)
+                        .ok_or_else(|| {
+                            RunError::Manifest(format!(
+                                "plugin {}: unknown permission {name:?}",
+                                entry.agent
+                            ))
+                        })
+                })
+                .collect::<Result<Vec<Permission>, RunError>>()
+        })
+        .transpose()?;
+    Ok(ParticipantSpec {
+        agent: entry.agent.clone(),
+        role,
+        permissions,
+    })
+}
+
+/// What a new participant will be granted: its role's preset, narrowed as declared.
+fn declared_grant(spec: &ParticipantSpec) -> Vec<Permission> {
+    let preset = role_permissions(spec.role);
+    match &spec.permissions {
+        None => preset,
+        Some(narrowed) => preset
+            .into_iter()
+            .filter(|p| narrowed.contains(p))
+            .collect(),
+    }
+}
+
+fn limits(entry: &PluginEntry) -> PluginLimits {
+    let defaults = PluginLimits::default();
+    PluginLimits {
+        memory_bytes: entry.memory_mb.map_or(defaults.memory_bytes, |mb| mb << 20),
+        fuel_per_turn: entry.fuel.unwrap_or(defaults.fuel_per_turn),
+        max_argument_bytes: entry
+            .max_argument_bytes
+            .unwrap_or(defaults.max_argument_bytes),
+        output_bytes: defaults.output_bytes,
+    }
+}
+
+/// Runs `manifest` (whose relative paths start at `base`) on `host`, calling `report` after every turn.
+pub fn run(
+    host: &ArenaHost,
+    engine: &PluginEngine,
+    manifest: &Manifest,
+    base: &Path,
+    mut report: impl FnMut(&TurnReport),
+) -> Result<RunSummary, RunError> {
+    if manifest.plugins.is_empty() {
+        return Err(RunError::Manifest("no [[plugin]] entries".into()));
+    }
+    let mut specs = Vec::with_capacity(manifest.plugins.len());
+    let mut participants = Vec::with_capacity(manifest.plugins.len());
+    for entry in &manifest.plugins {
+        let (name, component) = resolve_component(entry, base)?;
+        specs.push(PluginSpec {
+            name,
+            agent: entry.agent.clone(),
+            component,
+            limits: limits(entry),
+        });
+        participants.push(participant(entry)?);
+    }
+
+    let arena = match &manifest.arena.id {
+        Some(id) => {
+            // Resume: the grants are what the arena says now; nothing is re-created.
+            let info = host.get(id)?;
+            for spec in &specs {
+                let grant = info
+                    .participants
+                    .iter()
+                    .find(|p| p.agent == spec.agent)
+                    .map(|p| p.permissions.clone())
+                    .unwrap_or_default();
+                check_imports(spec, &grant)?;
+            }
+            id.clone()
+        }
+        None => {
+            for (spec, participant) in specs.iter().zip(&participants) {
+                check_imports(spec, &declared_grant(participant))?;
+            }
+            let (Some(goal), Some(steps)) = (&manifest.arena.goal, manifest.arena.steps) else {
+                return Err(RunError::Manifest(
+                    "[arena] needs `goal` and `steps` for a new arena, or `id` to resume one"
+                        .into(),
+                ));
+            };
+            let coordinator = match &manifest.arena.coordinator {
+                Some(c) => c.clone(),
+                None => participants
+                    .iter()
+                    .find(|p| p.role == Role::Coordinator)
+                    .map(|p| p.agent.clone())
+                    .ok_or_else(|| {
+                        RunError::Manifest("no plugin has the coordinator role".into())
+                    })?,
+            };
+            host.create(&ArenaConfig {
+                goal: goal.clone(),
+                total_steps: steps,
+                strategy: Strategy::Peer(coordinator),
+                participants,
+                created_by: manifest.arena.created_by.clone(),
+            })?
+        }
+    };
+
+    let mut plugins = Vec::with_capacity(specs.len());
+    for spec in &specs {
+        plugins.push(engine.load(spec, host.handle(&arena, &spec.agent)?)?);
+    }
+
+    let mut rounds = 0;
+    let mut status = host.get(&arena)?.status;
+    while rounds < manifest.run.max_rounds && status != ArenaStatus::Archived {
+        rounds += 1;
+        for plugin in plugins.iter_mut().filter(|p| !p.is_stopped()) {
+            report(&plugin.turn(rounds));
+        }
+        status = host.get(&arena)?.status;
+    }
+    Ok(RunSummary {
+        arena,
+        rounds,
+        status,
+        stopped: plugins
+            .iter()
+            .filter(|p| p.is_stopped())
+            .map(|p| format!("{} ({})", p.name(), p.agent()))
+            .collect(),
+    })
+}
