@@ -400,6 +400,14 @@ impl PluginEngine {
         })
     }
 
+    /// How many distinct components this engine has compiled (each is compiled once).
+    pub fn compiled_components(&self) -> usize {
+        self.components
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
     fn linker(&self, grant: &[Permission]) -> wasmtime::Result<Arc<Linker<PluginState>>> {
         let bits = grant_bits(grant);
         let mut linkers = self.linkers.lock().unwrap_or_else(|e| e.into_inner());

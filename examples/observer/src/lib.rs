@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 wit_bindgen::generate!({ world: "agent", path: "../../wit" });
 
 use arena::core::observe;
+use arena::core::types::ArenaStatus;
 
 /// The last event this observer has read.
 static CURSOR: AtomicU64 = AtomicU64::new(0);
@@ -23,12 +24,22 @@ impl exports::arena::core::plugin::Guest for Observer {
         let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
         Ok(format!(
             "{}, {}/{} steps; saw {} new events {:?}",
-            format!("{:?}", info.status).to_lowercase(),
+            status_name(info.status),
             info.aggregate.completed_steps,
             info.aggregate.total_steps,
             events.len(),
             kinds
         ))
+    }
+}
+
+/// The state's name as the WIT spells it.
+fn status_name(status: ArenaStatus) -> &'static str {
+    match status {
+        ArenaStatus::Created => "created",
+        ArenaStatus::Active => "active",
+        ArenaStatus::Settling => "settling",
+        ArenaStatus::Archived => "archived",
     }
 }
 

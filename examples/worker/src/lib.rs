@@ -45,4 +45,14 @@ impl exports::arena::core::plugin::Guest for Worker {
     }
 }
 
+/// The state's name as the WIT spells it.
+fn status_name(status: ArenaStatus) -> &'static str {
+    match status {
+        ArenaStatus::Created => "created",
+        ArenaStatus::Active => "active",
+        ArenaStatus::Settling => "settling",
+        ArenaStatus::Archived => "archived",
+    }
+}
+
 export!(Worker);

@@ -6,3 +6,4 @@ mod lifecycle;
 mod membership;
 mod permissions;
 mod persistence;
+mod plugins;

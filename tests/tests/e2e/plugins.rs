@@ -1,0 +1,390 @@
+//! Real plugin components, linked with exactly their grant, in sandboxes of their own.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arena_host::ArenaHost;
+use arena_host::plugin::{
+    PluginEngine, PluginError, PluginLimits, PluginSpec, TurnOutcome, TurnReport,
+};
+use arena_host::run::{self, BUILTIN_PLUGINS, Manifest, RunError};
+use arena_host::types::{ArenaStatus, Permission};
+use arena_tests::{arena_in, event_count, fresh_host};
+
+fn builtin(name: &str) -> Arc<[u8]> {
+    let (_, bytes) = BUILTIN_PLUGINS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .expect("built-in plugin");
+    Arc::from(*bytes)
+}
+
+fn guest_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("TEST_GUEST_DIR")).join(format!("{name}.wasm"))
+}
+
+fn spec(name: &str, agent: &str, component: Arc<[u8]>) -> PluginSpec {
+    PluginSpec {
+        name: name.into(),
+        agent: agent.into(),
+        component,
+        limits: PluginLimits::default(),
+    }
+}
+
+#[test]
+fn a_worker_plugin_completes_steps_as_the_agent_it_is_bound_to() {
+    let (_dir, host) = fresh_host();
+    let id = arena_in(&host, ArenaStatus::Active);
+    let engine = PluginEngine::new().unwrap();
+    let mut worker = engine
+        .load(
+            &spec("worker", "wendy", builtin("worker")),
+            host.handle(&id, "wendy").unwrap(),
+        )
+        .unwrap();
+    for turn in 1..=2 {
+        match worker.turn(turn).outcome {
+            TurnOutcome::Done(report) => assert!(
+                report.starts_with(&format!("completed step {turn}")),
+                "{report}"
+            ),
+            other => panic!("turn {turn}: {other:?}"),
+        }
+    }
+    assert_eq!(host.get(&id).unwrap().aggregate.completed_steps, 2);
+    let steps: Vec<_> = host
+        .all_events(&id, 0)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "step-completed")
+        .collect();
+    assert_eq!(steps.len(), 2);
+    assert!(
+        steps.iter().all(|e| e.actor == "wendy"),
+        "a plugin acted as someone else"
+    );
+}
+
+#[test]
+fn a_worker_plugin_under_an_observer_grant_is_refused_before_it_is_compiled() {
+    let (_dir, host) = fresh_host();
+    let id = arena_in(&host, ArenaStatus::Active);
+    let before = event_count(&host, &id);
+    let engine = PluginEngine::new().unwrap();
+    let error = engine
+        .load(
+            &spec("worker.wasm", "otto", builtin("worker")),
+            host.handle(&id, "otto").unwrap(),
+        )
+        .err()
+        .expect("an observer grant must not run a worker");
+    match &error {
+        PluginError::NotGranted {
+            agent,
+            interface,
+            permission,
+            ..
+        } => {
+            assert_eq!(agent, "otto");
+            assert_eq!(interface, "arena:core/contribute@0.1.0");
+            assert_eq!(*permission, Permission::Contribute);
+        }
+        other => panic!("{other:?}"),
+    }
+    let message = error.to_string();
+    assert!(
+        message.contains("otto")
+            && message.contains("contribute")
+            && message.contains("worker.wasm"),
+        "{message}"
+    );
+    assert_eq!(
+        engine.compiled_components(),
+        0,
+        "the refused plugin was compiled"
+    );
+    assert_eq!(event_count(&host, &id), before);
+}
+
+#[test]
+fn a_plugin_of_the_full_agent_world_that_only_observes_loads_under_an_observer_grant() {
+    let (_dir, host) = fresh_host();
+    let id = arena_in(&host, ArenaStatus::Active);
+    let engine = PluginEngine::new().unwrap();
+    let handle = host.handle(&id, "otto").unwrap();
+    assert_eq!(
+        handle.grant(),
+        &[Permission::Observe, Permission::ReadSlots]
+    );
+    let mut observer = engine
+        .load(&spec("observer", "otto", builtin("observer")), handle)
+        .unwrap();
+    match observer.turn(1).outcome {
+        TurnOutcome::Done(report) => assert!(report.starts_with("active, 0/5 steps"), "{report}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_component_is_compiled_once_and_instantiated_from_the_cached_pre() {
+    let (_dir, host) = fresh_host();
+    let id = arena_in(&host, ArenaStatus::Active);
+    let engine = PluginEngine::new().unwrap();
+    for agent in ["wendy", "lead", "wendy"] {
+        engine
+            .load(
+                &spec("worker", agent, builtin("worker")),
+                host.handle(&id, agent).unwrap(),
+            )
+            .unwrap();
+    }
+    assert_eq!(engine.compiled_components(), 1);
+}
+
+#[test]
+fn an_import_of_an_ungranted_interface_is_refused() {
+    let (_dir, host) = fresh_host();
+    let id = arena_in(&host, ArenaStatus::Active);
+    let bytes: Arc<[u8]> = std::fs::read(guest_path("guest_usurper")).unwrap().into();
+    let error = PluginEngine::new()
+        .unwrap()
+        .load(
+            &spec("usurper", "wendy", bytes),
+            host.handle(&id, "wendy").unwrap(),
+        )
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&error, PluginError::NotGranted { permission: Permission::Coordinate, interface, .. } if interface == "arena:core/coordinate@0.1.0"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn an_import_of_our_interface_at_another_version_is_refused() {
+    let (_dir, host) = fresh_host();
+    let id = arena_in(&host, ArenaStatus::Active);
+    let bytes: Arc<[u8]> = std::fs::read(guest_path("guest_other_version"))
+        .unwrap()
+        .into();
+    let error = PluginEngine::new()
+        .unwrap()
+        .load(
+            &spec("future", "lead", bytes),
+            host.handle(&id, "lead").unwrap(),
+        )
+        .err()
+        .unwrap();
+    match &error {
+        PluginError::UnknownImport {
+            interface, reason, ..
+        } => {
+            assert_eq!(interface, "arena:core/observe@0.2.0");
+            assert!(reason.contains("0.1.0"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Runs a coordinator, the hostile plugin as worker `hostile`, and a well-behaved worker together.
+fn run_beside_a_worker(
+    host: &ArenaHost,
+    hostile: &str,
+    limits: &str,
+) -> (run::RunSummary, Vec<TurnReport>) {
+    let manifest = Manifest::parse(&format!(
+        r#"
+        [arena]
+        goal = "survive a hostile neighbour"
+        steps = 4
+        [run]
+        max_rounds = 10
+        [[plugin]]
+        agent = "lead"
+        role = "coordinator"
+        component = "builtin:coordinator"
+        [[plugin]]
+        agent = "hostile"
+        role = "worker"
+        component = {path:?}
+        {limits}
+        [[plugin]]
+        agent = "wendy"
+        role = "worker"
+        component = "builtin:worker"
+        "#,
+        path = guest_path(hostile).display().to_string(),
+    ))
+    .unwrap();
+    let engine = PluginEngine::new().unwrap();
+    let mut reports = Vec::new();
+    let summary = run::run(host, &engine, &manifest, std::path::Path::new("."), |r| {
+        reports.push(TurnReport {
+            plugin: r.plugin.clone(),
+            agent: r.agent.clone(),
+            turn: r.turn,
+            outcome: match &r.outcome {
+                TurnOutcome::Done(s) => TurnOutcome::Done(s.clone()),
+                TurnOutcome::Failed(s) => TurnOutcome::Failed(s.clone()),
+                TurnOutcome::Stopped(e) => TurnOutcome::Failed(format!("STOPPED {e}")),
+            },
+            output: r.output.clone(),
+            fuel: r.fuel,
+        })
+    })
+    .unwrap();
+    (summary, reports)
+}
+
+fn hostile_stop(reports: &[TurnReport]) -> String {
+    let stops: Vec<&TurnReport> = reports
+        .iter()
+        .filter(|r| {
+            r.agent == "hostile"
+                && matches!(&r.outcome, TurnOutcome::Failed(t) if t.starts_with("STOPPED"))
+        })
+        .collect();
+    assert_eq!(
+        stops.len(),
+        1,
+        "the hostile plugin must be stopped exactly once"
+    );
+    match &stops[0].outcome {
+        TurnOutcome::Failed(text) => text.clone(),
+        _ => unreachable!(),
+    }
+}
+
+fn assert_others_finished(host: &ArenaHost, summary: &run::RunSummary) {
+    assert_eq!(
+        summary.status,
+        ArenaStatus::Archived,
+        "the well-behaved plugins did not finish"
+    );
+    assert_eq!(summary.stopped.len(), 1);
+    let info = host.get(&summary.arena).unwrap();
+    assert_eq!(info.aggregate.completed_steps, 4);
+    assert_eq!(host.verify(&summary.arena).unwrap().problem, None);
+}
+
+fn hostile_events(host: &ArenaHost, arena: &str) -> Vec<String> {
+    host.all_events(arena, 0)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.actor == "hostile")
+        .map(|e| e.kind)
+        .collect()
+}
+
+#[test]
+fn an_endless_loop_is_stopped_by_the_deadline() {
+    let (_dir, host) = fresh_host();
+    let (summary, reports) = run_beside_a_worker(&host, "guest_looper", "fuel = 20_000_000");
+    let stop = hostile_stop(&reports);
+    assert!(
+        stop.contains("hostile") && stop.contains("guest_looper") && stop.contains("20000000 fuel"),
+        "{stop}"
+    );
+    assert!(hostile_events(&host, &summary.arena).is_empty());
+    assert_others_finished(&host, &summary);
+}
+
+#[test]
+fn unbounded_memory_growth_is_stopped_at_the_cap() {
+    let (_dir, host) = fresh_host();
+    let (summary, reports) = run_beside_a_worker(&host, "guest_memory_hog", "memory_mb = 16");
+    let stop = hostile_stop(&reports);
+    assert!(
+        stop.contains("hostile") && stop.contains("over the cap of 16777216 bytes"),
+        "{stop}"
+    );
+    assert!(hostile_events(&host, &summary.arena).is_empty());
+    assert_others_finished(&host, &summary);
+}
+
+#[test]
+fn a_trap_mid_turn_keeps_what_was_acknowledged_and_nothing_after() {
+    let (_dir, host) = fresh_host();
+    let (summary, reports) = run_beside_a_worker(&host, "guest_trapper", "");
+    let stop = hostile_stop(&reports);
+    assert!(
+        stop.contains("hostile") && stop.contains("trapped"),
+        "{stop}"
+    );
+    assert!(
+        stop.contains("wasm backtrace"),
+        "the trap report lacks its backtrace: {stop}"
+    );
+    let trap_turn = reports.iter().find(|r| r.agent == "hostile").unwrap();
+    assert!(
+        trap_turn.output.contains("the trapper traps here"),
+        "panic message not captured: {:?}",
+        trap_turn.output
+    );
+    // The step it completed before trapping was acknowledged; the progress it never reached is absent.
+    assert_eq!(hostile_events(&host, &summary.arena), ["step-completed"]);
+    assert_others_finished(&host, &summary);
+}
+
+#[test]
+fn a_multi_megabyte_argument_is_stopped_at_the_host() {
+    let (_dir, host) = fresh_host();
+    let (summary, reports) = run_beside_a_worker(&host, "guest_big_arg", "");
+    let stop = hostile_stop(&reports);
+    assert!(
+        stop.contains("hostile")
+            && stop.contains("8388608 bytes to `report-progress`")
+            && stop.contains("65536"),
+        "{stop}"
+    );
+    assert!(hostile_events(&host, &summary.arena).is_empty());
+    assert_others_finished(&host, &summary);
+}
+
+#[test]
+fn a_run_with_an_ungranted_plugin_is_refused_before_any_arena_exists() {
+    let (_dir, host) = fresh_host();
+    let manifest = Manifest::parse(&format!(
+        "[arena]\ngoal = \"g\"\nsteps = 2\n[[plugin]]\nagent = \"lead\"\nrole = \"coordinator\"\ncomponent = \"builtin:coordinator\"\n[[plugin]]\nagent = \"otto\"\nrole = \"observer\"\ncomponent = {:?}\n",
+        guest_path("guest_usurper").display().to_string()
+    ))
+    .unwrap();
+    let error = run::run(
+        &host,
+        &PluginEngine::new().unwrap(),
+        &manifest,
+        std::path::Path::new("."),
+        |_| {},
+    )
+    .unwrap_err();
+    assert!(
+        matches!(error, RunError::Plugin(PluginError::NotGranted { .. })),
+        "{error:?}"
+    );
+    assert!(
+        host.list(None, 10).unwrap().is_empty(),
+        "a refused run created an arena"
+    );
+}
+
+#[test]
+fn resuming_a_run_never_recreates_the_arena() {
+    let (_dir, host) = fresh_host();
+    let id = arena_in(&host, ArenaStatus::Active);
+    let manifest = Manifest::parse(&format!(
+        "[arena]\nid = {id:?}\n[run]\nmax_rounds = 20\n[[plugin]]\nagent = \"lead\"\nrole = \"coordinator\"\ncomponent = \"builtin:coordinator\"\n[[plugin]]\nagent = \"wendy\"\nrole = \"worker\"\ncomponent = \"builtin:worker\"\n"
+    ))
+    .unwrap();
+    let summary = run::run(
+        &host,
+        &PluginEngine::new().unwrap(),
+        &manifest,
+        std::path::Path::new("."),
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(summary.arena, id);
+    assert_eq!(summary.status, ArenaStatus::Archived);
+    assert_eq!(host.list(None, 10).unwrap().len(), 1);
+}
