@@ -1586,7 +1586,7 @@ fn create_succeeds_after_transient_conflicts_and_leaves_no_gap() {
             .into_iter()
             .map(|a| a.id)
             .collect::<Vec<_>>(),
-        [id.clone()]
+        std::slice::from_ref(&id)
     );
     assert_eq!(event_count(&m, &id), 4);
     assert_gapless_and_verified(&m, &id);

@@ -377,13 +377,16 @@ pub fn check_imports(spec: &PluginSpec, grant: &[Permission]) -> Result<(), Plug
     Ok(())
 }
 
+/// A component's SHA-256 and a grant's bits: what an `InstancePre` is cached under.
+type PreKey = ([u8; 32], u8);
+
 /// Compiles and links plugins, caching a `Linker` per grant set and an `InstancePre` per
 /// (component, grant).
 pub struct PluginEngine {
     engine: Engine,
     linkers: Mutex<HashMap<u8, Arc<Linker<PluginState>>>>,
     components: Mutex<HashMap<[u8; 32], Component>>,
-    pres: Mutex<HashMap<([u8; 32], u8), AgentPre<PluginState>>>,
+    pres: Mutex<HashMap<PreKey, AgentPre<PluginState>>>,
 }
 
 impl PluginEngine {

@@ -17,10 +17,7 @@ impl exports::arena::core::plugin::Guest for Worker {
     fn turn(_turn: u32) -> Result<String, String> {
         let status = observe::status().map_err(|e| format!("reading the status: {e:?}"))?;
         if status != ArenaStatus::Active {
-            return Ok(format!(
-                "waiting: the arena is {}",
-                format!("{status:?}").to_lowercase()
-            ));
+            return Ok(format!("waiting: the arena is {}", status_name(status)));
         }
         let total = observe::progress()
             .map_err(|e| format!("reading progress: {e:?}"))?
