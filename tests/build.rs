@@ -11,6 +11,7 @@ fn main() {
             "guest-big-arg",
             "guest-usurper",
             "guest-other-version",
+            "guest-fetcher",
         ],
         &["tests/guests"],
     );

@@ -16,6 +16,9 @@ use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{
+    RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
 
 use arena_bindings::agent::arena::core::{
     contribute, coordinate, observe, read_slots, share_facts, steer,
@@ -139,6 +142,9 @@ pub struct PluginSpec {
     pub component: Arc<[u8]>,
     /// Its sandbox limits.
     pub limits: PluginLimits,
+    /// Where it may send HTTP requests (`wasi:http`), as `http://host:port`, `https://host` or
+    /// `host[:port]`; empty (the default) means no outbound access and no `wasi:http` import.
+    pub allowed_outbound_hosts: Vec<String>,
 }
 
 /// The host functions a plugin is linked to: one handle, plus the sandbox's bookkeeping.
@@ -150,6 +156,91 @@ pub(crate) struct PluginState {
     max_argument_bytes: usize,
     /// A broken limit found inside a host call, reported instead of the bare trap.
     oversized: Option<(&'static str, usize)>,
+    http: WasiHttpCtx,
+    outbound: OutboundHosts,
+}
+
+impl WasiHttpView for PluginState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
+        }
+    }
+}
+
+/// The hosts a plugin may reach over `wasi:http`; every other request is refused before any
+/// connection is made.
+#[derive(Clone, Debug, Default)]
+pub struct OutboundHosts {
+    allowed: Vec<(Option<String>, String, Option<u16>)>,
+}
+
+impl OutboundHosts {
+    /// Parses `scheme://host[:port]` or `host[:port]` entries.
+    pub fn new(entries: &[String]) -> Self {
+        let allowed = entries
+            .iter()
+            .map(|entry| {
+                let (scheme, rest) = match entry.split_once("://") {
+                    Some((scheme, rest)) => (Some(scheme.to_ascii_lowercase()), rest),
+                    None => (None, entry.as_str()),
+                };
+                let rest = rest.trim_end_matches('/');
+                match rest
+                    .rsplit_once(':')
+                    .and_then(|(h, p)| p.parse::<u16>().ok().map(|p| (h, p)))
+                {
+                    Some((host, port)) => (scheme, host.to_ascii_lowercase(), Some(port)),
+                    None => (scheme, rest.to_ascii_lowercase(), None),
+                }
+            })
+            .collect();
+        OutboundHosts { allowed }
+    }
+
+    /// Whether a request to `uri` may go out.
+    pub fn allows(&self, uri: &http::Uri) -> bool {
+        let Some(host) = uri.host().map(str::to_ascii_lowercase) else {
+            return false;
+        };
+        let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
+        let port = uri
+            .port_u16()
+            .unwrap_or(if scheme == "http" { 80 } else { 443 });
+        self.allowed.iter().any(|(s, h, p)| {
+            *h == host && s.as_ref().is_none_or(|s| *s == scheme) && p.is_none_or(|p| p == port)
+        })
+    }
+}
+
+type SendResult = wasmtime_wasi_http::Result<(
+    http::Response<WasiBody>,
+    Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+)>;
+
+impl WasiHttpHooks for OutboundHosts {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Box<dyn std::future::Future<Output = SendResult> + Send> {
+        drop(fut);
+        if !self.allows(request.uri()) {
+            tracing::warn!(uri = %request.uri(), "refused an outbound request to a host not allowed");
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,
+            ))
+        })
+    }
 }
 
 impl WasiView for PluginState {
@@ -285,13 +376,13 @@ impl coordinate::Host for PluginState {
     }
 }
 
-/// A grant as a bit set, for cache keys.
-fn grant_bits(grant: &[Permission]) -> u8 {
+/// A grant, and whether `wasi:http` is linked, as a bit set: what linkers are cached under.
+fn link_bits(grant: &[Permission], http: bool) -> u8 {
     PERMISSIONS
         .iter()
         .enumerate()
         .filter(|(_, p)| grant.contains(p))
-        .fold(0, |bits, (i, _)| bits | (1 << i))
+        .fold(u8::from(http) << 7, |bits, (i, _)| bits | (1 << i))
 }
 
 /// The versioned name of our interface `name`.
@@ -338,9 +429,10 @@ pub fn check_imports(spec: &PluginSpec, grant: &[Permission]) -> Result<(), Plug
             reason,
         };
         if let Some(rest) = interface.strip_prefix("wasi:") {
-            if rest.starts_with("http/") {
+            if rest.starts_with("http/") && spec.allowed_outbound_hosts.is_empty() {
                 return Err(unknown(
-                    "outbound HTTP is not granted to this plugin".into(),
+                    "outbound HTTP is not granted to this plugin (no allowed outbound hosts)"
+                        .into(),
                 ));
             }
             continue;
@@ -411,8 +503,12 @@ impl PluginEngine {
             .len()
     }
 
-    fn linker(&self, grant: &[Permission]) -> wasmtime::Result<Arc<Linker<PluginState>>> {
-        let bits = grant_bits(grant);
+    fn linker(
+        &self,
+        grant: &[Permission],
+        http: bool,
+    ) -> wasmtime::Result<Arc<Linker<PluginState>>> {
+        let bits = link_bits(grant, http);
         let mut linkers = self.linkers.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(linker) = linkers.get(&bits) {
             return Ok(linker.clone());
@@ -421,6 +517,9 @@ impl PluginEngine {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         // The shared types interface holds no functions: an empty instance satisfies it.
         linker.instance(&interface_name("types"))?;
+        if http {
+            wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
+        }
         for permission in grant {
             match permission {
                 Permission::Observe => observe::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
@@ -456,7 +555,8 @@ impl PluginEngine {
             message: format!("{e:#}"),
         };
         let digest: [u8; 32] = Sha256::digest(&spec.component).into();
-        let key = (digest, grant_bits(&grant));
+        let http = !spec.allowed_outbound_hosts.is_empty();
+        let key = (digest, link_bits(&grant, http));
         let cached = self
             .pres
             .lock()
@@ -484,7 +584,7 @@ impl PluginEngine {
                         component
                     }
                 };
-                let linker = self.linker(&grant).map_err(invalid)?;
+                let linker = self.linker(&grant, http).map_err(invalid)?;
                 let pre = AgentPre::new(linker.instantiate_pre(&component).map_err(invalid)?)
                     .map_err(invalid)?;
                 self.pres
@@ -562,6 +662,8 @@ impl Plugin {
             },
             max_argument_bytes: spec.limits.max_argument_bytes,
             oversized: None,
+            http: WasiHttpCtx::new(),
+            outbound: OutboundHosts::new(&spec.allowed_outbound_hosts),
         };
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);

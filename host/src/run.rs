@@ -17,6 +17,7 @@
 //! memory_mb = 64                    # optional limits
 //! fuel = 1000000000
 //! max_argument_bytes = 65536
+//! allowed_outbound_hosts = ["https://api.example.com"]   # optional: wasi:http to these hosts only
 //! ```
 //!
 //! Every plugin is checked against its grant before anything is compiled or any arena is created.
@@ -123,6 +124,9 @@ pub struct PluginEntry {
     pub memory_mb: Option<usize>,
     pub fuel: Option<u64>,
     pub max_argument_bytes: Option<usize>,
+    /// Hosts the plugin may reach over `wasi:http` (none by default).
+    #[serde(default)]
+    pub allowed_outbound_hosts: Vec<String>,
 }
 
 /// Why a run could not start.
@@ -258,6 +262,7 @@ pub fn run(
             agent: entry.agent.clone(),
             component,
             limits: limits(entry),
+            allowed_outbound_hosts: entry.allowed_outbound_hosts.clone(),
         });
         participants.push(participant(entry)?);
     }

@@ -29,6 +29,7 @@ fn spec(name: &str, agent: &str, component: Arc<[u8]>) -> PluginSpec {
         agent: agent.into(),
         component,
         limits: PluginLimits::default(),
+        allowed_outbound_hosts: Vec::new(),
     }
 }
 
@@ -387,4 +388,128 @@ fn resuming_a_run_never_recreates_the_arena() {
     assert_eq!(summary.arena, id);
     assert_eq!(summary.status, ArenaStatus::Archived);
     assert_eq!(host.list(None, 10).unwrap().len(), 1);
+}
+
+/// A one-shot HTTP server on 127.0.0.1 that answers the first connection with `body`.
+struct LocalServer {
+    port: u16,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<usize>,
+}
+
+impl LocalServer {
+    /// Stops the server and returns how many connections it accepted.
+    fn connections(self) -> usize {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+}
+
+/// Starts a [`LocalServer`]; it stops by itself after one connection or ten seconds.
+fn local_server(body: &'static str) -> LocalServer {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let thread = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut accepted = 0;
+        while std::time::Instant::now() < deadline
+            && accepted == 0
+            && !stopped.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            match listener.accept() {
+                Ok((mut stream, _)) => {
+                    accepted += 1;
+                    stream.set_nonblocking(false).unwrap();
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(response.as_bytes());
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        }
+        accepted
+    });
+    LocalServer { port, stop, thread }
+}
+
+fn fetcher_in(
+    host: &ArenaHost,
+    url: &str,
+    allowed: Vec<String>,
+) -> Result<arena_host::plugin::Plugin, PluginError> {
+    let mut config = arena_tests::config(1);
+    config.goal = url.to_string();
+    let id = host.create(&config).unwrap();
+    let bytes: Arc<[u8]> = std::fs::read(guest_path("guest_fetcher")).unwrap().into();
+    let mut spec = spec("fetcher", "otto", bytes);
+    spec.allowed_outbound_hosts = allowed;
+    PluginEngine::new()
+        .unwrap()
+        .load(&spec, host.handle(&id, "otto").unwrap())
+}
+
+#[test]
+fn an_allowed_outbound_host_is_reachable() {
+    let (_dir, host) = fresh_host();
+    let server = local_server("hello from the test server");
+    let port = server.port;
+    let allowed = vec![format!("http://127.0.0.1:{port}")];
+    let mut fetcher =
+        fetcher_in(&host, &format!("http://127.0.0.1:{port}/hello"), allowed).unwrap();
+    match fetcher.turn(1).outcome {
+        TurnOutcome::Done(report) => assert_eq!(report, "200 hello from the test server"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.connections(), 1);
+}
+
+#[test]
+fn any_other_outbound_host_is_refused_before_connecting() {
+    let (_dir, host) = fresh_host();
+    let allowed_server = local_server("allowed");
+    let other_server = local_server("must not be reached");
+    let allowed = vec![format!("http://127.0.0.1:{}", allowed_server.port)];
+    let url = format!("http://127.0.0.1:{}/secret", other_server.port);
+    let mut fetcher = fetcher_in(&host, &url, allowed).unwrap();
+    match fetcher.turn(1).outcome {
+        TurnOutcome::Failed(text) => assert!(text.contains("HttpRequestDenied"), "{text}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        other_server.connections(),
+        0,
+        "a refused request reached the server"
+    );
+    assert_eq!(allowed_server.connections(), 0);
+}
+
+#[test]
+fn a_plugin_without_outbound_hosts_cannot_import_wasi_http() {
+    let (_dir, host) = fresh_host();
+    let error = fetcher_in(&host, "http://127.0.0.1:9/", Vec::new())
+        .err()
+        .unwrap();
+    match &error {
+        PluginError::UnknownImport {
+            interface, reason, ..
+        } => {
+            assert!(interface.starts_with("wasi:http/"), "{interface}");
+            assert!(reason.contains("outbound"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
