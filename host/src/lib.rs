@@ -17,6 +17,7 @@
 
 mod error;
 mod handle;
+pub mod native;
 pub mod plugin;
 pub mod run;
 mod runtime;

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
@@ -20,6 +21,13 @@ use crate::storage::{Durability, SqliteStorage};
 /// The arena component, built from `arena-component/` for `wasm32-wasip2` by this crate's build script.
 pub const ARENA_COMPONENT: &[u8] =
     include_bytes!(concat!(env!("ARENA_GUEST_DIR"), "/arena_component.wasm"));
+
+/// How long one call into the arena component may run, wall-clock (host calls included, so it sits well
+/// above SQLite's busy timeout): past it the call traps and the runtime is rebuilt.
+pub const ARENA_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The epoch tick the arena deadline is counted in.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// How a host opens its database.
 #[derive(Clone, Debug, Default)]
@@ -39,7 +47,20 @@ fn compiled() -> Result<&'static Compiled, HostError> {
     COMPILED
         .get_or_init(|| {
             let compile = || -> wasmtime::Result<Compiled> {
-                let engine = Engine::new(&Config::new())?;
+                let mut config = Config::new();
+                config.epoch_interruption(true);
+                let engine = Engine::new(&config)?;
+                let ticker = engine.weak();
+                std::thread::Builder::new()
+                    .name("arena-epoch".into())
+                    .spawn(move || {
+                        while let Some(engine) = ticker.upgrade() {
+                            engine.increment_epoch();
+                            drop(engine);
+                            std::thread::sleep(EPOCH_TICK);
+                        }
+                    })
+                    .map_err(|e| wasmtime::Error::msg(format!("starting the epoch ticker: {e}")))?;
                 let component = Component::new(&engine, ARENA_COMPONENT)?;
                 let mut linker = Linker::<ArenaState>::new(&engine);
                 wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
@@ -108,6 +129,10 @@ impl storage::Host for ArenaState {
     }
 }
 
+fn deadline_ticks() -> u64 {
+    (ARENA_DEADLINE.as_millis() / EPOCH_TICK.as_millis()) as u64
+}
+
 /// A live instance of the arena component in its own Store.
 struct ArenaRuntime {
     store: Store<ArenaState>,
@@ -129,6 +154,7 @@ impl ArenaRuntime {
             table: ResourceTable::new(),
         };
         let mut store = Store::new(&compiled.engine, state);
+        store.set_epoch_deadline(deadline_ticks());
         let arena = compiled
             .pre
             .instantiate(&mut store)
@@ -216,6 +242,7 @@ impl ArenaHost {
     ) -> Result<R, HostError> {
         let mut guard = self.lock()?;
         let runtime = &mut *guard;
+        runtime.store.set_epoch_deadline(deadline_ticks());
         match f(runtime.arena.arena_core_manager(), &mut runtime.store) {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(HostError::Arena(error)),
