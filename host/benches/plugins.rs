@@ -105,9 +105,9 @@ fn main() {
         drop(black_box(engine.load(&spec, handle.clone()).unwrap()))
     });
     let native_new = measure(200, || {
-        drop(black_box(NativeWorker {
+        black_box(NativeWorker {
             next_step: black_box(1),
-        }))
+        });
     });
 
     let mut plugin = engine.load(&spec, handle.clone()).unwrap();
