@@ -94,6 +94,13 @@ impl Guest for Component {
         manager().get(&arena).map(info_out).map_err(error_out)
     }
 
+    fn get_at(arena: String, seq: u64) -> WitResult<wit::ArenaInfo> {
+        manager()
+            .get_at(&arena, seq)
+            .map(info_out)
+            .map_err(error_out)
+    }
+
     fn list_arenas(after: Option<String>, limit: u32) -> WitResult<Vec<wit::ArenaInfo>> {
         manager()
             .list(after.as_deref(), limit)

@@ -121,6 +121,39 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         Ok(state)
     }
 
+    /// The arena as it was right after event `seq`, rebuilt by replaying the log from event 1.
+    /// `invalid-input` unless `1 <= seq <= last`.
+    pub fn get_at(&self, arena: &str, seq: u64) -> Result<Arena, ArenaError> {
+        check_arena_id(arena)?;
+        let head = self
+            .storage
+            .load(arena)?
+            .ok_or(ArenaError::NotFound)?
+            .head_seq;
+        if seq == 0 || seq > head {
+            return Err(ArenaError::InvalidInput(format!(
+                "event {seq} is outside the log's 1..={head}"
+            )));
+        }
+        let mut state = None;
+        while state.as_ref().map_or(0, |a: &Arena| a.last_seq) < seq {
+            let after = state.as_ref().map_or(0, |a: &Arena| a.last_seq);
+            let wanted = (seq - after).min(u64::from(limits::PAGE)) as u32;
+            let page = self.storage.read_events(arena, after, wanted)?;
+            if page.is_empty() {
+                return Err(ArenaError::Storage(format!(
+                    "arena {arena}: the log ends before event {seq}"
+                )));
+            }
+            for event in &page {
+                state = Some(apply(state, event).map_err(|e| {
+                    ArenaError::Storage(format!("arena {arena}: the log does not replay: {e}"))
+                })?);
+            }
+        }
+        state.ok_or(ArenaError::NotFound)
+    }
+
     /// Up to `limit` (at most one page) arenas with ids after `after`, oldest first.
     pub fn list(&self, after: Option<&str>, limit: u32) -> Result<Vec<Arena>, ArenaError> {
         if let Some(after) = after {

@@ -66,8 +66,13 @@ enum Command {
         #[arg(long)]
         agent: Option<String>,
     },
-    /// Show an arena.
-    Show { id: String },
+    /// Show an arena (as it was after event SEQ with --at).
+    Show {
+        id: String,
+        /// Show the arena as it was right after this event, replayed from event 1.
+        #[arg(long, value_name = "SEQ")]
+        at: Option<u64>,
+    },
     /// Print an arena's events.
     Events {
         id: String,
@@ -75,8 +80,11 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         after: u64,
         /// At most this many events (all when omitted).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "follow")]
         limit: Option<u32>,
+        /// Keep printing new events as they commit, until interrupted.
+        #[arg(long)]
+        follow: bool,
     },
     /// Check an arena's hash chain and replay its log against the stored state.
     Verify { id: String },
@@ -237,16 +245,36 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Command::Show { id } => {
-            let info = host.get(&id)?;
+        Command::Show { id, at } => {
+            let info = match at {
+                Some(seq) => host.get_at(&id, seq)?,
+                None => host.get(&id)?,
+            };
             out.value(info_json(&info), &info_text(&info));
         }
-        Command::Events { id, after, limit } => {
+        Command::Events {
+            id,
+            after,
+            limit,
+            follow,
+        } => {
             let events = match limit {
                 Some(limit) => host.events(&id, after, limit)?,
                 None => host.all_events(&id, after)?,
             };
             out.events(&events);
+            if follow {
+                // The log is the source of truth: poll it after the last event printed.
+                let mut last = events.last().map_or(after, |e| e.seq);
+                loop {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    let new = host.all_events(&id, last)?;
+                    if let Some(event) = new.last() {
+                        last = event.seq;
+                        out.events(&new);
+                    }
+                }
+            }
         }
         Command::Verify { id } => {
             let report = host.verify(&id)?;

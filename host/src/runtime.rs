@@ -264,6 +264,11 @@ impl ArenaHost {
         self.call(|m, s| m.call_get(s, &arena.to_string()))
     }
 
+    /// The arena as it was right after event `seq`, replayed from event 1.
+    pub fn get_at(&self, arena: &str, seq: u64) -> Result<ArenaInfo, HostError> {
+        self.call(|m, s| m.call_get_at(s, &arena.to_string(), seq))
+    }
+
     /// Up to `limit` arenas (at most 1000) after `after`, oldest first.
     pub fn list(&self, after: Option<&str>, limit: u32) -> Result<Vec<ArenaInfo>, HostError> {
         self.call(|m, s| m.call_list_arenas(s, after.map(str::to_string).as_ref(), limit))

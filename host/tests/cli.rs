@@ -135,3 +135,108 @@ fn demo_runs_a_full_lifecycle() {
         );
     }
 }
+
+#[test]
+fn show_at_replays_the_arena_up_to_an_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let id = create(&db);
+    ok(&db, &["activate", &id, "--as", "lead"]);
+    let at: serde_json::Value =
+        serde_json::from_str(&ok(&db, &["--json", "show", &id, "--at", "4"])).unwrap();
+    assert_eq!(at["status"], "created");
+    assert_eq!(at["last-seq"], 4);
+    let bad = arena(&db, &["show", &id, "--at", "99"]);
+    assert!(!bad.status.success());
+}
+
+#[test]
+fn events_follow_prints_events_as_they_commit() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let id = create(&db);
+    let mut follower = Command::new(env!("CARGO_BIN_EXE_arena"))
+        .arg("--db")
+        .arg(&db)
+        .args(["--json", "events", &id, "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
+    for seq in 1..=4 {
+        let line: serde_json::Value =
+            serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        assert_eq!(line["seq"], seq);
+    }
+    ok(&db, &["activate", &id, "--as", "lead"]);
+    ok(&db, &["step", &id, "3", "--as", "wendy"]);
+    let kinds: Vec<String> = (5..=6)
+        .map(|seq| {
+            let line: serde_json::Value =
+                serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+            assert_eq!(line["seq"], seq);
+            line["kind"].as_str().unwrap().to_string()
+        })
+        .collect();
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    assert_eq!(kinds, ["arena-activated", "step-completed"]);
+}
+
+#[test]
+fn a_killed_writer_loses_nothing_it_acknowledged() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let manifest = dir.path().join("long.toml");
+    std::fs::write(
+        &manifest,
+        "[arena]\ngoal = \"a long haul\"\nsteps = 100000\n[run]\nmax_rounds = 100000\n\
+         [[plugin]]\nagent = \"lead\"\nrole = \"coordinator\"\ncomponent = \"builtin:coordinator\"\n\
+         [[plugin]]\nagent = \"ada\"\nrole = \"worker\"\ncomponent = \"builtin:worker\"\n\
+         [[plugin]]\nagent = \"bob\"\nrole = \"worker\"\ncomponent = \"builtin:worker\"\n",
+    )
+    .unwrap();
+    let mut writer = Command::new(env!("CARGO_BIN_EXE_arena"))
+        .arg("--db")
+        .arg(&db)
+        .arg("run")
+        .arg(&manifest)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(writer.stdout.take().unwrap()).lines();
+    let mut acknowledged = Vec::new();
+    while acknowledged.len() < 40 {
+        let line = lines.next().expect("the run ended early").unwrap();
+        if let Some(rest) = line.split("completed step ").nth(1) {
+            acknowledged.push(rest.split(' ').next().unwrap().parse::<u32>().unwrap());
+        }
+    }
+    writer.kill().unwrap(); // SIGKILL: no destructor, no flush, no rollback of our own
+    writer.wait().unwrap();
+    // Whatever reached the pipe before the kill was acknowledged too.
+    for line in lines.map_while(Result::ok) {
+        if let Some(rest) = line.split("completed step ").nth(1) {
+            acknowledged.push(rest.split(' ').next().unwrap().parse::<u32>().unwrap());
+        }
+    }
+
+    let listed = ok(&db, &["list"]);
+    let id = listed.split_whitespace().next().unwrap().to_string();
+    assert!(ok(&db, &["verify", &id]).starts_with("ok:"));
+    let events = ok(&db, &["--json", "events", &id]);
+    let done: std::collections::BTreeSet<u64> = events
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["kind"] == "step-completed")
+        .map(|e| e["payload"]["step"].as_u64().unwrap())
+        .collect();
+    for step in acknowledged {
+        assert!(
+            done.contains(&u64::from(step)),
+            "acknowledged step {step} was lost"
+        );
+    }
+}

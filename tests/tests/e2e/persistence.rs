@@ -122,3 +122,42 @@ fn verify_notices_a_truncated_log() {
         .expect("truncation must be found");
     assert!(problem.contains("truncated"), "{problem}");
 }
+
+#[test]
+fn the_arena_at_any_event_is_rebuilt_from_the_log() {
+    let (_dir, host) = fresh_host();
+    let id = arena_in(&host, ArenaStatus::Active);
+    let wendy = host.handle(&id, "wendy").unwrap();
+    wendy.complete_step(1).unwrap();
+    host.handle(&id, "lead")
+        .unwrap()
+        .update_goal("a second goal")
+        .unwrap();
+    let events = host.all_events(&id, 0).unwrap();
+    assert_eq!(
+        host.get_at(&id, events.len() as u64).unwrap(),
+        host.get(&id).unwrap()
+    );
+    let created = host.get_at(&id, 4).unwrap();
+    assert_eq!(
+        (created.status, created.last_seq),
+        (ArenaStatus::Created, 4)
+    );
+    assert_eq!(created.participants.len(), 3);
+    let activated = host.get_at(&id, 5).unwrap();
+    assert_eq!(activated.status, ArenaStatus::Active);
+    assert_eq!(activated.aggregate.completed_steps, 0);
+    let stepped = host.get_at(&id, 6).unwrap();
+    assert_eq!(
+        (stepped.aggregate.completed_steps, stepped.goal.as_str()),
+        (1, "map the coastline")
+    );
+    assert!(matches!(
+        arena_error(host.get_at(&id, 0)),
+        ArenaError::InvalidInput(_)
+    ));
+    assert!(matches!(
+        arena_error(host.get_at(&id, 8)),
+        ArenaError::InvalidInput(_)
+    ));
+}
