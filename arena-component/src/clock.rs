@@ -39,6 +39,40 @@ impl Clock for SystemClock {
     }
 }
 
+/// A deterministic clock for tests and reproducible runs: starts at `start`, advances one millisecond
+/// per reading, and its "random" bytes are a counter.
+#[derive(Debug)]
+pub struct SteppingClock {
+    next_millis: std::cell::Cell<i64>,
+    counter: std::cell::Cell<u64>,
+}
+
+impl SteppingClock {
+    /// A clock whose first reading is `start_millis` after the Unix epoch.
+    pub fn starting_at(start_millis: i64) -> Self {
+        SteppingClock {
+            next_millis: std::cell::Cell::new(start_millis),
+            counter: std::cell::Cell::new(0),
+        }
+    }
+}
+
+impl Clock for SteppingClock {
+    fn now(&self) -> DateTime<Utc> {
+        let millis = self.next_millis.get();
+        self.next_millis.set(millis.saturating_add(1));
+        DateTime::from_timestamp_millis(millis).unwrap_or_default()
+    }
+
+    fn random(&self) -> [u8; 10] {
+        let n = self.counter.get().wrapping_add(1);
+        self.counter.set(n);
+        let mut bytes = [0u8; 10];
+        bytes[2..].copy_from_slice(&n.to_be_bytes());
+        bytes
+    }
+}
+
 /// An event timestamp: RFC 3339, UTC, microseconds.
 pub fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)

@@ -16,7 +16,7 @@ pub mod types;
 mod component;
 
 pub use aggregate::{AgentProgress, Aggregate};
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, SteppingClock, SystemClock};
 pub use events::{Change, Event};
 pub use handle::Handle;
 pub use manager::{ArenaManager, VerifyReport};
