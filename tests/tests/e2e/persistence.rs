@@ -161,3 +161,53 @@ fn the_arena_at_any_event_is_rebuilt_from_the_log() {
         ArenaError::InvalidInput(_)
     ));
 }
+
+#[test]
+fn verify_names_two_swapped_events() {
+    let (dir, host) = fresh_host();
+    let id = arena_in(&host, ArenaStatus::Active);
+    let wendy = host.handle(&id, "wendy").unwrap();
+    wendy.complete_step(1).unwrap();
+    wendy.complete_step(2).unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("arena.db")).unwrap();
+    conn.execute_batch("DROP TRIGGER events_no_update").unwrap();
+    for (from, to) in [(6, -6), (7, 6), (-6, 7)] {
+        conn.execute(
+            "UPDATE events SET seq = ?1 WHERE arena_id = ?2 AND seq = ?3",
+            rusqlite::params![to, id, from],
+        )
+        .unwrap();
+    }
+    let problem = host
+        .verify(&id)
+        .unwrap()
+        .problem
+        .expect("swapped events must be found");
+    assert!(problem.contains("event 6"), "{problem}");
+}
+
+#[test]
+fn a_database_written_by_schema_version_1_opens_migrates_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(include_str!("../../fixtures/schema-v1.sql"))
+        .unwrap();
+    let host = ArenaHost::open(&path, HostOptions::default()).unwrap();
+    let arenas = host.list(None, 10).unwrap();
+    assert_eq!(arenas.len(), 1);
+    let old = &arenas[0];
+    assert_eq!(old.status, ArenaStatus::Archived);
+    assert_eq!(old.aggregate.completed_steps, 6);
+    let report = host.verify(&old.id).unwrap();
+    assert_eq!((report.events, report.problem), (20, None));
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, arena_host::storage::SCHEMA_VERSION as i64);
+    // And the migrated database keeps working.
+    let id = host.create(&config(2)).unwrap();
+    assert_eq!(host.verify(&id).unwrap().problem, None);
+}
