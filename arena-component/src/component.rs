@@ -12,7 +12,7 @@ wit_bindgen::generate!({
 
 use arena::core::storage as host;
 use arena::core::types as wit;
-use exports::arena::core::manager::{Guest, VerifyReport};
+use exports::arena::core::manager::{Guest, Operation, VerifyReport};
 
 /// The storage imports, seen through the domain's trait.
 struct HostStorage;
@@ -207,6 +207,32 @@ impl Guest for Component {
             .abort(&reason)
             .map(status_out)
             .map_err(error_out)
+    }
+
+    fn perform(
+        arena: String,
+        caller: String,
+        key: Option<String>,
+        op: Operation,
+    ) -> WitResult<wit::ArenaInfo> {
+        let op = match op {
+            Operation::Leave => domain::Operation::Leave,
+            Operation::CompleteStep(step) => domain::Operation::CompleteStep(step),
+            Operation::ReportProgress(note) => domain::Operation::ReportProgress(note),
+            Operation::UpdateGoal(goal) => domain::Operation::UpdateGoal(goal),
+            Operation::Activate => domain::Operation::Activate,
+            Operation::Settle => domain::Operation::Settle,
+            Operation::Archive => domain::Operation::Archive,
+            Operation::Abort(reason) => domain::Operation::Abort(reason),
+            Operation::Invite(spec) => domain::Operation::Invite(spec_in(spec)),
+        };
+        let manager = manager();
+        let handle = manager.handle(&arena, &caller);
+        let handle = match &key {
+            Some(key) => handle.with_key(key),
+            None => handle,
+        };
+        handle.perform(&op).map(info_out).map_err(error_out)
     }
 
     fn invite(

@@ -109,8 +109,9 @@ impl Change {
         }
     }
 
-    /// The versioned JSON payload: the change's fields plus `"v"`, without the kind.
-    pub fn payload(&self) -> String {
+    /// The versioned JSON payload: the change's fields plus `"v"`, without the kind, and the caller's
+    /// idempotency key as `"key"` when the operation carried one.
+    pub fn payload(&self, key: Option<&str>) -> String {
         let mut object = match serde_json::to_value(self) {
             Ok(Value::Object(object)) => object,
             // A derived, internally tagged enum always serialises to an object.
@@ -118,7 +119,21 @@ impl Change {
         };
         object.remove("kind");
         object.insert("v".into(), Value::from(PAYLOAD_VERSION));
+        if let Some(key) = key {
+            object.insert("key".into(), Value::from(key));
+        }
         Value::Object(object).to_string()
+    }
+
+    /// The idempotency key an event's payload carries, if any.
+    pub fn key(event: &Event) -> Option<String> {
+        match serde_json::from_str::<Value>(&event.payload) {
+            Ok(Value::Object(mut object)) => match object.remove("key") {
+                Some(Value::String(key)) => Some(key),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     /// Decodes an event's kind and payload back into the change.
@@ -136,6 +151,7 @@ impl Change {
             Some(PAYLOAD_VERSION) => {}
             other => return Err(malformed(format!("unsupported payload version {other:?}"))),
         }
+        object.remove("key");
         object.insert("kind".into(), Value::from(event.kind.clone()));
         serde_json::from_value(Value::Object(object))
             .map_err(|e| malformed(format!("{} payload: {e}", event.kind)))
@@ -166,11 +182,19 @@ pub fn chain_hash(
     hex::encode(hasher.finalize())
 }
 
-/// Seals `change` as the event after `prev` (seq and hash), at `at`, by `actor`.
-pub fn seal(prev_seq: u64, prev_hash: &str, at: &str, actor: &str, change: &Change) -> Event {
+/// Seals `change` as the event after `prev` (seq and hash), at `at`, by `actor`, carrying the
+/// operation's idempotency key if it has one.
+pub fn seal(
+    prev_seq: u64,
+    prev_hash: &str,
+    at: &str,
+    actor: &str,
+    change: &Change,
+    key: Option<&str>,
+) -> Event {
     let seq = prev_seq + 1;
     let kind = change.kind();
-    let payload = change.payload();
+    let payload = change.payload(key);
     let hash = chain_hash(prev_hash, seq, kind, actor, at, &payload);
     Event {
         seq,
@@ -237,6 +261,7 @@ pub fn apply(state: Option<Arena>, event: &Event) -> Result<Arena, ReplayError> 
             aggregate: Aggregate::new(total_steps),
             created_by,
             created_at: event.at.clone(),
+            keys: Default::default(),
             last_seq: 0,
             last_hash: String::new(),
         },
@@ -285,6 +310,9 @@ pub fn apply(state: Option<Arena>, event: &Event) -> Result<Arena, ReplayError> 
             arena
         }
     };
+    if let Some(key) = Change::key(event) {
+        arena.remember_key(&event.actor, &key, event.seq);
+    }
     arena.last_seq = event.seq;
     arena.last_hash = event.hash.clone();
     Ok(arena)
@@ -320,14 +348,14 @@ mod tests {
     #[test]
     fn payload_carries_its_version_and_round_trips() {
         let change = Change::StepCompleted { step: 2 };
-        let event = seal(4, "", AT, "w", &change);
+        let event = seal(4, "", AT, "w", &change, None);
         assert_eq!(event.payload, r#"{"step":2,"v":1}"#);
         assert_eq!(Change::decode(&event), Ok(change));
     }
 
     #[test]
     fn an_unknown_payload_version_is_refused() {
-        let mut event = seal(0, "", AT, "w", &Change::ArenaActivated);
+        let mut event = seal(0, "", AT, "w", &Change::ArenaActivated, None);
         event.payload = r#"{"v":99}"#.into();
         assert!(matches!(
             Change::decode(&event),
@@ -353,19 +381,20 @@ mod tests {
 
     #[test]
     fn replay_rebuilds_and_detects_tampering() {
-        let e1 = seal(0, "", AT, "op", &created());
+        let e1 = seal(0, "", AT, "op", &created(), None);
         let join = Change::AgentJoined {
             agent: "c".into(),
             role: Role::Coordinator,
             permissions: Permission::ALL.to_vec(),
         };
-        let e2 = seal(1, &e1.hash, AT, "op", &join);
+        let e2 = seal(1, &e1.hash, AT, "op", &join, None);
         let e3 = seal(
             2,
             &e2.hash,
             AT,
             "c",
             &Change::GoalUpdated { goal: "h".into() },
+            None,
         );
         let arena = replay([&e1, &e2, &e3]).unwrap().unwrap();
         assert_eq!(arena.goal, "h");

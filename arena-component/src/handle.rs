@@ -8,7 +8,7 @@ use crate::events::{Change, Event};
 use crate::manager::ArenaManager;
 use crate::storage::Storage;
 use crate::types::{
-    Arena, ArenaError, ArenaStatus, Lifecycle, Participant, ParticipantSpec, Permission,
+    Arena, ArenaError, ArenaStatus, Lifecycle, Operation, Participant, ParticipantSpec, Permission,
     check_participant_count, check_text, limits,
 };
 
@@ -19,6 +19,7 @@ pub struct Handle<'a, S, C> {
     manager: &'a ArenaManager<S, C>,
     arena: &'a str,
     agent: &'a str,
+    key: Option<&'a str>,
 }
 
 impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
@@ -27,7 +28,16 @@ impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
             manager,
             arena,
             agent,
+            key: None,
         }
+    }
+
+    /// The same handle, whose next mutating operations carry idempotency `key`: the first one with
+    /// this key is applied; any later one with it (by this agent, on this arena) writes nothing and
+    /// returns the arena as it was right after the first.
+    pub fn with_key(mut self, key: &'a str) -> Self {
+        self.key = Some(key);
+        self
     }
 
     fn read(&self, permission: Permission) -> Result<Arena, ArenaError> {
@@ -51,128 +61,160 @@ impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
     /// Leaves the arena; afterwards the agent holds no permission. Needs `observe`; created or active.
     /// The last participant holding `coordinate` cannot leave (`invalid-state`).
     pub fn leave(&self) -> Result<(), ArenaError> {
-        self.manager.mutate(self.arena, self.agent, |arena| {
-            let me = arena.require(self.agent, Permission::Observe)?;
-            arena.require_state(&[Created, Active])?;
-            if me.permissions.contains(&Permission::Coordinate) && arena.coordinators().count() == 1
-            {
-                return Err(ArenaError::InvalidState);
-            }
-            Ok(vec![Change::AgentLeft {
-                agent: self.agent.to_string(),
-            }])
-        })?;
-        Ok(())
+        self.leave_state().map(drop)
+    }
+
+    fn leave_state(&self) -> Result<Arena, ArenaError> {
+        self.manager
+            .mutate(self.arena, self.agent, self.key, |arena| {
+                let me = arena.require(self.agent, Permission::Observe)?;
+                arena.require_state(&[Created, Active])?;
+                if me.permissions.contains(&Permission::Coordinate)
+                    && arena.coordinators().count() == 1
+                {
+                    return Err(ArenaError::InvalidState);
+                }
+                Ok(vec![Change::AgentLeft {
+                    agent: self.agent.to_string(),
+                }])
+            })
     }
 
     /// Marks `step` (1..=total) complete and returns the arena after it; `already-done` if it is.
     /// Needs `contribute`; active only.
     pub fn complete_step(&self, step: u32) -> Result<Arena, ArenaError> {
-        self.manager.mutate(self.arena, self.agent, |arena| {
-            arena.require(self.agent, Permission::Contribute)?;
-            arena.require_state(&[Active])?;
-            let total = arena.aggregate.total_steps;
-            if step == 0 || step > total {
-                return Err(ArenaError::InvalidInput(format!(
-                    "step {step} is outside 1..={total}"
-                )));
-            }
-            if arena.aggregate.is_done(step) {
-                return Err(ArenaError::AlreadyDone);
-            }
-            Ok(vec![Change::StepCompleted { step }])
-        })
+        self.manager
+            .mutate(self.arena, self.agent, self.key, |arena| {
+                arena.require(self.agent, Permission::Contribute)?;
+                arena.require_state(&[Active])?;
+                let total = arena.aggregate.total_steps;
+                if step == 0 || step > total {
+                    return Err(ArenaError::InvalidInput(format!(
+                        "step {step} is outside 1..={total}"
+                    )));
+                }
+                if arena.aggregate.is_done(step) {
+                    return Err(ArenaError::AlreadyDone);
+                }
+                Ok(vec![Change::StepCompleted { step }])
+            })
     }
 
     /// Records the agent's progress note (1 to 4096 bytes) and returns the arena after it.
     /// Needs `contribute`; active only.
     pub fn report_progress(&self, note: &str) -> Result<Arena, ArenaError> {
         check_text("progress note", note, limits::NOTE_BYTES)?;
-        self.manager.mutate(self.arena, self.agent, |arena| {
-            arena.require(self.agent, Permission::Contribute)?;
-            arena.require_state(&[Active])?;
-            Ok(vec![Change::ProgressReported {
-                note: note.to_string(),
-            }])
-        })
+        self.manager
+            .mutate(self.arena, self.agent, self.key, |arena| {
+                arena.require(self.agent, Permission::Contribute)?;
+                arena.require_state(&[Active])?;
+                Ok(vec![Change::ProgressReported {
+                    note: note.to_string(),
+                }])
+            })
     }
 
     /// Replaces the goal (1 to 4096 bytes). Needs `steer`; created or active.
     pub fn update_goal(&self, goal: &str) -> Result<(), ArenaError> {
-        check_text("goal", goal, limits::GOAL_BYTES)?;
-        self.manager.mutate(self.arena, self.agent, |arena| {
-            arena.require(self.agent, Permission::Steer)?;
-            arena.require_state(&[Created, Active])?;
-            Ok(vec![Change::GoalUpdated {
-                goal: goal.to_string(),
-            }])
-        })?;
-        Ok(())
+        self.update_goal_state(goal).map(drop)
     }
 
-    fn lifecycle(
-        &self,
-        action: Lifecycle,
-        reason: Option<&str>,
-    ) -> Result<ArenaStatus, ArenaError> {
-        let arena = self.manager.mutate(self.arena, self.agent, |arena| {
-            arena.require(self.agent, Permission::Coordinate)?;
-            arena.status.transition(action)?;
-            Ok(vec![match action {
-                Lifecycle::Activate => Change::ArenaActivated,
-                Lifecycle::Settle => Change::ArenaSettling,
-                Lifecycle::Archive => Change::ArenaArchived,
-                Lifecycle::Abort => Change::ArenaAborted {
-                    reason: reason.unwrap_or_default().to_string(),
-                },
-            }])
-        })?;
-        Ok(arena.status)
+    fn update_goal_state(&self, goal: &str) -> Result<Arena, ArenaError> {
+        check_text("goal", goal, limits::GOAL_BYTES)?;
+        self.manager
+            .mutate(self.arena, self.agent, self.key, |arena| {
+                arena.require(self.agent, Permission::Steer)?;
+                arena.require_state(&[Created, Active])?;
+                Ok(vec![Change::GoalUpdated {
+                    goal: goal.to_string(),
+                }])
+            })
+    }
+
+    fn lifecycle(&self, action: Lifecycle, reason: Option<&str>) -> Result<Arena, ArenaError> {
+        if let Some(reason) = reason {
+            check_text("abort reason", reason, limits::REASON_BYTES)?;
+        }
+        self.manager
+            .mutate(self.arena, self.agent, self.key, |arena| {
+                arena.require(self.agent, Permission::Coordinate)?;
+                arena.status.transition(action)?;
+                Ok(vec![match action {
+                    Lifecycle::Activate => Change::ArenaActivated,
+                    Lifecycle::Settle => Change::ArenaSettling,
+                    Lifecycle::Archive => Change::ArenaArchived,
+                    Lifecycle::Abort => Change::ArenaAborted {
+                        reason: reason.unwrap_or_default().to_string(),
+                    },
+                }])
+            })
     }
 
     /// `created → active`. Needs `coordinate`.
     pub fn activate(&self) -> Result<ArenaStatus, ArenaError> {
-        self.lifecycle(Lifecycle::Activate, None)
+        self.lifecycle(Lifecycle::Activate, None).map(|a| a.status)
     }
 
     /// `active → settling`. Needs `coordinate`.
     pub fn settle(&self) -> Result<ArenaStatus, ArenaError> {
-        self.lifecycle(Lifecycle::Settle, None)
+        self.lifecycle(Lifecycle::Settle, None).map(|a| a.status)
     }
 
     /// `settling → archived` with outcome `completed`. Needs `coordinate`.
     pub fn archive(&self) -> Result<ArenaStatus, ArenaError> {
-        self.lifecycle(Lifecycle::Archive, None)
+        self.lifecycle(Lifecycle::Archive, None).map(|a| a.status)
     }
 
     /// Any state but archived `→ archived` with outcome `aborted(reason)` (1 to 1024 bytes).
     /// Needs `coordinate`.
     pub fn abort(&self, reason: &str) -> Result<ArenaStatus, ArenaError> {
-        check_text("abort reason", reason, limits::REASON_BYTES)?;
         self.lifecycle(Lifecycle::Abort, Some(reason))
+            .map(|a| a.status)
     }
 
     /// Adds a participant (or brings back one that left). Needs `coordinate`; created or active.
     pub fn invite(&self, spec: &ParticipantSpec) -> Result<Participant, ArenaError> {
         let participant = spec.resolve()?;
-        self.manager.mutate(self.arena, self.agent, |arena| {
-            arena.require(self.agent, Permission::Coordinate)?;
-            arena.require_state(&[Created, Active])?;
-            if arena.participants.contains_key(&participant.agent) {
-                return Err(ArenaError::InvalidInput(format!(
-                    "duplicate participant {:?}",
-                    participant.agent
-                )));
-            }
-            if !arena.aggregate.progress.contains_key(&participant.agent) {
-                check_participant_count(arena.aggregate.progress.len() + 1)?;
-            }
-            Ok(vec![Change::AgentJoined {
-                agent: participant.agent.clone(),
-                role: participant.role,
-                permissions: participant.permissions.iter().copied().collect(),
-            }])
-        })?;
+        self.invite_state(spec)?;
         Ok(participant)
+    }
+
+    fn invite_state(&self, spec: &ParticipantSpec) -> Result<Arena, ArenaError> {
+        let participant = spec.resolve()?;
+        self.manager
+            .mutate(self.arena, self.agent, self.key, |arena| {
+                arena.require(self.agent, Permission::Coordinate)?;
+                arena.require_state(&[Created, Active])?;
+                if arena.participants.contains_key(&participant.agent) {
+                    return Err(ArenaError::InvalidInput(format!(
+                        "duplicate participant {:?}",
+                        participant.agent
+                    )));
+                }
+                if !arena.aggregate.progress.contains_key(&participant.agent) {
+                    check_participant_count(arena.aggregate.progress.len() + 1)?;
+                }
+                Ok(vec![Change::AgentJoined {
+                    agent: participant.agent.clone(),
+                    role: participant.role,
+                    permissions: participant.permissions.iter().copied().collect(),
+                }])
+            })
+    }
+
+    /// Performs `op` and returns the arena right after it; with a key (see [`Handle::with_key`]) a
+    /// retry returns the arena right after the first. Needs the permission of the operation.
+    pub fn perform(&self, op: &Operation) -> Result<Arena, ArenaError> {
+        match op {
+            Operation::Leave => self.leave_state(),
+            Operation::CompleteStep(step) => self.complete_step(*step),
+            Operation::ReportProgress(note) => self.report_progress(note),
+            Operation::UpdateGoal(goal) => self.update_goal_state(goal),
+            Operation::Activate => self.lifecycle(Lifecycle::Activate, None),
+            Operation::Settle => self.lifecycle(Lifecycle::Settle, None),
+            Operation::Archive => self.lifecycle(Lifecycle::Archive, None),
+            Operation::Abort(reason) => self.lifecycle(Lifecycle::Abort, Some(reason)),
+            Operation::Invite(spec) => self.invite_state(spec),
+        }
     }
 }

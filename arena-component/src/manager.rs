@@ -7,7 +7,7 @@ use crate::events::{self, Change, Event, apply, seal};
 use crate::handle::Handle;
 use crate::storage::{ArenaRecord, Storage};
 use crate::types::{
-    Arena, ArenaConfig, ArenaError, ArenaId, Strategy, check_agent_id, check_arena_id,
+    Arena, ArenaConfig, ArenaError, ArenaId, Strategy, check_agent_id, check_arena_id, check_key,
     check_participant_count, check_text, limits,
 };
 
@@ -96,7 +96,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
                 created_by: config.created_by.clone(),
             }];
             changes.extend(joined.iter().cloned());
-            match self.commit(&id, None, &config.created_by, &changes) {
+            match self.commit(&id, None, &config.created_by, &changes, None) {
                 Ok(_) => return Ok(id),
                 // The id was taken between minting and appending: mint another.
                 Err(ArenaError::Conflict) => continue,
@@ -239,17 +239,27 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
     /// Runs one mutation of `arena` by `actor`: loads the state, lets `decide` validate it and name the
     /// changes, then appends them under the loaded sequence number, reloading and deciding again on
     /// `conflict` (a bounded number of times).
+    ///
+    /// With an idempotency `key` the caller already used on this arena, nothing is decided or written:
+    /// the result is the arena as it was right after that first operation.
     pub(crate) fn mutate(
         &self,
         arena: &str,
         actor: &str,
+        key: Option<&str>,
         decide: impl Fn(&Arena) -> Result<Vec<Change>, ArenaError>,
     ) -> Result<Arena, ArenaError> {
         check_agent_id(actor)?;
+        if let Some(key) = key {
+            check_key(key)?;
+        }
         for _ in 0..=limits::CONFLICT_RETRIES {
             let state = self.get(arena)?;
+            if let Some(seq) = key.and_then(|key| state.keyed_seq(actor, key)) {
+                return self.get_at(arena, seq);
+            }
             let changes = decide(&state)?;
-            match self.commit(arena, Some(state), actor, &changes) {
+            match self.commit(arena, Some(state), actor, &changes, key) {
                 Err(ArenaError::Conflict) => continue,
                 result => return result,
             }
@@ -265,16 +275,19 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         state: Option<Arena>,
         actor: &str,
         changes: &[Change],
+        key: Option<&str>,
     ) -> Result<Arena, ArenaError> {
         let at = timestamp(self.clock.now());
         let expected_seq = state.as_ref().map_or(0, |a| a.last_seq);
         let mut current = state;
         let mut sealed = Vec::with_capacity(changes.len());
-        for change in changes {
+        for (index, change) in changes.iter().enumerate() {
             let (seq, hash) = current
                 .as_ref()
                 .map_or((0, ""), |a| (a.last_seq, a.last_hash.as_str()));
-            let event = seal(seq, hash, &at, actor, change);
+            // The key rides on the operation's last event: a retry returns the state after it.
+            let event_key = key.filter(|_| index + 1 == changes.len());
+            let event = seal(seq, hash, &at, actor, change, event_key);
             current = Some(apply(current, &event).map_err(internal)?);
             sealed.push(event);
         }
@@ -295,7 +308,7 @@ fn internal(e: impl std::fmt::Display) -> ArenaError {
 
 /// Names the first field in which two states differ.
 fn first_difference(stored: &Arena, replayed: &Arena) -> String {
-    let fields: [(&str, bool); 10] = [
+    let fields: [(&str, bool); 11] = [
         ("id", stored.id == replayed.id),
         ("goal", stored.goal == replayed.goal),
         ("status", stored.status == replayed.status),
@@ -305,6 +318,7 @@ fn first_difference(stored: &Arena, replayed: &Arena) -> String {
         ("aggregate", stored.aggregate == replayed.aggregate),
         ("created_by", stored.created_by == replayed.created_by),
         ("created_at", stored.created_at == replayed.created_at),
+        ("keys", stored.keys == replayed.keys),
         ("last_seq", stored.last_seq == replayed.last_seq),
     ];
     fields

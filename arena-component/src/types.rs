@@ -28,6 +28,10 @@ pub mod limits {
     pub const PARTICIPANTS: usize = 64;
     /// Events or arenas returned by one paged read.
     pub const PAGE: u32 = 1000;
+    /// Bytes in an idempotency key.
+    pub const KEY_BYTES: usize = 128;
+    /// Idempotency keys an arena remembers (the oldest are forgotten first).
+    pub const IDEMPOTENCY_KEYS: usize = 1024;
     /// Times an operation is retried after a `conflict` before it is returned to the caller.
     pub const CONFLICT_RETRIES: u32 = 32;
 }
@@ -233,6 +237,20 @@ pub enum Strategy {
     Peer(AgentId),
 }
 
+/// A participant's mutating operation as a value (see `Handle::perform`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Operation {
+    Leave,
+    CompleteStep(u32),
+    ReportProgress(String),
+    UpdateGoal(String),
+    Activate,
+    Settle,
+    Archive,
+    Abort(String),
+    Invite(ParticipantSpec),
+}
+
 /// Everything needed to create an arena.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArenaConfig {
@@ -256,6 +274,9 @@ pub struct Arena {
     pub aggregate: Aggregate,
     pub created_by: AgentId,
     pub created_at: String,
+    /// Idempotency keys of recent keyed operations (caller and key) → the operation's last event.
+    #[serde(default)]
+    pub keys: BTreeMap<String, u64>,
     /// Sequence number of the last event applied.
     pub last_seq: u64,
     /// Hash of the last event applied.
@@ -281,12 +302,52 @@ impl Arena {
         }
     }
 
+    /// Where a keyed operation of `actor` ended in the log, if it is still remembered.
+    pub fn keyed_seq(&self, actor: &str, key: &str) -> Option<u64> {
+        self.keys.get(&key_slot(actor, key)).copied()
+    }
+
+    /// Remembers that `actor`'s operation with `key` ended at event `seq`, forgetting the oldest key
+    /// beyond [`limits::IDEMPOTENCY_KEYS`].
+    pub fn remember_key(&mut self, actor: &str, key: &str, seq: u64) {
+        self.keys.insert(key_slot(actor, key), seq);
+        while self.keys.len() > limits::IDEMPOTENCY_KEYS {
+            let oldest = self
+                .keys
+                .iter()
+                .min_by_key(|(_, seq)| **seq)
+                .map(|(slot, _)| slot.clone());
+            match oldest {
+                Some(slot) => self.keys.remove(&slot),
+                None => break,
+            };
+        }
+    }
+
     /// Participants who hold `coordinate`.
     pub fn coordinators(&self) -> impl Iterator<Item = &Participant> {
         self.participants
             .values()
             .filter(|p| p.permissions.contains(&Permission::Coordinate))
     }
+}
+
+/// Keys are per caller; agent ids hold no control characters, so the separator is unambiguous.
+fn key_slot(actor: &str, key: &str) -> String {
+    format!("{actor}\u{1f}{key}")
+}
+
+/// Checks an idempotency key: 1 to 128 bytes, no control characters.
+pub fn check_key(key: &str) -> Result<(), ArenaError> {
+    if key.len() > limits::KEY_BYTES {
+        return Err(limit("idempotency key bytes", limits::KEY_BYTES));
+    }
+    if key.is_empty() || key.chars().any(char::is_control) {
+        return Err(ArenaError::InvalidInput(
+            "an idempotency key is 1 to 128 bytes without control characters".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Every error an arena operation returns; maps 1:1 onto the WIT `arena-error`.

@@ -9,6 +9,21 @@ use crate::types::{
     Aggregate, ArenaError, ArenaInfo, ArenaStatus, Event, Participant, ParticipantSpec, Permission,
 };
 use crate::{ArenaHost, HostError};
+use arena_bindings::manager::Operation;
+
+/// The permission an operation needs.
+pub fn operation_permission(op: &Operation) -> Permission {
+    match op {
+        Operation::Leave => Permission::Observe,
+        Operation::CompleteStep(_) | Operation::ReportProgress(_) => Permission::Contribute,
+        Operation::UpdateGoal(_) => Permission::Steer,
+        Operation::Activate
+        | Operation::Settle
+        | Operation::Archive
+        | Operation::Abort(_)
+        | Operation::Invite(_) => Permission::Coordinate,
+    }
+}
 
 /// `agent`'s view of `arena`, limited to `grant`.
 #[derive(Clone)]
@@ -130,6 +145,15 @@ impl AgentHandle {
         self.granted(Permission::Coordinate)?;
         self.host
             .call(|m, s| m.call_abort(s, &self.arena, &self.agent, reason))
+    }
+
+    /// Performs `op` and returns the arena right after it. With an idempotency `key`, a retry with the
+    /// same key writes nothing and returns the arena as it was right after the first call. Needs the
+    /// operation's permission.
+    pub fn perform(&self, key: Option<&str>, op: &Operation) -> Result<ArenaInfo, HostError> {
+        self.granted(operation_permission(op))?;
+        self.host
+            .call(|m, s| m.call_perform(s, &self.arena, &self.agent, key, op))
     }
 
     /// Adds a participant. Needs `coordinate`; created or active.

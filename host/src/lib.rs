@@ -23,10 +23,10 @@ pub mod run;
 mod runtime;
 pub mod storage;
 
-pub use arena_bindings::manager::VerifyReport;
+pub use arena_bindings::manager::{Operation, VerifyReport};
 pub use arena_bindings::types;
 pub use error::{HostError, describe};
-pub use handle::AgentHandle;
+pub use handle::{AgentHandle, operation_permission};
 pub use runtime::{ARENA_COMPONENT, ArenaHost, HostOptions};
 pub use storage::Durability;
 

@@ -13,7 +13,7 @@ use arena_host::types::{
     ArenaConfig, ArenaInfo, Event, Participant, ParticipantSpec, Permission, Role, Strategy,
 };
 use arena_host::{
-    AgentHandle, ArenaHost, Durability, HostOptions, PERMISSIONS, outcome_text, parse_role,
+    ArenaHost, Durability, HostOptions, Operation, PERMISSIONS, outcome_text, parse_role,
     permission_name, role_name, status_name,
 };
 
@@ -28,6 +28,10 @@ struct Cli {
     /// Machine-readable output: JSON, or JSON Lines for streams of events.
     #[arg(long, global = true)]
     json: bool,
+    /// An idempotency key for an agent action (`--as`): a retry with the same key writes nothing and
+    /// prints the original result.
+    #[arg(long, global = true, value_name = "KEY")]
+    key: Option<String>,
     /// Commit durability: `normal` survives a killed process, `full` also a power loss.
     #[arg(long, global = true, value_enum, default_value_t = DurabilityArg::Normal)]
     durability: DurabilityArg,
@@ -180,9 +184,13 @@ fn run(cli: Cli) -> Result<()> {
     let host = ArenaHost::open(&cli.db, options)
         .with_context(|| format!("opening arena database {}", cli.db.display()))?;
     let out = Output { json: cli.json };
-    let acting = |id: &str, agent: &str| -> Result<AgentHandle> {
-        host.handle(id, agent)
-            .with_context(|| format!("arena {id}"))
+    // Every agent action goes through the agent's handle, the path a plugin's calls take.
+    let key = cli.key.clone();
+    let act = |id: &str, agent: &str, op: Operation| -> Result<ArenaInfo> {
+        let handle = host
+            .handle(id, agent)
+            .with_context(|| format!("arena {id}"))?;
+        Ok(handle.perform(key.as_deref(), &op)?)
     };
     match cli.command {
         Command::Create {
@@ -297,35 +305,45 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Command::Activate { id, agent } => out.status(acting(&id, &agent)?.activate()?),
-        Command::Settle { id, agent } => out.status(acting(&id, &agent)?.settle()?),
-        Command::Archive { id, agent } => out.status(acting(&id, &agent)?.archive()?),
-        Command::Abort { id, reason, agent } => out.status(acting(&id, &agent)?.abort(&reason)?),
+        Command::Activate { id, agent } => {
+            out.status(act(&id, &agent, Operation::Activate)?.status)
+        }
+        Command::Settle { id, agent } => out.status(act(&id, &agent, Operation::Settle)?.status),
+        Command::Archive { id, agent } => out.status(act(&id, &agent, Operation::Archive)?.status),
+        Command::Abort { id, reason, agent } => {
+            out.status(act(&id, &agent, Operation::Abort(reason))?.status)
+        }
         Command::Invite {
             id,
             participant,
             agent,
         } => {
-            let joined = acting(&id, &agent)?.invite(&parse_participant(&participant)?)?;
-            out.value(participant_json(&joined), &participant_text(&joined));
+            let spec = parse_participant(&participant)?;
+            let info = act(&id, &agent, Operation::Invite(spec.clone()))?;
+            let joined = info
+                .participants
+                .iter()
+                .find(|p| p.agent == spec.agent)
+                .ok_or_else(|| anyhow!("{} is not among the participants", spec.agent))?;
+            out.value(participant_json(joined), &participant_text(joined));
         }
         Command::Leave { id, agent } => {
-            acting(&id, &agent)?.leave()?;
+            act(&id, &agent, Operation::Leave)?;
             out.value(json!({ "left": agent }), &format!("{agent} left {id}"));
         }
         Command::Step { id, step, agent } => {
-            let aggregate = acting(&id, &agent)?.complete_step(step)?;
+            let aggregate = act(&id, &agent, Operation::CompleteStep(step))?.aggregate;
             out.value(
                 json!({ "completed-steps": aggregate.completed_steps, "total-steps": aggregate.total_steps }),
                 &format!("step {step} done: {}/{}", aggregate.completed_steps, aggregate.total_steps),
             );
         }
         Command::Progress { id, note, agent } => {
-            acting(&id, &agent)?.report_progress(&note)?;
+            act(&id, &agent, Operation::ReportProgress(note.clone()))?;
             out.value(json!({ "agent": agent, "note": note }), "progress recorded");
         }
         Command::Goal { id, goal, agent } => {
-            acting(&id, &agent)?.update_goal(&goal)?;
+            act(&id, &agent, Operation::UpdateGoal(goal.clone()))?;
             out.value(json!({ "goal": goal }), "goal updated");
         }
         Command::Run { manifest } => {

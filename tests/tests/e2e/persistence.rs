@@ -5,7 +5,7 @@ use std::thread;
 
 use arena_host::types::{ArenaError, ArenaStatus};
 use arena_host::{ArenaHost, HostOptions};
-use arena_tests::{arena_error, arena_in, config, fresh_host};
+use arena_tests::{arena_error, arena_in, config, event_count, fresh_host};
 
 #[test]
 fn a_fresh_host_on_the_same_database_sees_the_same_state_and_events() {
@@ -210,4 +210,73 @@ fn a_database_written_by_schema_version_1_opens_migrates_and_verifies() {
     // And the migrated database keeps working.
     let id = host.create(&config(2)).unwrap();
     assert_eq!(host.verify(&id).unwrap().problem, None);
+}
+
+#[test]
+fn a_keyed_operation_retried_writes_one_event_and_returns_the_same_result() {
+    use arena_host::Operation;
+    let (_dir, host) = fresh_host();
+    let id = arena_in(&host, ArenaStatus::Active);
+    let wendy = host.handle(&id, "wendy").unwrap();
+    let first = wendy
+        .perform(Some("step-3-attempt"), &Operation::CompleteStep(3))
+        .unwrap();
+    let events = event_count(&host, &id);
+    host.handle(&id, "lead")
+        .unwrap()
+        .update_goal("something else")
+        .unwrap();
+    let retry = wendy
+        .perform(Some("step-3-attempt"), &Operation::CompleteStep(3))
+        .unwrap();
+    assert_eq!(retry, first, "a retry returns the original result");
+    assert_eq!(
+        event_count(&host, &id),
+        events + 1,
+        "only the goal update was written"
+    );
+    let steps = host
+        .all_events(&id, 0)
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == "step-completed")
+        .count();
+    assert_eq!(steps, 1);
+    // Without the key the same operation is a new request, and the arena refuses it.
+    assert_eq!(
+        arena_error(wendy.perform(None, &Operation::CompleteStep(3))),
+        ArenaError::AlreadyDone
+    );
+    // Keys belong to their caller: the same key from another agent is another operation.
+    let lead = host.handle(&id, "lead").unwrap();
+    let other = lead
+        .perform(Some("step-3-attempt"), &Operation::CompleteStep(4))
+        .unwrap();
+    assert_eq!(other.aggregate.completed_steps, 2);
+    assert_eq!(host.verify(&id).unwrap().problem, None);
+}
+
+#[test]
+fn a_keyed_lifecycle_move_retried_is_not_an_invalid_transition() {
+    use arena_host::Operation;
+    let (_dir, host) = fresh_host();
+    let id = arena_in(&host, ArenaStatus::Created);
+    let lead = host.handle(&id, "lead").unwrap();
+    assert_eq!(
+        lead.perform(Some("go"), &Operation::Activate)
+            .unwrap()
+            .status,
+        ArenaStatus::Active
+    );
+    assert_eq!(
+        lead.perform(Some("go"), &Operation::Activate)
+            .unwrap()
+            .status,
+        ArenaStatus::Active
+    );
+    assert_eq!(event_count(&host, &id), 5);
+    assert!(matches!(
+        arena_error(lead.perform(Some(""), &Operation::Settle)),
+        ArenaError::InvalidInput(_)
+    ));
 }
