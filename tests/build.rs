@@ -12,6 +12,8 @@ fn main() {
             "guest-usurper",
             "guest-other-version",
             "guest-fetcher",
+            "guest-subscriber",
+            "guest-bad-subscriber",
         ],
         &["tests/guests"],
     );

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable, TypedFunc};
 use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -638,6 +638,21 @@ pub struct Plugin {
     reported: (usize, usize),
     fuel_per_turn: u64,
     stopped: bool,
+    /// The `subscriber.on-events` export, when the plugin has one and its grant holds `observe`.
+    on_events: Option<OnEvents>,
+}
+
+type OnEvents = TypedFunc<(Vec<Event>,), (Result<(), String>,)>;
+
+/// How a delivery of events to a subscriber ended.
+#[derive(Debug)]
+pub enum Delivery {
+    /// The subscriber accepted the batch; its cursor may move past it.
+    Accepted,
+    /// The subscriber returned an error; the same events come again later.
+    Refused(String),
+    /// The subscriber broke a limit or trapped and was stopped.
+    Stopped(PluginError),
 }
 
 impl Plugin {
@@ -668,10 +683,28 @@ impl Plugin {
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
         let fuel = spec.limits.fuel_per_turn;
-        let instantiated = store
-            .set_fuel(fuel)
-            .and_then(|()| pre.instantiate(&mut store));
-        let bindings =
+        let observes = store.data().handle.grant().contains(&Permission::Observe);
+        let instantiated = store.set_fuel(fuel).and_then(|()| {
+            let instance = pre.instance_pre().instantiate(&mut store)?;
+            let bindings = Agent::new(&mut store, &instance)?;
+            let on_events =
+                match instance.get_export_index(&mut store, None, &interface_name("subscriber")) {
+                    Some(subscriber) if observes => {
+                        match instance.get_export_index(&mut store, Some(&subscriber), "on-events")
+                        {
+                            Some(func) => Some(
+                                instance.get_typed_func::<(Vec<Event>,), (Result<(), String>,)>(
+                                    &mut store, func,
+                                )?,
+                            ),
+                            None => None,
+                        }
+                    }
+                    _ => None,
+                };
+            Ok((bindings, on_events))
+        });
+        let (bindings, on_events) =
             instantiated.map_err(|e| classify(&spec.name, &spec.agent, store.data(), fuel, e))?;
         Ok(Plugin {
             name: spec.name.clone(),
@@ -683,7 +716,46 @@ impl Plugin {
             reported: (0, 0),
             fuel_per_turn: fuel,
             stopped: false,
+            on_events,
         })
+    }
+
+    /// Whether the plugin receives events: it exports `subscriber` and its grant holds `observe`.
+    pub fn subscribes(&self) -> bool {
+        self.on_events.is_some() && !self.stopped
+    }
+
+    /// The handle the plugin is bound to.
+    pub fn handle(&self) -> &AgentHandle {
+        &self.store.data().handle
+    }
+
+    /// Hands the subscriber a batch of events, in order, with a fresh fuel budget. A trap or a broken
+    /// limit stops the plugin; the caller's cursor then stays where it was.
+    pub fn deliver(&mut self, events: Vec<Event>) -> Delivery {
+        let Some(on_events) = self.on_events.filter(|_| !self.stopped) else {
+            return Delivery::Refused("not a subscriber".into());
+        };
+        let result = self
+            .store
+            .set_fuel(self.fuel_per_turn)
+            .and_then(|()| on_events.call(&mut self.store, (events,)));
+        match result {
+            Ok((Ok(()),)) => Delivery::Accepted,
+            Ok((Err(text),)) => Delivery::Refused(text),
+            Err(trap) => {
+                self.stopped = true;
+                let error = classify(
+                    &self.name,
+                    &self.agent,
+                    self.store.data(),
+                    self.fuel_per_turn,
+                    trap,
+                );
+                tracing::warn!(plugin = %self.name, agent = %self.agent, "{error}");
+                Delivery::Stopped(error)
+            }
+        }
     }
 
     /// The plugin's name.

@@ -30,7 +30,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::plugin::{
-    PluginEngine, PluginError, PluginLimits, PluginSpec, TurnReport, check_imports,
+    Delivery, Plugin, PluginEngine, PluginError, PluginLimits, PluginSpec, TurnOutcome, TurnReport,
+    check_imports,
 };
 use crate::types::{ArenaConfig, ArenaStatus, ParticipantSpec, Permission, Role, Strategy};
 use crate::{ArenaHost, HostError, PERMISSIONS, parse_role, permission_name, role_permissions};
@@ -151,6 +152,69 @@ pub struct RunSummary {
     pub status: ArenaStatus,
     /// Plugins stopped for breaking a limit or trapping.
     pub stopped: Vec<String>,
+    /// Every batch of events a subscriber accepted, in delivery order.
+    pub delivered: Vec<Delivered>,
+}
+
+/// A batch of events a subscriber accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    /// The subscriber's agent.
+    pub agent: String,
+    /// The first sequence number of the batch.
+    pub first: u64,
+    /// The last sequence number of the batch.
+    pub last: u64,
+}
+
+/// Events handed to a subscriber at once; it catches up over several deliveries.
+pub const DELIVERY_BATCH: u32 = 100;
+
+/// Delivers each subscriber the events after its durable cursor, one bounded batch each, and moves
+/// the cursor past what it accepted. Returns whether anything was delivered.
+fn deliver(
+    host: &ArenaHost,
+    arena: &str,
+    round: u32,
+    plugins: &mut [Plugin],
+    delivered: &mut Vec<Delivered>,
+    report: &mut impl FnMut(&TurnReport),
+) -> Result<bool, RunError> {
+    let mut any = false;
+    for plugin in plugins.iter_mut().filter(|p| p.subscribes()) {
+        let agent = plugin.agent().to_string();
+        let cursor = host.cursor(arena, &agent)?;
+        // Read through the subscriber's own handle: an agent that left hears nothing more.
+        let events = match plugin.handle().events(cursor, DELIVERY_BATCH) {
+            Ok(events) => events,
+            Err(HostError::Arena(_)) => continue,
+            Err(other) => return Err(other.into()),
+        };
+        let (Some(first), Some(last)) =
+            (events.first().map(|e| e.seq), events.last().map(|e| e.seq))
+        else {
+            continue;
+        };
+        match plugin.deliver(events) {
+            Delivery::Accepted => {
+                host.advance_cursor(arena, &agent, last)?;
+                delivered.push(Delivered { agent, first, last });
+                any = true;
+            }
+            Delivery::Refused(text) => {
+                tracing::warn!(%agent, "subscriber refused events {first}..={last}: {text}");
+            }
+            Delivery::Stopped(error) => report(&TurnReport {
+                plugin: plugin.name().to_string(),
+                agent,
+                turn: round,
+                outcome: TurnOutcome::Stopped(error),
+                output: String::new(),
+                fuel: 0,
+            }),
+        }
+    }
+    Ok(any)
 }
 
 impl Manifest {
@@ -318,13 +382,41 @@ pub fn run(
     }
 
     let mut rounds = 0;
+    let mut delivered = Vec::new();
+    // Events committed before this run (a resumed arena) reach subscribers first.
+    deliver(host, &arena, 0, &mut plugins, &mut delivered, &mut report)?;
     let mut status = host.get(&arena)?.status;
     while rounds < manifest.run.max_rounds && status != ArenaStatus::Archived {
         rounds += 1;
-        for plugin in plugins.iter_mut().filter(|p| !p.is_stopped()) {
-            report(&plugin.turn(rounds));
+        for index in 0..plugins.len() {
+            if plugins[index].is_stopped() {
+                continue;
+            }
+            report(&plugins[index].turn(rounds));
+            // Subscribers hear about the turn's commits between turns, never inside a writer's call.
+            deliver(
+                host,
+                &arena,
+                rounds,
+                &mut plugins,
+                &mut delivered,
+                &mut report,
+            )?;
         }
         status = host.get(&arena)?.status;
+    }
+    // Let subscribers catch up with the end of the run, a bounded batch at a time.
+    for _ in 0..1000 {
+        if !deliver(
+            host,
+            &arena,
+            rounds,
+            &mut plugins,
+            &mut delivered,
+            &mut report,
+        )? {
+            break;
+        }
     }
     Ok(RunSummary {
         arena,
@@ -335,5 +427,6 @@ pub fn run(
             .filter(|p| p.is_stopped())
             .map(|p| format!("{} ({})", p.name(), p.agent()))
             .collect(),
+        delivered,
     })
 }

@@ -254,6 +254,26 @@ impl ArenaHost {
         }
     }
 
+    /// The last event of `arena` that `subscriber` accepted (0 for none).
+    pub fn cursor(&self, arena: &str, subscriber: &str) -> Result<u64, HostError> {
+        Ok(self
+            .lock()?
+            .store
+            .data()
+            .storage
+            .cursor(arena, subscriber)?)
+    }
+
+    /// Moves `subscriber`'s durable cursor on `arena` forward to `seq`.
+    pub fn advance_cursor(&self, arena: &str, subscriber: &str, seq: u64) -> Result<(), HostError> {
+        Ok(self
+            .lock()?
+            .store
+            .data()
+            .storage
+            .advance_cursor(arena, subscriber, seq)?)
+    }
+
     /// Creates an arena and returns its id.
     pub fn create(&self, config: &ArenaConfig) -> Result<String, HostError> {
         self.call(|m, s| m.call_create(s, config))

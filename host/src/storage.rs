@@ -66,6 +66,13 @@ pub const MIGRATIONS: &[&str] = &[
      CREATE TRIGGER events_no_delete BEFORE DELETE ON events
      BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
      CREATE INDEX members_by_arena ON members (arena_id);",
+    // 3: durable cursors of event subscribers: the last event each has accepted.
+    "CREATE TABLE cursors (
+         arena_id   TEXT NOT NULL,
+         subscriber TEXT NOT NULL,
+         seq        INTEGER NOT NULL,
+         PRIMARY KEY (arena_id, subscriber)
+     ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.
@@ -232,6 +239,35 @@ impl SqliteStorage {
             }
         }
         tx.commit().map_err(storage_error)
+    }
+
+    /// The last event of `arena` that `subscriber` accepted (0 for none).
+    pub fn cursor(&self, arena: &str, subscriber: &str) -> Result<u64, ArenaError> {
+        self.conn
+            .prepare_cached("SELECT seq FROM cursors WHERE arena_id = ?1 AND subscriber = ?2")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![arena, subscriber], |row| row.get(0))
+                    .optional()
+            })
+            .map(Option::unwrap_or_default)
+            .map_err(storage_error)
+    }
+
+    /// Moves `subscriber`'s cursor on `arena` forward to `seq` (never backward), durably.
+    pub fn advance_cursor(
+        &self,
+        arena: &str,
+        subscriber: &str,
+        seq: u64,
+    ) -> Result<(), ArenaError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO cursors (arena_id, subscriber, seq) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (arena_id, subscriber) DO UPDATE SET seq = max(seq, excluded.seq)",
+            )
+            .and_then(|mut stmt| stmt.execute(params![arena, subscriber, seq]))
+            .map(drop)
+            .map_err(storage_error)
     }
 
     /// Ids of non-archived arenas where `agent` currently participates.

@@ -513,3 +513,137 @@ fn a_plugin_without_outbound_hosts_cannot_import_wasi_http() {
         other => panic!("{other:?}"),
     }
 }
+
+fn subscriber_manifest(arena: &str, extra: &str, rounds: u32) -> Manifest {
+    Manifest::parse(&format!(
+        r#"
+        [arena]
+        {arena}
+        [run]
+        max_rounds = {rounds}
+        [[plugin]]
+        agent = "lead"
+        role = "coordinator"
+        component = "builtin:coordinator"
+        [[plugin]]
+        agent = "wendy"
+        role = "worker"
+        component = "builtin:worker"
+        [[plugin]]
+        agent = "eve"
+        role = "observer"
+        component = {good:?}
+        {extra}
+        "#,
+        good = guest_path("guest_subscriber").display().to_string(),
+    ))
+    .unwrap()
+}
+
+/// Asserts that `agent`'s accepted batches cover events 1..=head exactly once, in order.
+fn assert_exactly_once(batches: &[&run::Delivered], head: u64) {
+    let mut next = 1;
+    for batch in batches {
+        assert_eq!(
+            batch.first, next,
+            "a gap or a duplicate before event {next}: {batches:?}"
+        );
+        assert!(
+            batch.last >= batch.first && batch.last - batch.first < u64::from(run::DELIVERY_BATCH)
+        );
+        next = batch.last + 1;
+    }
+    assert_eq!(
+        next,
+        head + 1,
+        "the subscriber did not catch up with the log"
+    );
+}
+
+#[test]
+fn a_subscriber_receives_every_event_exactly_once_in_order_across_a_restart() {
+    let (_dir, host) = fresh_host();
+    let engine = PluginEngine::new().unwrap();
+    let first = run::run(
+        &host,
+        &engine,
+        &subscriber_manifest("goal = \"g\"\nsteps = 6", "", 2),
+        std::path::Path::new("."),
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(
+        first.status,
+        ArenaStatus::Active,
+        "the first run must stop half-way"
+    );
+    let resumed = subscriber_manifest(&format!("id = {:?}", first.arena), "", 20);
+    let second = run::run(&host, &engine, &resumed, std::path::Path::new("."), |_| {}).unwrap();
+    assert_eq!(second.status, ArenaStatus::Archived);
+    let head = host.get(&first.arena).unwrap().last_seq;
+    let batches: Vec<&run::Delivered> = first
+        .delivered
+        .iter()
+        .chain(&second.delivered)
+        .filter(|d| d.agent == "eve")
+        .collect();
+    assert!(
+        first.delivered.iter().any(|d| d.agent == "eve"),
+        "nothing was delivered before the restart"
+    );
+    assert_exactly_once(&batches, head);
+    assert_eq!(host.cursor(&first.arena, "eve").unwrap(), head);
+}
+
+#[test]
+fn a_trapping_subscriber_does_not_disturb_the_others() {
+    let (_dir, host) = fresh_host();
+    let bad = format!(
+        "[[plugin]]\nagent = \"mallet\"\nrole = \"observer\"\ncomponent = {:?}\n",
+        guest_path("guest_bad_subscriber").display().to_string()
+    );
+    let summary = run::run(
+        &host,
+        &PluginEngine::new().unwrap(),
+        &subscriber_manifest("goal = \"g\"\nsteps = 4", &bad, 20),
+        std::path::Path::new("."),
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(summary.status, ArenaStatus::Archived);
+    assert_eq!(summary.stopped.len(), 1);
+    assert!(summary.stopped[0].contains("mallet"));
+    let head = host.get(&summary.arena).unwrap().last_seq;
+    let eve: Vec<&run::Delivered> = summary
+        .delivered
+        .iter()
+        .filter(|d| d.agent == "eve")
+        .collect();
+    assert_exactly_once(&eve, head);
+    assert_eq!(
+        host.cursor(&summary.arena, "mallet").unwrap(),
+        0,
+        "a trapped batch moved the cursor"
+    );
+}
+
+#[test]
+fn a_plugin_without_observe_receives_no_events() {
+    let (_dir, host) = fresh_host();
+    let blind = format!(
+        "[[plugin]]\nagent = \"blind\"\nrole = \"observer\"\npermissions = [\"read-slots\"]\ncomponent = {:?}\n",
+        guest_path("guest_subscriber").display().to_string()
+    );
+    let summary = run::run(
+        &host,
+        &PluginEngine::new().unwrap(),
+        &subscriber_manifest("goal = \"g\"\nsteps = 2", &blind, 20),
+        std::path::Path::new("."),
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(summary.status, ArenaStatus::Archived);
+    assert!(summary.delivered.iter().all(|d| d.agent != "blind"));
+    assert!(summary.delivered.iter().any(|d| d.agent == "eve"));
+    assert_eq!(host.cursor(&summary.arena, "blind").unwrap(), 0);
+}

@@ -1,0 +1,26 @@
+//! Subscribes to the arena's events and traps on the first batch.
+
+wit_bindgen::generate!({ world: "agent-subscriber", path: "../../../wit" });
+
+use arena::core::types::Event;
+
+struct BadSubscriber;
+
+impl exports::arena::core::plugin::Guest for BadSubscriber {
+    fn turn(_turn: u32) -> Result<String, String> {
+        Ok("waiting for events".into())
+    }
+}
+
+impl exports::arena::core::subscriber::Guest for BadSubscriber {
+    fn on_events(events: Vec<Event>) -> Result<(), String> {
+        let first: Option<&Event> = std::hint::black_box(None);
+        panic!(
+            "the bad subscriber traps on {} events ({:?})",
+            events.len(),
+            first.map(|e| e.seq)
+        );
+    }
+}
+
+export!(BadSubscriber);
