@@ -1,0 +1,159 @@
+"""A Python host for the SharedArena component: wasmtime-py, with `storage` on the standard library's
+sqlite3. It honours the storage contract: one atomic append per operation, guarded by the arena's
+expected last sequence number, refused with `conflict` when another writer got there first."""
+
+import os
+import sqlite3
+from pathlib import Path
+
+from wasmtime import Engine, Store, WasiConfig
+from wasmtime.component import Component, Linker, Record, Variant
+
+PACKAGE = "arena:core"
+VERSION = "0.1.0"
+ROOT = Path(__file__).resolve().parents[2]
+COMPONENT = Path(
+    os.environ.get(
+        "ARENA_COMPONENT",
+        ROOT / "target/wasm-guests/wasm32-wasip2/wasm-release/arena_component.wasm",
+    )
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS arenas (id TEXT PRIMARY KEY, status TEXT NOT NULL, head_seq INTEGER NOT NULL,
+                                   head_hash TEXT NOT NULL, snapshot TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (arena_id TEXT NOT NULL, seq INTEGER NOT NULL, at TEXT NOT NULL,
+                                   actor TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL,
+                                   hash TEXT NOT NULL, PRIMARY KEY (arena_id, seq));
+CREATE TABLE IF NOT EXISTS members (agent TEXT NOT NULL, arena_id TEXT NOT NULL, PRIMARY KEY (agent, arena_id));
+"""
+
+
+def record(**fields):
+    """A WIT record value: attribute names are the WIT field names (kebab-case)."""
+    value = Record()
+    for name, field in fields.items():
+        setattr(value, name.replace("_", "-"), field)
+    return value
+
+
+class ArenaError(Exception):
+    """An `arena-error` the component returned."""
+
+    def __init__(self, variant):
+        super().__init__(f"{variant.tag}: {variant.payload!r}")
+        self.tag = variant.tag
+        self.payload = variant.payload
+
+
+class SqliteStorage:
+    """The `storage` interface on sqlite3 (autocommit mode; each append is one BEGIN IMMEDIATE)."""
+
+    def __init__(self, path):
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=10)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+        self.before_append = None  # a test hook: runs once, before the next append's transaction
+
+    def load(self, _store, arena):
+        row = self.db.execute(
+            "SELECT snapshot, head_seq, head_hash FROM arenas WHERE id = ?", (arena,)
+        ).fetchone()
+        if row is None:
+            return None
+        return record(snapshot=row[0], head_seq=row[1], head_hash=row[2])
+
+    def read_events(self, _store, arena, after, limit):
+        rows = self.db.execute(
+            "SELECT seq, at, actor, kind, payload, hash FROM events"
+            " WHERE arena_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (arena, after, limit),
+        )
+        return [record(seq=r[0], at=r[1], actor=r[2], kind=r[3], payload=r[4], hash=r[5]) for r in rows]
+
+    def append(self, _store, arena, expected_seq, events, state):
+        hook, self.before_append = self.before_append, None
+        if hook:
+            hook()
+        for offset, event in enumerate(events):
+            if event.seq != expected_seq + 1 + offset:
+                return Variant("invalid-input", f"event {event.seq} does not follow {expected_seq + offset}")
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            row = self.db.execute("SELECT head_seq FROM arenas WHERE id = ?", (arena,)).fetchone()
+            if (row[0] if row else 0) != expected_seq:
+                self.db.execute("ROLLBACK")
+                return Variant("conflict")
+            self.db.executemany(
+                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(arena, e.seq, e.at, e.actor, e.kind, e.payload, e.hash) for e in events],
+            )
+            last = events[-1]
+            self.db.execute(
+                "INSERT INTO arenas VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+                " status = excluded.status, head_seq = excluded.head_seq,"
+                " head_hash = excluded.head_hash, snapshot = excluded.snapshot",
+                (arena, state.status, last.seq, last.hash, state.snapshot),
+            )
+            self.db.execute("DELETE FROM members WHERE arena_id = ?", (arena,))
+            self.db.executemany(
+                "INSERT OR IGNORE INTO members VALUES (?, ?)",
+                [(agent, arena) for agent in state.participants],
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return None
+
+    def participating(self, _store, agent):
+        rows = self.db.execute(
+            "SELECT m.arena_id FROM members m JOIN arenas a ON a.id = m.arena_id"
+            " WHERE m.agent = ? AND a.status <> 'archived'",
+            (agent,),
+        )
+        return [r[0] for r in rows]
+
+    def list_arenas(self, _store, after, limit):
+        rows = self.db.execute(
+            "SELECT id FROM arenas WHERE id > ? ORDER BY id LIMIT ?", (after or "", limit)
+        )
+        return [r[0] for r in rows]
+
+
+class Arena:
+    """One instance of the arena component, in its own Store, on a SqliteStorage."""
+
+    _engine = Engine()
+    _component = None
+
+    def __init__(self, path):
+        if Arena._component is None:
+            Arena._component = Component.from_file(Arena._engine, str(COMPONENT))
+        self.storage = SqliteStorage(path)
+        self.store = Store(Arena._engine)
+        self.store.set_wasi(WasiConfig())
+        linker = Linker(Arena._engine)
+        linker.add_wasip2()
+        with linker.root() as root:
+            with root.add_instance(f"{PACKAGE}/types@{VERSION}"):
+                pass
+            with root.add_instance(f"{PACKAGE}/storage@{VERSION}") as storage:
+                storage.add_func("load", self.storage.load)
+                storage.add_func("read-events", self.storage.read_events)
+                storage.add_func("append", self.storage.append)
+                storage.add_func("participating", self.storage.participating)
+                storage.add_func("list-arenas", self.storage.list_arenas)
+        self.instance = linker.instantiate(self.store, Arena._component)
+        self._manager = self.instance.get_export_index(self.store, f"{PACKAGE}/manager@{VERSION}")
+
+    def call(self, name, *args):
+        """Calls `manager.<name>`; an `arena-error` is raised as ArenaError."""
+        index = self.instance.get_export_index(self.store, name, self._manager)
+        result = self.instance.get_func(self.store, index)(self.store, *args)
+        if isinstance(result, Variant):
+            if result.tag == "ok":
+                return result.payload
+            raise ArenaError(result.payload if result.tag == "err" else result)
+        return result

@@ -1,0 +1,83 @@
+"""The arena component, hosted by Python: wasmtime-py, with storage on sqlite3."""
+
+import pytest
+
+from arena_host import Arena, ArenaError, record
+from wasmtime.component import Variant
+
+
+def spec(agent, role):
+    return record(agent=agent, role=role, permissions=None)
+
+
+def create(arena, steps=4):
+    return arena.call(
+        "create",
+        record(
+            goal="map the coastline",
+            total_steps=steps,
+            strategy="lead",  # wasmtime-py passes a variant whose cases are all distinct types untagged
+            participants=[spec("lead", "coordinator"), spec("wendy", "worker"), spec("otto", "observer")],
+            created_by="python",
+        ),
+    )
+
+
+def test_a_full_lifecycle_with_refusals(tmp_path):
+    arena = Arena(tmp_path / "arena.db")
+    aid = create(arena)
+    assert len(aid) == 36
+    with pytest.raises(ArenaError) as refused:
+        arena.call("settle", aid, "lead")
+    assert refused.value.tag == "invalid-transition"
+    assert (getattr(refused.value.payload, "from"), refused.value.payload.to) == ("created", "settling")
+    assert arena.call("activate", aid, "lead") == "active"
+    with pytest.raises(ArenaError) as denied:
+        arena.call("complete-step", aid, "otto", 1)
+    assert (denied.value.tag, denied.value.payload) == ("permission-denied", "contribute")
+    for step in range(1, 5):
+        aggregate = arena.call("complete-step", aid, "wendy", step)
+    assert getattr(aggregate, "completed-steps") == 4
+    with pytest.raises(ArenaError) as again:
+        arena.call("complete-step", aid, "wendy", 4)
+    assert again.value.tag == "already-done"
+    assert arena.call("settle", aid, "lead") == "settling"
+    assert arena.call("archive", aid, "lead") == "archived"
+    info = arena.call("get", aid)
+    assert info.status == "archived"
+    # option<outcome>: `some(completed)` — wasmtime-py tags the option (both cases carry no Python value)
+    # and passes the payload-less `completed` as None.
+    assert info.outcome == Variant("some", None)
+    kinds = [e.kind for e in arena.call("events", aid, 0, 100)]
+    assert kinds[:4] == ["arena-created", "agent-joined", "agent-joined", "agent-joined"]
+    assert kinds[-2:] == ["arena-settling", "arena-archived"]
+    assert arena.call("verify", aid).problem is None
+
+
+def test_a_conflicting_writer_makes_the_component_retry(tmp_path):
+    path = tmp_path / "shared.db"
+    first, second = Arena(path), Arena(path)
+    aid = create(first)
+    first.call("activate", aid, "lead")
+    # Between first's read and its append, the second instance commits another step.
+    first.storage.before_append = lambda: second.call("complete-step", aid, "wendy", 2)
+    aggregate = first.call("complete-step", aid, "wendy", 1)
+    assert getattr(aggregate, "completed-steps") == 2
+    seqs = [e.seq for e in first.call("events", aid, 0, 100)]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert first.call("verify", aid).problem is None
+
+
+def test_a_second_instance_sees_the_persisted_state(tmp_path):
+    path = tmp_path / "arena.db"
+    writer = Arena(path)
+    aid = create(writer)
+    writer.call("activate", aid, "lead")
+    writer.call("complete-step", aid, "wendy", 3)
+    before = writer.call("get", aid)
+    reader = Arena(path)
+    after = reader.call("get", aid)
+    assert (after.status, getattr(after, "last-seq")) == (before.status, getattr(before, "last-seq"))
+    assert getattr(after.aggregate, "completed-steps") == 1
+    assert reader.call("active-arenas-for", "wendy") == [aid]
+    assert reader.call("verify", aid).problem is None
