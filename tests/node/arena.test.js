@@ -1,0 +1,69 @@
+// The arena component hosted by Node (jco), with storage in JavaScript.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { arena, MemoryStorage } from './host.js';
+
+const spec = (agent, role) => ({ agent, role, permissions: undefined });
+const config = (steps) => ({
+  goal: 'map the coastline',
+  totalSteps: steps,
+  strategy: { tag: 'peer', val: 'lead' },
+  participants: [spec('lead', 'coordinator'), spec('wendy', 'worker'), spec('otto', 'observer')],
+  createdBy: 'node',
+});
+
+/** The arena-error payload a call threw. */
+function refusal(call) {
+  try {
+    call();
+  } catch (e) {
+    return e.payload;
+  }
+  assert.fail('the call was not refused');
+}
+
+test('a full lifecycle, with a refused transition and a refused permission', async () => {
+  const manager = await arena(new MemoryStorage());
+  const id = manager.create(config(3));
+  assert.equal(id.length, 36);
+  assert.deepEqual(refusal(() => manager.archive(id, 'lead')), {
+    tag: 'invalid-transition',
+    val: { from: 'created', to: 'archived' },
+  });
+  assert.equal(manager.activate(id, 'lead'), 'active');
+  assert.deepEqual(refusal(() => manager.completeStep(id, 'otto', 1)), { tag: 'permission-denied', val: 'contribute' });
+  for (const step of [1, 2, 3]) manager.completeStep(id, 'wendy', step);
+  assert.deepEqual(refusal(() => manager.completeStep(id, 'wendy', 2)), { tag: 'already-done' });
+  assert.equal(manager.settle(id, 'lead'), 'settling');
+  assert.equal(manager.archive(id, 'lead'), 'archived');
+  const info = manager.get(id);
+  assert.equal(info.status, 'archived');
+  assert.deepEqual(info.outcome, { tag: 'completed' });
+  assert.equal(info.aggregate.completedSteps, 3);
+  const events = manager.events(id, 0n, 100);
+  assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => BigInt(i + 1)));
+  assert.equal(events.at(-1).kind, 'arena-archived');
+  assert.equal(manager.verify(id).problem, undefined);
+});
+
+test('a conflicting writer makes the component reload and retry', async () => {
+  const storage = new MemoryStorage();
+  const first = await arena(storage);
+  const second = await arena(storage);
+  const id = first.create(config(4));
+  first.activate(id, 'lead');
+  // Between the first instance's read and its append, the second one commits another step.
+  storage.beforeAppend = () => second.completeStep(id, 'wendy', 2);
+  const aggregate = first.completeStep(id, 'wendy', 1);
+  assert.equal(storage.conflicts, 1);
+  assert.equal(aggregate.completedSteps, 2);
+  assert.equal(first.verify(id).problem, undefined);
+});
+
+test('active arenas are sorted, without archived ones', async () => {
+  const manager = await arena(new MemoryStorage());
+  const ids = [manager.create(config(1)), manager.create(config(1)), manager.create(config(1))];
+  manager.abort(ids[1], 'lead', 'called off');
+  assert.deepEqual(manager.activeArenasFor('wendy'), [ids[0], ids[2]].sort());
+});

@@ -1,0 +1,90 @@
+// A Node host for the SharedArena component (transpiled by jco in instantiation mode), with its
+// `storage` in JavaScript: an in-memory store that honours the storage contract — one atomic append
+// per operation, refused with `conflict` when the arena's last sequence number moved.
+
+import { readFile } from 'node:fs/promises';
+import { cli, clocks, io, random } from '@bytecodealliance/preview2-shim';
+import { instantiate } from './generated/arena.js';
+
+const wasi = {
+  'wasi:cli/environment': cli.environment,
+  'wasi:cli/exit': cli.exit,
+  'wasi:cli/stderr': cli.stderr,
+  'wasi:cli/stdin': cli.stdin,
+  'wasi:cli/stdout': cli.stdout,
+  'wasi:cli/terminal-input': cli.terminalInput,
+  'wasi:cli/terminal-output': cli.terminalOutput,
+  'wasi:cli/terminal-stderr': cli.terminalStderr,
+  'wasi:cli/terminal-stdin': cli.terminalStdin,
+  'wasi:cli/terminal-stdout': cli.terminalStdout,
+  'wasi:clocks/monotonic-clock': clocks.monotonicClock,
+  'wasi:clocks/wall-clock': clocks.wallClock,
+  'wasi:io/error': io.error,
+  'wasi:io/poll': io.poll,
+  'wasi:io/streams': io.streams,
+  'wasi:random/random': random.random,
+};
+
+/** The storage interface over Maps. `beforeAppend`, if set, runs once before the next append. */
+export class MemoryStorage {
+  constructor() {
+    this.arenas = new Map(); // id -> { snapshot, headSeq, headHash, status, participants }
+    this.events = new Map(); // id -> [event]
+    this.beforeAppend = null;
+    this.conflicts = 0;
+  }
+
+  imports() {
+    return {
+      load: (arena) => {
+        const a = this.arenas.get(arena);
+        return a && { snapshot: a.snapshot, headSeq: a.headSeq, headHash: a.headHash };
+      },
+      readEvents: (arena, after, limit) =>
+        (this.events.get(arena) ?? []).filter((e) => e.seq > after).slice(0, limit),
+      append: (arena, expectedSeq, events, state) => {
+        const hook = this.beforeAppend;
+        this.beforeAppend = null;
+        if (hook) hook();
+        const head = this.arenas.get(arena)?.headSeq ?? 0n;
+        if (head !== expectedSeq) {
+          this.conflicts += 1;
+          throw { tag: 'conflict' };
+        }
+        events.forEach((e, i) => {
+          if (e.seq !== expectedSeq + BigInt(i) + 1n) throw { tag: 'invalid-input', val: `event ${e.seq} out of order` };
+        });
+        // Nothing above wrote; from here on the append cannot fail, so it is all or nothing.
+        const log = this.events.get(arena) ?? [];
+        log.push(...events);
+        this.events.set(arena, log);
+        const last = events[events.length - 1];
+        this.arenas.set(arena, { ...state, headSeq: last.seq, headHash: last.hash });
+      },
+      participating: (agent) =>
+        [...this.arenas.entries()]
+          .filter(([, a]) => a.status !== 'archived' && a.participants.includes(agent))
+          .map(([id]) => id),
+      listArenas: (after, limit) =>
+        [...this.arenas.keys()].filter((id) => after === undefined || id > after).sort().slice(0, limit),
+    };
+  }
+}
+
+const modules = new Map();
+async function getCoreModule(path) {
+  if (!modules.has(path)) {
+    modules.set(path, WebAssembly.compile(await readFile(new URL(`./generated/${path}`, import.meta.url))));
+  }
+  return modules.get(path);
+}
+
+/** A fresh instance of the arena component on `storage`; returns its `manager` export. */
+export async function arena(storage) {
+  const root = await instantiate(getCoreModule, {
+    ...wasi,
+    'arena:core/types': {},
+    'arena:core/storage': storage.imports(),
+  });
+  return root.manager;
+}
