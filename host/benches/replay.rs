@@ -51,9 +51,16 @@ fn fixture() -> (Vec<Event>, Arena) {
     let mut state: Option<Arena> = None;
     let mut events = Vec::with_capacity(changes.len());
     for (i, change) in changes.iter().enumerate() {
-        let (seq, hash) = state.as_ref().map_or((0, String::new()), |a| (a.last_seq, a.last_hash.clone()));
+        let (seq, hash) = state
+            .as_ref()
+            .map_or((0, String::new()), |a| (a.last_seq, a.last_hash.clone()));
         let actor = if i < 4 { "lead" } else { "w" };
-        let at = format!("2026-01-01T00:{:02}:{:02}.{:06}Z", (i / 60_000_000) % 60, (i / 1_000_000) % 60, i % 1_000_000);
+        let at = format!(
+            "2026-01-01T00:{:02}:{:02}.{:06}Z",
+            (i / 60_000_000) % 60,
+            (i / 1_000_000) % 60,
+            i % 1_000_000
+        );
         let event = seal(seq, &hash, &at, actor, change, None);
         state = Some(apply(state, &event).expect("the fixture folds"));
         events.push(Event {
@@ -86,7 +93,10 @@ fn main() {
     let native_db = dir.path().join("native.db");
     write(&component_db, &events, &state);
     write(&native_db, &events, &state);
-    println!("fixture: {EVENTS} events built and written in {:.2} s (one transaction each)", built.elapsed().as_secs_f64());
+    println!(
+        "fixture: {EVENTS} events built and written in {:.2} s (one transaction each)",
+        built.elapsed().as_secs_f64()
+    );
 
     let host = ArenaHost::open(&component_db, HostOptions::default()).unwrap();
     let native = native_manager(&native_db, Durability::Normal).unwrap();
@@ -105,7 +115,9 @@ fn main() {
     component_runs.sort_by(f64::total_cmp);
     native_runs.sort_by(f64::total_cmp);
     let (component, native) = (component_runs[2], native_runs[2]);
-    println!("verify (hash chain + replay from event 1 + compare), median of 5; WAL, synchronous=NORMAL");
+    println!(
+        "verify (hash chain + replay from event 1 + compare), median of 5; WAL, synchronous=NORMAL"
+    );
     println!(
         "component: {:.3} s = {:.0} events/s | native: {:.3} s = {:.0} events/s | component/native {:.2}×",
         component,
