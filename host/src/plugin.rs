@@ -720,6 +720,20 @@ impl Plugin {
         })
     }
 
+    /// Stops the plugin after a trap (its Store is unusable now) and names what it broke.
+    fn stop(&mut self, trap: wasmtime::Error) -> PluginError {
+        self.stopped = true;
+        let error = classify(
+            &self.name,
+            &self.agent,
+            self.store.data(),
+            self.fuel_per_turn,
+            trap,
+        );
+        tracing::warn!(plugin = %self.name, agent = %self.agent, "{error}");
+        error
+    }
+
     /// Whether the plugin receives events: it exports `subscriber` and its grant holds `observe`.
     pub fn subscribes(&self) -> bool {
         self.on_events.is_some() && !self.stopped
@@ -743,18 +757,7 @@ impl Plugin {
         match result {
             Ok((Ok(()),)) => Delivery::Accepted,
             Ok((Err(text),)) => Delivery::Refused(text),
-            Err(trap) => {
-                self.stopped = true;
-                let error = classify(
-                    &self.name,
-                    &self.agent,
-                    self.store.data(),
-                    self.fuel_per_turn,
-                    trap,
-                );
-                tracing::warn!(plugin = %self.name, agent = %self.agent, "{error}");
-                Delivery::Stopped(error)
-            }
+            Err(trap) => Delivery::Stopped(self.stop(trap)),
         }
     }
 
@@ -790,18 +793,7 @@ impl Plugin {
             match result {
                 Ok(Ok(report)) => TurnOutcome::Done(report),
                 Ok(Err(text)) => TurnOutcome::Failed(text),
-                Err(trap) => {
-                    self.stopped = true;
-                    let error = classify(
-                        &self.name,
-                        &self.agent,
-                        self.store.data(),
-                        self.fuel_per_turn,
-                        trap,
-                    );
-                    tracing::warn!(plugin = %self.name, agent = %self.agent, "{error}");
-                    TurnOutcome::Stopped(error)
-                }
+                Err(trap) => TurnOutcome::Stopped(self.stop(trap)),
             }
         };
         let fuel = self
