@@ -8,3 +8,4 @@ mod membership;
 mod permissions;
 mod persistence;
 mod plugins;
+mod polyglot;

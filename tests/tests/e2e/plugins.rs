@@ -647,3 +647,36 @@ fn a_plugin_without_observe_receives_no_events() {
     assert!(summary.delivered.iter().any(|d| d.agent == "eve"));
     assert_eq!(host.cursor(&summary.arena, "blind").unwrap(), 0);
 }
+
+#[test]
+fn a_tampered_compilation_cache_is_ignored_and_rewritten() {
+    let (_dir, host) = fresh_host();
+    let id = arena_in(&host, ArenaStatus::Active);
+    let cache = tempfile::tempdir().unwrap();
+    let load = || {
+        let engine = PluginEngine::new().unwrap().with_cache(cache.path());
+        let mut worker = engine
+            .load(
+                &spec("worker", "wendy", builtin("worker")),
+                host.handle(&id, "wendy").unwrap(),
+            )
+            .unwrap();
+        assert!(matches!(worker.turn(1).outcome, TurnOutcome::Done(_)));
+    };
+    load();
+    let artifact = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .expect("the compiled worker was cached");
+    let mut bytes = std::fs::read(&artifact).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&artifact, &bytes).unwrap();
+    load(); // must not deserialize the tampered file
+    assert_ne!(
+        std::fs::read(&artifact).unwrap(),
+        bytes,
+        "the tampered artifact was not replaced"
+    );
+}
