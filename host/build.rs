@@ -1,4 +1,6 @@
-//! Builds the arena component and the sample plugins for `wasm32-wasip2`; the host embeds them.
+//! Builds the arena component, its in-memory storage and the sample plugins for `wasm32-wasip2`; the
+//! host embeds the component and the plugins. Also composes `arena-standalone.wasm` (the arena with
+//! its storage inside) for hosts that bring no storage, such as the `wasmtime` CLI.
 
 fn main() {
     let root = guest_build::workspace_root(1);
@@ -6,11 +8,23 @@ fn main() {
         &root,
         &[
             "arena-component",
+            "memory-storage",
             "example-coordinator",
             "example-worker",
             "example-observer",
         ],
-        &["arena-component", "examples"],
+        &[
+            "arena-component",
+            "host/memory-storage",
+            "examples/coordinator",
+            "examples/worker",
+            "examples/observer",
+        ],
+    );
+    guest_build::plug(
+        &dir.join("arena_component.wasm"),
+        &[&dir.join("memory_storage.wasm")],
+        &dir.join("arena-standalone.wasm"),
     );
     println!("cargo:rustc-env=ARENA_GUEST_DIR={}", dir.display());
 }

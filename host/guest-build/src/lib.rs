@@ -70,3 +70,35 @@ pub fn build(root: &Path, packages: &[&str], watched: &[&str]) -> PathBuf {
     }
     target_dir.join("wasm32-wasip2").join("wasm-release")
 }
+
+/// Composes components the way `wac plug` does: every export of a plug that matches an import of the
+/// socket satisfies it, and the result exports what the socket exports. Writes the result to `out`.
+///
+/// # Panics
+/// When a component cannot be read or the composition is invalid: a build script has no better way
+/// to report it.
+pub fn plug(socket: &Path, plugs: &[&Path], out: &Path) {
+    use wac_graph::types::Package;
+    use wac_graph::{CompositionGraph, EncodeOptions};
+
+    let mut graph = CompositionGraph::new();
+    let mut register = |name: &str, path: &Path| {
+        let package = Package::from_file(name, None, path, graph.types_mut())
+            .unwrap_or_else(|e| panic!("reading {}: {e:#}", path.display()));
+        graph
+            .register_package(package)
+            .unwrap_or_else(|e| panic!("registering {}: {e:#}", path.display()))
+    };
+    let socket_id = register("compose:socket", socket);
+    let plug_ids = plugs
+        .iter()
+        .enumerate()
+        .map(|(i, path)| register(&format!("compose:plug{i}"), path))
+        .collect();
+    wac_graph::plug(&mut graph, plug_ids, socket_id)
+        .unwrap_or_else(|e| panic!("plugging {plugs:?} into {}: {e:#}", socket.display()));
+    let bytes = graph
+        .encode(EncodeOptions::default())
+        .unwrap_or_else(|e| panic!("encoding the composition of {}: {e:?}", socket.display()));
+    std::fs::write(out, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
+}

@@ -9,3 +9,4 @@ mod permissions;
 mod persistence;
 mod plugins;
 mod polyglot;
+mod standalone;
