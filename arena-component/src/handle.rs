@@ -1,7 +1,9 @@
 //! A participant's restricted view of one arena.
 //!
 //! A [`Handle`] is bound to one arena and one agent. Each method says what it does and the permission
-//! it needs; the arena checks that permission on every call, whatever the host already linked.
+//! it needs; the arena checks that permission on every call, whatever the host already linked. The
+//! checks run in one order: the caller's permission, then the arena's state, then the arguments — so
+//! a caller without the permission learns nothing about what it sent.
 
 use crate::clock::Clock;
 use crate::events::{Change, Event};
@@ -103,11 +105,11 @@ impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
     /// Records the agent's progress note (1 to 4096 bytes) and returns the arena after it.
     /// Needs `contribute`; active only.
     pub fn report_progress(&self, note: &str) -> Result<Arena, ArenaError> {
-        check_text("progress note", note, limits::NOTE_BYTES)?;
         self.manager
             .mutate(self.arena, self.agent, self.key, |arena| {
                 arena.require(self.agent, Permission::Contribute)?;
                 arena.require_state(&[Active])?;
+                check_text("progress note", note, limits::NOTE_BYTES)?;
                 Ok(vec![Change::ProgressReported {
                     note: note.to_string(),
                 }])
@@ -120,11 +122,11 @@ impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
     }
 
     fn update_goal_state(&self, goal: &str) -> Result<Arena, ArenaError> {
-        check_text("goal", goal, limits::GOAL_BYTES)?;
         self.manager
             .mutate(self.arena, self.agent, self.key, |arena| {
                 arena.require(self.agent, Permission::Steer)?;
                 arena.require_state(&[Created, Active])?;
+                check_text("goal", goal, limits::GOAL_BYTES)?;
                 Ok(vec![Change::GoalUpdated {
                     goal: goal.to_string(),
                 }])
@@ -132,13 +134,13 @@ impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
     }
 
     fn lifecycle(&self, action: Lifecycle, reason: Option<&str>) -> Result<Arena, ArenaError> {
-        if let Some(reason) = reason {
-            check_text("abort reason", reason, limits::REASON_BYTES)?;
-        }
         self.manager
             .mutate(self.arena, self.agent, self.key, |arena| {
                 arena.require(self.agent, Permission::Coordinate)?;
                 arena.status.transition(action)?;
+                if let Some(reason) = reason {
+                    check_text("abort reason", reason, limits::REASON_BYTES)?;
+                }
                 Ok(vec![match action {
                     Lifecycle::Activate => Change::ArenaActivated,
                     Lifecycle::Settle => Change::ArenaSettling,
@@ -174,17 +176,19 @@ impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
 
     /// Adds a participant (or brings back one that left). Needs `coordinate`; created or active.
     pub fn invite(&self, spec: &ParticipantSpec) -> Result<Participant, ArenaError> {
-        let participant = spec.resolve()?;
-        self.invite_state(spec)?;
-        Ok(participant)
+        let mut arena = self.invite_state(spec)?;
+        arena
+            .participants
+            .remove(&spec.agent)
+            .ok_or(ArenaError::NotFound)
     }
 
     fn invite_state(&self, spec: &ParticipantSpec) -> Result<Arena, ArenaError> {
-        let participant = spec.resolve()?;
         self.manager
             .mutate(self.arena, self.agent, self.key, |arena| {
                 arena.require(self.agent, Permission::Coordinate)?;
                 arena.require_state(&[Created, Active])?;
+                let participant = spec.resolve()?;
                 if arena.participants.contains_key(&participant.agent) {
                     return Err(ArenaError::InvalidInput(format!(
                         "duplicate participant {:?}",

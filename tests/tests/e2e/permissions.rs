@@ -147,3 +147,26 @@ fn narrowing_cannot_widen_a_role() {
         matches!(arena_error(host.create(&config)), ArenaError::InvalidInput(m) if m.contains("coordinate"))
     );
 }
+
+#[test]
+fn a_caller_without_the_permission_is_denied_before_its_arguments_are_checked() {
+    let (_dir, host) = fresh_host();
+    let id = arena_in(&host, ArenaStatus::Active);
+    let otto = host.handle_with_grant(&id, "otto", PERMISSIONS.to_vec());
+    assert_eq!(
+        arena_error(otto.update_goal("")),
+        ArenaError::PermissionDenied(Permission::Steer)
+    );
+    assert_eq!(
+        arena_error(otto.report_progress(&"x".repeat(5000))),
+        ArenaError::PermissionDenied(Permission::Contribute)
+    );
+    assert_eq!(
+        arena_error(otto.abort("")),
+        ArenaError::PermissionDenied(Permission::Coordinate)
+    );
+    assert_eq!(
+        arena_error(otto.invite(&spec("", Role::Worker))),
+        ArenaError::PermissionDenied(Permission::Coordinate)
+    );
+}
