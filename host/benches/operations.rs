@@ -4,74 +4,27 @@
 //!
 //! `cargo bench -p arena-host --bench operations`. Durability: WAL with `synchronous=NORMAL`.
 
+mod common;
+
 use std::hint::black_box;
-use std::time::Instant;
 
 use arena_host::native::native_manager;
 use arena_host::storage::Durability;
-use arena_host::types::{ArenaConfig, ParticipantSpec, Role, Strategy};
 use arena_host::{ArenaHost, HostOptions};
 
 const STEPS: u32 = 100_000;
 const BATCHES: usize = 7;
 const PER_BATCH: usize = 300;
 
-/// Median over batches of the mean time per operation, in microseconds.
-fn measure(mut op: impl FnMut()) -> f64 {
-    let mut batches: Vec<f64> = (0..BATCHES)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..PER_BATCH {
-                op();
-            }
-            start.elapsed().as_secs_f64() * 1e6 / PER_BATCH as f64
-        })
-        .collect();
-    batches.sort_by(f64::total_cmp);
-    batches[BATCHES / 2]
-}
-
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = |agent: &str, role| ParticipantSpec {
-        agent: agent.into(),
-        role,
-        permissions: None,
-    };
-    let config = ArenaConfig {
-        goal: "measure".into(),
-        total_steps: STEPS,
-        strategy: Strategy::Peer("lead".into()),
-        participants: vec![spec("lead", Role::Coordinator), spec("w", Role::Worker)],
-        created_by: "bench".into(),
-    };
-
     let host = ArenaHost::open(dir.path().join("component.db"), HostOptions::default()).unwrap();
-    let id = host.create(&config).unwrap();
+    let id = host.create(&common::component_config(STEPS)).unwrap();
     host.handle(&id, "lead").unwrap().activate().unwrap();
     let worker = host.handle(&id, "w").unwrap();
 
     let native = native_manager(&dir.path().join("native.db"), Durability::Normal).unwrap();
-    let native_id = native
-        .create(&arena_component::ArenaConfig {
-            goal: "measure".into(),
-            total_steps: STEPS,
-            strategy: arena_component::Strategy::Peer("lead".into()),
-            participants: vec![
-                arena_component::ParticipantSpec {
-                    agent: "lead".into(),
-                    role: arena_component::Role::Coordinator,
-                    permissions: None,
-                },
-                arena_component::ParticipantSpec {
-                    agent: "w".into(),
-                    role: arena_component::Role::Worker,
-                    permissions: None,
-                },
-            ],
-            created_by: "bench".into(),
-        })
-        .unwrap();
+    let native_id = native.create(&common::native_config(STEPS)).unwrap();
     native.handle(&native_id, "lead").activate().unwrap();
 
     let raw = rusqlite::Connection::open(dir.path().join("raw.db")).unwrap();
@@ -86,11 +39,11 @@ fn main() {
     let mut natively = Vec::new();
     let mut sqlite = Vec::new();
     for _ in 0..3 {
-        component.push(measure(|| {
+        component.push(common::measure(BATCHES, PER_BATCH, || {
             step_c += 1;
             black_box(worker.complete_step(step_c).unwrap());
         }));
-        natively.push(measure(|| {
+        natively.push(common::measure(BATCHES, PER_BATCH, || {
             step_n += 1;
             black_box(
                 native
@@ -99,7 +52,7 @@ fn main() {
                     .unwrap(),
             );
         }));
-        sqlite.push(measure(|| {
+        sqlite.push(common::measure(BATCHES, PER_BATCH, || {
             row += 1;
             let tx = raw.unchecked_transaction().unwrap();
             tx.execute(

@@ -4,6 +4,8 @@
 //!
 //! `cargo bench -p arena-host --bench plugins`. Durability: WAL, `synchronous=NORMAL`.
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,62 +14,10 @@ use arena_component::{ArenaError as DomainError, ArenaStatus as DomainStatus};
 use arena_host::native::native_manager;
 use arena_host::plugin::{PluginEngine, PluginLimits, PluginSpec, TurnOutcome, check_imports};
 use arena_host::run::BUILTIN_PLUGINS;
-use arena_host::types::{ArenaConfig, ParticipantSpec, Role, Strategy};
 use arena_host::{ArenaHost, Durability, HostOptions};
 
 const STEPS: u32 = 100_000;
 const BATCHES: usize = 7;
-
-/// Median over batches of the mean time per operation, in microseconds.
-fn measure(ops_per_batch: usize, mut op: impl FnMut()) -> f64 {
-    let mut batches: Vec<f64> = (0..BATCHES)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..ops_per_batch {
-                op();
-            }
-            start.elapsed().as_secs_f64() * 1e6 / ops_per_batch as f64
-        })
-        .collect();
-    batches.sort_by(f64::total_cmp);
-    batches[BATCHES / 2]
-}
-
-fn config() -> ArenaConfig {
-    let spec = |agent: &str, role| ParticipantSpec {
-        agent: agent.into(),
-        role,
-        permissions: None,
-    };
-    ArenaConfig {
-        goal: "measure".into(),
-        total_steps: STEPS,
-        strategy: Strategy::Peer("lead".into()),
-        participants: vec![spec("lead", Role::Coordinator), spec("w", Role::Worker)],
-        created_by: "bench".into(),
-    }
-}
-
-fn native_config() -> arena_component::ArenaConfig {
-    arena_component::ArenaConfig {
-        goal: "measure".into(),
-        total_steps: STEPS,
-        strategy: arena_component::Strategy::Peer("lead".into()),
-        participants: vec![
-            arena_component::ParticipantSpec {
-                agent: "lead".into(),
-                role: arena_component::Role::Coordinator,
-                permissions: None,
-            },
-            arena_component::ParticipantSpec {
-                agent: "w".into(),
-                role: arena_component::Role::Worker,
-                permissions: None,
-            },
-        ],
-        created_by: "bench".into(),
-    }
-}
 
 /// The sample worker's logic, natively: what a native agent would do with a native handle.
 struct NativeWorker {
@@ -79,7 +29,7 @@ fn main() {
 
     // Through the component.
     let host = ArenaHost::open(dir.path().join("component.db"), HostOptions::default()).unwrap();
-    let id = host.create(&config()).unwrap();
+    let id = host.create(&common::component_config(STEPS)).unwrap();
     host.handle(&id, "lead").unwrap().activate().unwrap();
     let worker_bytes: Arc<[u8]> = Arc::from(BUILTIN_PLUGINS[1].1);
     let spec = PluginSpec {
@@ -97,14 +47,16 @@ fn main() {
 
     // Natively, on the same storage code.
     let native = native_manager(&dir.path().join("native.db"), Durability::Normal).unwrap();
-    let native_id = native.create(&native_config()).unwrap();
+    let native_id = native.create(&common::native_config(STEPS)).unwrap();
     native.handle(&native_id, "lead").activate().unwrap();
 
-    let check = measure(200, || check_imports(&spec, handle.grant()).unwrap());
-    let load = measure(200, || {
+    let check = common::measure(BATCHES, 200, || {
+        check_imports(&spec, handle.grant()).unwrap()
+    });
+    let load = common::measure(BATCHES, 200, || {
         drop(black_box(engine.load(&spec, handle.clone()).unwrap()))
     });
-    let native_new = measure(200, || {
+    let native_new = common::measure(BATCHES, 200, || {
         black_box(NativeWorker {
             next_step: black_box(1),
         });
@@ -112,7 +64,7 @@ fn main() {
 
     let mut plugin = engine.load(&spec, handle.clone()).unwrap();
     let mut turn = 0;
-    let plugin_turn = measure(200, || {
+    let plugin_turn = common::measure(BATCHES, 200, || {
         turn += 1;
         match plugin.turn(turn).outcome {
             TurnOutcome::Done(_) => {}
@@ -120,7 +72,7 @@ fn main() {
         }
     });
     let mut worker = NativeWorker { next_step: 1 };
-    let native_turn = measure(200, || {
+    let native_turn = common::measure(BATCHES, 200, || {
         let h = native.handle(&native_id, "w");
         let status = h.info().unwrap().status;
         assert_eq!(status, DomainStatus::Active);

@@ -377,14 +377,7 @@ fn resuming_a_run_never_recreates_the_arena() {
         "[arena]\nid = {id:?}\n[run]\nmax_rounds = 20\n[[plugin]]\nagent = \"lead\"\nrole = \"coordinator\"\ncomponent = \"builtin:coordinator\"\n[[plugin]]\nagent = \"wendy\"\nrole = \"worker\"\ncomponent = \"builtin:worker\"\n"
     ))
     .unwrap();
-    let summary = run::run(
-        &host,
-        &PluginEngine::new().unwrap(),
-        &manifest,
-        std::path::Path::new("."),
-        |_| {},
-    )
-    .unwrap();
+    let summary = run_quietly(&host, &manifest);
     assert_eq!(summary.arena, id);
     assert_eq!(summary.status, ArenaStatus::Archived);
     assert_eq!(host.list(None, 10).unwrap().len(), 1);
@@ -514,6 +507,18 @@ fn a_plugin_without_outbound_hosts_cannot_import_wasi_http() {
     }
 }
 
+/// Runs `manifest` on `host` with a fresh plugin engine, ignoring the turn reports.
+fn run_quietly(host: &ArenaHost, manifest: &Manifest) -> run::RunSummary {
+    run::run(
+        host,
+        &PluginEngine::new().unwrap(),
+        manifest,
+        std::path::Path::new("."),
+        |_| {},
+    )
+    .unwrap()
+}
+
 fn subscriber_manifest(arena: &str, extra: &str, rounds: u32) -> Manifest {
     Manifest::parse(&format!(
         r#"
@@ -563,22 +568,18 @@ fn assert_exactly_once(batches: &[&run::Delivered], head: u64) {
 #[test]
 fn a_subscriber_receives_every_event_exactly_once_in_order_across_a_restart() {
     let (_dir, host) = fresh_host();
-    let engine = PluginEngine::new().unwrap();
-    let first = run::run(
+    let first = run_quietly(
         &host,
-        &engine,
         &subscriber_manifest("goal = \"g\"\nsteps = 6", "", 2),
-        std::path::Path::new("."),
-        |_| {},
-    )
-    .unwrap();
+    );
     assert_eq!(
         first.status,
         ArenaStatus::Active,
         "the first run must stop half-way"
     );
     let resumed = subscriber_manifest(&format!("id = {:?}", first.arena), "", 20);
-    let second = run::run(&host, &engine, &resumed, std::path::Path::new("."), |_| {}).unwrap();
+    // A new run: a new engine and new plugin instances; only the database carries over.
+    let second = run_quietly(&host, &resumed);
     assert_eq!(second.status, ArenaStatus::Archived);
     let head = host.get(&first.arena).unwrap().last_seq;
     let batches: Vec<&run::Delivered> = first
@@ -602,14 +603,10 @@ fn a_trapping_subscriber_does_not_disturb_the_others() {
         "[[plugin]]\nagent = \"mallet\"\nrole = \"observer\"\ncomponent = {:?}\n",
         guest_path("guest_bad_subscriber").display().to_string()
     );
-    let summary = run::run(
+    let summary = run_quietly(
         &host,
-        &PluginEngine::new().unwrap(),
         &subscriber_manifest("goal = \"g\"\nsteps = 4", &bad, 20),
-        std::path::Path::new("."),
-        |_| {},
-    )
-    .unwrap();
+    );
     assert_eq!(summary.status, ArenaStatus::Archived);
     assert_eq!(summary.stopped.len(), 1);
     assert!(summary.stopped[0].contains("mallet"));
@@ -634,14 +631,10 @@ fn a_plugin_without_observe_receives_no_events() {
         "[[plugin]]\nagent = \"blind\"\nrole = \"observer\"\npermissions = [\"read-slots\"]\ncomponent = {:?}\n",
         guest_path("guest_subscriber").display().to_string()
     );
-    let summary = run::run(
+    let summary = run_quietly(
         &host,
-        &PluginEngine::new().unwrap(),
         &subscriber_manifest("goal = \"g\"\nsteps = 2", &blind, 20),
-        std::path::Path::new("."),
-        |_| {},
-    )
-    .unwrap();
+    );
     assert_eq!(summary.status, ArenaStatus::Archived);
     assert!(summary.delivered.iter().all(|d| d.agent != "blind"));
     assert!(summary.delivered.iter().any(|d| d.agent == "eve"));
