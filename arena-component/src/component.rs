@@ -51,6 +51,7 @@ impl Storage for HostStorage {
             snapshot: record.snapshot.clone(),
             status: status_out(record.status),
             participants: record.participants.clone(),
+            tags: record.tags.clone(),
         };
         host::append(arena, expected_seq, &events, &record).map_err(error_in)
     }
@@ -65,6 +66,15 @@ impl Storage for HostStorage {
         limit: u32,
     ) -> Result<Vec<String>, domain::ArenaError> {
         host::list_arenas(after, limit).map_err(error_in)
+    }
+
+    fn tagged(
+        &self,
+        tag: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, domain::ArenaError> {
+        host::tagged(tag, after, limit).map_err(error_in)
     }
 }
 
@@ -81,9 +91,7 @@ impl Guest for Component {
         let config = domain::ArenaConfig {
             goal: config.goal,
             total_steps: config.total_steps,
-            strategy: match config.strategy {
-                wit::Strategy::Peer(agent) => domain::Strategy::Peer(agent),
-            },
+            strategy: strategy_in(config.strategy),
             participants: config.participants.into_iter().map(spec_in).collect(),
             created_by: config.created_by,
         };
@@ -225,6 +233,12 @@ impl Guest for Component {
             Operation::Archive => domain::Operation::Archive,
             Operation::Abort(reason) => domain::Operation::Abort(reason),
             Operation::Invite(spec) => domain::Operation::Invite(spec_in(spec)),
+            Operation::PutArtifact(draft) => domain::Operation::PutArtifact(draft_in(draft)),
+            Operation::SetSlotStatus(status) => {
+                domain::Operation::SetSlotStatus(slot_status_in(status))
+            }
+            Operation::Merge(request) => domain::Operation::Merge(merge_in(request)),
+            Operation::AddFact(draft) => domain::Operation::AddFact(fact_draft_in(draft)),
         };
         let manager = manager();
         let handle = manager.handle(&arena, &caller);
@@ -246,6 +260,125 @@ impl Guest for Component {
             .map(participant_out)
             .map_err(error_out)
     }
+
+    fn slots(arena: String) -> WitResult<Vec<wit::Slot>> {
+        manager()
+            .slots(&arena)
+            .map(|list| list.into_iter().map(slot_out).collect())
+            .map_err(error_out)
+    }
+
+    fn query_facts(
+        arena: Option<String>,
+        query: wit::FactQuery,
+        after: Option<wit::FactCursor>,
+        limit: u32,
+    ) -> WitResult<Vec<wit::Fact>> {
+        manager()
+            .query_facts(
+                arena.as_deref(),
+                &query_in(query),
+                after.as_ref().map(|c| (c.arena.as_str(), c.seq)),
+                limit,
+            )
+            .map(|list| {
+                list.into_iter()
+                    .map(|(arena, fact)| fact_out(&arena, fact))
+                    .collect()
+            })
+            .map_err(error_out)
+    }
+
+    fn observe_facts(
+        arena: String,
+        caller: String,
+        query: wit::FactQuery,
+    ) -> WitResult<Vec<wit::Fact>> {
+        manager()
+            .handle(&arena, &caller)
+            .facts(&query_in(query))
+            .map(|list| list.into_iter().map(|f| fact_out(&arena, f)).collect())
+            .map_err(error_out)
+    }
+
+    fn list_slots(arena: String, caller: String) -> WitResult<Vec<wit::SlotInfo>> {
+        manager()
+            .handle(&arena, &caller)
+            .list_slots()
+            .map(|list| {
+                list.into_iter()
+                    .map(|(agent, slot)| wit::SlotInfo {
+                        agent,
+                        status: slot_status_out(slot.status),
+                        artifacts: slot.artifacts.into_iter().map(|a| a.id).collect(),
+                    })
+                    .collect()
+            })
+            .map_err(error_out)
+    }
+
+    fn read_slot(arena: String, caller: String, agent: String) -> WitResult<wit::Slot> {
+        manager()
+            .handle(&arena, &caller)
+            .read_slot(&agent)
+            .map(slot_out)
+            .map_err(error_out)
+    }
+
+    fn read_artifact(arena: String, caller: String, id: String) -> WitResult<wit::Artifact> {
+        manager()
+            .handle(&arena, &caller)
+            .read_artifact(&id)
+            .map(artifact_out)
+            .map_err(error_out)
+    }
+
+    fn own_slot(arena: String, caller: String) -> WitResult<wit::Slot> {
+        manager()
+            .handle(&arena, &caller)
+            .own_slot()
+            .map(slot_out)
+            .map_err(error_out)
+    }
+
+    fn put_artifact(
+        arena: String,
+        caller: String,
+        draft: wit::ArtifactDraft,
+    ) -> WitResult<wit::Artifact> {
+        manager()
+            .handle(&arena, &caller)
+            .put_artifact(&draft_in(draft))
+            .map(artifact_out)
+            .map_err(error_out)
+    }
+
+    fn set_slot_status(arena: String, caller: String, status: wit::SlotStatus) -> WitResult<()> {
+        manager()
+            .handle(&arena, &caller)
+            .set_slot_status(slot_status_in(status))
+            .map_err(error_out)
+    }
+
+    fn add_fact(arena: String, caller: String, draft: wit::FactDraft) -> WitResult<wit::Fact> {
+        manager()
+            .handle(&arena, &caller)
+            .add_fact(&fact_draft_in(draft))
+            .map(|f| fact_out(&arena, f))
+            .map_err(error_out)
+    }
+
+    fn merge(
+        arena: String,
+        caller: String,
+        request: wit::MergeRequest,
+    ) -> WitResult<wit::Artifact> {
+        manager()
+            .handle(&arena, &caller)
+            .merge(&merge_in(request))
+            .map(artifact_out)
+            .map_err(error_out)
+    }
 }
 
 export!(Component);
@@ -258,7 +391,7 @@ fn error_in(e: wit::ArenaError) -> domain::ArenaError {
             from: status_in(t.from),
             to: status_in(t.to),
         },
-        wit::ArenaError::InvalidState => D::InvalidState,
+        wit::ArenaError::InvalidState(m) => D::InvalidState(m),
         wit::ArenaError::PermissionDenied(p) => D::PermissionDenied(permission_in(p)),
         wit::ArenaError::InvalidInput(m) => D::InvalidInput(m),
         wit::ArenaError::LimitExceeded(l) => D::LimitExceeded {
@@ -279,7 +412,7 @@ fn error_out(e: domain::ArenaError) -> wit::ArenaError {
             from: status_out(from),
             to: status_out(to),
         }),
-        D::InvalidState => wit::ArenaError::InvalidState,
+        D::InvalidState(m) => wit::ArenaError::InvalidState(m),
         D::PermissionDenied(p) => wit::ArenaError::PermissionDenied(permission_out(p)),
         D::InvalidInput(m) => wit::ArenaError::InvalidInput(m),
         D::LimitExceeded { what, limit } => {
@@ -365,6 +498,171 @@ fn participant_out(p: domain::Participant) -> wit::Participant {
     }
 }
 
+fn strategy_in(s: wit::Strategy) -> domain::Strategy {
+    match s {
+        wit::Strategy::Peer(agent) => domain::Strategy::Peer(agent),
+        wit::Strategy::Pipeline(p) => domain::Strategy::Pipeline(domain::Pipeline {
+            coordinator: p.coordinator,
+            stages: p
+                .stages
+                .into_iter()
+                .map(|s| domain::Stage {
+                    agent: s.agent,
+                    steps: s
+                        .steps
+                        .into_iter()
+                        .map(|r| domain::StepRange {
+                            first: r.first,
+                            last: r.last,
+                        })
+                        .collect(),
+                    depends_on: s.depends_on,
+                })
+                .collect(),
+        }),
+    }
+}
+
+fn strategy_out(s: domain::Strategy) -> wit::Strategy {
+    match s {
+        domain::Strategy::Peer(agent) => wit::Strategy::Peer(agent),
+        domain::Strategy::Pipeline(p) => wit::Strategy::Pipeline(wit::Pipeline {
+            coordinator: p.coordinator,
+            stages: p
+                .stages
+                .into_iter()
+                .map(|s| wit::Stage {
+                    agent: s.agent,
+                    steps: s
+                        .steps
+                        .into_iter()
+                        .map(|r| wit::StepRange {
+                            first: r.first,
+                            last: r.last,
+                        })
+                        .collect(),
+                    depends_on: s.depends_on,
+                })
+                .collect(),
+        }),
+    }
+}
+
+fn slot_status_in(s: wit::SlotStatus) -> domain::SlotStatus {
+    match s {
+        wit::SlotStatus::Idle => domain::SlotStatus::Idle,
+        wit::SlotStatus::Working => domain::SlotStatus::Working,
+        wit::SlotStatus::Done => domain::SlotStatus::Done,
+        wit::SlotStatus::Failed => domain::SlotStatus::Failed,
+    }
+}
+
+fn slot_status_out(s: domain::SlotStatus) -> wit::SlotStatus {
+    match s {
+        domain::SlotStatus::Idle => wit::SlotStatus::Idle,
+        domain::SlotStatus::Working => wit::SlotStatus::Working,
+        domain::SlotStatus::Done => wit::SlotStatus::Done,
+        domain::SlotStatus::Failed => wit::SlotStatus::Failed,
+    }
+}
+
+fn draft_in(d: wit::ArtifactDraft) -> domain::ArtifactDraft {
+    domain::ArtifactDraft {
+        kind: d.kind,
+        content: d.content,
+        metadata: d.metadata,
+    }
+}
+
+fn merge_in(m: wit::MergeRequest) -> domain::MergeRequest {
+    domain::MergeRequest {
+        draft: domain::ArtifactDraft {
+            kind: m.kind,
+            content: m.content,
+            metadata: m.metadata,
+        },
+        sources: m.sources,
+    }
+}
+
+fn fact_draft_in(d: wit::FactDraft) -> domain::FactDraft {
+    domain::FactDraft {
+        content: d.content,
+        confidence: d.confidence,
+        tags: d.tags,
+    }
+}
+
+fn query_in(q: wit::FactQuery) -> domain::FactQuery {
+    domain::FactQuery {
+        tag: q.tag,
+        text: q.text,
+    }
+}
+
+fn artifact_out(a: domain::Artifact) -> wit::Artifact {
+    wit::Artifact {
+        id: a.id,
+        author: a.author,
+        kind: a.kind,
+        content: a.content,
+        metadata: a.metadata,
+        sources: a.sources,
+        created_at: a.created_at,
+        seq: a.seq,
+    }
+}
+
+fn slot_out(s: domain::SlotContents) -> wit::Slot {
+    wit::Slot {
+        agent: s.agent,
+        status: slot_status_out(s.status),
+        artifacts: s.artifacts.into_iter().map(artifact_out).collect(),
+    }
+}
+
+fn fact_out(arena: &str, f: domain::Fact) -> wit::Fact {
+    wit::Fact {
+        id: f.id,
+        arena: arena.to_string(),
+        content: f.content,
+        confidence: f.confidence,
+        tags: f.tags,
+        source: f.source,
+        created_at: f.created_at,
+        seq: f.seq,
+    }
+}
+
+fn outcome_out(o: domain::Outcome) -> wit::Outcome {
+    match o {
+        domain::Outcome::Completed => wit::Outcome::Completed,
+        domain::Outcome::Aborted(reason) => wit::Outcome::Aborted(reason),
+    }
+}
+
+fn report_out(r: domain::SettleReport) -> wit::SettleReport {
+    wit::SettleReport {
+        outcome: outcome_out(r.outcome),
+        completed_steps: r.completed_steps,
+        total_steps: r.total_steps,
+        facts: r.facts,
+        artifacts: r.artifacts,
+        merges: r.merges,
+        events: r.events,
+        contributions: r
+            .contributions
+            .into_iter()
+            .map(|c| wit::Contribution {
+                agent: c.agent,
+                steps: c.steps,
+                artifacts: c.artifacts,
+                facts: c.facts,
+            })
+            .collect(),
+    }
+}
+
 fn aggregate_out(a: &aggregate::Aggregate, participants: Vec<String>) -> wit::Aggregate {
     wit::Aggregate {
         completed_steps: a.completed_steps,
@@ -384,18 +682,15 @@ fn aggregate_out(a: &aggregate::Aggregate, participants: Vec<String>) -> wit::Ag
 
 fn info_out(a: domain::Arena) -> wit::ArenaInfo {
     let participants: Vec<String> = a.participants.keys().cloned().collect();
+    let report = a.report().map(report_out);
     wit::ArenaInfo {
+        report,
         aggregate: aggregate_out(&a.aggregate, participants),
         id: a.id,
         goal: a.goal,
         status: status_out(a.status),
-        outcome: a.outcome.map(|o| match o {
-            domain::Outcome::Completed => wit::Outcome::Completed,
-            domain::Outcome::Aborted(reason) => wit::Outcome::Aborted(reason),
-        }),
-        strategy: match a.strategy {
-            domain::Strategy::Peer(agent) => wit::Strategy::Peer(agent),
-        },
+        outcome: a.outcome.clone().map(outcome_out),
+        strategy: strategy_out(a.strategy),
         participants: a.participants.into_values().map(participant_out).collect(),
         created_by: a.created_by,
         created_at: a.created_at,

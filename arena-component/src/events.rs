@@ -10,13 +10,18 @@
 //! where `field(s) = u32be(byte length of s) ‖ UTF-8 bytes of s`, `hash(0)` is 32 zero bytes, and hashes
 //! are written as lowercase hex.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::aggregate::Aggregate;
+use crate::facts::fact_id;
+use crate::slots::artifact_id;
 use crate::types::{
-    AgentId, Arena, ArenaId, ArenaStatus, Outcome, Participant, Permission, Role, Strategy,
+    AgentId, Arena, ArenaId, ArenaStatus, ArtifactEntry, Fact, Outcome, Participant, Permission,
+    Role, SettleReport, SlotStatus, Strategy,
 };
 
 /// The payload format version written into every event as `"v"`.
@@ -36,9 +41,11 @@ pub struct Event {
 }
 
 /// What an event says happened.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(
-    tag = "kind",
+    // The tag never reaches a payload (the kind is the event's own field), so its name only has to
+    // differ from every field's.
+    tag = "@kind",
     rename_all = "kebab-case",
     rename_all_fields = "kebab-case"
 )]
@@ -60,9 +67,16 @@ pub enum Change {
     },
     ArenaActivated,
     ArenaSettling,
-    ArenaArchived,
+    /// Archived after settling; `report` records what the arena kept (absent in logs written before
+    /// reports existed).
+    ArenaArchived {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        report: Option<SettleReport>,
+    },
     ArenaAborted {
         reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        report: Option<SettleReport>,
     },
     StepCompleted {
         step: u32,
@@ -72,6 +86,31 @@ pub enum Change {
     },
     GoalUpdated {
         goal: String,
+    },
+    /// An artifact stored in the actor's own slot; its id is minted from the event's sequence number.
+    ArtifactPut {
+        kind: String,
+        content: String,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        metadata: BTreeMap<String, String>,
+    },
+    /// Merged content stored in the actor's (a coordinator's) slot, with the artifacts it came from.
+    ArtifactMerged {
+        kind: String,
+        content: String,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        metadata: BTreeMap<String, String>,
+        sources: Vec<String>,
+    },
+    /// The actor set its own slot's status.
+    SlotUpdated {
+        status: SlotStatus,
+    },
+    /// The actor shared a fact; its id is minted from the event's sequence number.
+    FactAdded {
+        content: String,
+        confidence: f64,
+        tags: Vec<String>,
     },
 }
 
@@ -101,11 +140,15 @@ impl Change {
             Change::AgentLeft { .. } => "agent-left",
             Change::ArenaActivated => "arena-activated",
             Change::ArenaSettling => "arena-settling",
-            Change::ArenaArchived => "arena-archived",
+            Change::ArenaArchived { .. } => "arena-archived",
             Change::ArenaAborted { .. } => "arena-aborted",
             Change::StepCompleted { .. } => "step-completed",
             Change::ProgressReported { .. } => "progress-reported",
             Change::GoalUpdated { .. } => "goal-updated",
+            Change::ArtifactPut { .. } => "artifact-put",
+            Change::ArtifactMerged { .. } => "artifact-merged",
+            Change::SlotUpdated { .. } => "slot-updated",
+            Change::FactAdded { .. } => "fact-added",
         }
     }
 
@@ -117,7 +160,7 @@ impl Change {
             // A derived, internally tagged enum always serialises to an object.
             _ => Map::new(),
         };
-        object.remove("kind");
+        object.remove("@kind");
         object.insert("v".into(), Value::from(PAYLOAD_VERSION));
         if let Some(key) = key {
             object.insert("key".into(), Value::from(key));
@@ -152,7 +195,7 @@ impl Change {
             other => return Err(malformed(format!("unsupported payload version {other:?}"))),
         }
         object.remove("key");
-        object.insert("kind".into(), Value::from(event.kind.clone()));
+        object.insert("@kind".into(), Value::from(event.kind.clone()));
         serde_json::from_value(Value::Object(object))
             .map_err(|e| malformed(format!("{} payload: {e}", event.kind)))
     }
@@ -262,6 +305,8 @@ pub fn apply(state: Option<Arena>, event: &Event) -> Result<Arena, ReplayError> 
             created_by,
             created_at: event.at.clone(),
             keys: Default::default(),
+            slots: Default::default(),
+            facts: Default::default(),
             last_seq: 0,
             last_hash: String::new(),
         },
@@ -291,13 +336,13 @@ pub fn apply(state: Option<Arena>, event: &Event) -> Result<Arena, ReplayError> 
                 }
                 Change::ArenaActivated => arena.status = ArenaStatus::Active,
                 Change::ArenaSettling => arena.status = ArenaStatus::Settling,
-                Change::ArenaArchived => {
-                    arena.status = ArenaStatus::Archived;
-                    arena.outcome = Some(Outcome::Completed);
+                Change::ArenaArchived { report } => {
+                    archive(&mut arena, Outcome::Completed, report, event.seq)
+                        .map_err(|()| inapplicable())?;
                 }
-                Change::ArenaAborted { reason } => {
-                    arena.status = ArenaStatus::Archived;
-                    arena.outcome = Some(Outcome::Aborted(reason));
+                Change::ArenaAborted { reason, report } => {
+                    archive(&mut arena, Outcome::Aborted(reason), report, event.seq)
+                        .map_err(|()| inapplicable())?;
                 }
                 Change::StepCompleted { step } => {
                     if !arena.aggregate.complete(step, &event.actor) {
@@ -306,6 +351,45 @@ pub fn apply(state: Option<Arena>, event: &Event) -> Result<Arena, ReplayError> 
                 }
                 Change::ProgressReported { note } => arena.aggregate.note(&event.actor, &note),
                 Change::GoalUpdated { goal } => arena.goal = goal,
+                Change::ArtifactPut {
+                    kind,
+                    content,
+                    metadata: _,
+                } => {
+                    store_artifact(&mut arena, event, kind, content.len(), Vec::new())
+                        .map_err(|()| inapplicable())?;
+                }
+                Change::ArtifactMerged {
+                    kind,
+                    content,
+                    metadata: _,
+                    sources,
+                } => {
+                    if sources.iter().any(|s| arena.find_artifact(s).is_none()) {
+                        return Err(inapplicable());
+                    }
+                    store_artifact(&mut arena, event, kind, content.len(), sources)
+                        .map_err(|()| inapplicable())?;
+                }
+                Change::SlotUpdated { status } => {
+                    if !arena.aggregate.progress.contains_key(&event.actor) {
+                        return Err(inapplicable());
+                    }
+                    arena.slots.entry(event.actor.clone()).or_default().status = status;
+                }
+                Change::FactAdded {
+                    content,
+                    confidence,
+                    tags,
+                } => arena.facts.push(Fact {
+                    id: fact_id(event.seq),
+                    content,
+                    confidence,
+                    tags,
+                    source: event.actor.clone(),
+                    created_at: event.at.clone(),
+                    seq: event.seq,
+                }),
             }
             arena
         }
@@ -316,6 +400,48 @@ pub fn apply(state: Option<Arena>, event: &Event) -> Result<Arena, ReplayError> 
     arena.last_seq = event.seq;
     arena.last_hash = event.hash.clone();
     Ok(arena)
+}
+
+/// Archives `arena` with `outcome` by event `seq`. A report the event recorded must be the one the
+/// state yields.
+fn archive(
+    arena: &mut Arena,
+    outcome: Outcome,
+    recorded: Option<SettleReport>,
+    seq: u64,
+) -> Result<(), ()> {
+    if recorded.is_some_and(|r| r != SettleReport::of(arena, outcome.clone(), seq)) {
+        return Err(());
+    }
+    arena.status = ArenaStatus::Archived;
+    arena.outcome = Some(outcome);
+    Ok(())
+}
+
+/// Adds the artifact stored by `event` to its actor's slot; the actor must have participated.
+fn store_artifact(
+    arena: &mut Arena,
+    event: &Event,
+    kind: String,
+    bytes: usize,
+    sources: Vec<String>,
+) -> Result<(), ()> {
+    if !arena.aggregate.progress.contains_key(&event.actor) {
+        return Err(());
+    }
+    arena
+        .slots
+        .entry(event.actor.clone())
+        .or_default()
+        .artifacts
+        .push(ArtifactEntry {
+            id: artifact_id(event.seq),
+            kind,
+            seq: event.seq,
+            bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
+            sources,
+        });
+    Ok(())
 }
 
 /// Replays a whole log from event 1.

@@ -7,14 +7,17 @@
 
 use crate::clock::Clock;
 use crate::events::{Change, Event};
+use crate::facts::{self, fact_id};
 use crate::manager::ArenaManager;
+use crate::slots::{self, artifact_id};
 use crate::storage::Storage;
 use crate::types::{
-    Arena, ArenaError, ArenaStatus, Lifecycle, Operation, Participant, ParticipantSpec, Permission,
-    check_participant_count, check_text, limits,
+    Arena, ArenaError, ArenaStatus, Artifact, ArtifactDraft, Fact, FactDraft, FactQuery, Lifecycle,
+    MergeRequest, Operation, Outcome, Participant, ParticipantSpec, Permission, SettleReport, Slot,
+    SlotContents, SlotStatus, check_count, check_participant_count, check_text, limits,
 };
 
-use ArenaStatus::{Active, Created};
+use ArenaStatus::{Active, Created, Settling};
 
 /// `agent`'s view of `arena`.
 pub struct Handle<'a, S, C> {
@@ -70,11 +73,13 @@ impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
         self.manager
             .mutate(self.arena, self.agent, self.key, |arena| {
                 let me = arena.require(self.agent, Permission::Observe)?;
-                arena.require_state(&[Created, Active])?;
+                arena.require_state("leave", &[Created, Active])?;
                 if me.permissions.contains(&Permission::Coordinate)
                     && arena.coordinators().count() == 1
                 {
-                    return Err(ArenaError::InvalidState);
+                    return Err(ArenaError::InvalidState(
+                        "the last coordinator cannot leave before the arena is archived".into(),
+                    ));
                 }
                 Ok(vec![Change::AgentLeft {
                     agent: self.agent.to_string(),
@@ -88,12 +93,24 @@ impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
         self.manager
             .mutate(self.arena, self.agent, self.key, |arena| {
                 arena.require(self.agent, Permission::Contribute)?;
-                arena.require_state(&[Active])?;
+                arena.require_state("complete-step", &[Active])?;
                 let total = arena.aggregate.total_steps;
                 if step == 0 || step > total {
                     return Err(ArenaError::InvalidInput(format!(
                         "step {step} is outside 1..={total}"
                     )));
+                }
+                if let Some(pipeline) = arena.strategy.pipeline() {
+                    let stage = pipeline.owner(step).ok_or_else(|| {
+                        ArenaError::InvalidInput(format!("step {step} is owned by no stage"))
+                    })?;
+                    if stage.agent != self.agent {
+                        return Err(ArenaError::InvalidInput(format!(
+                            "step {step} belongs to stage {:?}",
+                            stage.agent
+                        )));
+                    }
+                    pipeline.require_ready(arena, stage, &format!("complete step {step}"))?;
                 }
                 if arena.aggregate.is_done(step) {
                     return Err(ArenaError::AlreadyDone);
@@ -108,7 +125,7 @@ impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
         self.manager
             .mutate(self.arena, self.agent, self.key, |arena| {
                 arena.require(self.agent, Permission::Contribute)?;
-                arena.require_state(&[Active])?;
+                arena.require_state("report-progress", &[Active])?;
                 check_text("progress note", note, limits::NOTE_BYTES)?;
                 Ok(vec![Change::ProgressReported {
                     note: note.to_string(),
@@ -125,7 +142,7 @@ impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
         self.manager
             .mutate(self.arena, self.agent, self.key, |arena| {
                 arena.require(self.agent, Permission::Steer)?;
-                arena.require_state(&[Created, Active])?;
+                arena.require_state("update-goal", &[Created, Active])?;
                 check_text("goal", goal, limits::GOAL_BYTES)?;
                 Ok(vec![Change::GoalUpdated {
                     goal: goal.to_string(),
@@ -141,13 +158,21 @@ impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
                 if let Some(reason) = reason {
                     check_text("abort reason", reason, limits::REASON_BYTES)?;
                 }
+                // The archiving event records the report of the state it closes.
+                let report = |outcome| Some(SettleReport::of(arena, outcome, arena.last_seq + 1));
                 Ok(vec![match action {
                     Lifecycle::Activate => Change::ArenaActivated,
                     Lifecycle::Settle => Change::ArenaSettling,
-                    Lifecycle::Archive => Change::ArenaArchived,
-                    Lifecycle::Abort => Change::ArenaAborted {
-                        reason: reason.unwrap_or_default().to_string(),
+                    Lifecycle::Archive => Change::ArenaArchived {
+                        report: report(Outcome::Completed),
                     },
+                    Lifecycle::Abort => {
+                        let reason = reason.unwrap_or_default().to_string();
+                        Change::ArenaAborted {
+                            report: report(Outcome::Aborted(reason.clone())),
+                            reason,
+                        }
+                    }
                 }])
             })
     }
@@ -187,7 +212,7 @@ impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
         self.manager
             .mutate(self.arena, self.agent, self.key, |arena| {
                 arena.require(self.agent, Permission::Coordinate)?;
-                arena.require_state(&[Created, Active])?;
+                arena.require_state("invite", &[Created, Active])?;
                 let participant = spec.resolve()?;
                 if arena.participants.contains_key(&participant.agent) {
                     return Err(ArenaError::InvalidInput(format!(
@@ -206,6 +231,150 @@ impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
             })
     }
 
+    /// This arena's facts matching `query`, in the order shared. Needs `observe`; any state.
+    pub fn facts(&self, query: &FactQuery) -> Result<Vec<Fact>, ArenaError> {
+        self.read(Permission::Observe)?;
+        Ok(self
+            .manager
+            .query_facts(Some(self.arena), query, None, limits::PAGE)?
+            .into_iter()
+            .map(|(_, fact)| fact)
+            .collect())
+    }
+
+    /// Every slot, sorted by agent, without content. Needs `read-slots`; any state.
+    pub fn list_slots(&self) -> Result<Vec<(String, Slot)>, ArenaError> {
+        Ok(self.read(Permission::ReadSlots)?.all_slots())
+    }
+
+    /// `agent`'s slot with its artifacts; `not-found` if it never participated. Needs `read-slots`.
+    pub fn read_slot(&self, agent: &str) -> Result<SlotContents, ArenaError> {
+        let arena = self.read(Permission::ReadSlots)?;
+        self.manager.slot_contents(&arena, agent)
+    }
+
+    /// One artifact of the arena; `not-found` if there is none with `id`. Needs `read-slots`.
+    pub fn read_artifact(&self, id: &str) -> Result<Artifact, ArenaError> {
+        let arena = self.read(Permission::ReadSlots)?;
+        let (owner, entry) = arena.find_artifact(id).ok_or(ArenaError::NotFound)?;
+        self.manager.artifact(self.arena, owner, entry)
+    }
+
+    /// The agent's own slot. Needs `contribute`; any state.
+    pub fn own_slot(&self) -> Result<SlotContents, ArenaError> {
+        let arena = self.read(Permission::Contribute)?;
+        self.manager.slot_contents(&arena, self.agent)
+    }
+
+    /// Stores an artifact in the agent's own slot and returns it. Needs `contribute`; active only.
+    pub fn put_artifact(&self, draft: &ArtifactDraft) -> Result<Artifact, ArenaError> {
+        self.stored(&self.put_artifact_state(draft)?)
+    }
+
+    fn put_artifact_state(&self, draft: &ArtifactDraft) -> Result<Arena, ArenaError> {
+        self.manager
+            .mutate(self.arena, self.agent, self.key, |arena| {
+                arena.require(self.agent, Permission::Contribute)?;
+                arena.require_state("put-artifact", &[Active])?;
+                let metadata = slots::check_draft(draft)?;
+                slots::check_room(arena, self.agent)?;
+                Ok(vec![Change::ArtifactPut {
+                    kind: draft.kind.clone(),
+                    content: draft.content.clone(),
+                    metadata,
+                }])
+            })
+    }
+
+    /// The artifact stored by the last event of `arena`, read back from the log.
+    fn stored(&self, arena: &Arena) -> Result<Artifact, ArenaError> {
+        let (owner, entry) = arena
+            .find_artifact(&artifact_id(arena.last_seq))
+            .ok_or(ArenaError::NotFound)?;
+        self.manager.artifact(self.arena, owner, entry)
+    }
+
+    /// Sets the agent's own slot status. Needs `contribute`; active only. In a pipeline a done stage
+    /// stays done, and `done` is refused until every stage the agent's stage depends on is done.
+    pub fn set_slot_status(&self, status: SlotStatus) -> Result<(), ArenaError> {
+        self.set_slot_status_state(status).map(drop)
+    }
+
+    fn set_slot_status_state(&self, status: SlotStatus) -> Result<Arena, ArenaError> {
+        self.manager
+            .mutate(self.arena, self.agent, self.key, |arena| {
+                arena.require(self.agent, Permission::Contribute)?;
+                arena.require_state("set-slot-status", &[Active])?;
+                let current = arena.slot(self.agent).unwrap_or_default().status;
+                if current == status {
+                    return Err(ArenaError::AlreadyDone);
+                }
+                if let Some(pipeline) = arena.strategy.pipeline() {
+                    if let Some(stage) = pipeline.stage(self.agent) {
+                        if current == SlotStatus::Done {
+                            return Err(ArenaError::InvalidState(format!(
+                                "stage {:?} is done and stays done",
+                                stage.agent
+                            )));
+                        }
+                        if status == SlotStatus::Done {
+                            pipeline.require_ready(arena, stage, "be marked done")?;
+                        }
+                    }
+                }
+                Ok(vec![Change::SlotUpdated { status }])
+            })
+    }
+
+    /// Shares a fact whose source is the agent and returns it. Needs `share-facts`; active only.
+    pub fn add_fact(&self, draft: &FactDraft) -> Result<Fact, ArenaError> {
+        let arena = self.add_fact_state(draft)?;
+        arena
+            .facts
+            .last()
+            .filter(|f| f.id == fact_id(arena.last_seq))
+            .cloned()
+            .ok_or(ArenaError::NotFound)
+    }
+
+    fn add_fact_state(&self, draft: &FactDraft) -> Result<Arena, ArenaError> {
+        self.manager
+            .mutate(self.arena, self.agent, self.key, |arena| {
+                arena.require(self.agent, Permission::ShareFacts)?;
+                arena.require_state("add-fact", &[Active])?;
+                facts::check_draft(draft)?;
+                check_count("facts per arena", arena.facts.len() + 1, limits::FACTS)?;
+                Ok(vec![Change::FactAdded {
+                    content: draft.content.clone(),
+                    confidence: draft.confidence,
+                    tags: draft.tags.clone(),
+                }])
+            })
+    }
+
+    /// Stores merged content in the agent's own slot, recording the source artifacts (which must exist
+    /// in this arena). Needs `coordinate`; active or settling.
+    pub fn merge(&self, request: &MergeRequest) -> Result<Artifact, ArenaError> {
+        self.stored(&self.merge_state(request)?)
+    }
+
+    fn merge_state(&self, request: &MergeRequest) -> Result<Arena, ArenaError> {
+        self.manager
+            .mutate(self.arena, self.agent, self.key, |arena| {
+                arena.require(self.agent, Permission::Coordinate)?;
+                arena.require_state("merge", &[Active, Settling])?;
+                let metadata = slots::check_draft(&request.draft)?;
+                slots::check_sources(arena, &request.sources)?;
+                slots::check_room(arena, self.agent)?;
+                Ok(vec![Change::ArtifactMerged {
+                    kind: request.draft.kind.clone(),
+                    content: request.draft.content.clone(),
+                    metadata,
+                    sources: request.sources.clone(),
+                }])
+            })
+    }
+
     /// Performs `op` and returns the arena right after it; with a key (see [`Handle::with_key`]) a
     /// retry returns the arena right after the first. Needs the permission of the operation.
     pub fn perform(&self, op: &Operation) -> Result<Arena, ArenaError> {
@@ -219,6 +388,10 @@ impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
             Operation::Archive => self.lifecycle(Lifecycle::Archive, None),
             Operation::Abort(reason) => self.lifecycle(Lifecycle::Abort, Some(reason)),
             Operation::Invite(spec) => self.invite_state(spec),
+            Operation::PutArtifact(draft) => self.put_artifact_state(draft),
+            Operation::SetSlotStatus(status) => self.set_slot_status_state(*status),
+            Operation::Merge(request) => self.merge_state(request),
+            Operation::AddFact(draft) => self.add_fact_state(draft),
         }
     }
 }

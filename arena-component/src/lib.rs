@@ -7,8 +7,11 @@
 pub mod aggregate;
 pub mod clock;
 pub mod events;
+pub mod facts;
 pub mod handle;
 pub mod manager;
+pub mod pipeline;
+pub mod slots;
 pub mod storage;
 pub mod types;
 

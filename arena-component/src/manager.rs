@@ -4,11 +4,13 @@
 
 use crate::clock::{Clock, mint_arena_id, timestamp};
 use crate::events::{self, Change, Event, apply, seal};
+use crate::facts::Matcher;
 use crate::handle::Handle;
 use crate::storage::{ArenaRecord, Storage};
 use crate::types::{
-    Arena, ArenaConfig, ArenaError, ArenaId, Strategy, check_agent_id, check_arena_id, check_key,
-    check_participant_count, check_text, limits,
+    Arena, ArenaConfig, ArenaError, ArenaId, Artifact, ArtifactEntry, Fact, FactQuery, Permission,
+    SlotContents, check_agent_id, check_arena_id, check_key, check_participant_count, check_text,
+    limits,
 };
 
 /// What `verify` found.
@@ -75,15 +77,26 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
                 permissions: participant.permissions.into_iter().collect(),
             });
         }
-        let Strategy::Peer(coordinator) = &config.strategy;
-        let coordinates = joined.iter().any(|c| {
-            matches!(c, Change::AgentJoined { agent, permissions, .. }
-                if agent == coordinator && permissions.contains(&crate::types::Permission::Coordinate))
-        });
+        let granted: std::collections::BTreeMap<&str, &[Permission]> = joined
+            .iter()
+            .filter_map(|c| match c {
+                Change::AgentJoined {
+                    agent, permissions, ..
+                } => Some((agent.as_str(), permissions.as_slice())),
+                _ => None,
+            })
+            .collect();
+        let coordinator = config.strategy.coordinator();
+        let coordinates = granted
+            .get(coordinator)
+            .is_some_and(|p| p.contains(&Permission::Coordinate));
         if !coordinates {
             return Err(ArenaError::InvalidInput(format!(
                 "the coordinator {coordinator:?} must be a declared participant holding coordinate"
             )));
+        }
+        if let Some(pipeline) = config.strategy.pipeline() {
+            pipeline.validate(config.total_steps, &granted)?;
         }
 
         for _ in 0..=limits::CONFLICT_RETRIES {
@@ -183,6 +196,141 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         ids.sort();
         ids.dedup();
         Ok(ids)
+    }
+
+    /// The artifact `entry` of `owner`'s slot, its content read from the event that stored it.
+    pub(crate) fn artifact(
+        &self,
+        arena: &str,
+        owner: &str,
+        entry: &ArtifactEntry,
+    ) -> Result<Artifact, ArenaError> {
+        let event = self
+            .storage
+            .read_events(arena, entry.seq - 1, 1)?
+            .pop()
+            .filter(|e| e.seq == entry.seq)
+            .ok_or_else(|| {
+                ArenaError::Storage(format!("arena {arena}: event {} is missing", entry.seq))
+            })?;
+        let (content, metadata) = match Change::decode(&event).map_err(internal)? {
+            Change::ArtifactPut {
+                content, metadata, ..
+            }
+            | Change::ArtifactMerged {
+                content, metadata, ..
+            } => (content, metadata),
+            _ => {
+                return Err(ArenaError::Storage(format!(
+                    "arena {arena}: event {} does not store an artifact",
+                    entry.seq
+                )));
+            }
+        };
+        Ok(Artifact {
+            id: entry.id.clone(),
+            author: owner.to_string(),
+            kind: entry.kind.clone(),
+            content,
+            metadata: metadata.into_iter().collect(),
+            sources: entry.sources.clone(),
+            created_at: event.at,
+            seq: entry.seq,
+        })
+    }
+
+    /// `agent`'s slot in `state` with its artifacts' content; `not-found` if it never participated.
+    pub(crate) fn slot_contents(
+        &self,
+        state: &Arena,
+        agent: &str,
+    ) -> Result<SlotContents, ArenaError> {
+        let slot = state.slot(agent).ok_or(ArenaError::NotFound)?;
+        let artifacts = slot
+            .artifacts
+            .iter()
+            .map(|entry| self.artifact(&state.id, agent, entry))
+            .collect::<Result<_, _>>()?;
+        Ok(SlotContents {
+            agent: agent.to_string(),
+            status: slot.status,
+            artifacts,
+        })
+    }
+
+    /// Every slot of `arena` with its artifacts, sorted by agent: the operator's view.
+    pub fn slots(&self, arena: &str) -> Result<Vec<SlotContents>, ArenaError> {
+        let state = self.get(arena)?;
+        state
+            .all_slots()
+            .iter()
+            .map(|(agent, _)| self.slot_contents(&state, agent))
+            .collect()
+    }
+
+    /// Up to `limit` (at most one page) facts matching `query`, ordered by arena id and sequence, after
+    /// `after` (an arena id and a sequence number). With `arena` only that arena's facts; without, the
+    /// facts of every arena carrying the query's tag, which is then required.
+    pub fn query_facts(
+        &self,
+        arena: Option<&str>,
+        query: &FactQuery,
+        after: Option<(&str, u64)>,
+        limit: u32,
+    ) -> Result<Vec<(ArenaId, Fact)>, ArenaError> {
+        let matcher = Matcher::new(query)?;
+        if let Some((id, _)) = after {
+            check_arena_id(id)?;
+        }
+        let limit = limit.min(limits::PAGE) as usize;
+        let mut found = Vec::new();
+        let take = |state: &Arena, found: &mut Vec<(ArenaId, Fact)>| {
+            let from = match after {
+                Some((id, seq)) if id == state.id => seq,
+                Some((id, _)) if id > state.id.as_str() => u64::MAX,
+                _ => 0,
+            };
+            for fact in &state.facts {
+                if found.len() == limit {
+                    break;
+                }
+                if fact.seq > from && matcher.matches(fact) {
+                    found.push((state.id.clone(), fact.clone()));
+                }
+            }
+        };
+        if let Some(arena) = arena {
+            take(&self.get(arena)?, &mut found);
+            return Ok(found);
+        }
+        let Some(tag) = query.tag.as_deref() else {
+            return Err(ArenaError::InvalidInput(
+                "a fact query across arenas needs a tag".into(),
+            ));
+        };
+        let mut cursor = match after {
+            Some((id, _)) => {
+                if self.storage.load(id)?.is_some() {
+                    take(&self.get(id)?, &mut found);
+                }
+                Some(id.to_string())
+            }
+            None => None,
+        };
+        while found.len() < limit {
+            let page = self.storage.tagged(tag, cursor.as_deref(), limits::PAGE)?;
+            let Some(last) = page.last().cloned() else {
+                break;
+            };
+            for id in &page {
+                if found.len() == limit {
+                    break;
+                }
+                take(&self.get(id)?, &mut found);
+            }
+            cursor = Some(last);
+        }
+        Ok(found)
     }
 
     /// Walks the hash chain from event 1 and replays the log, comparing the result with the stored
@@ -296,6 +444,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             snapshot: serde_json::to_string(&next).map_err(internal)?,
             status: next.status,
             participants: next.participants.keys().cloned().collect(),
+            tags: next.fact_tags(),
         };
         self.storage.append(arena, expected_seq, &sealed, &record)?;
         Ok(next)
@@ -308,7 +457,7 @@ fn internal(e: impl std::fmt::Display) -> ArenaError {
 
 /// Names the first field in which two states differ.
 fn first_difference(stored: &Arena, replayed: &Arena) -> String {
-    let fields: [(&str, bool); 11] = [
+    let fields: [(&str, bool); 13] = [
         ("id", stored.id == replayed.id),
         ("goal", stored.goal == replayed.goal),
         ("status", stored.status == replayed.status),
@@ -319,6 +468,8 @@ fn first_difference(stored: &Arena, replayed: &Arena) -> String {
         ("created_by", stored.created_by == replayed.created_by),
         ("created_at", stored.created_at == replayed.created_at),
         ("keys", stored.keys == replayed.keys),
+        ("slots", stored.slots == replayed.slots),
+        ("facts", stored.facts == replayed.facts),
         ("last_seq", stored.last_seq == replayed.last_seq),
     ];
     fields

@@ -24,6 +24,8 @@ pub struct ArenaRecord {
     pub status: ArenaStatus,
     /// Current participants, sorted.
     pub participants: Vec<AgentId>,
+    /// The distinct tags of the arena's facts, sorted.
+    pub tags: Vec<String>,
 }
 
 /// The storage contract of DESIGN.md: reads, and one atomic append guarded by the expected sequence.
@@ -45,6 +47,13 @@ pub trait Storage {
     fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError>;
     /// Up to `limit` arena ids greater than `after`, ascending.
     fn list_arenas(&self, after: Option<&str>, limit: u32) -> Result<Vec<ArenaId>, ArenaError>;
+    /// Up to `limit` ids of arenas whose record lists `tag`, greater than `after`, ascending.
+    fn tagged(
+        &self,
+        tag: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ArenaId>, ArenaError>;
 }
 
 /// Checks that `events` continue a log whose last sequence number is `expected_seq` without gaps.
@@ -155,6 +164,26 @@ impl Storage for MemoryStorage {
             .filter(|id| after.is_none_or(|after| id.as_str() > after))
             .take(limit as usize)
             .cloned()
+            .collect())
+    }
+
+    fn tagged(
+        &self,
+        tag: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ArenaId>, ArenaError> {
+        Ok(self
+            .arenas()
+            .iter()
+            .filter(|(id, a)| {
+                after.is_none_or(|after| id.as_str() > after)
+                    && a.record
+                        .as_ref()
+                        .is_some_and(|r| r.tags.iter().any(|t| t == tag))
+            })
+            .take(limit as usize)
+            .map(|(id, _)| id.clone())
             .collect())
     }
 }

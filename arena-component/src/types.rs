@@ -34,6 +34,34 @@ pub mod limits {
     pub const IDEMPOTENCY_KEYS: usize = 1024;
     /// Times an operation is retried after a `conflict` before it is returned to the caller.
     pub const CONFLICT_RETRIES: u32 = 32;
+    /// Bytes in an artifact's content.
+    pub const ARTIFACT_BYTES: usize = 64 << 10;
+    /// Bytes in an artifact's kind.
+    pub const KIND_BYTES: usize = 32;
+    /// Metadata entries on one artifact.
+    pub const METADATA_ENTRIES: usize = 16;
+    /// Bytes in a metadata key.
+    pub const METADATA_KEY_BYTES: usize = 64;
+    /// Bytes in a metadata value.
+    pub const METADATA_VALUE_BYTES: usize = 1024;
+    /// Artifacts in one slot, merges included.
+    pub const ARTIFACTS_PER_SLOT: usize = 64;
+    /// Source artifacts named by one merge.
+    pub const MERGE_SOURCES: usize = 64;
+    /// Bytes in a fact's content.
+    pub const FACT_BYTES: usize = 4096;
+    /// Facts in one arena.
+    pub const FACTS: usize = 256;
+    /// Tags on one fact.
+    pub const TAGS: usize = 8;
+    /// Bytes in a tag.
+    pub const TAG_BYTES: usize = 64;
+    /// Bytes in a fact query's text.
+    pub const QUERY_BYTES: usize = 256;
+    /// Stages in a pipeline.
+    pub const STAGES: usize = 64;
+    /// Step ranges in one stage.
+    pub const STAGE_RANGES: usize = 64;
 }
 
 /// Where an arena is in its lifecycle.
@@ -235,10 +263,32 @@ pub struct Participant {
 pub enum Strategy {
     /// Peers under this coordinator.
     Peer(AgentId),
+    /// Stages in dependency order under a coordinator.
+    Pipeline(Pipeline),
 }
 
+impl Strategy {
+    /// The coordinator the strategy names.
+    pub fn coordinator(&self) -> &str {
+        match self {
+            Strategy::Peer(agent) => agent,
+            Strategy::Pipeline(pipeline) => &pipeline.coordinator,
+        }
+    }
+
+    /// The pipeline, if the strategy is one.
+    pub fn pipeline(&self) -> Option<&Pipeline> {
+        match self {
+            Strategy::Peer(_) => None,
+            Strategy::Pipeline(pipeline) => Some(pipeline),
+        }
+    }
+}
+
+pub use crate::pipeline::{Pipeline, Stage, StepRange};
+
 /// A participant's mutating operation as a value (see `Handle::perform`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Operation {
     Leave,
     CompleteStep(u32),
@@ -249,7 +299,17 @@ pub enum Operation {
     Archive,
     Abort(String),
     Invite(ParticipantSpec),
+    PutArtifact(ArtifactDraft),
+    SetSlotStatus(SlotStatus),
+    Merge(MergeRequest),
+    AddFact(FactDraft),
 }
+
+pub use crate::facts::{Fact, FactDraft, FactQuery};
+pub use crate::slots::{
+    Artifact, ArtifactDraft, ArtifactEntry, Contribution, MergeRequest, SettleReport, Slot,
+    SlotContents, SlotStatus,
+};
 
 /// Everything needed to create an arena.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -262,7 +322,9 @@ pub struct ArenaConfig {
 }
 
 /// An arena's whole state: what a snapshot holds and what replaying its events rebuilds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Artifact content stays in the events that stored it; the state keeps each artifact's entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Arena {
     pub id: ArenaId,
     pub goal: String,
@@ -277,6 +339,13 @@ pub struct Arena {
     /// Idempotency keys of recent keyed operations (caller and key) → the operation's last event.
     #[serde(default)]
     pub keys: BTreeMap<String, u64>,
+    /// The slots that were ever written; every other agent that ever participated has an empty,
+    /// idle slot (see [`Arena::slot`]).
+    #[serde(default)]
+    pub slots: BTreeMap<AgentId, Slot>,
+    /// Shared facts, in the order they were added.
+    #[serde(default)]
+    pub facts: Vec<Fact>,
     /// Sequence number of the last event applied.
     pub last_seq: u64,
     /// Hash of the last event applied.
@@ -293,13 +362,53 @@ impl Arena {
         }
     }
 
-    /// `invalid-state` unless the arena is in one of `allowed`.
-    pub fn require_state(&self, allowed: &[ArenaStatus]) -> Result<(), ArenaError> {
+    /// `invalid-state` unless the arena is in one of `allowed`; `what` names the operation.
+    pub fn require_state(&self, what: &str, allowed: &[ArenaStatus]) -> Result<(), ArenaError> {
         if allowed.contains(&self.status) {
             Ok(())
         } else {
-            Err(ArenaError::InvalidState)
+            let allowed: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
+            Err(ArenaError::InvalidState(format!(
+                "{what} needs the arena {}, and it is {}",
+                allowed.join(" or "),
+                self.status
+            )))
         }
+    }
+
+    /// What the arena kept, once archived: derived from the final state, and recorded in the archiving
+    /// event's payload.
+    pub fn report(&self) -> Option<SettleReport> {
+        let outcome = self.outcome.clone()?;
+        Some(SettleReport::of(self, outcome, self.last_seq))
+    }
+
+    /// `agent`'s slot, if it ever participated.
+    pub fn slot(&self, agent: &str) -> Option<Slot> {
+        if !self.aggregate.progress.contains_key(agent) {
+            return None;
+        }
+        Some(self.slots.get(agent).cloned().unwrap_or_default())
+    }
+
+    /// Every slot, sorted by agent: one per agent that ever participated.
+    pub fn all_slots(&self) -> Vec<(AgentId, Slot)> {
+        self.aggregate
+            .progress
+            .keys()
+            .map(|agent| {
+                (
+                    agent.clone(),
+                    self.slots.get(agent).cloned().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// The stored tags of every fact, distinct and sorted (what the storage indexes).
+    pub fn fact_tags(&self) -> Vec<String> {
+        let tags: BTreeSet<&String> = self.facts.iter().flat_map(|f| &f.tags).collect();
+        tags.into_iter().cloned().collect()
     }
 
     /// Where a keyed operation of `actor` ended in the log, if it is still remembered.
@@ -357,8 +466,8 @@ pub enum ArenaError {
     NotFound,
     #[error("invalid transition from {from} to {to}")]
     InvalidTransition { from: ArenaStatus, to: ArenaStatus },
-    #[error("operation not allowed in the arena's current state")]
-    InvalidState,
+    #[error("not allowed now: {0}")]
+    InvalidState(String),
     #[error("permission denied: needs {0}")]
     PermissionDenied(Permission),
     #[error("invalid input: {0}")]
@@ -439,11 +548,31 @@ pub fn truncate_chars(text: &str, max: usize) -> String {
 
 /// Checks the participant count against the bound.
 pub fn check_participant_count(count: usize) -> Result<(), ArenaError> {
-    if count > limits::PARTICIPANTS {
-        Err(limit("participants", limits::PARTICIPANTS))
+    check_count("participants", count, limits::PARTICIPANTS)
+}
+
+/// `limit-exceeded(what, max)` when `count` passes `max`.
+pub fn check_count(what: &str, count: usize, max: usize) -> Result<(), ArenaError> {
+    if count > max {
+        Err(limit(what, max))
     } else {
         Ok(())
     }
+}
+
+/// Checks a short label (`what` names it): 1 to `max` bytes, no control characters, no surrounding
+/// whitespace.
+pub fn check_label(what: &str, text: &str, max: usize) -> Result<(), ArenaError> {
+    if text.len() > max {
+        return Err(limit(&format!("{what} bytes"), max));
+    }
+    if text.is_empty() || text.trim() != text || text.chars().any(char::is_control) {
+        return Err(ArenaError::InvalidInput(format!(
+            "{what} {:?} must be 1 to {max} bytes without control characters or surrounding spaces",
+            truncate_chars(text, 64)
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -45,9 +45,7 @@ pub fn describe(e: &ArenaError) -> String {
             crate::status_name(t.from),
             crate::status_name(t.to)
         ),
-        ArenaError::InvalidState => {
-            "invalid state: not allowed in the arena's current state".into()
-        }
+        ArenaError::InvalidState(why) => format!("invalid state: {why}"),
         ArenaError::PermissionDenied(p) => {
             format!("permission denied: needs {}", crate::permission_name(*p))
         }

@@ -6,7 +6,8 @@
 //! calls the arena, which checks the agent's permission again.
 
 use crate::types::{
-    Aggregate, ArenaError, ArenaInfo, ArenaStatus, Event, Participant, ParticipantSpec, Permission,
+    Aggregate, ArenaError, ArenaInfo, ArenaStatus, Artifact, ArtifactDraft, Event, Fact, FactDraft,
+    FactQuery, MergeRequest, Participant, ParticipantSpec, Permission, Slot, SlotInfo, SlotStatus,
 };
 use crate::{ArenaHost, HostError};
 use arena_bindings::manager::Operation;
@@ -15,13 +16,18 @@ use arena_bindings::manager::Operation;
 pub fn operation_permission(op: &Operation) -> Permission {
     match op {
         Operation::Leave => Permission::Observe,
-        Operation::CompleteStep(_) | Operation::ReportProgress(_) => Permission::Contribute,
+        Operation::CompleteStep(_)
+        | Operation::ReportProgress(_)
+        | Operation::PutArtifact(_)
+        | Operation::SetSlotStatus(_) => Permission::Contribute,
+        Operation::AddFact(_) => Permission::ShareFacts,
         Operation::UpdateGoal(_) => Permission::Steer,
         Operation::Activate
         | Operation::Settle
         | Operation::Archive
         | Operation::Abort(_)
-        | Operation::Invite(_) => Permission::Coordinate,
+        | Operation::Invite(_)
+        | Operation::Merge(_) => Permission::Coordinate,
     }
 }
 
@@ -161,5 +167,69 @@ impl AgentHandle {
         self.granted(Permission::Coordinate)?;
         self.host
             .call(|m, s| m.call_invite(s, &self.arena, &self.agent, participant))
+    }
+
+    /// This arena's facts matching `query`, in the order shared. Needs `observe`.
+    pub fn facts(&self, query: &FactQuery) -> Result<Vec<Fact>, HostError> {
+        self.granted(Permission::Observe)?;
+        self.host
+            .call(|m, s| m.call_observe_facts(s, &self.arena, &self.agent, query))
+    }
+
+    /// Every slot without content, sorted by agent. Needs `read-slots`.
+    pub fn list_slots(&self) -> Result<Vec<SlotInfo>, HostError> {
+        self.granted(Permission::ReadSlots)?;
+        self.host
+            .call(|m, s| m.call_list_slots(s, &self.arena, &self.agent))
+    }
+
+    /// `agent`'s slot with its artifacts. Needs `read-slots`.
+    pub fn read_slot(&self, agent: &str) -> Result<Slot, HostError> {
+        self.granted(Permission::ReadSlots)?;
+        self.host
+            .call(|m, s| m.call_read_slot(s, &self.arena, &self.agent, &agent.to_string()))
+    }
+
+    /// One artifact of the arena. Needs `read-slots`.
+    pub fn read_artifact(&self, id: &str) -> Result<Artifact, HostError> {
+        self.granted(Permission::ReadSlots)?;
+        self.host
+            .call(|m, s| m.call_read_artifact(s, &self.arena, &self.agent, &id.to_string()))
+    }
+
+    /// The agent's own slot. Needs `contribute`.
+    pub fn own_slot(&self) -> Result<Slot, HostError> {
+        self.granted(Permission::Contribute)?;
+        self.host
+            .call(|m, s| m.call_own_slot(s, &self.arena, &self.agent))
+    }
+
+    /// Stores an artifact in the agent's own slot. Needs `contribute`; active only.
+    pub fn put_artifact(&self, draft: &ArtifactDraft) -> Result<Artifact, HostError> {
+        self.granted(Permission::Contribute)?;
+        self.host
+            .call(|m, s| m.call_put_artifact(s, &self.arena, &self.agent, draft))
+    }
+
+    /// Sets the agent's own slot status. Needs `contribute`; active only; pipeline order enforced.
+    pub fn set_slot_status(&self, status: SlotStatus) -> Result<(), HostError> {
+        self.granted(Permission::Contribute)?;
+        self.host
+            .call(|m, s| m.call_set_slot_status(s, &self.arena, &self.agent, status))
+    }
+
+    /// Shares a fact whose source is the agent. Needs `share-facts`; active only.
+    pub fn add_fact(&self, draft: &FactDraft) -> Result<Fact, HostError> {
+        self.granted(Permission::ShareFacts)?;
+        self.host
+            .call(|m, s| m.call_add_fact(s, &self.arena, &self.agent, draft))
+    }
+
+    /// Stores merged content in the agent's own slot with its provenance. Needs `coordinate`; active or
+    /// settling.
+    pub fn merge(&self, request: &MergeRequest) -> Result<Artifact, HostError> {
+        self.granted(Permission::Coordinate)?;
+        self.host
+            .call(|m, s| m.call_merge(s, &self.arena, &self.agent, request))
     }
 }

@@ -485,14 +485,62 @@ fn participant_text(p: &Participant) -> String {
     )
 }
 
+fn strategy_json(strategy: &Strategy) -> Value {
+    match strategy {
+        Strategy::Peer(coordinator) => json!({ "peer": coordinator }),
+        Strategy::Pipeline(p) => json!({ "pipeline": {
+            "coordinator": p.coordinator,
+            "stages": p.stages.iter().map(|s| json!({
+                "agent": s.agent,
+                "steps": s.steps.iter().map(|r| json!({ "first": r.first, "last": r.last })).collect::<Vec<_>>(),
+                "depends-on": s.depends_on,
+            })).collect::<Vec<_>>(),
+        }}),
+    }
+}
+
+fn strategy_text(strategy: &Strategy) -> String {
+    match strategy {
+        Strategy::Peer(coordinator) => format!("peer, coordinated by {coordinator}"),
+        Strategy::Pipeline(p) => {
+            let stages: Vec<String> = p
+                .stages
+                .iter()
+                .map(|s| {
+                    let steps: Vec<String> = s
+                        .steps
+                        .iter()
+                        .map(|r| {
+                            if r.first == r.last {
+                                r.first.to_string()
+                            } else {
+                                format!("{}-{}", r.first, r.last)
+                            }
+                        })
+                        .collect();
+                    let mut text = format!("{}:{}", s.agent, steps.join(","));
+                    if !s.depends_on.is_empty() {
+                        text.push_str(&format!(" after {}", s.depends_on.join(",")));
+                    }
+                    text
+                })
+                .collect();
+            format!(
+                "pipeline, coordinated by {}; stages {}",
+                p.coordinator,
+                stages.join("; ")
+            )
+        }
+    }
+}
+
 fn info_json(info: &ArenaInfo) -> Value {
-    let Strategy::Peer(coordinator) = &info.strategy;
     json!({
         "id": info.id,
         "goal": info.goal,
         "status": status_name(info.status),
         "outcome": info.outcome.as_ref().map(outcome_text),
-        "strategy": { "peer": coordinator },
+        "strategy": strategy_json(&info.strategy),
         "participants": info.participants.iter().map(participant_json).collect::<Vec<_>>(),
         "aggregate": {
             "completed-steps": info.aggregate.completed_steps,
@@ -509,9 +557,8 @@ fn info_json(info: &ArenaInfo) -> Value {
 }
 
 fn info_text(info: &ArenaInfo) -> String {
-    let Strategy::Peer(coordinator) = &info.strategy;
     let mut text = format!(
-        "arena     {}\ngoal      {}\nstatus    {}{}\nstrategy  peer, coordinated by {}\ncreated   {} by {}\nsteps     {}/{} complete\nevents    {}\nparticipants\n",
+        "arena     {}\ngoal      {}\nstatus    {}{}\nstrategy  {}\ncreated   {} by {}\nsteps     {}/{} complete\nevents    {}\nparticipants\n",
         info.id,
         info.goal,
         status_name(info.status),
@@ -519,7 +566,7 @@ fn info_text(info: &ArenaInfo) -> String {
             .as_ref()
             .map(|o| format!(" ({})", outcome_text(o)))
             .unwrap_or_default(),
-        coordinator,
+        strategy_text(&info.strategy),
         info.created_at,
         info.created_by,
         info.aggregate.completed_steps,

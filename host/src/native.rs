@@ -107,6 +107,7 @@ impl domain::Storage for NativeStorage {
             snapshot: record.snapshot.clone(),
             status: status_out(record.status),
             participants: record.participants.clone(),
+            tags: record.tags.clone(),
         };
         self.0
             .borrow_mut()
@@ -124,5 +125,14 @@ impl domain::Storage for NativeStorage {
         limit: u32,
     ) -> Result<Vec<String>, domain::ArenaError> {
         self.0.borrow().list_arenas(after, limit).map_err(error_in)
+    }
+
+    fn tagged(
+        &self,
+        tag: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, domain::ArenaError> {
+        self.0.borrow().tagged(tag, after, limit).map_err(error_in)
     }
 }

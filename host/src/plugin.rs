@@ -26,7 +26,8 @@ use arena_bindings::agent::arena::core::{
 use arena_bindings::agent::{Agent, AgentPre};
 
 use crate::types::{
-    Aggregate, ArenaError, ArenaInfo, ArenaStatus, Event, Participant, ParticipantSpec, Permission,
+    Aggregate, ArenaError, ArenaInfo, ArenaStatus, Artifact, ArtifactDraft, Event, Fact, FactDraft,
+    FactQuery, MergeRequest, Participant, ParticipantSpec, Permission, Slot, SlotInfo, SlotStatus,
 };
 use crate::{AgentHandle, HostError, PERMISSIONS, permission_name};
 
@@ -42,7 +43,8 @@ pub struct PluginLimits {
     pub memory_bytes: usize,
     /// Fuel (roughly, wasm instructions) one turn may burn. Default 1 000 000 000 (about a second).
     pub fuel_per_turn: u64,
-    /// Largest string or list the plugin may pass to one handle call, in bytes. Default 64 KiB.
+    /// Largest argument the plugin may pass to one handle call, in bytes (strings and lists summed).
+    /// Default 128 KiB: room for the largest artifact (64 KiB of content and its metadata).
     pub max_argument_bytes: usize,
     /// Stdout and stderr kept per plugin and run, each, in bytes; writing more stops the plugin.
     /// Default 64 KiB.
@@ -54,7 +56,7 @@ impl Default for PluginLimits {
         PluginLimits {
             memory_bytes: 64 << 20,
             fuel_per_turn: 1_000_000_000,
-            max_argument_bytes: 64 << 10,
+            max_argument_bytes: 128 << 10,
             output_bytes: 64 << 10,
         }
     }
@@ -332,9 +334,27 @@ impl observe::Host for PluginState {
     fn leave(&mut self) -> HandleResult<()> {
         Self::relay(self.handle.leave())
     }
+    fn facts(&mut self, query: FactQuery) -> HandleResult<Vec<Fact>> {
+        let size =
+            query.tag.as_ref().map_or(0, String::len) + query.text.as_ref().map_or(0, String::len);
+        self.bounded("facts", size)?;
+        Self::relay(self.handle.facts(&query))
+    }
 }
 
-impl read_slots::Host for PluginState {}
+impl read_slots::Host for PluginState {
+    fn list_slots(&mut self) -> HandleResult<Vec<SlotInfo>> {
+        Self::relay(self.handle.list_slots())
+    }
+    fn read_slot(&mut self, agent: String) -> HandleResult<Slot> {
+        self.bounded("read-slot", agent.len())?;
+        Self::relay(self.handle.read_slot(&agent))
+    }
+    fn read_artifact(&mut self, id: String) -> HandleResult<Artifact> {
+        self.bounded("read-artifact", id.len())?;
+        Self::relay(self.handle.read_artifact(&id))
+    }
+}
 
 impl contribute::Host for PluginState {
     fn complete_step(&mut self, step: u32) -> HandleResult<Aggregate> {
@@ -344,9 +364,31 @@ impl contribute::Host for PluginState {
         self.bounded("report-progress", note.len())?;
         Self::relay(self.handle.report_progress(&note))
     }
+    fn put_artifact(&mut self, draft: ArtifactDraft) -> HandleResult<Artifact> {
+        let size = draft.kind.len() + draft.content.len() + metadata_size(&draft.metadata);
+        self.bounded("put-artifact", size)?;
+        Self::relay(self.handle.put_artifact(&draft))
+    }
+    fn set_slot_status(&mut self, status: SlotStatus) -> HandleResult<()> {
+        Self::relay(self.handle.set_slot_status(status))
+    }
+    fn own_slot(&mut self) -> HandleResult<Slot> {
+        Self::relay(self.handle.own_slot())
+    }
 }
 
-impl share_facts::Host for PluginState {}
+impl share_facts::Host for PluginState {
+    fn add_fact(&mut self, draft: FactDraft) -> HandleResult<Fact> {
+        let size = draft.content.len() + draft.tags.iter().map(String::len).sum::<usize>();
+        self.bounded("add-fact", size)?;
+        Self::relay(self.handle.add_fact(&draft))
+    }
+}
+
+/// Bytes of a metadata list, keys and values.
+fn metadata_size(metadata: &[(String, String)]) -> usize {
+    metadata.iter().map(|(k, v)| k.len() + v.len()).sum()
+}
 
 impl steer::Host for PluginState {
     fn update_goal(&mut self, goal: String) -> HandleResult<()> {
@@ -373,6 +415,14 @@ impl coordinate::Host for PluginState {
         let size = participant.agent.len() + participant.permissions.as_ref().map_or(0, Vec::len);
         self.bounded("invite", size)?;
         Self::relay(self.handle.invite(&participant))
+    }
+    fn merge(&mut self, request: MergeRequest) -> HandleResult<Artifact> {
+        let size = request.kind.len()
+            + request.content.len()
+            + request.sources.iter().map(String::len).sum::<usize>()
+            + metadata_size(&request.metadata);
+        self.bounded("merge", size)?;
+        Self::relay(self.handle.merge(&request))
     }
 }
 

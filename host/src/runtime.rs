@@ -127,6 +127,15 @@ impl storage::Host for ArenaState {
     ) -> Result<Vec<String>, ArenaError> {
         self.storage.list_arenas(after.as_deref(), limit)
     }
+
+    fn tagged(
+        &mut self,
+        tag: String,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<String>, ArenaError> {
+        self.storage.tagged(&tag, after.as_deref(), limit)
+    }
 }
 
 fn deadline_ticks() -> u64 {
@@ -320,6 +329,44 @@ impl ArenaHost {
     /// Walks the arena's hash chain and replays its log against the stored state.
     pub fn verify(&self, arena: &str) -> Result<VerifyReport, HostError> {
         self.call(|m, s| m.call_verify(s, &arena.to_string()))
+    }
+
+    /// Every slot of the arena with its artifacts, sorted by agent.
+    pub fn slots(&self, arena: &str) -> Result<Vec<types::Slot>, HostError> {
+        self.call(|m, s| m.call_slots(s, &arena.to_string()))
+    }
+
+    /// Up to `limit` facts (at most 1000) matching `query`: of `arena`, or across every arena carrying
+    /// the query's tag; after `after`, ordered by arena and sequence.
+    pub fn query_facts(
+        &self,
+        arena: Option<&str>,
+        query: &types::FactQuery,
+        after: Option<&types::FactCursor>,
+        limit: u32,
+    ) -> Result<Vec<types::Fact>, HostError> {
+        let arena = arena.map(str::to_string);
+        self.call(|m, s| m.call_query_facts(s, arena.as_ref(), query, after, limit))
+    }
+
+    /// Every fact matching `query` (see [`ArenaHost::query_facts`]), page by page.
+    pub fn all_facts(
+        &self,
+        arena: Option<&str>,
+        query: &types::FactQuery,
+    ) -> Result<Vec<types::Fact>, HostError> {
+        let mut all: Vec<types::Fact> = Vec::new();
+        loop {
+            let after = all.last().map(|f| types::FactCursor {
+                arena: f.arena.clone(),
+                seq: f.seq,
+            });
+            let page = self.query_facts(arena, query, after.as_ref(), 1000)?;
+            if page.is_empty() {
+                return Ok(all);
+            }
+            all.extend(page);
+        }
     }
 
     /// `agent`'s handle on `arena`, granted exactly the permissions the agent holds there now (none if it

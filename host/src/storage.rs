@@ -73,6 +73,13 @@ pub const MIGRATIONS: &[&str] = &[
          seq        INTEGER NOT NULL,
          PRIMARY KEY (arena_id, subscriber)
      ) WITHOUT ROWID;",
+    // 4: the tags of each arena's facts, to find facts across arenas by tag.
+    "CREATE TABLE arena_tags (
+         tag      TEXT NOT NULL,
+         arena_id TEXT NOT NULL,
+         PRIMARY KEY (tag, arena_id)
+     ) WITHOUT ROWID;
+     CREATE INDEX arena_tags_by_arena ON arena_tags (arena_id);",
 ];
 
 /// The schema version this build writes.
@@ -237,6 +244,15 @@ impl SqliteStorage {
                     .execute(params![agent, arena])
                     .map_err(storage_error)?;
             }
+            tx.prepare_cached("DELETE FROM arena_tags WHERE arena_id = ?1")
+                .and_then(|mut stmt| stmt.execute(params![arena]))
+                .map_err(storage_error)?;
+            let mut tagged = tx
+                .prepare_cached("INSERT OR IGNORE INTO arena_tags (tag, arena_id) VALUES (?1, ?2)")
+                .map_err(storage_error)?;
+            for tag in &record.tags {
+                tagged.execute(params![tag, arena]).map_err(storage_error)?;
+            }
         }
         tx.commit().map_err(storage_error)
     }
@@ -296,6 +312,26 @@ impl SqliteStorage {
             .map_err(storage_error)?;
         let rows = stmt
             .query_map(params![after.unwrap_or(""), limit], |row| row.get(0))
+            .map_err(storage_error)?;
+        rows.collect::<Result<_, _>>().map_err(storage_error)
+    }
+
+    /// Up to `limit` ids of arenas whose facts carry `tag`, after `after`, ascending.
+    pub fn tagged(
+        &self,
+        tag: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, ArenaError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT arena_id FROM arena_tags WHERE tag = ?1 AND arena_id > ?2
+                 ORDER BY arena_id LIMIT ?3",
+            )
+            .map_err(storage_error)?;
+        let rows = stmt
+            .query_map(params![tag, after.unwrap_or(""), limit], |row| row.get(0))
             .map_err(storage_error)?;
         rows.collect::<Result<_, _>>().map_err(storage_error)
     }

@@ -103,6 +103,19 @@ impl Guest for Memory {
                 .collect()
         }))
     }
+
+    fn tagged(tag: String, after: Option<String>, limit: u32) -> Result<Vec<String>, ArenaError> {
+        Ok(ARENAS.with_borrow(|arenas| {
+            arenas
+                .iter()
+                .filter(|(id, a)| {
+                    after.as_ref().is_none_or(|after| *id > after) && a.record.tags.contains(&tag)
+                })
+                .take(limit as usize)
+                .map(|(id, _)| id.clone())
+                .collect()
+        }))
+    }
 }
 
 export!(Memory);

@@ -86,11 +86,15 @@ fn the_last_coordinator_cannot_leave() {
     let (_dir, host) = fresh_host();
     let id = arena_in(&host, ArenaStatus::Active);
     let lead = host.handle(&id, "lead").unwrap();
-    assert_eq!(arena_error(lead.leave()), ArenaError::InvalidState);
+    assert!(
+        matches!(arena_error(lead.leave()), ArenaError::InvalidState(why) if why.contains("last coordinator"))
+    );
     lead.invite(&spec("deputy", Role::Coordinator)).unwrap();
     lead.leave().unwrap();
     let deputy = host.handle(&id, "deputy").unwrap();
-    assert_eq!(arena_error(deputy.leave()), ArenaError::InvalidState);
+    assert!(
+        matches!(arena_error(deputy.leave()), ArenaError::InvalidState(why) if why.contains("last coordinator"))
+    );
     assert_eq!(deputy.settle().unwrap(), ArenaStatus::Settling);
 }
 
