@@ -378,6 +378,7 @@ mod tests {
             snapshot: "{}".into(),
             status,
             participants: participants.iter().map(|p| p.to_string()).collect(),
+            tags: Vec::new(),
         }
     }
 

@@ -336,7 +336,7 @@ fn a_multi_megabyte_argument_is_stopped_at_the_host() {
     assert!(
         stop.contains("hostile")
             && stop.contains("8388608 bytes to `report-progress`")
-            && stop.contains("65536"),
+            && stop.contains("131072"),
         "{stop}"
     );
     assert!(hostile_events(&host, &summary.arena).is_empty());
