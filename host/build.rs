@@ -12,6 +12,8 @@ fn main() {
             "example-coordinator",
             "example-worker",
             "example-observer",
+            "example-drafter",
+            "example-reviewer",
         ],
         &[
             "arena-component",
@@ -19,6 +21,8 @@ fn main() {
             "examples/coordinator",
             "examples/worker",
             "examples/observer",
+            "examples/drafter",
+            "examples/reviewer",
         ],
     );
     guest_build::plug(

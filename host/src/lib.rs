@@ -93,6 +93,27 @@ pub fn parse_role(name: &str) -> Option<Role> {
         .find(|r| role_name(*r) == name)
 }
 
+/// Parses step ranges written as `N` or `N-M`, separated by commas (`1-3,5`).
+pub fn parse_steps(text: &str) -> Result<Vec<types::StepRange>, String> {
+    let number = |n: &str| {
+        n.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("{n:?} in steps {text:?} is not a step number"))
+    };
+    text.split(',')
+        .map(|part| {
+            let (first, last) = match part.split_once('-') {
+                Some((first, last)) => (number(first)?, number(last)?),
+                None => {
+                    let n = number(part)?;
+                    (n, n)
+                }
+            };
+            Ok(types::StepRange { first, last })
+        })
+        .collect()
+}
+
 /// The outcome in words: `completed` or `aborted: REASON`.
 pub fn outcome_text(outcome: &Outcome) -> String {
     match outcome {

@@ -33,11 +33,15 @@ use crate::plugin::{
     Delivery, Plugin, PluginEngine, PluginError, PluginLimits, PluginSpec, TurnOutcome, TurnReport,
     check_imports,
 };
-use crate::types::{ArenaConfig, ArenaStatus, ParticipantSpec, Permission, Role, Strategy};
-use crate::{ArenaHost, HostError, PERMISSIONS, parse_role, permission_name, role_permissions};
+use crate::types::{
+    ArenaConfig, ArenaStatus, ParticipantSpec, Permission, Pipeline, Role, Stage, Strategy,
+};
+use crate::{
+    ArenaHost, HostError, PERMISSIONS, parse_role, parse_steps, permission_name, role_permissions,
+};
 
 /// The sample plugins built into the program, by the name `builtin:NAME` uses.
-pub const BUILTIN_PLUGINS: [(&str, &[u8]); 3] = [
+pub const BUILTIN_PLUGINS: [(&str, &[u8]); 5] = [
     (
         "coordinator",
         include_bytes!(concat!(
@@ -52,6 +56,14 @@ pub const BUILTIN_PLUGINS: [(&str, &[u8]); 3] = [
     (
         "observer",
         include_bytes!(concat!(env!("ARENA_GUEST_DIR"), "/example_observer.wasm")),
+    ),
+    (
+        "drafter",
+        include_bytes!(concat!(env!("ARENA_GUEST_DIR"), "/example_drafter.wasm")),
+    ),
+    (
+        "reviewer",
+        include_bytes!(concat!(env!("ARENA_GUEST_DIR"), "/example_reviewer.wasm")),
     ),
 ];
 
@@ -82,8 +94,14 @@ pub struct ArenaSection {
     pub goal: Option<String>,
     /// The steps of a new arena.
     pub steps: Option<u32>,
-    /// The peer coordinator of a new arena (default: the first coordinator plugin).
+    /// The coordinator of a new arena (default: the first coordinator plugin).
     pub coordinator: Option<String>,
+    /// `peer` (the default) or `pipeline`.
+    #[serde(default = "peer")]
+    pub strategy: String,
+    /// The stages of a pipeline, as `[[arena.stage]]` tables.
+    #[serde(default, rename = "stage")]
+    pub stages: Vec<StageEntry>,
     /// Recorded as the creator of a new arena.
     #[serde(default = "operator")]
     pub created_by: String,
@@ -91,6 +109,54 @@ pub struct ArenaSection {
 
 fn operator() -> String {
     "operator".into()
+}
+
+fn peer() -> String {
+    "peer".into()
+}
+
+/// One `[[arena.stage]]` table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageEntry {
+    /// The plugin's agent that works the stage.
+    pub agent: String,
+    /// The steps it owns: `N` or `N-M`, comma-separated.
+    pub steps: String,
+    /// The stages (agents) it waits for.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+}
+
+/// The strategy a new arena's manifest describes, coordinated by `coordinator`.
+fn strategy(arena: &ArenaSection, coordinator: String) -> Result<Strategy, RunError> {
+    match arena.strategy.as_str() {
+        "peer" if arena.stages.is_empty() => Ok(Strategy::Peer(coordinator)),
+        "peer" => Err(RunError::Manifest(
+            "[[arena.stage]] needs strategy = \"pipeline\"".into(),
+        )),
+        "pipeline" => {
+            let stages = arena
+                .stages
+                .iter()
+                .map(|s| {
+                    Ok(Stage {
+                        agent: s.agent.clone(),
+                        steps: parse_steps(&s.steps)
+                            .map_err(|e| RunError::Manifest(format!("stage {}: {e}", s.agent)))?,
+                        depends_on: s.depends_on.clone(),
+                    })
+                })
+                .collect::<Result<_, RunError>>()?;
+            Ok(Strategy::Pipeline(Pipeline {
+                coordinator,
+                stages,
+            }))
+        }
+        other => Err(RunError::Manifest(format!(
+            "unknown strategy {other:?} (peer or pipeline)"
+        ))),
+    }
 }
 
 /// The `[run]` table.
@@ -231,7 +297,7 @@ fn resolve_component(entry: &PluginEntry, base: &Path) -> Result<(String, Arc<[u
             .find(|(n, _)| *n == name)
             .ok_or_else(|| {
                 RunError::Manifest(format!(
-                    "plugin {}: no built-in plugin {name:?} (coordinator, worker, observer)",
+                    "plugin {}: no built-in plugin {name:?} (coordinator, worker, observer, drafter, reviewer)",
                     entry.agent
                 ))
             })?;
@@ -369,7 +435,7 @@ pub fn run(
             host.create(&ArenaConfig {
                 goal: goal.clone(),
                 total_steps: steps,
-                strategy: Strategy::Peer(coordinator),
+                strategy: strategy(&manifest.arena, coordinator)?,
                 participants,
                 created_by: manifest.arena.created_by.clone(),
             })?

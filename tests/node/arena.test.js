@@ -67,3 +67,29 @@ test('active arenas are sorted, without archived ones', async () => {
   manager.abort(ids[1], 'lead', 'called off');
   assert.deepEqual(manager.activeArenasFor('wendy'), [ids[0], ids[2]].sort());
 });
+
+test('artifacts hand work over, and facts outlive their arena across arenas by tag', async () => {
+  const manager = await arena(new MemoryStorage());
+  const ids = [manager.create(config(1)), manager.create(config(1))];
+  for (const id of ids) manager.activate(id, 'lead');
+  const draft = manager.putArtifact(ids[0], 'wendy', { kind: 'text', content: 'a draft', metadata: [['lang', 'en']] });
+  assert.equal(draft.author, 'wendy');
+  assert.equal(draft.id, `art-${draft.seq}`);
+  assert.deepEqual(refusal(() => manager.readSlot(ids[0], 'otto', 'nobody')), { tag: 'not-found' });
+  const seen = manager.readSlot(ids[0], 'otto', 'wendy');
+  assert.deepEqual(seen.artifacts.map((a) => a.content), ['a draft']);
+  const merged = manager.merge(ids[0], 'lead', { kind: 'text', content: 'merged', sources: [draft.id], metadata: [] });
+  assert.deepEqual(merged.sources, [draft.id]);
+  assert.deepEqual(refusal(() => manager.addFact(ids[0], 'wendy', { content: 'x', confidence: NaN, tags: [] })).tag, 'invalid-input');
+  manager.addFact(ids[0], 'wendy', { content: 'Herons nest at the Straße', confidence: 0.75, tags: ['birds'] });
+  manager.addFact(ids[1], 'lead', { content: 'Gulls follow the boats', confidence: 1, tags: ['birds'] });
+  manager.abort(ids[0], 'lead', 'done early');
+  const found = manager.queryFacts(undefined, { tag: 'birds', text: undefined }, undefined, 10);
+  assert.deepEqual(found.map((f) => [f.arena, f.source]), [[ids[0], 'wendy'], [ids[1], 'lead']].sort());
+  const folded = manager.queryFacts(ids[0], { tag: undefined, text: 'STRASSE' }, undefined, 10);
+  assert.equal(folded.length, 1);
+  const report = manager.get(ids[0]).report;
+  assert.deepEqual([report.facts, report.artifacts, report.merges], [1, 2, 1]);
+  assert.deepEqual(report.outcome, { tag: 'aborted', val: 'done early' });
+  assert.equal(manager.verify(ids[0]).problem, undefined);
+});

@@ -28,7 +28,7 @@ const wasi = {
 /** The storage interface over Maps. `beforeAppend`, if set, runs once before the next append. */
 export class MemoryStorage {
   constructor() {
-    this.arenas = new Map(); // id -> { snapshot, headSeq, headHash, status, participants }
+    this.arenas = new Map(); // id -> { snapshot, headSeq, headHash, status, participants, tags }
     this.events = new Map(); // id -> [event]
     this.beforeAppend = null;
     this.conflicts = 0;
@@ -67,6 +67,12 @@ export class MemoryStorage {
           .map(([id]) => id),
       listArenas: (after, limit) =>
         [...this.arenas.keys()].filter((id) => after === undefined || id > after).sort().slice(0, limit),
+      tagged: (tag, after, limit) =>
+        [...this.arenas.entries()]
+          .filter(([id, a]) => (after === undefined || id > after) && a.tags.includes(tag))
+          .map(([id]) => id)
+          .sort()
+          .slice(0, limit),
     };
   }
 }

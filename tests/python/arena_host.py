@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS events (arena_id TEXT NOT NULL, seq INTEGER NOT NULL,
                                    actor TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL,
                                    hash TEXT NOT NULL, PRIMARY KEY (arena_id, seq));
 CREATE TABLE IF NOT EXISTS members (agent TEXT NOT NULL, arena_id TEXT NOT NULL, PRIMARY KEY (agent, arena_id));
+CREATE TABLE IF NOT EXISTS arena_tags (tag TEXT NOT NULL, arena_id TEXT NOT NULL, PRIMARY KEY (tag, arena_id));
 """
 
 
@@ -101,6 +102,10 @@ class SqliteStorage:
                 "INSERT OR IGNORE INTO members VALUES (?, ?)",
                 [(agent, arena) for agent in state.participants],
             )
+            self.db.execute("DELETE FROM arena_tags WHERE arena_id = ?", (arena,))
+            self.db.executemany(
+                "INSERT OR IGNORE INTO arena_tags VALUES (?, ?)", [(tag, arena) for tag in state.tags]
+            )
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -118,6 +123,13 @@ class SqliteStorage:
     def list_arenas(self, _store, after, limit):
         rows = self.db.execute(
             "SELECT id FROM arenas WHERE id > ? ORDER BY id LIMIT ?", (after or "", limit)
+        )
+        return [r[0] for r in rows]
+
+    def tagged(self, _store, tag, after, limit):
+        rows = self.db.execute(
+            "SELECT arena_id FROM arena_tags WHERE tag = ? AND arena_id > ? ORDER BY arena_id LIMIT ?",
+            (tag, after or "", limit),
         )
         return [r[0] for r in rows]
 
@@ -145,6 +157,7 @@ class Arena:
                 storage.add_func("append", self.storage.append)
                 storage.add_func("participating", self.storage.participating)
                 storage.add_func("list-arenas", self.storage.list_arenas)
+                storage.add_func("tagged", self.storage.tagged)
         self.instance = linker.instantiate(self.store, Arena._component)
         self._manager = self.instance.get_export_index(self.store, f"{PACKAGE}/manager@{VERSION}")
 

@@ -81,3 +81,21 @@ def test_a_second_instance_sees_the_persisted_state(tmp_path):
     assert getattr(after.aggregate, "completed-steps") == 1
     assert reader.call("active-arenas-for", "wendy") == [aid]
     assert reader.call("verify", aid).problem is None
+
+
+def test_facts_are_found_across_arenas_by_tag_after_archiving(tmp_path):
+    arena = Arena(tmp_path / "arena.db")
+    ids = [create(arena, steps=1), create(arena, steps=1)]
+    for aid in ids:
+        arena.call("activate", aid, "lead")
+    draft = arena.call("put-artifact", ids[0], "wendy", record(kind="text", content="a draft", metadata=[]))
+    assert (draft.author, draft.id) == ("wendy", f"art-{draft.seq}")
+    with pytest.raises(ArenaError) as refused:
+        arena.call("add-fact", ids[0], "wendy", record(content="x", confidence=1.1, tags=[]))
+    assert refused.value.tag == "invalid-input"
+    arena.call("add-fact", ids[0], "wendy", record(content="Herons at dawn", confidence=0.5, tags=["birds"]))
+    arena.call("add-fact", ids[1], "lead", record(content="Gulls at noon", confidence=1.0, tags=["birds"]))
+    arena.call("abort", ids[0], "lead", "called off")
+    found = arena.call("query-facts", None, record(tag="birds", text=None), None, 10)
+    assert sorted((f.arena, f.source) for f in found) == sorted([(ids[0], "wendy"), (ids[1], "lead")])
+    assert arena.call("verify", ids[0]).problem is None

@@ -673,3 +673,85 @@ fn a_tampered_compilation_cache_is_ignored_and_rewritten() {
         "the tampered artifact was not replaced"
     );
 }
+
+/// The demo's three-stage pipeline, run by the sample plugins: ada drafts, bob reviews after her, cy
+/// signs off after both, lead merges and archives.
+#[test]
+fn a_three_stage_pipeline_of_plugins_hands_work_over_and_archives() {
+    let (_dir, host) = fresh_host();
+    let manifest = Manifest::parse(run::DEMO_MANIFEST).unwrap();
+    let mut failures = Vec::new();
+    let summary = run::run(
+        &host,
+        &PluginEngine::new().unwrap(),
+        &manifest,
+        std::path::Path::new("."),
+        |r| {
+            if !matches!(r.outcome, TurnOutcome::Done(_)) {
+                failures.push(format!("{} turn {}: {:?}", r.agent, r.turn, r.outcome));
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(failures, Vec::<String>::new());
+    assert_eq!(summary.status, ArenaStatus::Archived);
+    let info = host.get(&summary.arena).unwrap();
+    let report = info.report.expect("an archived arena has its report");
+    assert_eq!(report.outcome, arena_host::types::Outcome::Completed);
+    assert_eq!((report.completed_steps, report.total_steps), (6, 6));
+    // 3 drafts, 2 reviews, 1 sign-off and the merge; one fact per stage.
+    assert_eq!((report.artifacts, report.merges, report.facts), (7, 1, 3));
+    assert_eq!(report.events, info.last_seq);
+    let shares: Vec<(&str, u32, u32, u32)> = report
+        .contributions
+        .iter()
+        .map(|c| (c.agent.as_str(), c.steps, c.artifacts, c.facts))
+        .collect();
+    assert_eq!(
+        shares,
+        [
+            ("ada", 3, 3, 1),
+            ("bob", 2, 2, 1),
+            ("cy", 1, 1, 1),
+            ("eve", 0, 0, 0),
+            ("lead", 0, 1, 0)
+        ]
+    );
+
+    // No stage worked ahead of the stages it depends on.
+    let events = host.all_events(&summary.arena, 0).unwrap();
+    let done_at = |agent: &str| {
+        events
+            .iter()
+            .find(|e| e.actor == agent && e.kind == "slot-updated" && e.payload.contains("done"))
+            .map(|e| e.seq)
+            .unwrap_or_else(|| panic!("{agent} never finished its stage"))
+    };
+    let first_step = |agent: &str| {
+        events
+            .iter()
+            .find(|e| e.actor == agent && e.kind == "step-completed")
+            .map(|e| e.seq)
+            .unwrap()
+    };
+    assert!(done_at("ada") < first_step("bob"));
+    assert!(done_at("bob") < first_step("cy"));
+
+    // What was handed over: the sign-off read both earlier stages, and the merge names every source.
+    let slots = host.slots(&summary.arena).unwrap();
+    let ids = |agent: &str| -> Vec<String> {
+        let slot = slots.iter().find(|s| s.agent == agent).unwrap();
+        slot.artifacts.iter().map(|a| a.id.clone()).collect()
+    };
+    let cy = &slots.iter().find(|s| s.agent == "cy").unwrap().artifacts[0];
+    let reviewed: Vec<String> = [ids("ada"), ids("bob")].concat();
+    assert_eq!(
+        cy.metadata,
+        [("reviews".to_string(), reviewed.join(","))],
+        "cy's sign-off names what it read"
+    );
+    let merge = &slots.iter().find(|s| s.agent == "lead").unwrap().artifacts[0];
+    assert_eq!(merge.sources, [ids("ada"), ids("bob"), ids("cy")].concat());
+    assert!(merge.content.contains(&cy.content));
+    assert_eq!(host.verify(&summary.arena).unwrap().problem, None);
+}
