@@ -31,6 +31,9 @@ expect "create prints the new arena's id" '^ok\("[0-9a-f-]{36}"\)$' \
 expect "a create without a coordinator is refused" '^err\(invalid-input\(' \
   --invoke 'create({goal: "g", total-steps: 3, strategy: peer("lead"), participants: [{agent: "w", role: worker, permissions: none}], created-by: "cli"})' \
   "$standalone"
+expect "a pipeline whose stages form a cycle is refused" '^err\(invalid-input\(".*cycle: lead → lead' \
+  --invoke 'create({goal: "g", total-steps: 1, strategy: pipeline({coordinator: "lead", stages: [{agent: "lead", steps: [{first: 1, last: 1}], depends-on: ["lead"]}]}), participants: [{agent: "lead", role: coordinator, permissions: none}], created-by: "cli"})' \
+  "$standalone"
 expect "an unknown arena is not found" '^err\(not-found\)$' \
   --invoke 'get("01934b5e-0000-7000-8000-000000000000")' "$standalone"
 expect "a fresh instance lists no arenas" '^ok\(\[\]\)$' --invoke 'list-arenas(none, 10)' "$standalone"
