@@ -101,56 +101,56 @@ impl AgentHandle {
     pub fn leave(&self) -> Result<(), HostError> {
         self.granted(Permission::Observe)?;
         self.host
-            .call(|m, s| m.call_leave(s, &self.arena, &self.agent))
+            .call_write(|m, s| m.call_leave(s, &self.arena, &self.agent))
     }
 
     /// Completes step `step`. Needs `contribute`; active only.
     pub fn complete_step(&self, step: u32) -> Result<Aggregate, HostError> {
         self.granted(Permission::Contribute)?;
         self.host
-            .call(|m, s| m.call_complete_step(s, &self.arena, &self.agent, step))
+            .call_write(|m, s| m.call_complete_step(s, &self.arena, &self.agent, step))
     }
 
     /// Records a progress note. Needs `contribute`; active only.
     pub fn report_progress(&self, note: &str) -> Result<Aggregate, HostError> {
         self.granted(Permission::Contribute)?;
         self.host
-            .call(|m, s| m.call_report_progress(s, &self.arena, &self.agent, note))
+            .call_write(|m, s| m.call_report_progress(s, &self.arena, &self.agent, note))
     }
 
     /// Replaces the goal. Needs `steer`; created or active.
     pub fn update_goal(&self, goal: &str) -> Result<(), HostError> {
         self.granted(Permission::Steer)?;
         self.host
-            .call(|m, s| m.call_update_goal(s, &self.arena, &self.agent, goal))
+            .call_write(|m, s| m.call_update_goal(s, &self.arena, &self.agent, goal))
     }
 
     /// `created → active`. Needs `coordinate`.
     pub fn activate(&self) -> Result<ArenaStatus, HostError> {
         self.granted(Permission::Coordinate)?;
         self.host
-            .call(|m, s| m.call_activate(s, &self.arena, &self.agent))
+            .call_write(|m, s| m.call_activate(s, &self.arena, &self.agent))
     }
 
     /// `active → settling`. Needs `coordinate`.
     pub fn settle(&self) -> Result<ArenaStatus, HostError> {
         self.granted(Permission::Coordinate)?;
         self.host
-            .call(|m, s| m.call_settle(s, &self.arena, &self.agent))
+            .call_write(|m, s| m.call_settle(s, &self.arena, &self.agent))
     }
 
     /// `settling → archived`. Needs `coordinate`.
     pub fn archive(&self) -> Result<ArenaStatus, HostError> {
         self.granted(Permission::Coordinate)?;
         self.host
-            .call(|m, s| m.call_archive(s, &self.arena, &self.agent))
+            .call_write(|m, s| m.call_archive(s, &self.arena, &self.agent))
     }
 
     /// Any state but archived `→ archived` with outcome `aborted(reason)`. Needs `coordinate`.
     pub fn abort(&self, reason: &str) -> Result<ArenaStatus, HostError> {
         self.granted(Permission::Coordinate)?;
         self.host
-            .call(|m, s| m.call_abort(s, &self.arena, &self.agent, reason))
+            .call_write(|m, s| m.call_abort(s, &self.arena, &self.agent, reason))
     }
 
     /// Performs `op` and returns the arena right after it. With an idempotency `key`, a retry with the
@@ -159,14 +159,14 @@ impl AgentHandle {
     pub fn perform(&self, key: Option<&str>, op: &Operation) -> Result<ArenaInfo, HostError> {
         self.granted(operation_permission(op))?;
         self.host
-            .call(|m, s| m.call_perform(s, &self.arena, &self.agent, key, op))
+            .call_write(|m, s| m.call_perform(s, &self.arena, &self.agent, key, op))
     }
 
     /// Adds a participant. Needs `coordinate`; created or active.
     pub fn invite(&self, participant: &ParticipantSpec) -> Result<Participant, HostError> {
         self.granted(Permission::Coordinate)?;
         self.host
-            .call(|m, s| m.call_invite(s, &self.arena, &self.agent, participant))
+            .call_write(|m, s| m.call_invite(s, &self.arena, &self.agent, participant))
     }
 
     /// This arena's facts matching `query`, in the order shared. Needs `observe`.
@@ -208,21 +208,21 @@ impl AgentHandle {
     pub fn put_artifact(&self, draft: &ArtifactDraft) -> Result<Artifact, HostError> {
         self.granted(Permission::Contribute)?;
         self.host
-            .call(|m, s| m.call_put_artifact(s, &self.arena, &self.agent, draft))
+            .call_write(|m, s| m.call_put_artifact(s, &self.arena, &self.agent, draft))
     }
 
     /// Sets the agent's own slot status. Needs `contribute`; active only; pipeline order enforced.
     pub fn set_slot_status(&self, status: SlotStatus) -> Result<(), HostError> {
         self.granted(Permission::Contribute)?;
         self.host
-            .call(|m, s| m.call_set_slot_status(s, &self.arena, &self.agent, status))
+            .call_write(|m, s| m.call_set_slot_status(s, &self.arena, &self.agent, status))
     }
 
     /// Shares a fact whose source is the agent. Needs `share-facts`; active only.
     pub fn add_fact(&self, draft: &FactDraft) -> Result<Fact, HostError> {
         self.granted(Permission::ShareFacts)?;
         self.host
-            .call(|m, s| m.call_add_fact(s, &self.arena, &self.agent, draft))
+            .call_write(|m, s| m.call_add_fact(s, &self.arena, &self.agent, draft))
     }
 
     /// Stores merged content in the agent's own slot with its provenance. Needs `coordinate`; active or
@@ -230,6 +230,6 @@ impl AgentHandle {
     pub fn merge(&self, request: &MergeRequest) -> Result<Artifact, HostError> {
         self.granted(Permission::Coordinate)?;
         self.host
-            .call(|m, s| m.call_merge(s, &self.arena, &self.agent, request))
+            .call_write(|m, s| m.call_merge(s, &self.arena, &self.agent, request))
     }
 }

@@ -19,6 +19,7 @@ mod error;
 mod handle;
 pub mod native;
 pub mod plugin;
+pub mod precompiled;
 pub mod run;
 mod runtime;
 pub mod storage;
@@ -27,7 +28,9 @@ pub use arena_bindings::manager::{Operation, VerifyReport};
 pub use arena_bindings::types;
 pub use error::{HostError, describe};
 pub use handle::{AgentHandle, operation_permission};
-pub use runtime::{ARENA_COMPONENT, ArenaHost, HostOptions};
+pub use runtime::{
+    ARENA_COMPONENT, ArenaHost, CommitStats, HostOptions, MAX_BATCH, component_source,
+};
 pub use storage::Durability;
 
 use types::{ArenaStatus, Outcome, Permission, Role};

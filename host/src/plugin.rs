@@ -25,6 +25,7 @@ use arena_bindings::agent::arena::core::{
 };
 use arena_bindings::agent::{Agent, AgentPre};
 
+use crate::precompiled;
 use crate::types::{
     Aggregate, ArenaError, ArenaInfo, ArenaStatus, Artifact, ArtifactDraft, Event, Fact, FactDraft,
     FactQuery, MergeRequest, Participant, ParticipantSpec, Permission, Slot, SlotInfo, SlotStatus,
@@ -426,33 +427,6 @@ impl coordinate::Host for PluginState {
     }
 }
 
-fn hex_digest(digest: &[u8; 32]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Loads a precompiled component from the cache — the one place this crate uses `unsafe`.
-///
-/// `Component::deserialize_file` trusts its input to be wasmtime's own output for this engine; a
-/// tampered or truncated file would be undefined behaviour. So the file's SHA-256 must match the
-/// checksum written beside it when it was produced, and the file name carries the component's hash
-/// and the engine's compatibility hash; anything else is ignored and recompiled.
-fn load_precompiled(
-    engine: &Engine,
-    artifact: &std::path::Path,
-    checksum: &std::path::Path,
-) -> Option<Component> {
-    let expected = std::fs::read_to_string(checksum).ok()?;
-    let bytes = std::fs::read(artifact).ok()?;
-    if hex_digest(&Sha256::digest(&bytes).into()) != expected.trim() {
-        tracing::warn!(file = %artifact.display(), "ignoring a cached plugin whose checksum does not match");
-        return None;
-    }
-    // SAFETY: the bytes are exactly what `Component::serialize` wrote for an engine with the same
-    // compatibility hash (checked by name and checksum above), which is the contract of
-    // `deserialize`.
-    unsafe { Component::deserialize(engine, &bytes) }.ok()
-}
-
 /// A grant, and whether `wasi:http` is linked, as a bit set: what linkers are cached under.
 fn link_bits(grant: &[Permission], http: bool) -> u8 {
     PERMISSIONS
@@ -584,34 +558,7 @@ impl PluginEngine {
 
     /// Compiles `bytes`, or loads the compilation cached for the same bytes and engine settings.
     fn compile(&self, bytes: &[u8], digest: &[u8; 32]) -> wasmtime::Result<Component> {
-        let Some(dir) = &self.cache else {
-            return Component::new(&self.engine, bytes);
-        };
-        let mut settings = std::hash::DefaultHasher::new();
-        std::hash::Hash::hash(&self.engine.precompile_compatibility_hash(), &mut settings);
-        let name = format!(
-            "{}-{:016x}",
-            hex_digest(digest),
-            std::hash::Hasher::finish(&settings)
-        );
-        let artifact = dir.join(format!("{name}.cwasm"));
-        let checksum = dir.join(format!("{name}.sha256"));
-        if let Some(component) = load_precompiled(&self.engine, &artifact, &checksum) {
-            return Ok(component);
-        }
-        let component = Component::new(&self.engine, bytes)?;
-        let serialized = component.serialize()?;
-        // Best effort: a cache that cannot be written only costs the next process a compile.
-        let written = std::fs::create_dir_all(dir).and_then(|()| {
-            let partial = dir.join(format!("{name}.{}.partial", std::process::id()));
-            std::fs::write(&partial, &serialized)?;
-            std::fs::write(&checksum, hex_digest(&Sha256::digest(&serialized).into()))?;
-            std::fs::rename(&partial, &artifact)
-        });
-        if let Err(e) = written {
-            tracing::warn!(dir = %dir.display(), "not caching a compiled plugin: {e}");
-        }
-        Ok(component)
+        precompiled::compile(&self.engine, bytes, digest, self.cache.as_deref()).map(|(c, _)| c)
     }
 
     /// How many distinct components this engine has compiled (each is compiled once).

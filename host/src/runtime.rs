@@ -2,10 +2,12 @@
 //! shared behind a lock that is held for exactly one component call.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -16,6 +18,7 @@ use arena_bindings::types::{self, AgentId, ArenaConfig, ArenaError, ArenaInfo, E
 
 use crate::HostError;
 use crate::handle::AgentHandle;
+use crate::precompiled;
 use crate::storage::{Durability, SqliteStorage};
 
 /// The arena component, built from `arena-component/` for `wasm32-wasip2` by this crate's build script.
@@ -30,20 +33,78 @@ pub const ARENA_DEADLINE: Duration = Duration::from_secs(60);
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// How a host opens its database.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct HostOptions {
     /// Commit durability; [`Durability::Normal`] by default.
     pub durability: Durability,
+    /// A directory for the compiled arena component (see [`crate::precompiled`]): a process that finds
+    /// its compilation there starts without compiling. `None` (the default) compiles in every process.
+    pub component_cache: Option<PathBuf>,
+    /// Group commit (on by default): operations that arrive while others are being written share one
+    /// SQLite transaction, each in a savepoint of its own, and every one of them is acknowledged only
+    /// after that transaction commits. Off: one transaction per operation.
+    pub group_commit: bool,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        HostOptions {
+            durability: Durability::default(),
+            component_cache: None,
+            group_commit: true,
+        }
+    }
+}
+
+/// Operations one group commit holds at most.
+pub const MAX_BATCH: usize = 256;
+
+/// How long a writer waits for its batch to commit before it commits the batch itself.
+const BATCH_PATIENCE: Duration = Duration::from_millis(20);
+
+/// Commits and the operations they held, since the host opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Group commits (transactions holding one or more operations).
+    pub batches: u64,
+    /// Operations those transactions held.
+    pub operations: u64,
+    /// Batches whose commit failed (every operation in them was answered with the error).
+    pub failed: u64,
+}
+
+/// The bookkeeping of group commit. Batches are numbered from 1 and close in order; at most one is
+/// open, on the runtime's connection.
+#[derive(Default)]
+struct Batches {
+    /// The open batch and how many operations joined it.
+    open: Option<(u64, usize)>,
+    /// The last batch number handed out.
+    last: u64,
+    /// Every batch up to this one is closed.
+    closed_through: u64,
+    /// Recent batches whose commit failed, with the error.
+    failures: std::collections::VecDeque<(u64, String)>,
+    stats: CommitStats,
 }
 
 /// The engine and the pre-linked arena component, compiled once per process.
 struct Compiled {
     engine: Engine,
     pre: ArenaPre<ArenaState>,
+    source: precompiled::Source,
 }
 
-fn compiled() -> Result<&'static Compiled, HostError> {
-    static COMPILED: OnceLock<Result<Compiled, String>> = OnceLock::new();
+/// How this process obtained the arena component: compiled, or loaded from the component cache.
+/// `None` before the first host opened.
+pub fn component_source() -> Option<precompiled::Source> {
+    COMPILED.get()?.as_ref().ok().map(|c| c.source)
+}
+
+static COMPILED: OnceLock<Result<Compiled, String>> = OnceLock::new();
+
+/// The process's engine and arena component; the first host to open decides the cache directory.
+fn compiled(cache: Option<&Path>) -> Result<&'static Compiled, HostError> {
     COMPILED
         .get_or_init(|| {
             let compile = || -> wasmtime::Result<Compiled> {
@@ -61,12 +122,18 @@ fn compiled() -> Result<&'static Compiled, HostError> {
                         }
                     })
                     .map_err(|e| wasmtime::Error::msg(format!("starting the epoch ticker: {e}")))?;
-                let component = Component::new(&engine, ARENA_COMPONENT)?;
+                let digest: [u8; 32] = Sha256::digest(ARENA_COMPONENT).into();
+                let (component, source) =
+                    precompiled::compile(&engine, ARENA_COMPONENT, &digest, cache)?;
                 let mut linker = Linker::<ArenaState>::new(&engine);
                 wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
                 Arena::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
                 let pre = ArenaPre::new(linker.instantiate_pre(&component)?)?;
-                Ok(Compiled { engine, pre })
+                Ok(Compiled {
+                    engine,
+                    pre,
+                    source,
+                })
             };
             compile().map_err(|e| format!("{e:#}"))
         })
@@ -151,8 +218,9 @@ struct ArenaRuntime {
 }
 
 impl ArenaRuntime {
-    fn start(path: &Path, durability: Durability) -> Result<Self, HostError> {
-        let compiled = compiled()?;
+    fn start(path: &Path, options: &HostOptions) -> Result<Self, HostError> {
+        let compiled = compiled(options.component_cache.as_deref())?;
+        let durability = options.durability;
         let storage = SqliteStorage::open(path, durability)
             .map_err(|e| HostError::Open(format!("{}: {e}", path.display())))?;
         let state = ArenaState {
@@ -183,7 +251,12 @@ impl ArenaRuntime {
 struct Shared {
     runtime: Mutex<ArenaRuntime>,
     path: PathBuf,
-    durability: Durability,
+    options: HostOptions,
+    /// Writers waiting for the runtime: while there are any, a batch stays open for them.
+    writers_waiting: AtomicUsize,
+    batches: Mutex<Batches>,
+    /// Signalled whenever a batch closes.
+    batch_closed: Condvar,
 }
 
 /// A host for the arenas in one database file. Cheap to clone; clones share the runtime.
@@ -203,12 +276,15 @@ impl ArenaHost {
     /// the component cannot be compiled or instantiated.
     pub fn open(path: impl AsRef<Path>, options: HostOptions) -> Result<Self, HostError> {
         let path = path.as_ref().to_path_buf();
-        let runtime = ArenaRuntime::start(&path, options.durability)?;
+        let runtime = ArenaRuntime::start(&path, &options)?;
         Ok(ArenaHost {
             shared: Arc::new(Shared {
                 runtime: Mutex::new(runtime),
                 path,
-                durability: options.durability,
+                options,
+                writers_waiting: AtomicUsize::new(0),
+                batches: Mutex::new(Batches::default()),
+                batch_closed: Condvar::new(),
             }),
         })
     }
@@ -223,7 +299,26 @@ impl ArenaHost {
         self.lock().map(|rt| rt.conflicts()).unwrap_or(0)
     }
 
+    /// The group commits so far.
+    pub fn commit_stats(&self) -> CommitStats {
+        self.batches().stats
+    }
+
+    fn batches(&self) -> MutexGuard<'_, Batches> {
+        self.shared
+            .batches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The runtime, locked, with no batch open on it: what reads and single writes run on.
     fn lock(&self) -> Result<MutexGuard<'_, ArenaRuntime>, HostError> {
+        let mut guard = self.lock_runtime()?;
+        self.close_batch(&mut guard);
+        Ok(guard)
+    }
+
+    fn lock_runtime(&self) -> Result<MutexGuard<'_, ArenaRuntime>, HostError> {
         match self.shared.runtime.lock() {
             Ok(guard) => Ok(guard),
             Err(poisoned) => {
@@ -236,21 +331,139 @@ impl ArenaHost {
         }
     }
 
+    /// Commits the open batch, if any, and wakes its writers. A panic or trap never leaves an append
+    /// half-written (each is a savepoint, rolled back on unwind), so what the batch holds is whole.
+    fn close_batch(&self, runtime: &mut ArenaRuntime) {
+        let storage = &mut runtime.store.data_mut().storage;
+        let committed = if storage.in_batch() {
+            storage.commit_batch()
+        } else {
+            Ok(())
+        };
+        let mut batches = self.batches();
+        let Some((id, operations)) = batches.open.take() else {
+            return;
+        };
+        batches.closed_through = id;
+        batches.stats.batches += 1;
+        batches.stats.operations += operations as u64;
+        if let Err(e) = committed {
+            tracing::error!(batch = id, "a group commit failed: {}", crate::describe(&e));
+            batches.stats.failed += 1;
+            batches.failures.push_back((id, crate::describe(&e)));
+            while batches.failures.len() > 64 {
+                batches.failures.pop_front();
+            }
+        }
+        drop(batches);
+        self.shared.batch_closed.notify_all();
+    }
+
+    /// Waits until batch `id` is closed (committing it after a while if nobody else does) and says
+    /// whether it committed.
+    fn await_batch(&self, id: u64) -> Result<(), HostError> {
+        loop {
+            let batches = self.batches();
+            let (batches, _) = self
+                .shared
+                .batch_closed
+                .wait_timeout_while(batches, BATCH_PATIENCE, |b| b.closed_through < id)
+                .unwrap_or_else(|e| e.into_inner());
+            if batches.closed_through >= id {
+                return match batches.failures.iter().find(|(failed, _)| *failed == id) {
+                    None => Ok(()),
+                    Some((_, error)) => Err(HostError::Arena(ArenaError::Storage(format!(
+                        "the group commit holding this operation failed: {error}"
+                    )))),
+                };
+            }
+            drop(batches);
+            // Nobody closed it in time (its last writer may have failed before reaching the runtime).
+            let mut runtime = self.lock_runtime()?;
+            if self.batches().open.is_some_and(|(open, _)| open == id) {
+                self.close_batch(&mut runtime);
+            }
+        }
+    }
+
     fn rebuild(&self, runtime: &mut ArenaRuntime) -> Result<(), HostError> {
+        // Whatever the open batch holds is whole: commit it before the connection goes.
+        self.close_batch(runtime);
         tracing::warn!(db = %self.shared.path.display(), "rebuilding the arena runtime from the database");
         let earlier = runtime.conflicts();
-        *runtime = ArenaRuntime::start(&self.shared.path, self.shared.durability)?;
+        *runtime = ArenaRuntime::start(&self.shared.path, &self.shared.options)?;
         runtime.earlier_conflicts = earlier;
         Ok(())
     }
 
-    /// Runs one call of the manager export with the runtime locked for exactly that call.
+    /// Runs one call of the manager export with the runtime locked for exactly that call, on committed
+    /// state only (an open batch is committed first).
     pub(crate) fn call<R>(
         &self,
         f: impl FnOnce(&Manager, &mut Store<ArenaState>) -> wasmtime::Result<Result<R, ArenaError>>,
     ) -> Result<R, HostError> {
         let mut guard = self.lock()?;
-        let runtime = &mut *guard;
+        self.run(&mut guard, f)
+    }
+
+    /// Runs one call that may write. With group commit it joins the open batch (opening one if none
+    /// is), leaves the batch open while other writers wait for the runtime, and returns only once the
+    /// batch has committed.
+    pub(crate) fn call_write<R>(
+        &self,
+        f: impl FnOnce(&Manager, &mut Store<ArenaState>) -> wasmtime::Result<Result<R, ArenaError>>,
+    ) -> Result<R, HostError> {
+        if !self.shared.options.group_commit {
+            return self.call(f);
+        }
+        self.shared.writers_waiting.fetch_add(1, Ordering::SeqCst);
+        let guard = self.lock_runtime();
+        self.shared.writers_waiting.fetch_sub(1, Ordering::SeqCst);
+        let mut guard = guard?;
+        let open = self.batches().open.map(|(id, _)| id);
+        let batch = match open {
+            Some(id) => id,
+            None => {
+                guard
+                    .store
+                    .data_mut()
+                    .storage
+                    .begin_batch()
+                    .map_err(HostError::Arena)?;
+                let mut batches = self.batches();
+                batches.last += 1;
+                let id = batches.last;
+                batches.open = Some((id, 0));
+                id
+            }
+        };
+        let result = self.run(&mut guard, f);
+        let still_open = {
+            let mut batches = self.batches();
+            match &mut batches.open {
+                Some((id, joined)) if *id == batch => {
+                    *joined += 1;
+                    Some(*joined)
+                }
+                // A trap closed it on the way.
+                _ => None,
+            }
+        };
+        if let Some(joined) = still_open {
+            if self.shared.writers_waiting.load(Ordering::SeqCst) == 0 || joined >= MAX_BATCH {
+                self.close_batch(&mut guard);
+            }
+        }
+        drop(guard);
+        self.await_batch(batch)?;
+        result
+    }
+
+    fn run<R>(
+        &self,
+        runtime: &mut ArenaRuntime,
+        f: impl FnOnce(&Manager, &mut Store<ArenaState>) -> wasmtime::Result<Result<R, ArenaError>>,
+    ) -> Result<R, HostError> {
         runtime.store.set_epoch_deadline(deadline_ticks());
         match f(runtime.arena.arena_core_manager(), &mut runtime.store) {
             Ok(Ok(value)) => Ok(value),
@@ -285,7 +498,7 @@ impl ArenaHost {
 
     /// Creates an arena and returns its id.
     pub fn create(&self, config: &ArenaConfig) -> Result<String, HostError> {
-        self.call(|m, s| m.call_create(s, config))
+        self.call_write(|m, s| m.call_create(s, config))
     }
 
     /// The arena as the operator sees it.

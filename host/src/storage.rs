@@ -187,74 +187,52 @@ impl SqliteStorage {
                 )));
             }
         }
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(storage_error)?;
-        let head: u64 = tx
-            .prepare_cached("SELECT head_seq FROM arenas WHERE id = ?1")
-            .and_then(|mut stmt| stmt.query_row(params![arena], |row| row.get(0)).optional())
-            .map_err(storage_error)?
-            .unwrap_or(0);
-        if head != expected_seq {
-            // Dropping `tx` rolls back; nothing was written.
-            drop(tx);
+        // Alone, an append is its own `BEGIN IMMEDIATE` transaction; inside a group commit's open
+        // transaction it is a savepoint, so a failed append leaves the batch as it was.
+        let written = if self.conn.is_autocommit() {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(storage_error)?;
+            let written = write_append(&tx, arena, expected_seq, events, last, record)?;
+            if written {
+                tx.commit().map_err(storage_error)?;
+            }
+            written
+        } else {
+            let sp = self.conn.savepoint().map_err(storage_error)?;
+            let written = write_append(&sp, arena, expected_seq, events, last, record)?;
+            if written {
+                sp.commit().map_err(storage_error)?;
+            }
+            written
+        };
+        if !written {
             self.conflicts += 1;
             return Err(ArenaError::Conflict);
         }
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO events (arena_id, seq, at, actor, kind, payload, hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .map_err(storage_error)?;
-            for e in events {
-                insert
-                    .execute(params![
-                        arena, e.seq, e.at, e.actor, e.kind, e.payload, e.hash
-                    ])
-                    .map_err(storage_error)?;
-            }
-            tx.prepare_cached(
-                "INSERT INTO arenas (id, status, head_seq, head_hash, snapshot)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (id) DO UPDATE SET status = excluded.status,
-                     head_seq = excluded.head_seq, head_hash = excluded.head_hash,
-                     snapshot = excluded.snapshot",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    arena,
-                    crate::status_name(record.status),
-                    last.seq,
-                    last.hash,
-                    record.snapshot
-                ])
-            })
-            .map_err(storage_error)?;
-            tx.prepare_cached("DELETE FROM members WHERE arena_id = ?1")
-                .and_then(|mut stmt| stmt.execute(params![arena]))
-                .map_err(storage_error)?;
-            let mut member = tx
-                .prepare_cached("INSERT OR IGNORE INTO members (agent, arena_id) VALUES (?1, ?2)")
-                .map_err(storage_error)?;
-            for agent in &record.participants {
-                member
-                    .execute(params![agent, arena])
-                    .map_err(storage_error)?;
-            }
-            tx.prepare_cached("DELETE FROM arena_tags WHERE arena_id = ?1")
-                .and_then(|mut stmt| stmt.execute(params![arena]))
-                .map_err(storage_error)?;
-            let mut tagged = tx
-                .prepare_cached("INSERT OR IGNORE INTO arena_tags (tag, arena_id) VALUES (?1, ?2)")
-                .map_err(storage_error)?;
-            for tag in &record.tags {
-                tagged.execute(params![tag, arena]).map_err(storage_error)?;
-            }
-        }
-        tx.commit().map_err(storage_error)
+        Ok(())
+    }
+
+    /// Opens the transaction a group commit's appends join (`BEGIN IMMEDIATE`: the write lock is
+    /// taken now, so no other writer can slip in between the batch's appends).
+    pub fn begin_batch(&mut self) -> Result<(), ArenaError> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(storage_error)
+    }
+
+    /// Commits the open batch; on failure it is rolled back and nothing of it is stored.
+    pub fn commit_batch(&mut self) -> Result<(), ArenaError> {
+        self.conn.execute_batch("COMMIT").map_err(|e| {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            storage_error(e)
+        })
+    }
+
+    /// Whether a batch's transaction is open on this connection.
+    pub fn in_batch(&self) -> bool {
+        !self.conn.is_autocommit()
     }
 
     /// The last event of `arena` that `subscriber` accepted (0 for none).
@@ -335,6 +313,79 @@ impl SqliteStorage {
             .map_err(storage_error)?;
         rows.collect::<Result<_, _>>().map_err(storage_error)
     }
+}
+
+/// Writes an append inside the caller's transaction or savepoint: `false`, writing nothing, when the
+/// arena's head is not `expected_seq`.
+fn write_append(
+    tx: &Connection,
+    arena: &str,
+    expected_seq: u64,
+    events: &[Event],
+    last: &Event,
+    record: &ArenaRecord,
+) -> Result<bool, ArenaError> {
+    let head: u64 = tx
+        .prepare_cached("SELECT head_seq FROM arenas WHERE id = ?1")
+        .and_then(|mut stmt| stmt.query_row(params![arena], |row| row.get(0)).optional())
+        .map_err(storage_error)?
+        .unwrap_or(0);
+    if head != expected_seq {
+        return Ok(false);
+    }
+    {
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO events (arena_id, seq, at, actor, kind, payload, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(storage_error)?;
+        for e in events {
+            insert
+                .execute(params![
+                    arena, e.seq, e.at, e.actor, e.kind, e.payload, e.hash
+                ])
+                .map_err(storage_error)?;
+        }
+        tx.prepare_cached(
+            "INSERT INTO arenas (id, status, head_seq, head_hash, snapshot)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+                 head_seq = excluded.head_seq, head_hash = excluded.head_hash,
+                 snapshot = excluded.snapshot",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                arena,
+                crate::status_name(record.status),
+                last.seq,
+                last.hash,
+                record.snapshot
+            ])
+        })
+        .map_err(storage_error)?;
+        tx.prepare_cached("DELETE FROM members WHERE arena_id = ?1")
+            .and_then(|mut stmt| stmt.execute(params![arena]))
+            .map_err(storage_error)?;
+        let mut member = tx
+            .prepare_cached("INSERT OR IGNORE INTO members (agent, arena_id) VALUES (?1, ?2)")
+            .map_err(storage_error)?;
+        for agent in &record.participants {
+            member
+                .execute(params![agent, arena])
+                .map_err(storage_error)?;
+        }
+        tx.prepare_cached("DELETE FROM arena_tags WHERE arena_id = ?1")
+            .and_then(|mut stmt| stmt.execute(params![arena]))
+            .map_err(storage_error)?;
+        let mut tagged = tx
+            .prepare_cached("INSERT OR IGNORE INTO arena_tags (tag, arena_id) VALUES (?1, ?2)")
+            .map_err(storage_error)?;
+        for tag in &record.tags {
+            tagged.execute(params![tag, arena]).map_err(storage_error)?;
+        }
+    }
+    Ok(true)
 }
 
 /// Runs the migrations the database has not seen, each in its own transaction.

@@ -280,3 +280,145 @@ fn a_keyed_lifecycle_move_retried_is_not_an_invalid_transition() {
         ArenaError::InvalidInput(_)
     ));
 }
+
+// ------------------------------------------------------------------------------------------------
+// Group commit
+// ------------------------------------------------------------------------------------------------
+
+const WRITERS: usize = 8;
+const STEPS_EACH: u32 = 25;
+
+fn host_on(dir: &std::path::Path, group_commit: bool) -> ArenaHost {
+    let options = HostOptions {
+        group_commit,
+        ..HostOptions::default()
+    };
+    ArenaHost::open(dir.join("arena.db"), options).unwrap()
+}
+
+/// An active arena whose workers `w0`… each own a share of the steps.
+fn team_arena(host: &ArenaHost) -> String {
+    let mut config = config(WRITERS as u32 * STEPS_EACH);
+    config.participants.extend(
+        (0..WRITERS).map(|w| arena_tests::spec(&format!("w{w}"), arena_host::types::Role::Worker)),
+    );
+    let id = host.create(&config).unwrap();
+    host.handle(&id, "lead").unwrap().activate().unwrap();
+    id
+}
+
+/// Eight writers on four arenas at once, each also retrying a step it already did: every operation
+/// that was acknowledged is stored exactly once, in the order its writer made it, and refused ones
+/// wrote nothing.
+fn concurrent_writers_lose_and_duplicate_nothing(group_commit: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host_on(dir.path(), group_commit);
+    let arenas: Vec<String> = (0..4).map(|_| team_arena(&host)).collect();
+    let before = host.commit_stats();
+    let start = Arc::new(Barrier::new(WRITERS));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (host, arenas, start) = (host.clone(), arenas.clone(), start.clone());
+            thread::spawn(move || {
+                let handles: Vec<_> = arenas
+                    .iter()
+                    .map(|id| host.handle(id, &format!("w{w}")).unwrap())
+                    .collect();
+                start.wait();
+                for k in 0..STEPS_EACH {
+                    let step = w as u32 * STEPS_EACH + k + 1;
+                    for handle in &handles {
+                        handle.complete_step(step).unwrap();
+                        // Refused inside whatever batch it lands in, without spoiling the others.
+                        assert_eq!(
+                            arena_error(handle.complete_step(step)),
+                            ArenaError::AlreadyDone
+                        );
+                    }
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let operations = (WRITERS as u32 * STEPS_EACH * 4 * 2) as u64;
+    let stats = host.commit_stats();
+    eprintln!("group commit {group_commit}: {stats:?} (before {before:?})");
+    if group_commit {
+        assert_eq!(stats.operations - before.operations, operations);
+        assert!(stats.batches - before.batches <= operations);
+        assert_eq!(stats.failed, 0);
+    } else {
+        assert_eq!(stats, before, "no batches without group commit");
+    }
+    drop(host);
+    // What a fresh process sees.
+    let host = host_on(dir.path(), false);
+    for id in &arenas {
+        let info = host.get(id).unwrap();
+        assert_eq!(info.aggregate.completed_steps, WRITERS as u32 * STEPS_EACH);
+        let events = host.all_events(id, 0).unwrap();
+        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>());
+        for w in 0..WRITERS {
+            let steps: Vec<u32> = events
+                .iter()
+                .filter(|e| e.kind == "step-completed" && e.actor == format!("w{w}"))
+                .map(|e| {
+                    let payload: serde_json::Value = serde_json::from_str(&e.payload).unwrap();
+                    payload["step"].as_u64().unwrap() as u32
+                })
+                .collect();
+            let expected: Vec<u32> = (0..STEPS_EACH)
+                .map(|k| w as u32 * STEPS_EACH + k + 1)
+                .collect();
+            assert_eq!(steps, expected, "w{w}'s steps, once each and in order");
+        }
+        assert_eq!(host.verify(id).unwrap().problem, None);
+    }
+}
+
+#[test]
+fn group_commit_loses_and_duplicates_nothing_under_concurrent_writers() {
+    concurrent_writers_lose_and_duplicate_nothing(true);
+}
+
+#[test]
+fn one_commit_per_operation_loses_and_duplicates_nothing_under_concurrent_writers() {
+    concurrent_writers_lose_and_duplicate_nothing(false);
+}
+
+/// Two hosts (two connections, each batching its own writers) race for the same steps of one arena:
+/// the expected-sequence check inside each batch lets exactly one completion of each step through.
+#[test]
+fn group_commit_detects_conflicts_between_hosts_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = [host_on(dir.path(), true), host_on(dir.path(), true)];
+    let id = team_arena(&hosts[0]);
+    let total = WRITERS as u32 * STEPS_EACH;
+    let start = Arc::new(Barrier::new(4));
+    let racers: Vec<_> = (0..4)
+        .map(|r| {
+            let (host, id, start) = (hosts[r % 2].clone(), id.clone(), start.clone());
+            thread::spawn(move || {
+                let handle = host.handle(&id, &format!("w{r}")).unwrap();
+                start.wait();
+                let mut won = 0;
+                for step in 1..=total {
+                    match handle.complete_step(step) {
+                        Ok(_) => won += 1,
+                        Err(e) => assert_eq!(arena_error::<()>(Err(e)), ArenaError::AlreadyDone),
+                    }
+                }
+                won
+            })
+        })
+        .collect();
+    let won: u32 = racers.into_iter().map(|r| r.join().unwrap()).sum();
+    assert_eq!(won, total, "each step completed exactly once");
+    let events = hosts[1].all_events(&id, 0).unwrap();
+    let completed = events.iter().filter(|e| e.kind == "step-completed").count();
+    assert_eq!(completed, total as usize);
+    assert_eq!(hosts[0].verify(&id).unwrap().problem, None);
+}
