@@ -39,7 +39,9 @@ impl From<ArenaError> for HostError {
 /// A one-line description of an arena error.
 pub fn describe(e: &ArenaError) -> String {
     match e {
-        ArenaError::NotFound => "not found: no such arena".into(),
+        ArenaError::NotFound => {
+            "not found: no such arena, or no such slot or artifact in it".into()
+        }
         ArenaError::InvalidTransition(t) => format!(
             "invalid transition from {} to {}",
             crate::status_name(t.from),

@@ -15,6 +15,7 @@
 //! # Ok::<(), arena_host::HostError>(())
 //! ```
 
+pub mod bench;
 mod error;
 mod handle;
 pub mod native;

@@ -4,13 +4,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use arena_host::plugin::{PluginEngine, TurnOutcome, TurnReport};
 use arena_host::run::{self, Manifest};
 use arena_host::types::{
-    ArenaConfig, ArenaInfo, Event, Participant, ParticipantSpec, Permission, Role, Strategy,
+    ArenaConfig, ArenaInfo, Artifact, ArtifactDraft, Event, Fact, FactDraft, FactQuery,
+    MergeRequest, Participant, ParticipantSpec, Permission, Pipeline, Role, SettleReport, Slot,
+    SlotInfo, SlotStatus, Stage, StepRange, Strategy,
 };
 use arena_host::{
     ArenaHost, Durability, HostOptions, Operation, PERMISSIONS, outcome_text, parse_role,
@@ -45,6 +47,57 @@ enum DurabilityArg {
     Full,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StrategyArg {
+    Peer,
+    Pipeline,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SlotStatusArg {
+    Idle,
+    Working,
+    Done,
+    Failed,
+}
+
+impl From<SlotStatusArg> for SlotStatus {
+    fn from(status: SlotStatusArg) -> Self {
+        match status {
+            SlotStatusArg::Idle => SlotStatus::Idle,
+            SlotStatusArg::Working => SlotStatus::Working,
+            SlotStatusArg::Done => SlotStatus::Done,
+            SlotStatusArg::Failed => SlotStatus::Failed,
+        }
+    }
+}
+
+/// Content given inline or read from a file (`-` for standard input).
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct ContentArgs {
+    /// The content.
+    #[arg(long)]
+    content: Option<String>,
+    /// Read the content from this file (`-`: standard input).
+    #[arg(long, value_name = "PATH")]
+    file: Option<PathBuf>,
+}
+
+impl ContentArgs {
+    fn read(self) -> Result<String> {
+        match (self.content, self.file) {
+            (Some(content), _) => Ok(content),
+            (None, Some(path)) if path.as_os_str() == "-" => {
+                std::io::read_to_string(std::io::stdin()).context("reading standard input")
+            }
+            (None, Some(path)) => std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display())),
+            (None, None) => bail!("give --content or --file"),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Create an arena and print its id.
@@ -58,9 +111,21 @@ enum Command {
         /// A participant as AGENT:ROLE, or AGENT:ROLE:PERM,PERM to narrow the role (repeatable).
         #[arg(long = "participant", value_name = "AGENT:ROLE")]
         participants: Vec<String>,
-        /// The peer strategy's coordinator (default: the first coordinator listed).
+        /// The strategy's coordinator (default: the first coordinator listed).
         #[arg(long)]
         coordinator: Option<String>,
+        /// How the participants work together: peers under the coordinator, or pipeline stages.
+        #[arg(long, value_enum, default_value_t = StrategyArg::Peer)]
+        strategy: StrategyArg,
+        /// A pipeline stage as AGENT:STEPS[:DEPENDS,...], STEPS a comma-separated list of N or N-M
+        /// (e.g. `drafter:1-2`, `editor:4:drafter,reviewer`); repeatable, with --strategy pipeline.
+        #[arg(
+            long = "stage",
+            value_name = "AGENT:STEPS[:DEPENDS]",
+            value_parser = parse_stage,
+            required_if_eq("strategy", "pipeline")
+        )]
+        stages: Vec<Stage>,
         /// Who is creating it (recorded as the creator).
         #[arg(long = "as", value_name = "AGENT", default_value = "operator")]
         creator: String,
@@ -153,6 +218,81 @@ enum Command {
         #[arg(long = "as", value_name = "AGENT")]
         agent: String,
     },
+    /// Store an artifact in your own slot and print it.
+    Put {
+        id: String,
+        /// What the content is: `text`, `code`, `structured` (JSON), ...
+        #[arg(long)]
+        kind: String,
+        #[command(flatten)]
+        content: ContentArgs,
+        /// Metadata as KEY=VALUE (repeatable).
+        #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
+        metadata: Vec<(String, String)>,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
+    /// List every slot (owner, status, artifact ids), or with --agent one slot with its artifacts.
+    Artifacts {
+        id: String,
+        /// Show this agent's slot with its artifacts' content.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Read through this participant's handle (needs read-slots); the operator's view without.
+        #[arg(long = "as", value_name = "AGENT")]
+        reader: Option<String>,
+    },
+    /// Set your own slot's status (in a pipeline, `done` marks your stage done).
+    Slot {
+        id: String,
+        #[arg(value_enum)]
+        status: SlotStatusArg,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
+    /// Store merged content in your slot, recording the artifacts it came from.
+    Merge {
+        id: String,
+        /// The source artifacts, in order (one or more).
+        #[arg(long = "from", value_name = "ARTIFACT", num_args = 1.., required = true)]
+        sources: Vec<String>,
+        #[command(flatten)]
+        content: ContentArgs,
+        /// What the merged content is.
+        #[arg(long, default_value = "text")]
+        kind: String,
+        /// Metadata as KEY=VALUE (repeatable).
+        #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
+        metadata: Vec<(String, String)>,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
+    /// Share a fact and print it.
+    Fact {
+        id: String,
+        /// The knowledge.
+        #[arg(long)]
+        content: String,
+        /// How sure you are, in [0, 1].
+        #[arg(long)]
+        confidence: f64,
+        /// A tag (repeatable).
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
+    /// Query shared facts as the operator: of one arena, or across arenas by tag.
+    Facts {
+        /// The arena; without it, every arena whose facts carry --tag.
+        id: Option<String>,
+        /// Only facts carrying exactly this tag (required across arenas).
+        #[arg(long)]
+        tag: Option<String>,
+        /// Only facts containing this text, ignoring case (Unicode case folding).
+        #[arg(long)]
+        text: Option<String>,
+    },
     /// Run the arena of plugins a TOML manifest describes, printing every turn.
     Run { manifest: PathBuf },
     /// Run the sample plugins (coordinator, two workers, observer) from creation to archive.
@@ -165,6 +305,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    check_usage(&cli);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -174,12 +315,35 @@ fn main() -> ExitCode {
     }
 }
 
+/// Usage rules clap cannot express: exits with a usage error (status 2) when one is broken.
+fn check_usage(cli: &Cli) {
+    if let Command::Create {
+        strategy, stages, ..
+    } = &cli.command
+        && !stages.is_empty()
+        && *strategy != StrategyArg::Pipeline
+    {
+        let mut command = Cli::command();
+        command.build();
+        let create = command
+            .find_subcommand_mut("create")
+            .expect("the create subcommand");
+        create
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--stage needs --strategy pipeline",
+            )
+            .exit();
+    }
+}
+
 fn run(cli: Cli) -> Result<()> {
     let options = HostOptions {
         durability: match cli.durability {
             DurabilityArg::Normal => Durability::Normal,
             DurabilityArg::Full => Durability::Full,
         },
+        ..HostOptions::default()
     };
     let host = ArenaHost::open(&cli.db, options)
         .with_context(|| format!("opening arena database {}", cli.db.display()))?;
@@ -192,12 +356,18 @@ fn run(cli: Cli) -> Result<()> {
             .with_context(|| format!("arena {id}"))?;
         Ok(handle.perform(key.as_deref(), &op)?)
     };
+    let handle = |id: &str, agent: &str| {
+        host.handle(id, agent)
+            .with_context(|| format!("arena {id}"))
+    };
     match cli.command {
         Command::Create {
             goal,
             steps,
             participants,
             coordinator,
+            strategy,
+            stages,
             creator,
         } => {
             let participants = participants
@@ -214,10 +384,17 @@ fn run(cli: Cli) -> Result<()> {
                         anyhow!("an arena needs a participant with the coordinator role")
                     })?,
             };
+            let strategy = match strategy {
+                StrategyArg::Peer => Strategy::Peer(coordinator),
+                StrategyArg::Pipeline => Strategy::Pipeline(Pipeline {
+                    coordinator,
+                    stages,
+                }),
+            };
             let id = host.create(&ArenaConfig {
                 goal,
                 total_steps: steps,
-                strategy: Strategy::Peer(coordinator),
+                strategy,
                 participants,
                 created_by: creator,
             })?;
@@ -309,9 +486,13 @@ fn run(cli: Cli) -> Result<()> {
             out.status(act(&id, &agent, Operation::Activate)?.status)
         }
         Command::Settle { id, agent } => out.status(act(&id, &agent, Operation::Settle)?.status),
-        Command::Archive { id, agent } => out.status(act(&id, &agent, Operation::Archive)?.status),
+        Command::Archive { id, agent } => {
+            let info = act(&id, &agent, Operation::Archive)?;
+            out.archived(&host, info)?;
+        }
         Command::Abort { id, reason, agent } => {
-            out.status(act(&id, &agent, Operation::Abort(reason))?.status)
+            let info = act(&id, &agent, Operation::Abort(reason))?;
+            out.archived(&host, info)?;
         }
         Command::Invite {
             id,
@@ -345,6 +526,138 @@ fn run(cli: Cli) -> Result<()> {
         Command::Goal { id, goal, agent } => {
             act(&id, &agent, Operation::UpdateGoal(goal.clone()))?;
             out.value(json!({ "goal": goal }), "goal updated");
+        }
+        Command::Put {
+            id,
+            kind,
+            content,
+            metadata,
+            agent,
+        } => {
+            let draft = ArtifactDraft {
+                kind,
+                content: content.read()?,
+                metadata,
+            };
+            let handle = handle(&id, &agent)?;
+            let artifact = match key.as_deref() {
+                Some(key) => {
+                    let info = handle.perform(Some(key), &Operation::PutArtifact(draft))?;
+                    stored_artifact(&host, &id, info.last_seq)?
+                }
+                None => handle.put_artifact(&draft)?,
+            };
+            out.value(artifact_json(&artifact), &artifact_header(&artifact));
+        }
+        Command::Artifacts { id, agent, reader } => match (agent, reader) {
+            (Some(agent), Some(reader)) => out.slot(
+                &handle(&id, &reader)?
+                    .read_slot(&agent)
+                    .with_context(|| format!("reading the slot of {agent}"))?,
+            ),
+            (Some(agent), None) => {
+                let slot = host
+                    .slots(&id)?
+                    .into_iter()
+                    .find(|s| s.agent == agent)
+                    .ok_or_else(|| anyhow!("not found: {agent} has no slot in arena {id}"))?;
+                out.slot(&slot);
+            }
+            (None, Some(reader)) => {
+                for slot in handle(&id, &reader)?.list_slots()? {
+                    out.slot_info(&slot);
+                }
+            }
+            (None, None) => {
+                for slot in host.slots(&id)? {
+                    out.slot_info(&SlotInfo {
+                        agent: slot.agent,
+                        status: slot.status,
+                        artifacts: slot.artifacts.into_iter().map(|a| a.id).collect(),
+                    });
+                }
+            }
+        },
+        Command::Slot { id, status, agent } => {
+            let status = SlotStatus::from(status);
+            act(&id, &agent, Operation::SetSlotStatus(status))?;
+            let name = slot_status_name(status);
+            out.value(
+                json!({ "agent": agent, "status": name }),
+                &format!("slot of {agent}: {name}"),
+            );
+        }
+        Command::Merge {
+            id,
+            sources,
+            content,
+            kind,
+            metadata,
+            agent,
+        } => {
+            let request = MergeRequest {
+                kind,
+                content: content.read()?,
+                sources,
+                metadata,
+            };
+            let handle = handle(&id, &agent)?;
+            let artifact = match key.as_deref() {
+                Some(key) => {
+                    let info = handle.perform(Some(key), &Operation::Merge(request))?;
+                    stored_artifact(&host, &id, info.last_seq)?
+                }
+                None => handle.merge(&request)?,
+            };
+            out.value(artifact_json(&artifact), &artifact_header(&artifact));
+        }
+        Command::Fact {
+            id,
+            content,
+            confidence,
+            tags,
+            agent,
+        } => {
+            let draft = FactDraft {
+                content,
+                confidence,
+                tags,
+            };
+            let handle = handle(&id, &agent)?;
+            let fact = match key.as_deref() {
+                Some(key) => {
+                    let info = handle.perform(Some(key), &Operation::AddFact(draft))?;
+                    let fact_id = format!("fact-{}", info.last_seq);
+                    host.all_facts(
+                        Some(&id),
+                        &FactQuery {
+                            tag: None,
+                            text: None,
+                        },
+                    )?
+                    .into_iter()
+                    .find(|f| f.id == fact_id)
+                    .ok_or_else(|| anyhow!("fact {fact_id} of arena {id} not found"))?
+                }
+                None => handle.add_fact(&draft)?,
+            };
+            out.value(fact_json(&fact), &fact_header(&fact));
+        }
+        Command::Facts { id, tag, text } => {
+            for fact in host.all_facts(id.as_deref(), &FactQuery { tag, text })? {
+                if out.json {
+                    println!("{}", fact_json(&fact));
+                } else {
+                    // Across arenas each fact names its arena.
+                    let arena = if id.is_none() {
+                        format!("{} ", fact.arena)
+                    } else {
+                        String::new()
+                    };
+                    println!("{arena}{}", fact_header(&fact));
+                    println!("{}", quoted(&fact.content));
+                }
+            }
         }
         Command::Run { manifest } => {
             let text = std::fs::read_to_string(&manifest)
@@ -405,6 +718,76 @@ fn parse_participant(text: &str) -> Result<ParticipantSpec> {
     })
 }
 
+/// Parses a pipeline stage `AGENT:STEPS[:DEPENDS,...]`: STEPS a comma-separated list of `N` or `N-M`,
+/// DEPENDS the agents of the stages it waits for.
+fn parse_stage(text: &str) -> Result<Stage, String> {
+    let mut parts = text.splitn(3, ':');
+    let agent = parts.next().unwrap_or_default();
+    let steps = parts.next().ok_or_else(|| {
+        format!("stage {text:?} is not AGENT:STEPS[:DEPENDS,...] (e.g. drafter:1-2)")
+    })?;
+    if agent.is_empty() {
+        return Err(format!("stage {text:?} names no agent"));
+    }
+    if steps.is_empty() {
+        return Err(format!("stage {text:?} owns no steps"));
+    }
+    let number = |n: &str| {
+        n.trim().parse::<u32>().map_err(|_| {
+            format!(
+                "stage {text:?}: {n:?} is not a step number (steps are N or N-M, comma-separated)"
+            )
+        })
+    };
+    let steps = steps
+        .split(',')
+        .map(|range| match range.split_once('-') {
+            Some((first, last)) => Ok(StepRange {
+                first: number(first)?,
+                last: number(last)?,
+            }),
+            None => number(range).map(|n| StepRange { first: n, last: n }),
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let depends_on = match parts.next() {
+        None | Some("") => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|agent| {
+                if agent.is_empty() {
+                    Err(format!(
+                        "stage {text:?}: an empty agent among its dependencies"
+                    ))
+                } else {
+                    Ok(agent.to_string())
+                }
+            })
+            .collect::<Result<Vec<_>, String>>()?,
+    };
+    Ok(Stage {
+        agent: agent.to_string(),
+        steps,
+        depends_on,
+    })
+}
+
+/// Parses metadata `KEY=VALUE` (the value may contain `=`).
+fn parse_meta(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .ok_or_else(|| format!("metadata {text:?} is not KEY=VALUE"))
+}
+
+/// The artifact stored by event `seq` of `arena`.
+fn stored_artifact(host: &ArenaHost, arena: &str, seq: u64) -> Result<Artifact> {
+    let id = format!("art-{seq}");
+    host.slots(arena)?
+        .into_iter()
+        .flat_map(|slot| slot.artifacts)
+        .find(|a| a.id == id)
+        .ok_or_else(|| anyhow!("artifact {id} of arena {arena} not found"))
+}
+
 struct Output {
     json: bool,
 }
@@ -422,6 +805,73 @@ impl Output {
         self.value(
             json!({ "status": status_name(status) }),
             status_name(status),
+        );
+    }
+
+    /// The status after archiving (or aborting), then what the arena kept.
+    fn archived(&self, host: &ArenaHost, info: ArenaInfo) -> Result<()> {
+        let report = match info.report {
+            Some(report) => Some(report),
+            None => host.get(&info.id)?.report,
+        };
+        let status = status_name(info.status);
+        if self.json {
+            println!(
+                "{}",
+                json!({ "status": status, "report": report.as_ref().map(report_json) })
+            );
+        } else {
+            println!("{status}");
+            if let Some(report) = &report {
+                println!("{}", report_text(report));
+            }
+        }
+        Ok(())
+    }
+
+    /// A slot with its artifacts, content included.
+    fn slot(&self, slot: &Slot) {
+        if self.json {
+            println!(
+                "{}",
+                json!({
+                    "agent": slot.agent,
+                    "status": slot_status_name(slot.status),
+                    "artifacts": slot.artifacts.iter().map(artifact_json).collect::<Vec<_>>(),
+                })
+            );
+            return;
+        }
+        println!(
+            "{}  {}  {}",
+            slot.agent,
+            slot_status_name(slot.status),
+            plural(slot.artifacts.len() as u64, "artifact")
+        );
+        for artifact in &slot.artifacts {
+            println!("{}", artifact_header(artifact));
+            println!("{}", quoted(&artifact.content));
+        }
+    }
+
+    /// A slot without content: owner, status, artifact ids.
+    fn slot_info(&self, slot: &SlotInfo) {
+        self.value(
+            json!({
+                "agent": slot.agent,
+                "status": slot_status_name(slot.status),
+                "artifacts": slot.artifacts,
+            }),
+            &format!(
+                "{}  {}  {}",
+                slot.agent,
+                slot_status_name(slot.status),
+                if slot.artifacts.is_empty() {
+                    "-".to_string()
+                } else {
+                    slot.artifacts.join(",")
+                }
+            ),
         );
     }
 
@@ -534,6 +984,130 @@ fn strategy_text(strategy: &Strategy) -> String {
     }
 }
 
+fn slot_status_name(status: SlotStatus) -> &'static str {
+    match status {
+        SlotStatus::Idle => "idle",
+        SlotStatus::Working => "working",
+        SlotStatus::Done => "done",
+        SlotStatus::Failed => "failed",
+    }
+}
+
+/// `1 artifact`, `2 artifacts`.
+fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// Content as an indented block, each line after `  | `.
+fn quoted(content: &str) -> String {
+    content
+        .lines()
+        .map(|line| format!("  | {line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn metadata_json(metadata: &[(String, String)]) -> Value {
+    Value::Object(
+        metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    )
+}
+
+fn artifact_json(a: &Artifact) -> Value {
+    json!({
+        "id": a.id,
+        "author": a.author,
+        "kind": a.kind,
+        "content": a.content,
+        "metadata": metadata_json(&a.metadata),
+        "sources": a.sources,
+        "created-at": a.created_at,
+        "seq": a.seq,
+    })
+}
+
+/// `ID KIND by AUTHOR at CREATED-AT[ from SRC,...]`, then a `  meta KEY=VALUE` line per metadata entry.
+fn artifact_header(a: &Artifact) -> String {
+    let mut text = format!("{} {} by {} at {}", a.id, a.kind, a.author, a.created_at);
+    if !a.sources.is_empty() {
+        text.push_str(&format!(" from {}", a.sources.join(",")));
+    }
+    for (key, value) in &a.metadata {
+        text.push_str(&format!("\n  meta {key}={value}"));
+    }
+    text
+}
+
+fn fact_json(f: &Fact) -> Value {
+    json!({
+        "id": f.id,
+        "arena": f.arena,
+        "content": f.content,
+        "confidence": f.confidence,
+        "tags": f.tags,
+        "source": f.source,
+        "created-at": f.created_at,
+        "seq": f.seq,
+    })
+}
+
+/// `ID by SOURCE at CREATED-AT, confidence X[, tags T,...]`.
+fn fact_header(f: &Fact) -> String {
+    let mut text = format!(
+        "{} by {} at {}, confidence {}",
+        f.id, f.source, f.created_at, f.confidence
+    );
+    if !f.tags.is_empty() {
+        text.push_str(&format!(", tags {}", f.tags.join(",")));
+    }
+    text
+}
+
+fn report_json(r: &SettleReport) -> Value {
+    json!({
+        "outcome": outcome_text(&r.outcome),
+        "completed-steps": r.completed_steps,
+        "total-steps": r.total_steps,
+        "facts": r.facts,
+        "artifacts": r.artifacts,
+        "merges": r.merges,
+        "events": r.events,
+        "contributions": r.contributions.iter().map(|c| json!({
+            "agent": c.agent, "steps": c.steps, "artifacts": c.artifacts, "facts": c.facts,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn report_text(r: &SettleReport) -> String {
+    let mut text = format!(
+        "report\n  outcome    {}\n  steps      {}/{} complete\n  facts      {}\n  artifacts  {} ({})\n  events     {}\n  contributions",
+        outcome_text(&r.outcome),
+        r.completed_steps,
+        r.total_steps,
+        r.facts,
+        r.artifacts,
+        plural(r.merges.into(), "merge"),
+        r.events,
+    );
+    for c in &r.contributions {
+        text.push_str(&format!(
+            "\n    {}  {}, {}, {}",
+            c.agent,
+            plural(c.steps.into(), "step"),
+            plural(c.artifacts.into(), "artifact"),
+            plural(c.facts.into(), "fact")
+        ));
+    }
+    text
+}
+
 fn info_json(info: &ArenaInfo) -> Value {
     json!({
         "id": info.id,
@@ -553,6 +1127,7 @@ fn info_json(info: &ArenaInfo) -> Value {
         "created-by": info.created_by,
         "created-at": info.created_at,
         "last-seq": info.last_seq,
+        "report": info.report.as_ref().map(report_json),
     })
 }
 
@@ -587,6 +1162,10 @@ fn info_text(info: &ArenaInfo) -> String {
                 .map(|n| format!("  \"{n}\""))
                 .unwrap_or_default()
         ));
+    }
+    if let Some(report) = &info.report {
+        text.push('\n');
+        text.push_str(&report_text(report));
     }
     text
 }

@@ -532,12 +532,32 @@ pub struct PluginEngine {
     linkers: Mutex<HashMap<u8, Arc<Linker<PluginState>>>>,
     components: Mutex<HashMap<[u8; 32], Component>>,
     pres: Mutex<HashMap<PreKey, AgentPre<PluginState>>>,
+    /// The empty component, linked: the baseline of instantiation.
+    empty: Mutex<Option<wasmtime::component::InstancePre<PluginState>>>,
 }
 
 impl PluginEngine {
     /// An engine with fuel metering, for plugins only (the arena runs on its own engine).
     pub fn new() -> Result<Self, HostError> {
+        Self::with_config(Config::new())
+    }
+
+    /// An engine whose instances come from wasmtime's pooling allocator: up to `instances` plugins
+    /// live at once, each with at most `memory_bytes` of linear memory (a plugin whose limit is
+    /// larger cannot be instantiated on it).
+    pub fn pooling(instances: u32, memory_bytes: usize) -> Result<Self, HostError> {
+        let mut pool = wasmtime::PoolingAllocationConfig::new();
+        pool.total_component_instances(instances)
+            .total_core_instances(instances.saturating_mul(4))
+            .total_memories(instances.saturating_mul(2))
+            .total_tables(instances.saturating_mul(4))
+            .max_memory_size(memory_bytes);
         let mut config = Config::new();
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        Self::with_config(config)
+    }
+
+    fn with_config(mut config: Config) -> Result<Self, HostError> {
         config.consume_fuel(true);
         let engine = Engine::new(&config).map_err(HostError::Load)?;
         Ok(PluginEngine {
@@ -546,6 +566,7 @@ impl PluginEngine {
             linkers: Mutex::default(),
             components: Mutex::default(),
             pres: Mutex::default(),
+            empty: Mutex::default(),
         })
     }
 
@@ -613,7 +634,36 @@ impl PluginEngine {
     /// and links it (once per component and grant), and instantiates it in a fresh Store bound to
     /// `handle`.
     pub fn load(&self, spec: &PluginSpec, handle: AgentHandle) -> Result<Plugin, PluginError> {
-        let grant = handle.grant().to_vec();
+        self.prepare(spec, handle.grant())?.instantiate(handle)
+    }
+
+    /// Instantiates the smallest component (no imports, no exports) in a Store set up exactly as a
+    /// plugin's: the baseline plugin instantiation is measured against.
+    pub fn instantiate_empty(
+        &self,
+        spec: &PluginSpec,
+        handle: AgentHandle,
+    ) -> wasmtime::Result<()> {
+        let pre = match &*self.empty.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(pre) => pre.clone(),
+            None => {
+                let component = Component::new(&self.engine, EMPTY_COMPONENT)?;
+                Linker::<PluginState>::new(&self.engine).instantiate_pre(&component)?
+            }
+        };
+        *self.empty.lock().unwrap_or_else(|e| e.into_inner()) = Some(pre.clone());
+        let (mut store, _, _) = Plugin::store(spec, handle, &self.engine);
+        pre.instantiate(&mut store).map(drop)
+    }
+
+    /// Checks `spec`'s imports against `grant` and returns it compiled and linked (each once per
+    /// component, and per component and grant), ready to instantiate for handles with that grant.
+    pub fn prepare(
+        &self,
+        spec: &PluginSpec,
+        grant: &[Permission],
+    ) -> Result<PreparedPlugin, PluginError> {
+        let grant = grant.to_vec();
         check_imports(spec, &grant)?;
         let invalid = |e: wasmtime::Error| PluginError::Invalid {
             plugin: spec.name.clone(),
@@ -659,7 +709,39 @@ impl PluginEngine {
                 pre
             }
         };
-        Plugin::start(spec, handle, &self.engine, &pre)
+        Ok(PreparedPlugin {
+            spec: spec.clone(),
+            grant,
+            engine: self.engine.clone(),
+            pre,
+        })
+    }
+}
+
+/// The smallest valid component: the preamble of the component binary format, no sections.
+const EMPTY_COMPONENT: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+
+/// A plugin checked, compiled and linked for one grant: instantiating it is all that is left.
+#[derive(Clone)]
+pub struct PreparedPlugin {
+    spec: PluginSpec,
+    grant: Vec<Permission>,
+    engine: Engine,
+    pre: AgentPre<PluginState>,
+}
+
+impl PreparedPlugin {
+    /// A live instance in a fresh Store bound to `handle`, whose grant must be the one this plugin
+    /// was prepared for.
+    pub fn instantiate(&self, handle: AgentHandle) -> Result<Plugin, PluginError> {
+        if handle.grant() != self.grant.as_slice() {
+            return Err(PluginError::Invalid {
+                plugin: self.spec.name.clone(),
+                agent: self.spec.agent.clone(),
+                message: "the handle's grant is not the one the plugin was prepared for".into(),
+            });
+        }
+        Plugin::start(&self.spec, handle, &self.engine, &self.pre)
     }
 }
 
@@ -721,12 +803,12 @@ pub enum Delivery {
 }
 
 impl Plugin {
-    fn start(
+    /// A Store for `spec` bound to `handle`: default-deny WASI with captured output, the memory cap.
+    fn store(
         spec: &PluginSpec,
         handle: AgentHandle,
         engine: &Engine,
-        pre: &AgentPre<PluginState>,
-    ) -> Result<Self, PluginError> {
+    ) -> (Store<PluginState>, MemoryOutputPipe, MemoryOutputPipe) {
         let stdout = MemoryOutputPipe::new(spec.limits.output_bytes);
         let stderr = MemoryOutputPipe::new(spec.limits.output_bytes);
         let state = PluginState {
@@ -747,6 +829,16 @@ impl Plugin {
         };
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
+        (store, stdout, stderr)
+    }
+
+    fn start(
+        spec: &PluginSpec,
+        handle: AgentHandle,
+        engine: &Engine,
+        pre: &AgentPre<PluginState>,
+    ) -> Result<Self, PluginError> {
+        let (mut store, stdout, stderr) = Self::store(spec, handle, engine);
         let fuel = spec.limits.fuel_per_turn;
         let observes = store.data().handle.grant().contains(&Permission::Observe);
         let instantiated = store.set_fuel(fuel).and_then(|()| {

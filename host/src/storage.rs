@@ -24,6 +24,14 @@ pub enum Durability {
 }
 
 impl Durability {
+    /// The setting's name as the command line spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Durability::Normal => "normal",
+            Durability::Full => "full",
+        }
+    }
+
     fn pragma(self) -> &'static str {
         match self {
             Durability::Normal => "NORMAL",

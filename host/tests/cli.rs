@@ -120,14 +120,15 @@ fn demo_runs_a_full_lifecycle() {
         "agent-joined",
         "arena-activated",
         "step-completed",
+        "artifact-put",
         "arena-settling",
         "arena-archived",
         "activated the arena",
-        "completed step 6",
         "all 6 steps done: settling",
         "archived the arena",
         "hash chain intact",
         "archived (completed)",
+        "report\n  outcome    completed\n  steps      6/6 complete\n",
     ] {
         assert!(
             out.contains(expected),
@@ -336,4 +337,580 @@ fn a_crash_loop_of_twenty_sigkills_loses_nothing_acknowledged() {
         );
         assert_survived(&db, &acknowledged);
     }
+}
+
+/// Runs `arena --json ARGS` and parses its one line of output.
+fn json(db: &Path, args: &[&str]) -> serde_json::Value {
+    let out = ok(db, &[&["--json"], args].concat());
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// Runs `arena ARGS`, expects it to fail with nothing on stdout, and returns its stderr.
+fn fails(db: &Path, args: &[&str]) -> String {
+    let out = arena(db, args);
+    assert!(!out.status.success(), "arena {args:?} succeeded");
+    assert!(out.stdout.is_empty(), "arena {args:?} printed to stdout");
+    String::from_utf8(out.stderr).expect("utf-8 errors")
+}
+
+fn field<'a>(value: &'a serde_json::Value, name: &str) -> &'a str {
+    value[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {name} in {value}"))
+}
+
+/// A pipeline of three stages over five steps: drafter 1-2, reviewer 3 and 5 after drafter, editor 4
+/// after both.
+fn create_pipeline(db: &Path) -> String {
+    ok(
+        db,
+        &[
+            "create",
+            "--goal",
+            "write the field guide",
+            "--steps",
+            "5",
+            "--participant",
+            "lead:coordinator",
+            "--participant",
+            "drafter:worker",
+            "--participant",
+            "reviewer:worker",
+            "--participant",
+            "editor:worker",
+            "--strategy",
+            "pipeline",
+            "--stage",
+            "drafter:1-2",
+            "--stage",
+            "reviewer:3,5:drafter",
+            "--stage",
+            "editor:4:drafter,reviewer",
+        ],
+    )
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn a_pipeline_arena_from_stages_to_the_settle_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let id = create_pipeline(&db);
+
+    let shown = json(&db, &["show", &id]);
+    assert_eq!(
+        shown["strategy"],
+        serde_json::json!({ "pipeline": { "coordinator": "lead", "stages": [
+            { "agent": "drafter", "steps": [{ "first": 1, "last": 2 }], "depends-on": [] },
+            { "agent": "reviewer", "steps": [{ "first": 3, "last": 3 }, { "first": 5, "last": 5 }],
+              "depends-on": ["drafter"] },
+            { "agent": "editor", "steps": [{ "first": 4, "last": 4 }], "depends-on": ["drafter", "reviewer"] },
+        ]}})
+    );
+    assert_eq!(shown["report"], serde_json::Value::Null);
+    assert!(ok(&db, &["show", &id]).contains(
+        "strategy  pipeline, coordinated by lead; stages drafter:1-2; reviewer:3,5 after drafter; \
+         editor:4 after drafter,reviewer\n"
+    ));
+    ok(&db, &["activate", &id, "--as", "lead"]);
+
+    // Artifacts in the drafter's slot: one with metadata and two lines, one put with a key, retried.
+    let first = json(
+        &db,
+        &[
+            "put",
+            &id,
+            "--as",
+            "drafter",
+            "--kind",
+            "text",
+            "--content",
+            "reefs\nare alive",
+            "--meta",
+            "lang=en",
+            "--meta",
+            "note=a=b",
+        ],
+    );
+    assert_eq!(first["id"], "art-7");
+    assert_eq!(first["author"], "drafter");
+    assert_eq!(
+        first["metadata"],
+        serde_json::json!({ "lang": "en", "note": "a=b" })
+    );
+    let first_at = field(&first, "created-at");
+    let file = dir.path().join("draft.txt");
+    std::fs::write(&file, "second draft").unwrap();
+    let put = [
+        "--key", "k1", "put", &id, "--as", "drafter", "--kind", "text", "--file",
+    ];
+    let second = ok(&db, &[&put[..], &[file.to_str().unwrap()]].concat());
+    assert!(second.starts_with("art-8 text by drafter at "), "{second}");
+    assert_eq!(
+        ok(&db, &[&put[..], &[file.to_str().unwrap()]].concat()),
+        second
+    );
+    let second_at = second.trim().rsplit(' ').next().unwrap().to_string();
+
+    // The pipeline refuses work ahead of its stage, naming the stage that blocks it.
+    let early = fails(&db, &["step", &id, "3", "--as", "reviewer"]);
+    assert!(
+        early.contains(
+            r#"stage "reviewer" cannot complete step 3: stage "drafter" it depends on is not done"#
+        ),
+        "{early}"
+    );
+    let early = fails(&db, &["slot", &id, "done", "--as", "reviewer"]);
+    assert!(early.contains(r#"stage "drafter""#), "{early}");
+    let foreign = fails(&db, &["step", &id, "1", "--as", "editor"]);
+    assert!(
+        foreign.contains(r#"step 1 belongs to stage "drafter""#),
+        "{foreign}"
+    );
+
+    ok(&db, &["step", &id, "1", "--as", "drafter"]);
+    ok(&db, &["step", &id, "2", "--as", "drafter"]);
+    assert_eq!(
+        ok(&db, &["slot", &id, "done", "--as", "drafter"]),
+        "slot of drafter: done\n"
+    );
+    let blocked = fails(&db, &["step", &id, "4", "--as", "editor"]);
+    assert!(
+        blocked.contains(r#"stage "reviewer" it depends on"#),
+        "{blocked}"
+    );
+    ok(&db, &["step", &id, "3", "--as", "reviewer"]);
+    ok(&db, &["step", &id, "5", "--as", "reviewer"]);
+    let review = json(
+        &db,
+        &[
+            "put",
+            &id,
+            "--as",
+            "reviewer",
+            "--kind",
+            "text",
+            "--content",
+            "tighten it",
+        ],
+    );
+    assert_eq!(review["id"], "art-14");
+    assert_eq!(
+        json(&db, &["slot", &id, "done", "--as", "reviewer"]),
+        serde_json::json!({ "agent": "reviewer", "status": "done" })
+    );
+    ok(&db, &["step", &id, "4", "--as", "editor"]);
+
+    let fact = ok(
+        &db,
+        &[
+            "fact",
+            &id,
+            "--as",
+            "reviewer",
+            "--content",
+            "Write Straße, not Strasse",
+            "--confidence",
+            "0.8",
+            "--tag",
+            "style",
+        ],
+    );
+    assert!(
+        fact.starts_with("fact-17 by reviewer at ")
+            && fact.ends_with(", confidence 0.8, tags style\n"),
+        "{fact}"
+    );
+    assert_eq!(
+        ok(&db, &["facts", &id, "--tag", "style", "--text", "STRASSE"]),
+        format!("{fact}  | Write Straße, not Strasse\n")
+    );
+
+    // Every slot, as the operator and through a reader's handle.
+    let listing =
+        "drafter  done  art-7,art-8\neditor  idle  -\nlead  idle  -\nreviewer  done  art-14\n";
+    assert_eq!(ok(&db, &["artifacts", &id]), listing);
+    assert_eq!(ok(&db, &["artifacts", &id, "--as", "editor"]), listing);
+    let lines: Vec<serde_json::Value> = ok(&db, &["--json", "artifacts", &id, "--as", "editor"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(
+        lines[0],
+        serde_json::json!({ "agent": "drafter", "status": "done", "artifacts": ["art-7", "art-8"] })
+    );
+    assert_eq!(
+        ok(
+            &db,
+            &["artifacts", &id, "--agent", "drafter", "--as", "editor"]
+        ),
+        format!(
+            "drafter  done  2 artifacts\n\
+             art-7 text by drafter at {first_at}\n  meta lang=en\n  meta note=a=b\n  | reefs\n  | are alive\n\
+             art-8 text by drafter at {second_at}\n  | second draft\n"
+        )
+    );
+
+    // A merge records its sources, in order; the coordinator merges while settling too.
+    ok(&db, &["settle", &id, "--as", "lead"]);
+    let merged = ok(
+        &db,
+        &[
+            "merge",
+            &id,
+            "--from",
+            "art-8",
+            "art-14",
+            "--content",
+            "the guide",
+            "--as",
+            "lead",
+        ],
+    );
+    assert!(merged.starts_with("art-19 text by lead at "), "{merged}");
+    assert!(merged.ends_with(" from art-8,art-14\n"), "{merged}");
+    let merge = json(&db, &["artifacts", &id, "--agent", "lead"]);
+    let artifact = &merge["artifacts"][0];
+    assert_eq!(artifact["sources"], serde_json::json!(["art-8", "art-14"]));
+    assert_eq!(
+        ok(
+            &db,
+            &["artifacts", &id, "--agent", "lead", "--as", "reviewer"]
+        ),
+        format!(
+            "lead  idle  1 artifact\nart-19 text by lead at {} from art-8,art-14\n  | the guide\n",
+            field(artifact, "created-at")
+        )
+    );
+    let unknown = fails(
+        &db,
+        &[
+            "merge",
+            &id,
+            "--from",
+            "art-99",
+            "--content",
+            "x",
+            "--as",
+            "lead",
+        ],
+    );
+    assert!(unknown.contains("art-99"), "{unknown}");
+
+    // Facts are for active arenas: a settling one refuses them.
+    let late = fails(
+        &db,
+        &[
+            "fact",
+            &id,
+            "--as",
+            "reviewer",
+            "--content",
+            "x",
+            "--confidence",
+            "0.5",
+        ],
+    );
+    assert!(late.contains("invalid state"), "{late}");
+
+    let archived = ok(&db, &["archive", &id, "--as", "lead"]);
+    assert_eq!(
+        archived,
+        "archived\n\
+         report\n\
+         \x20 outcome    completed\n\
+         \x20 steps      5/5 complete\n\
+         \x20 facts      1\n\
+         \x20 artifacts  4 (1 merge)\n\
+         \x20 events     20\n\
+         \x20 contributions\n\
+         \x20   drafter  2 steps, 2 artifacts, 0 facts\n\
+         \x20   editor  1 step, 0 artifacts, 0 facts\n\
+         \x20   lead  0 steps, 1 artifact, 0 facts\n\
+         \x20   reviewer  2 steps, 1 artifact, 1 fact\n"
+    );
+    let shown = json(&db, &["show", &id]);
+    assert_eq!(shown["status"], "archived");
+    assert_eq!(
+        shown["report"],
+        serde_json::json!({
+            "outcome": "completed", "completed-steps": 5, "total-steps": 5, "facts": 1,
+            "artifacts": 4, "merges": 1, "events": 20,
+            "contributions": [
+                { "agent": "drafter", "steps": 2, "artifacts": 2, "facts": 0 },
+                { "agent": "editor", "steps": 1, "artifacts": 0, "facts": 0 },
+                { "agent": "lead", "steps": 0, "artifacts": 1, "facts": 0 },
+                { "agent": "reviewer", "steps": 2, "artifacts": 1, "facts": 1 },
+            ],
+        })
+    );
+    let text = ok(&db, &["show", &id]);
+    assert!(
+        text.ends_with(&archived["archived\n".len()..]),
+        "show lacks the report:\n{text}"
+    );
+    assert!(ok(&db, &["verify", &id]).starts_with("ok: 20 events"));
+}
+
+#[test]
+fn facts_are_shared_then_queried_by_tag_and_text_within_and_across_arenas() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let north = create(&db);
+    let south = create(&db);
+    for id in [&north, &south] {
+        ok(&db, &["activate", id, "--as", "lead"]);
+    }
+    let add = |id: &str, agent: &str, content: &str, confidence: &str, tags: &[&str]| {
+        let mut args = vec![
+            "fact",
+            id,
+            "--as",
+            agent,
+            "--content",
+            content,
+            "--confidence",
+            confidence,
+        ];
+        for tag in tags {
+            args.extend(["--tag", tag]);
+        }
+        json(&db, &args)
+    };
+    let street = add(
+        &north,
+        "wendy",
+        "Die Straße zum Hafen ist nass",
+        "0.9",
+        &["harbour", "de"],
+    );
+    assert_eq!(street["id"], "fact-6");
+    assert_eq!(street["source"], "wendy");
+    assert_eq!(street["arena"], north.as_str());
+    assert_eq!(street["tags"], serde_json::json!(["harbour", "de"]));
+    let coral = add(
+        &north,
+        "lead",
+        "Coral bleaching below 30 m",
+        "0.75",
+        &["reef"],
+    );
+    let sharks = add(
+        &south,
+        "wendy",
+        "Reef sharks at the drop-off",
+        "1",
+        &["reef", "sharks"],
+    );
+    add(&south, "wendy", "The boat leaks", "0.5", &[]);
+
+    // Human output: the fact's line, then its content; `fact` prints the line.
+    let at = |fact: &serde_json::Value| field(fact, "created-at").to_string();
+    let printed = ok(
+        &db,
+        &[
+            "--key",
+            "f1",
+            "fact",
+            &south,
+            "--as",
+            "lead",
+            "--content",
+            "Calm seas",
+            "--confidence",
+            "0.25",
+        ],
+    );
+    assert!(printed.starts_with("fact-8 by lead at "), "{printed}");
+    assert!(printed.ends_with(", confidence 0.25\n"), "{printed}");
+    let retried = ok(
+        &db,
+        &[
+            "--key",
+            "f1",
+            "fact",
+            &south,
+            "--as",
+            "lead",
+            "--content",
+            "Calm seas",
+            "--confidence",
+            "0.25",
+        ],
+    );
+    assert_eq!(retried, printed);
+
+    // Text matching folds case the Unicode way: STRASSE finds Straße.
+    assert_eq!(
+        ok(&db, &["facts", &north, "--text", "STRASSE"]),
+        format!(
+            "fact-6 by wendy at {}, confidence 0.9, tags harbour,de\n  | Die Straße zum Hafen ist nass\n",
+            at(&street)
+        )
+    );
+    assert_eq!(
+        ok(&db, &["facts", &north, "--tag", "reef"]),
+        format!(
+            "fact-7 by lead at {}, confidence 0.75, tags reef\n  | Coral bleaching below 30 m\n",
+            at(&coral)
+        )
+    );
+    assert_eq!(
+        ok(
+            &db,
+            &["facts", &north, "--tag", "reef", "--text", "strasse"]
+        ),
+        ""
+    );
+    assert_eq!(ok(&db, &["--json", "facts", &south]).lines().count(), 3);
+
+    // Across arenas the tag is required, and each fact names its arena, in arena order.
+    let across = ok(&db, &["facts", "--tag", "reef"]);
+    assert_eq!(
+        across,
+        format!(
+            "{north} fact-7 by lead at {}, confidence 0.75, tags reef\n  | Coral bleaching below 30 m\n\
+             {south} fact-6 by wendy at {}, confidence 1, tags reef,sharks\n  | Reef sharks at the drop-off\n",
+            at(&coral),
+            at(&sharks)
+        )
+    );
+    let lines: Vec<serde_json::Value> = ok(
+        &db,
+        &["--json", "facts", "--tag", "reef", "--text", "SHARK"],
+    )
+    .lines()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect();
+    assert_eq!(lines, std::slice::from_ref(&sharks));
+    let untagged = fails(&db, &["facts"]);
+    assert!(untagged.contains("needs a tag"), "{untagged}");
+    let observer = fails(
+        &db,
+        &[
+            "fact",
+            &north,
+            "--as",
+            "otto",
+            "--content",
+            "x",
+            "--confidence",
+            "0.5",
+        ],
+    );
+    assert!(
+        observer.contains("permission denied: needs share-facts"),
+        "{observer}"
+    );
+    let bad = fails(
+        &db,
+        &[
+            "fact",
+            &north,
+            "--as",
+            "wendy",
+            "--content",
+            "x",
+            "--confidence",
+            "1.5",
+        ],
+    );
+    assert!(bad.contains("confidence"), "{bad}");
+
+    // Aborting prints the report too; the facts stay queryable afterwards.
+    let aborted = json(&db, &["abort", &south, "--reason", "storm", "--as", "lead"]);
+    assert_eq!(aborted["status"], "archived");
+    assert_eq!(
+        aborted["report"],
+        serde_json::json!({
+            "outcome": "aborted: storm", "completed-steps": 0, "total-steps": 3, "facts": 3,
+            "artifacts": 0, "merges": 0, "events": 9,
+            "contributions": [
+                { "agent": "lead", "steps": 0, "artifacts": 0, "facts": 1 },
+                { "agent": "otto", "steps": 0, "artifacts": 0, "facts": 0 },
+                { "agent": "wendy", "steps": 0, "artifacts": 0, "facts": 2 },
+            ],
+        })
+    );
+    assert_eq!(ok(&db, &["facts", "--tag", "reef"]), across);
+}
+
+#[test]
+fn stages_and_strategies_are_checked_before_anything_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let base = [
+        "create",
+        "--goal",
+        "g",
+        "--steps",
+        "2",
+        "--participant",
+        "lead:coordinator",
+        "--participant",
+        "ada:worker",
+    ];
+    let with = |extra: &[&'static str]| [&base[..], extra].concat();
+    let stderr = fails(&db, &with(&["--stage", "ada:1-2"]));
+    assert!(
+        stderr.contains("--stage needs --strategy pipeline"),
+        "{stderr}"
+    );
+    let stderr = fails(&db, &with(&["--strategy", "peer", "--stage", "ada:1-2"]));
+    assert!(
+        stderr.contains("--stage needs --strategy pipeline"),
+        "{stderr}"
+    );
+    let stderr = fails(&db, &with(&["--strategy", "pipeline"]));
+    assert!(stderr.contains("--stage"), "{stderr}");
+    for (stage, complaint) in [
+        ("ada", "is not AGENT:STEPS"),
+        ("ada:", "owns no steps"),
+        (":1-2", "names no agent"),
+        ("ada:1-x", r#""x" is not a step number"#),
+        ("ada:1,,2", r#""" is not a step number"#),
+        ("ada:1-2:lead,", "an empty agent"),
+    ] {
+        let stderr = fails(&db, &with(&["--strategy", "pipeline", "--stage", stage]));
+        assert!(stderr.contains(complaint), "{stage}: {stderr}");
+    }
+    // The arena itself checks what the stages mean.
+    let stderr = fails(
+        &db,
+        &with(&[
+            "--strategy",
+            "pipeline",
+            "--stage",
+            "ada:1",
+            "--stage",
+            "lead:2:ada,lead",
+        ]),
+    );
+    assert!(stderr.contains("invalid input"), "{stderr}");
+    assert_eq!(ok(&db, &["list"]), "");
+
+    // A pipeline's coordinator is --coordinator, or the first coordinator listed.
+    let id = ok(
+        &db,
+        &with(&["--strategy", "pipeline", "--stage", "ada:1-2"]),
+    );
+    let shown = json(&db, &["show", id.trim()]);
+    assert_eq!(shown["strategy"]["pipeline"]["coordinator"], "lead");
+    let id = ok(
+        &db,
+        &with(&[
+            "--participant",
+            "boss:coordinator",
+            "--coordinator",
+            "boss",
+            "--strategy",
+            "pipeline",
+            "--stage",
+            "ada:1-2",
+        ]),
+    );
+    let shown = json(&db, &["show", id.trim()]);
+    assert_eq!(shown["strategy"]["pipeline"]["coordinator"], "boss");
 }
