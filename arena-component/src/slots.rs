@@ -97,6 +97,7 @@ pub struct SlotContents {
 
 /// What one agent left in an arena.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Contribution {
     pub agent: AgentId,
     pub steps: u32,
@@ -106,6 +107,7 @@ pub struct Contribution {
 
 /// What an arena kept when it was archived.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct SettleReport {
     pub outcome: Outcome,
     pub completed_steps: u32,

@@ -100,9 +100,9 @@ pub fn parse_role(name: &str) -> Option<Role> {
 /// Parses step ranges written as `N` or `N-M`, separated by commas (`1-3,5`).
 pub fn parse_steps(text: &str) -> Result<Vec<types::StepRange>, String> {
     let number = |n: &str| {
-        n.trim()
-            .parse::<u32>()
-            .map_err(|_| format!("{n:?} in steps {text:?} is not a step number"))
+        n.trim().parse::<u32>().map_err(|_| {
+            format!("{n:?} is not a step number (steps are N or N-M, comma-separated)")
+        })
     };
     text.split(',')
         .map(|part| {

@@ -12,7 +12,7 @@ use arena_host::run::{self, Manifest};
 use arena_host::types::{
     ArenaConfig, ArenaInfo, Artifact, ArtifactDraft, Event, Fact, FactDraft, FactQuery,
     MergeRequest, Participant, ParticipantSpec, Permission, Pipeline, Role, SettleReport, Slot,
-    SlotInfo, SlotStatus, Stage, StepRange, Strategy,
+    SlotInfo, SlotStatus, Stage, Strategy,
 };
 use arena_host::{
     ArenaHost, Durability, HostOptions, Operation, PERMISSIONS, outcome_text, parse_role,
@@ -37,6 +37,16 @@ struct Cli {
     /// Commit durability: `normal` survives a killed process, `full` also a power loss.
     #[arg(long, global = true, value_enum, default_value_t = DurabilityArg::Normal)]
     durability: DurabilityArg,
+    /// Where the compiled arena component is kept between runs, so that a start loads it instead of
+    /// compiling it [default: $XDG_CACHE_HOME/sharedarena, else ~/.cache/sharedarena].
+    #[arg(long, global = true, value_name = "DIR", env = "ARENA_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile the arena component in this process; read and write no cache.
+    #[arg(long, global = true)]
+    no_cache: bool,
+    /// One transaction per operation instead of group commit.
+    #[arg(long, global = true)]
+    no_group_commit: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -295,8 +305,61 @@ enum Command {
     },
     /// Run the arena of plugins a TOML manifest describes, printing every turn.
     Run { manifest: PathBuf },
-    /// Run the sample plugins (coordinator, two workers, observer) from creation to archive.
+    /// Run the sample plugins as a three-stage pipeline, from creation to the settle report.
     Demo,
+    /// Measure the hot paths against baselines measured in the same run; print one table of ratios.
+    Bench {
+        /// Every case at tiny sizes, in seconds: checks the suite runs (the figures mean nothing).
+        #[arg(long, conflicts_with = "full")]
+        smoke: bool,
+        /// The full suite, as `cargo bench` runs it: a 1,000,000-event replay, 10,000 instances.
+        #[arg(long)]
+        full: bool,
+        /// Where replay fixtures are built once and kept.
+        #[arg(long, value_name = "DIR", default_value = "target/bench-fixtures")]
+        fixtures: PathBuf,
+    },
+}
+
+/// The component cache the program uses unless told otherwise.
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("sharedarena"))
+}
+
+/// `arena bench`: runs the suite on temporary files and prints the table.
+fn bench(smoke: bool, full: bool, fixtures: PathBuf, json: bool) -> Result<()> {
+    use arena_host::bench::{self, BenchConfig};
+    let exe = std::env::current_exe().ok();
+    let config = if smoke {
+        BenchConfig::smoke(fixtures, exe)
+    } else if full {
+        BenchConfig::full(fixtures, exe)
+    } else {
+        BenchConfig::standard(fixtures, exe)
+    };
+    let report = bench::run(&config, |case| eprintln!("measuring: {case}"))
+        .map_err(|e| anyhow!("benchmark: {e}"))?;
+    if json {
+        for row in &report.rows {
+            println!(
+                "{}",
+                json!({
+                    "case": row.case, "measured": row.value, "baseline": row.baseline,
+                    "baseline-value": row.baseline_value, "ratio": row.ratio,
+                    "higher-is-better": row.higher_is_better, "target": row.target,
+                    "met": row.met(), "durability": report.durability.name(),
+                    "machine": report.machine,
+                })
+            );
+        }
+    } else {
+        print!("{}", bench::table(&report));
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -338,12 +401,25 @@ fn check_usage(cli: &Cli) {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    if let Command::Bench {
+        smoke,
+        full,
+        fixtures,
+    } = cli.command
+    {
+        return bench(smoke, full, fixtures, cli.json);
+    }
     let options = HostOptions {
         durability: match cli.durability {
             DurabilityArg::Normal => Durability::Normal,
             DurabilityArg::Full => Durability::Full,
         },
-        ..HostOptions::default()
+        component_cache: if cli.no_cache {
+            None
+        } else {
+            cli.cache_dir.clone().or_else(default_cache_dir)
+        },
+        group_commit: !cli.no_group_commit,
     };
     let host = ArenaHost::open(&cli.db, options)
         .with_context(|| format!("opening arena database {}", cli.db.display()))?;
@@ -667,10 +743,12 @@ fn run(cli: Cli) -> Result<()> {
             let base = manifest.parent().unwrap_or(std::path::Path::new("."));
             run_manifest(&host, &parsed, base, &out)?;
         }
+        Command::Bench { .. } => unreachable!("handled before the database is opened"),
         Command::Demo => {
             if !out.json {
                 println!(
-                    "running the sample plugins in {}: a coordinator, two workers and an observer\n",
+                    "running the sample plugins in {} as a three-stage pipeline: ada drafts, bob \
+                     reviews her drafts, cy signs off on both; lead merges and archives; eve watches\n",
                     host.path().display()
                 );
             }
@@ -732,23 +810,7 @@ fn parse_stage(text: &str) -> Result<Stage, String> {
     if steps.is_empty() {
         return Err(format!("stage {text:?} owns no steps"));
     }
-    let number = |n: &str| {
-        n.trim().parse::<u32>().map_err(|_| {
-            format!(
-                "stage {text:?}: {n:?} is not a step number (steps are N or N-M, comma-separated)"
-            )
-        })
-    };
-    let steps = steps
-        .split(',')
-        .map(|range| match range.split_once('-') {
-            Some((first, last)) => Ok(StepRange {
-                first: number(first)?,
-                last: number(last)?,
-            }),
-            None => number(range).map(|n| StepRange { first: n, last: n }),
-        })
-        .collect::<Result<Vec<_>, String>>()?;
+    let steps = arena_host::parse_steps(steps).map_err(|e| format!("stage {text:?}: {e}"))?;
     let depends_on = match parts.next() {
         None | Some("") => Vec::new(),
         Some(list) => list

@@ -72,7 +72,11 @@ impl exports::arena::core::plugin::Guest for Reviewer {
             ));
         }
         share_facts::add_fact(&FactDraft {
-            content: "Dawn walks on the delta need the tide times".into(),
+            content: format!(
+                "After reading {} artifacts of {}: dawn walks on the delta need the tide times",
+                drafts.len(),
+                me.depends_on.join(" and ")
+            ),
             confidence: 0.9,
             tags: vec!["delta".into(), "tides".into()],
         })
