@@ -78,8 +78,12 @@ impl Storage for HostStorage {
     }
 }
 
-fn manager() -> ArenaManager<HostStorage, SystemClock> {
-    ArenaManager::new(HostStorage, SystemClock)
+/// The component's one manager: it lives as long as the instance, and with it its cache of parsed
+/// arena states.
+fn manager() -> &'static ArenaManager<HostStorage, SystemClock> {
+    static MANAGER: std::sync::LazyLock<ArenaManager<HostStorage, SystemClock>> =
+        std::sync::LazyLock::new(|| ArenaManager::new(HostStorage, SystemClock));
+    &MANAGER
 }
 
 type WitResult<T> = Result<T, wit::ArenaError>;

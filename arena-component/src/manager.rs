@@ -26,12 +26,45 @@ pub struct VerifyReport {
 pub struct ArenaManager<S, C> {
     storage: S,
     clock: C,
+    states: StateCache,
+}
+
+/// Arenas this manager parsed or wrote recently, keyed by their head (sequence number and hash), so
+/// that an operation on an arena whose head has not moved skips parsing its snapshot. The hash chains
+/// every event before it, so a head names exactly one state: an entry can be stale (never used again)
+/// but never wrong — whichever host or process moved the head.
+#[derive(Default)]
+struct StateCache(std::sync::Mutex<std::collections::HashMap<String, Arena>>);
+
+/// Arenas the state cache keeps at most.
+const CACHED_STATES: usize = 64;
+
+impl StateCache {
+    fn get(&self, arena: &str, head_seq: u64, head_hash: &str) -> Option<Arena> {
+        let states = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        states
+            .get(arena)
+            .filter(|s| s.last_seq == head_seq && s.last_hash == head_hash)
+            .cloned()
+    }
+
+    fn put(&self, state: &Arena) {
+        let mut states = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if states.len() >= CACHED_STATES && !states.contains_key(&state.id) {
+            states.clear();
+        }
+        states.insert(state.id.clone(), state.clone());
+    }
 }
 
 impl<S: Storage, C: Clock> ArenaManager<S, C> {
     /// A manager over `storage`.
     pub fn new(storage: S, clock: C) -> Self {
-        ArenaManager { storage, clock }
+        ArenaManager {
+            storage,
+            clock,
+            states: StateCache::default(),
+        }
     }
 
     /// The storage underneath.
@@ -123,6 +156,9 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
     pub fn get(&self, arena: &str) -> Result<Arena, ArenaError> {
         check_arena_id(arena)?;
         let stored = self.storage.load(arena)?.ok_or(ArenaError::NotFound)?;
+        if let Some(state) = self.states.get(arena, stored.head_seq, &stored.head_hash) {
+            return Ok(state);
+        }
         let state: Arena = serde_json::from_str(&stored.snapshot)
             .map_err(|e| ArenaError::Storage(format!("arena {arena}: unreadable snapshot: {e}")))?;
         if state.last_seq != stored.head_seq || state.last_hash != stored.head_hash {
@@ -131,6 +167,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
                 state.last_seq, stored.head_seq
             )));
         }
+        self.states.put(&state);
         Ok(state)
     }
 
@@ -447,6 +484,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             tags: next.fact_tags(),
         };
         self.storage.append(arena, expected_seq, &sealed, &record)?;
+        self.states.put(&next);
         Ok(next)
     }
 }

@@ -19,7 +19,7 @@ use crate::plugin::{PluginEngine, PluginLimits, PluginSpec, TurnOutcome};
 use crate::run::BUILTIN_PLUGINS;
 use crate::storage::{Durability, SqliteStorage};
 use crate::types::{ArenaConfig, ArenaStatus, Event, ParticipantSpec, Role, Strategy};
-use crate::{ArenaHost, HostOptions, MAX_BATCH};
+use crate::{ArenaHost, GroupCommit, HostOptions, MAX_BATCH};
 
 /// How much to measure.
 #[derive(Clone, Debug)]
@@ -214,7 +214,11 @@ fn open_host(path: &Path, durability: Durability, group_commit: bool) -> Result<
         path,
         HostOptions {
             durability,
-            group_commit,
+            group_commit: if group_commit {
+                GroupCommit::On
+            } else {
+                GroupCommit::Off
+            },
             ..HostOptions::default()
         },
     )

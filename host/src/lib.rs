@@ -30,7 +30,7 @@ pub use arena_bindings::types;
 pub use error::{HostError, describe};
 pub use handle::{AgentHandle, operation_permission};
 pub use runtime::{
-    ARENA_COMPONENT, ArenaHost, CommitStats, HostOptions, MAX_BATCH, component_source,
+    ARENA_COMPONENT, ArenaHost, CommitStats, GroupCommit, HostOptions, MAX_BATCH, component_source,
 };
 pub use storage::Durability;
 

@@ -15,8 +15,8 @@ use arena_host::types::{
     SlotInfo, SlotStatus, Stage, Strategy,
 };
 use arena_host::{
-    ArenaHost, Durability, HostOptions, Operation, PERMISSIONS, outcome_text, parse_role,
-    permission_name, role_name, status_name,
+    ArenaHost, Durability, GroupCommit, HostOptions, Operation, PERMISSIONS, outcome_text,
+    parse_role, permission_name, role_name, status_name,
 };
 
 /// Operate SharedArena arenas on a database file: create and inspect them as the operator, or act
@@ -44,11 +44,18 @@ struct Cli {
     /// Compile the arena component in this process; read and write no cache.
     #[arg(long, global = true)]
     no_cache: bool,
-    /// One transaction per operation instead of group commit.
-    #[arg(long, global = true)]
-    no_group_commit: bool,
+    /// Group commit: concurrent operations share one transaction (`auto`: with `--durability full`).
+    #[arg(long, global = true, value_enum, default_value_t = GroupCommitArg::Auto)]
+    group_commit: GroupCommitArg,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GroupCommitArg {
+    Auto,
+    On,
+    Off,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -419,7 +426,11 @@ fn run(cli: Cli) -> Result<()> {
         } else {
             cli.cache_dir.clone().or_else(default_cache_dir)
         },
-        group_commit: !cli.no_group_commit,
+        group_commit: match cli.group_commit {
+            GroupCommitArg::Auto => GroupCommit::Auto,
+            GroupCommitArg::On => GroupCommit::On,
+            GroupCommitArg::Off => GroupCommit::Off,
+        },
     };
     let host = ArenaHost::open(&cli.db, options)
         .with_context(|| format!("opening arena database {}", cli.db.display()))?;

@@ -40,10 +40,8 @@ pub struct HostOptions {
     /// A directory for the compiled arena component (see [`crate::precompiled`]): a process that finds
     /// its compilation there starts without compiling. `None` (the default) compiles in every process.
     pub component_cache: Option<PathBuf>,
-    /// Group commit (on by default): operations that arrive while others are being written share one
-    /// SQLite transaction, each in a savepoint of its own, and every one of them is acknowledged only
-    /// after that transaction commits. Off: one transaction per operation.
-    pub group_commit: bool,
+    /// Whether operations share commits; [`GroupCommit::Auto`] by default.
+    pub group_commit: GroupCommit,
 }
 
 impl Default for HostOptions {
@@ -51,7 +49,32 @@ impl Default for HostOptions {
         HostOptions {
             durability: Durability::default(),
             component_cache: None,
-            group_commit: true,
+            group_commit: GroupCommit::Auto,
+        }
+    }
+}
+
+/// Group commit: operations that arrive while others are being written share one SQLite transaction,
+/// each in a savepoint of its own, and every one of them is acknowledged only after that transaction
+/// commits. It pays when a commit is expensive (`synchronous=FULL` waits for the disk); with
+/// `synchronous=NORMAL` a commit costs less than the hand-over between waiting writers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GroupCommit {
+    /// On with [`Durability::Full`], off with [`Durability::Normal`].
+    #[default]
+    Auto,
+    /// Always.
+    On,
+    /// One transaction per operation.
+    Off,
+}
+
+impl GroupCommit {
+    fn enabled(self, durability: Durability) -> bool {
+        match self {
+            GroupCommit::Auto => durability == Durability::Full,
+            GroupCommit::On => true,
+            GroupCommit::Off => false,
         }
     }
 }
@@ -413,7 +436,8 @@ impl ArenaHost {
         &self,
         f: impl FnOnce(&Manager, &mut Store<ArenaState>) -> wasmtime::Result<Result<R, ArenaError>>,
     ) -> Result<R, HostError> {
-        if !self.shared.options.group_commit {
+        let options = &self.shared.options;
+        if !options.group_commit.enabled(options.durability) {
             return self.call(f);
         }
         self.shared.writers_waiting.fetch_add(1, Ordering::SeqCst);

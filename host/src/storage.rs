@@ -4,6 +4,7 @@
 //! expected sequence number first, so any number of hosts can share one database file: the loser of a
 //! race gets `conflict`, writes nothing, and the component retries.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -98,6 +99,22 @@ pub struct SqliteStorage {
     conn: Connection,
     path: PathBuf,
     conflicts: u64,
+    /// What this connection last wrote to the index tables per arena: a later append that starts from
+    /// that very head and carries the same lists leaves those rows alone.
+    indexed: HashMap<String, Indexed>,
+}
+
+/// The members and tags rows of an arena as this connection wrote them, at head `seq`.
+struct Indexed {
+    seq: u64,
+    participants: Vec<String>,
+    tags: Vec<String>,
+}
+
+/// Which index rows an append rewrites.
+struct Rewrite {
+    members: bool,
+    tags: bool,
 }
 
 impl SqliteStorage {
@@ -113,6 +130,7 @@ impl SqliteStorage {
             conn,
             path: path.to_path_buf(),
             conflicts: 0,
+            indexed: HashMap::new(),
         })
     }
 
@@ -195,6 +213,19 @@ impl SqliteStorage {
                 )));
             }
         }
+        // The head this append starts from is the one this connection wrote last (the expected
+        // sequence check below guarantees nobody wrote since), so index rows equal to what it wrote
+        // then are still there.
+        let rewrite = match self.indexed.get(arena) {
+            Some(done) if done.seq == expected_seq && expected_seq > 0 => Rewrite {
+                members: done.participants != record.participants,
+                tags: done.tags != record.tags,
+            },
+            _ => Rewrite {
+                members: true,
+                tags: true,
+            },
+        };
         // Alone, an append is its own `BEGIN IMMEDIATE` transaction; inside a group commit's open
         // transaction it is a savepoint, so a failed append leaves the batch as it was.
         let written = if self.conn.is_autocommit() {
@@ -202,23 +233,35 @@ impl SqliteStorage {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(storage_error)?;
-            let written = write_append(&tx, arena, expected_seq, events, last, record)?;
+            let written = write_append(&tx, arena, expected_seq, events, last, record, &rewrite)?;
             if written {
                 tx.commit().map_err(storage_error)?;
             }
             written
         } else {
             let sp = self.conn.savepoint().map_err(storage_error)?;
-            let written = write_append(&sp, arena, expected_seq, events, last, record)?;
+            let written = write_append(&sp, arena, expected_seq, events, last, record, &rewrite)?;
             if written {
                 sp.commit().map_err(storage_error)?;
             }
             written
         };
         if !written {
+            self.indexed.remove(arena);
             self.conflicts += 1;
             return Err(ArenaError::Conflict);
         }
+        if self.indexed.len() >= 1024 && !self.indexed.contains_key(arena) {
+            self.indexed.clear();
+        }
+        self.indexed.insert(
+            arena.to_string(),
+            Indexed {
+                seq: last.seq,
+                participants: record.participants.clone(),
+                tags: record.tags.clone(),
+            },
+        );
         Ok(())
     }
 
@@ -234,6 +277,8 @@ impl SqliteStorage {
     pub fn commit_batch(&mut self) -> Result<(), ArenaError> {
         self.conn.execute_batch("COMMIT").map_err(|e| {
             let _ = self.conn.execute_batch("ROLLBACK");
+            // What the batch wrote is gone, index rows included.
+            self.indexed.clear();
             storage_error(e)
         })
     }
@@ -332,13 +377,37 @@ fn write_append(
     events: &[Event],
     last: &Event,
     record: &ArenaRecord,
+    rewrite: &Rewrite,
 ) -> Result<bool, ArenaError> {
-    let head: u64 = tx
-        .prepare_cached("SELECT head_seq FROM arenas WHERE id = ?1")
-        .and_then(|mut stmt| stmt.query_row(params![arena], |row| row.get(0)).optional())
-        .map_err(storage_error)?
-        .unwrap_or(0);
-    if head != expected_seq {
+    // Move the head first, only from `expected_seq`: no row changed means another writer got there
+    // first (or the arena exists already), and nothing has been written.
+    let status = crate::status_name(record.status);
+    let moved = if expected_seq == 0 {
+        tx.prepare_cached(
+            "INSERT INTO arenas (id, status, head_seq, head_hash, snapshot)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![arena, status, last.seq, last.hash, record.snapshot])
+        })
+    } else {
+        tx.prepare_cached(
+            "UPDATE arenas SET status = ?2, head_seq = ?3, head_hash = ?4, snapshot = ?5
+             WHERE id = ?1 AND head_seq = ?6",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                arena,
+                status,
+                last.seq,
+                last.hash,
+                record.snapshot,
+                expected_seq
+            ])
+        })
+    }
+    .map_err(storage_error)?;
+    if moved == 0 {
         return Ok(false);
     }
     {
@@ -355,23 +424,18 @@ fn write_append(
                 ])
                 .map_err(storage_error)?;
         }
-        tx.prepare_cached(
-            "INSERT INTO arenas (id, status, head_seq, head_hash, snapshot)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (id) DO UPDATE SET status = excluded.status,
-                 head_seq = excluded.head_seq, head_hash = excluded.head_hash,
-                 snapshot = excluded.snapshot",
-        )
-        .and_then(|mut stmt| {
-            stmt.execute(params![
-                arena,
-                crate::status_name(record.status),
-                last.seq,
-                last.hash,
-                record.snapshot
-            ])
-        })
-        .map_err(storage_error)?;
+        if rewrite.members {
+            write_members(tx, arena, record)?;
+        }
+        if rewrite.tags {
+            write_tags(tx, arena, record)?;
+        }
+    }
+    Ok(true)
+}
+
+fn write_members(tx: &Connection, arena: &str, record: &ArenaRecord) -> Result<(), ArenaError> {
+    {
         tx.prepare_cached("DELETE FROM members WHERE arena_id = ?1")
             .and_then(|mut stmt| stmt.execute(params![arena]))
             .map_err(storage_error)?;
@@ -383,6 +447,12 @@ fn write_append(
                 .execute(params![agent, arena])
                 .map_err(storage_error)?;
         }
+    }
+    Ok(())
+}
+
+fn write_tags(tx: &Connection, arena: &str, record: &ArenaRecord) -> Result<(), ArenaError> {
+    {
         tx.prepare_cached("DELETE FROM arena_tags WHERE arena_id = ?1")
             .and_then(|mut stmt| stmt.execute(params![arena]))
             .map_err(storage_error)?;
@@ -393,7 +463,7 @@ fn write_append(
             tagged.execute(params![tag, arena]).map_err(storage_error)?;
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Runs the migrations the database has not seen, each in its own transaction.

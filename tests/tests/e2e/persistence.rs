@@ -290,7 +290,11 @@ const STEPS_EACH: u32 = 25;
 
 fn host_on(dir: &std::path::Path, group_commit: bool) -> ArenaHost {
     let options = HostOptions {
-        group_commit,
+        group_commit: if group_commit {
+            arena_host::GroupCommit::On
+        } else {
+            arena_host::GroupCommit::Off
+        },
         ..HostOptions::default()
     };
     ArenaHost::open(dir.join("arena.db"), options).unwrap()
@@ -390,7 +394,8 @@ fn one_commit_per_operation_loses_and_duplicates_nothing_under_concurrent_writer
 }
 
 /// Two hosts (two connections, each batching its own writers) race for the same steps of one arena:
-/// the expected-sequence check inside each batch lets exactly one completion of each step through.
+/// each batch holds the write lock from before its first read, and the expected-sequence check runs
+/// inside it, so exactly one completion of each step gets through.
 #[test]
 fn group_commit_detects_conflicts_between_hosts_exactly() {
     let dir = tempfile::tempdir().unwrap();
