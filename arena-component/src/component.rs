@@ -170,7 +170,7 @@ impl Guest for Component {
         manager()
             .handle(&arena, &caller)
             .complete_step(step)
-            .map(|a| info_out(a).aggregate)
+            .map(|a| aggregate_out(&a.aggregate, a.participants.keys().cloned().collect()))
             .map_err(error_out)
     }
 
@@ -178,7 +178,7 @@ impl Guest for Component {
         manager()
             .handle(&arena, &caller)
             .report_progress(&note)
-            .map(|a| info_out(a).aggregate)
+            .map(|a| aggregate_out(&a.aggregate, a.participants.keys().cloned().collect()))
             .map_err(error_out)
     }
 

@@ -222,7 +222,19 @@ pub fn chain_hash(
         hasher.update((field.len() as u32).to_be_bytes());
         hasher.update(field.as_bytes());
     }
-    hex::encode(hasher.finalize())
+    to_hex(&hasher.finalize())
+}
+
+/// Lowercase hex, without the iterator machinery of `hex::encode` (this runs once per event).
+fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(DIGITS[usize::from(byte >> 4)]);
+        out.push(DIGITS[usize::from(byte & 0x0f)]);
+    }
+    // Only ASCII digits were pushed.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Seals `change` as the event after `prev` (seq and hash), at `at`, by `actor`, carrying the
@@ -254,7 +266,24 @@ pub fn seal(
 /// Checks the sequence and the chain, then applies the change without re-checking permissions: the
 /// manager validated it before it was appended.
 pub fn apply(state: Option<Arena>, event: &Event) -> Result<Arena, ReplayError> {
-    let (expected_seq, prev_hash) = match &state {
+    check_link(state.as_ref(), event)?;
+    let change = Change::decode(event)?;
+    fold(state, event, change)
+}
+
+/// Folds an event the caller has just sealed from `change` (so its link and its payload are known
+/// good): the same fold as [`apply`], without hashing and decoding again what was just encoded.
+pub fn apply_sealed(
+    state: Option<Arena>,
+    event: &Event,
+    change: Change,
+) -> Result<Arena, ReplayError> {
+    fold(state, event, change)
+}
+
+/// Checks that `event` follows `state`: the next sequence number, and a hash chained to its head.
+fn check_link(state: Option<&Arena>, event: &Event) -> Result<(), ReplayError> {
+    let (expected_seq, prev_hash) = match state {
         Some(arena) => (arena.last_seq + 1, arena.last_hash.as_str()),
         None => (1, ""),
     };
@@ -279,7 +308,11 @@ pub fn apply(state: Option<Arena>, event: &Event) -> Result<Arena, ReplayError> 
             computed,
         });
     }
-    let change = Change::decode(event)?;
+    Ok(())
+}
+
+/// Folds `change`, carried by `event`, into the state: what every event does to an arena.
+fn fold(state: Option<Arena>, event: &Event, change: Change) -> Result<Arena, ReplayError> {
     let inapplicable = || ReplayError::Inapplicable {
         seq: event.seq,
         kind: event.kind.clone(),

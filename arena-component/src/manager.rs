@@ -3,7 +3,7 @@
 //! retrying on `conflict`.
 
 use crate::clock::{Clock, mint_arena_id, timestamp};
-use crate::events::{self, Change, Event, apply, seal};
+use crate::events::{self, Change, Event, apply, apply_sealed, seal};
 use crate::facts::Matcher;
 use crate::handle::Handle;
 use crate::storage::{ArenaRecord, Storage};
@@ -40,6 +40,16 @@ struct StateCache(std::sync::Mutex<std::collections::HashMap<String, Arena>>);
 const CACHED_STATES: usize = 64;
 
 impl StateCache {
+    /// Removes and returns the state of `arena` at this head, if cached: for an operation that will
+    /// put its own result back.
+    fn take(&self, arena: &str, head_seq: u64, head_hash: &str) -> Option<Arena> {
+        let mut states = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match states.get(arena) {
+            Some(s) if s.last_seq == head_seq && s.last_hash == head_hash => states.remove(arena),
+            _ => None,
+        }
+    }
+
     fn get(&self, arena: &str, head_seq: u64, head_hash: &str) -> Option<Arena> {
         let states = self.0.lock().unwrap_or_else(|e| e.into_inner());
         states
@@ -48,12 +58,12 @@ impl StateCache {
             .cloned()
     }
 
-    fn put(&self, state: &Arena) {
+    fn put(&self, state: Arena) {
         let mut states = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if states.len() >= CACHED_STATES && !states.contains_key(&state.id) {
             states.clear();
         }
-        states.insert(state.id.clone(), state.clone());
+        states.insert(state.id.clone(), state);
     }
 }
 
@@ -154,9 +164,21 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
 
     /// The arena's current state; `not-found` for an unknown id.
     pub fn get(&self, arena: &str) -> Result<Arena, ArenaError> {
+        self.load_state(arena, false)
+    }
+
+    /// The arena's current state: from the cache of parsed states when its head has not moved
+    /// (`take`: removed from it, for an operation that puts its result back), else parsed from the
+    /// stored snapshot.
+    fn load_state(&self, arena: &str, take: bool) -> Result<Arena, ArenaError> {
         check_arena_id(arena)?;
         let stored = self.storage.load(arena)?.ok_or(ArenaError::NotFound)?;
-        if let Some(state) = self.states.get(arena, stored.head_seq, &stored.head_hash) {
+        let cached = if take {
+            self.states.take(arena, stored.head_seq, &stored.head_hash)
+        } else {
+            self.states.get(arena, stored.head_seq, &stored.head_hash)
+        };
+        if let Some(state) = cached {
             return Ok(state);
         }
         let state: Arena = serde_json::from_str(&stored.snapshot)
@@ -167,7 +189,9 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
                 state.last_seq, stored.head_seq
             )));
         }
-        self.states.put(&state);
+        if !take {
+            self.states.put(state.clone());
+        }
         Ok(state)
     }
 
@@ -439,11 +463,18 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             check_key(key)?;
         }
         for _ in 0..=limits::CONFLICT_RETRIES {
-            let state = self.get(arena)?;
+            let state = self.load_state(arena, true)?;
             if let Some(seq) = key.and_then(|key| state.keyed_seq(actor, key)) {
+                self.states.put(state);
                 return self.get_at(arena, seq);
             }
-            let changes = decide(&state)?;
+            let changes = match decide(&state) {
+                Ok(changes) => changes,
+                Err(refused) => {
+                    self.states.put(state);
+                    return Err(refused);
+                }
+            };
             match self.commit(arena, Some(state), actor, &changes, key) {
                 Err(ArenaError::Conflict) => continue,
                 result => return result,
@@ -473,7 +504,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             // The key rides on the operation's last event: a retry returns the state after it.
             let event_key = key.filter(|_| index + 1 == changes.len());
             let event = seal(seq, hash, &at, actor, change, event_key);
-            current = Some(apply(current, &event).map_err(internal)?);
+            current = Some(apply_sealed(current, &event, change.clone()).map_err(internal)?);
             sealed.push(event);
         }
         let next = current.ok_or_else(|| internal("an operation produced no state"))?;
@@ -484,7 +515,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             tags: next.fact_tags(),
         };
         self.storage.append(arena, expected_seq, &sealed, &record)?;
-        self.states.put(&next);
+        self.states.put(next.clone());
         Ok(next)
     }
 }

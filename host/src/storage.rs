@@ -123,6 +123,8 @@ impl SqliteStorage {
     pub fn open(path: &Path, durability: Durability) -> Result<Self, rusqlite::Error> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Every statement this module runs stays prepared (rusqlite keeps 16 by default).
+        conn.set_prepared_statement_cache_capacity(64);
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", durability.pragma())?;
         migrate(&conn)?;
