@@ -43,9 +43,11 @@ pub struct Event {
 /// What an event says happened.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(
-    // The tag never reaches a payload (the kind is the event's own field), so its name only has to
-    // differ from every field's.
-    tag = "@kind",
+    // Adjacently tagged, so that decoding reads the kind first and then the payload straight into
+    // its variant, without buffering. Neither name reaches a payload: the kind is the event's own
+    // field, and the payload is the content.
+    tag = "t",
+    content = "c",
     rename_all = "kebab-case",
     rename_all_fields = "kebab-case"
 )]
@@ -65,8 +67,8 @@ pub enum Change {
     AgentLeft {
         agent: AgentId,
     },
-    ArenaActivated,
-    ArenaSettling,
+    ArenaActivated {},
+    ArenaSettling {},
     /// Archived after settling; `report` records what the arena kept (absent in logs written before
     /// reports existed).
     ArenaArchived {
@@ -138,8 +140,8 @@ impl Change {
             Change::ArenaCreated { .. } => "arena-created",
             Change::AgentJoined { .. } => "agent-joined",
             Change::AgentLeft { .. } => "agent-left",
-            Change::ArenaActivated => "arena-activated",
-            Change::ArenaSettling => "arena-settling",
+            Change::ArenaActivated {} => "arena-activated",
+            Change::ArenaSettling {} => "arena-settling",
             Change::ArenaArchived { .. } => "arena-archived",
             Change::ArenaAborted { .. } => "arena-aborted",
             Change::StepCompleted { .. } => "step-completed",
@@ -156,11 +158,13 @@ impl Change {
     /// idempotency key as `"key"` when the operation carried one.
     pub fn payload(&self, key: Option<&str>) -> String {
         let mut object = match serde_json::to_value(self) {
-            Ok(Value::Object(object)) => object,
-            // A derived, internally tagged enum always serialises to an object.
+            Ok(Value::Object(mut tagged)) => match tagged.remove("c") {
+                Some(Value::Object(object)) => object,
+                // Every variant has named fields, so its content is an object.
+                _ => Map::new(),
+            },
             _ => Map::new(),
         };
-        object.remove("@kind");
         object.insert("v".into(), Value::from(PAYLOAD_VERSION));
         if let Some(key) = key {
             object.insert("key".into(), Value::from(key));
@@ -168,36 +172,34 @@ impl Change {
         Value::Object(object).to_string()
     }
 
-    /// The idempotency key an event's payload carries, if any.
-    pub fn key(event: &Event) -> Option<String> {
-        match serde_json::from_str::<Value>(&event.payload) {
-            Ok(Value::Object(mut object)) => match object.remove("key") {
-                Some(Value::String(key)) => Some(key),
-                _ => None,
-            },
-            _ => None,
-        }
-    }
-
     /// Decodes an event's kind and payload back into the change.
     pub fn decode(event: &Event) -> Result<Change, ReplayError> {
+        Self::decode_with_key(event).map(|(change, _)| change)
+    }
+
+    /// Decodes an event back into the change and the idempotency key its payload carries.
+    pub fn decode_with_key(event: &Event) -> Result<(Change, Option<String>), ReplayError> {
         let malformed = |message: String| ReplayError::Malformed {
             seq: event.seq,
             message,
         };
-        let mut object = match serde_json::from_str(&event.payload) {
-            Ok(Value::Object(object)) => object,
-            Ok(_) => return Err(malformed("payload is not a JSON object".into())),
-            Err(e) => return Err(malformed(format!("payload is not JSON: {e}"))),
-        };
-        match object.remove("v").and_then(|v| v.as_u64()) {
+        // The envelope first: the format version and the key (every other field is skipped).
+        #[derive(Deserialize)]
+        struct Envelope {
+            v: Option<u64>,
+            key: Option<String>,
+        }
+        let envelope: Envelope = serde_json::from_str(&event.payload)
+            .map_err(|e| malformed(format!("payload is not a JSON object: {e}")))?;
+        match envelope.v {
             Some(PAYLOAD_VERSION) => {}
             other => return Err(malformed(format!("unsupported payload version {other:?}"))),
         }
-        object.remove("key");
-        object.insert("@kind".into(), Value::from(event.kind.clone()));
-        serde_json::from_value(Value::Object(object))
-            .map_err(|e| malformed(format!("{} payload: {e}", event.kind)))
+        let kind = serde_json::to_string(&event.kind).map_err(|e| malformed(e.to_string()))?;
+        let tagged = format!(r#"{{"t":{kind},"c":{}}}"#, event.payload);
+        let change = serde_json::from_str(&tagged)
+            .map_err(|e| malformed(format!("{} payload: {e}", event.kind)))?;
+        Ok((change, envelope.key))
     }
 }
 
@@ -267,18 +269,20 @@ pub fn seal(
 /// manager validated it before it was appended.
 pub fn apply(state: Option<Arena>, event: &Event) -> Result<Arena, ReplayError> {
     check_link(state.as_ref(), event)?;
-    let change = Change::decode(event)?;
-    fold(state, event, change)
+    let (change, key) = Change::decode_with_key(event)?;
+    fold(state, event, change, key.as_deref())
 }
 
-/// Folds an event the caller has just sealed from `change` (so its link and its payload are known
-/// good): the same fold as [`apply`], without hashing and decoding again what was just encoded.
+/// Folds an event the caller has just sealed from `change` with idempotency `key` (so its link and
+/// its payload are known good): the same fold as [`apply`], without hashing and decoding again what
+/// was just encoded.
 pub fn apply_sealed(
     state: Option<Arena>,
     event: &Event,
     change: Change,
+    key: Option<&str>,
 ) -> Result<Arena, ReplayError> {
-    fold(state, event, change)
+    fold(state, event, change, key)
 }
 
 /// Checks that `event` follows `state`: the next sequence number, and a hash chained to its head.
@@ -312,7 +316,12 @@ fn check_link(state: Option<&Arena>, event: &Event) -> Result<(), ReplayError> {
 }
 
 /// Folds `change`, carried by `event`, into the state: what every event does to an arena.
-fn fold(state: Option<Arena>, event: &Event, change: Change) -> Result<Arena, ReplayError> {
+fn fold(
+    state: Option<Arena>,
+    event: &Event,
+    change: Change,
+    key: Option<&str>,
+) -> Result<Arena, ReplayError> {
     let inapplicable = || ReplayError::Inapplicable {
         seq: event.seq,
         kind: event.kind.clone(),
@@ -367,8 +376,8 @@ fn fold(state: Option<Arena>, event: &Event, change: Change) -> Result<Arena, Re
                         return Err(inapplicable());
                     }
                 }
-                Change::ArenaActivated => arena.status = ArenaStatus::Active,
-                Change::ArenaSettling => arena.status = ArenaStatus::Settling,
+                Change::ArenaActivated {} => arena.status = ArenaStatus::Active,
+                Change::ArenaSettling {} => arena.status = ArenaStatus::Settling,
                 Change::ArenaArchived { report } => {
                     archive(&mut arena, Outcome::Completed, report, event.seq)
                         .map_err(|()| inapplicable())?;
@@ -427,8 +436,8 @@ fn fold(state: Option<Arena>, event: &Event, change: Change) -> Result<Arena, Re
             arena
         }
     };
-    if let Some(key) = Change::key(event) {
-        arena.remember_key(&event.actor, &key, event.seq);
+    if let Some(key) = key {
+        arena.remember_key(&event.actor, key, event.seq);
     }
     arena.last_seq = event.seq;
     arena.last_hash = event.hash.clone();
@@ -514,7 +523,7 @@ mod tests {
 
     #[test]
     fn an_unknown_payload_version_is_refused() {
-        let mut event = seal(0, "", AT, "w", &Change::ArenaActivated, None);
+        let mut event = seal(0, "", AT, "w", &Change::ArenaActivated {}, None);
         event.payload = r#"{"v":99}"#.into();
         assert!(matches!(
             Change::decode(&event),

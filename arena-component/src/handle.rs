@@ -161,8 +161,8 @@ impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
                 // The archiving event records the report of the state it closes.
                 let report = |outcome| Some(SettleReport::of(arena, outcome, arena.last_seq + 1));
                 Ok(vec![match action {
-                    Lifecycle::Activate => Change::ArenaActivated,
-                    Lifecycle::Settle => Change::ArenaSettling,
+                    Lifecycle::Activate => Change::ArenaActivated {},
+                    Lifecycle::Settle => Change::ArenaSettling {},
                     Lifecycle::Archive => Change::ArenaArchived {
                         report: report(Outcome::Completed),
                     },

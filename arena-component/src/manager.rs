@@ -504,7 +504,8 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             // The key rides on the operation's last event: a retry returns the state after it.
             let event_key = key.filter(|_| index + 1 == changes.len());
             let event = seal(seq, hash, &at, actor, change, event_key);
-            current = Some(apply_sealed(current, &event, change.clone()).map_err(internal)?);
+            current =
+                Some(apply_sealed(current, &event, change.clone(), event_key).map_err(internal)?);
             sealed.push(event);
         }
         let next = current.ok_or_else(|| internal("an operation produced no state"))?;

@@ -655,7 +655,7 @@ fn replay_fixture(config: &BenchConfig) -> Result<PathBuf> {
             role: domain::Role::Worker,
             permissions: domain::Role::Worker.permissions().into_iter().collect(),
         },
-        Change::ArenaActivated,
+        Change::ArenaActivated {},
     ];
     // Steps, progress notes and artifacts, cycling through the arena's steps.
     let mut n = 0u64;
