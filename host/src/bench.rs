@@ -53,7 +53,7 @@ impl BenchConfig {
             durability: Durability::Normal,
             ops: 200,
             samples: 5,
-            writers: 8,
+            writers: 32,
             ops_per_writer: 100,
             instance_counts: vec![1000, 2000],
             replay_events: 100_000,

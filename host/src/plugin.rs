@@ -23,7 +23,7 @@ use wasmtime_wasi_http::{
 use arena_bindings::agent::arena::core::{
     contribute, coordinate, observe, read_slots, share_facts, steer,
 };
-use arena_bindings::agent::{Agent, AgentPre};
+use arena_bindings::agent::{Agent, AgentIndices, AgentPre};
 
 use crate::precompiled;
 use crate::types::{
@@ -709,11 +709,19 @@ impl PluginEngine {
                 pre
             }
         };
+        // Export lookups by name happen once here, not at every instantiation.
+        let indices = AgentIndices::new(pre.instance_pre()).map_err(invalid)?;
+        let component = pre.instance_pre().component();
+        let on_events = component
+            .get_export_index(None, &interface_name("subscriber"))
+            .and_then(|subscriber| component.get_export_index(Some(&subscriber), "on-events"));
         Ok(PreparedPlugin {
             spec: spec.clone(),
             grant,
             engine: self.engine.clone(),
             pre,
+            indices,
+            on_events,
         })
     }
 }
@@ -728,6 +736,9 @@ pub struct PreparedPlugin {
     grant: Vec<Permission>,
     engine: Engine,
     pre: AgentPre<PluginState>,
+    indices: AgentIndices,
+    /// `subscriber.on-events`, if the plugin exports it.
+    on_events: Option<wasmtime::component::ComponentExportIndex>,
 }
 
 impl PreparedPlugin {
@@ -741,7 +752,7 @@ impl PreparedPlugin {
                 message: "the handle's grant is not the one the plugin was prepared for".into(),
             });
         }
-        Plugin::start(&self.spec, handle, &self.engine, &self.pre)
+        Plugin::start(self, handle)
     }
 }
 
@@ -832,33 +843,21 @@ impl Plugin {
         (store, stdout, stderr)
     }
 
-    fn start(
-        spec: &PluginSpec,
-        handle: AgentHandle,
-        engine: &Engine,
-        pre: &AgentPre<PluginState>,
-    ) -> Result<Self, PluginError> {
-        let (mut store, stdout, stderr) = Self::store(spec, handle, engine);
+    fn start(prepared: &PreparedPlugin, handle: AgentHandle) -> Result<Self, PluginError> {
+        let spec = &prepared.spec;
+        let (mut store, stdout, stderr) = Self::store(spec, handle, &prepared.engine);
         let fuel = spec.limits.fuel_per_turn;
         let observes = store.data().handle.grant().contains(&Permission::Observe);
         let instantiated = store.set_fuel(fuel).and_then(|()| {
-            let instance = pre.instance_pre().instantiate(&mut store)?;
-            let bindings = Agent::new(&mut store, &instance)?;
-            let on_events =
-                match instance.get_export_index(&mut store, None, &interface_name("subscriber")) {
-                    Some(subscriber) if observes => {
-                        match instance.get_export_index(&mut store, Some(&subscriber), "on-events")
-                        {
-                            Some(func) => Some(
-                                instance.get_typed_func::<(Vec<Event>,), (Result<(), String>,)>(
-                                    &mut store, func,
-                                )?,
-                            ),
-                            None => None,
-                        }
-                    }
-                    _ => None,
-                };
+            let instance = prepared.pre.instance_pre().instantiate(&mut store)?;
+            let bindings = prepared.indices.load(&mut store, &instance)?;
+            let on_events = match prepared.on_events {
+                Some(func) if observes => Some(
+                    instance
+                        .get_typed_func::<(Vec<Event>,), (Result<(), String>,)>(&mut store, func)?,
+                ),
+                _ => None,
+            };
             Ok((bindings, on_events))
         });
         let (bindings, on_events) =
