@@ -75,6 +75,11 @@ impl AgentHandle {
         &self.grant
     }
 
+    /// The arena and agent, owned: what a write queued for group commit carries.
+    fn ids(&self) -> (String, String) {
+        (self.arena.clone(), self.agent.clone())
+    }
+
     fn granted(&self, permission: Permission) -> Result<(), HostError> {
         if self.grant.contains(&permission) {
             Ok(())
@@ -100,57 +105,68 @@ impl AgentHandle {
     /// Leaves the arena. Needs `observe`; created or active; not the last coordinator.
     pub fn leave(&self) -> Result<(), HostError> {
         self.granted(Permission::Observe)?;
+        let (arena, agent) = self.ids();
         self.host
-            .call_write(|m, s| m.call_leave(s, &self.arena, &self.agent))
+            .call_write(move |m, s| m.call_leave(s, &arena, &agent))
     }
 
     /// Completes step `step`. Needs `contribute`; active only.
     pub fn complete_step(&self, step: u32) -> Result<Aggregate, HostError> {
         self.granted(Permission::Contribute)?;
+        let (arena, agent) = self.ids();
         self.host
-            .call_write(|m, s| m.call_complete_step(s, &self.arena, &self.agent, step))
+            .call_write(move |m, s| m.call_complete_step(s, &arena, &agent, step))
     }
 
     /// Records a progress note. Needs `contribute`; active only.
     pub fn report_progress(&self, note: &str) -> Result<Aggregate, HostError> {
         self.granted(Permission::Contribute)?;
+        let (arena, agent) = self.ids();
+        let note = note.to_owned();
         self.host
-            .call_write(|m, s| m.call_report_progress(s, &self.arena, &self.agent, note))
+            .call_write(move |m, s| m.call_report_progress(s, &arena, &agent, &note))
     }
 
     /// Replaces the goal. Needs `steer`; created or active.
     pub fn update_goal(&self, goal: &str) -> Result<(), HostError> {
         self.granted(Permission::Steer)?;
+        let (arena, agent) = self.ids();
+        let goal = goal.to_owned();
         self.host
-            .call_write(|m, s| m.call_update_goal(s, &self.arena, &self.agent, goal))
+            .call_write(move |m, s| m.call_update_goal(s, &arena, &agent, &goal))
     }
 
     /// `created → active`. Needs `coordinate`.
     pub fn activate(&self) -> Result<ArenaStatus, HostError> {
         self.granted(Permission::Coordinate)?;
+        let (arena, agent) = self.ids();
         self.host
-            .call_write(|m, s| m.call_activate(s, &self.arena, &self.agent))
+            .call_write(move |m, s| m.call_activate(s, &arena, &agent))
     }
 
     /// `active → settling`. Needs `coordinate`.
     pub fn settle(&self) -> Result<ArenaStatus, HostError> {
         self.granted(Permission::Coordinate)?;
+        let (arena, agent) = self.ids();
         self.host
-            .call_write(|m, s| m.call_settle(s, &self.arena, &self.agent))
+            .call_write(move |m, s| m.call_settle(s, &arena, &agent))
     }
 
     /// `settling → archived`. Needs `coordinate`.
     pub fn archive(&self) -> Result<ArenaStatus, HostError> {
         self.granted(Permission::Coordinate)?;
+        let (arena, agent) = self.ids();
         self.host
-            .call_write(|m, s| m.call_archive(s, &self.arena, &self.agent))
+            .call_write(move |m, s| m.call_archive(s, &arena, &agent))
     }
 
     /// Any state but archived `→ archived` with outcome `aborted(reason)`. Needs `coordinate`.
     pub fn abort(&self, reason: &str) -> Result<ArenaStatus, HostError> {
         self.granted(Permission::Coordinate)?;
+        let (arena, agent) = self.ids();
+        let reason = reason.to_owned();
         self.host
-            .call_write(|m, s| m.call_abort(s, &self.arena, &self.agent, reason))
+            .call_write(move |m, s| m.call_abort(s, &arena, &agent, &reason))
     }
 
     /// Performs `op` and returns the arena right after it. With an idempotency `key`, a retry with the
@@ -158,15 +174,20 @@ impl AgentHandle {
     /// operation's permission.
     pub fn perform(&self, key: Option<&str>, op: &Operation) -> Result<ArenaInfo, HostError> {
         self.granted(operation_permission(op))?;
+        let (arena, agent) = self.ids();
+        let key = key.map(str::to_string);
+        let op = op.to_owned();
         self.host
-            .call_write(|m, s| m.call_perform(s, &self.arena, &self.agent, key, op))
+            .call_write(move |m, s| m.call_perform(s, &arena, &agent, key.as_deref(), &op))
     }
 
     /// Adds a participant. Needs `coordinate`; created or active.
     pub fn invite(&self, participant: &ParticipantSpec) -> Result<Participant, HostError> {
         self.granted(Permission::Coordinate)?;
+        let (arena, agent) = self.ids();
+        let participant = participant.to_owned();
         self.host
-            .call_write(|m, s| m.call_invite(s, &self.arena, &self.agent, participant))
+            .call_write(move |m, s| m.call_invite(s, &arena, &agent, &participant))
     }
 
     /// This arena's facts matching `query`, in the order shared. Needs `observe`.
@@ -207,29 +228,36 @@ impl AgentHandle {
     /// Stores an artifact in the agent's own slot. Needs `contribute`; active only.
     pub fn put_artifact(&self, draft: &ArtifactDraft) -> Result<Artifact, HostError> {
         self.granted(Permission::Contribute)?;
+        let (arena, agent) = self.ids();
+        let draft = draft.to_owned();
         self.host
-            .call_write(|m, s| m.call_put_artifact(s, &self.arena, &self.agent, draft))
+            .call_write(move |m, s| m.call_put_artifact(s, &arena, &agent, &draft))
     }
 
     /// Sets the agent's own slot status. Needs `contribute`; active only; pipeline order enforced.
     pub fn set_slot_status(&self, status: SlotStatus) -> Result<(), HostError> {
         self.granted(Permission::Contribute)?;
+        let (arena, agent) = self.ids();
         self.host
-            .call_write(|m, s| m.call_set_slot_status(s, &self.arena, &self.agent, status))
+            .call_write(move |m, s| m.call_set_slot_status(s, &arena, &agent, status))
     }
 
     /// Shares a fact whose source is the agent. Needs `share-facts`; active only.
     pub fn add_fact(&self, draft: &FactDraft) -> Result<Fact, HostError> {
         self.granted(Permission::ShareFacts)?;
+        let (arena, agent) = self.ids();
+        let draft = draft.to_owned();
         self.host
-            .call_write(|m, s| m.call_add_fact(s, &self.arena, &self.agent, draft))
+            .call_write(move |m, s| m.call_add_fact(s, &arena, &agent, &draft))
     }
 
     /// Stores merged content in the agent's own slot with its provenance. Needs `coordinate`; active or
     /// settling.
     pub fn merge(&self, request: &MergeRequest) -> Result<Artifact, HostError> {
         self.granted(Permission::Coordinate)?;
+        let (arena, agent) = self.ids();
+        let request = request.to_owned();
         self.host
-            .call_write(|m, s| m.call_merge(s, &self.arena, &self.agent, request))
+            .call_write(move |m, s| m.call_merge(s, &arena, &agent, &request))
     }
 }

@@ -1,9 +1,9 @@
 //! The arena runtime: one Store holding the SQLite connection, one instance of the arena component,
 //! shared behind a lock that is held for exactly one component call.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -56,8 +56,9 @@ impl Default for HostOptions {
 
 /// Group commit: operations that arrive while others are being written share one SQLite transaction,
 /// each in a savepoint of its own, and every one of them is acknowledged only after that transaction
-/// commits. It pays when a commit is expensive (`synchronous=FULL` waits for the disk); with
-/// `synchronous=NORMAL` a commit costs less than the hand-over between waiting writers.
+/// commits. Whichever writer holds the runtime runs the queued operations of the others (flat
+/// combining), so a batch costs one commit and no hand-over between threads per operation. It pays
+/// most when a commit is expensive (`synchronous=FULL` waits for the disk).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum GroupCommit {
     /// On with [`Durability::Full`], off with [`Durability::Normal`].
@@ -82,8 +83,8 @@ impl GroupCommit {
 /// Operations one group commit holds at most.
 pub const MAX_BATCH: usize = 256;
 
-/// How long a writer waits for its batch to commit before it commits the batch itself.
-const BATCH_PATIENCE: Duration = Duration::from_millis(20);
+/// How long a queued writer waits before it checks whether anyone is running the queue.
+const QUEUE_PATIENCE: Duration = Duration::from_millis(5);
 
 /// Commits and the operations they held, since the host opened.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -96,20 +97,10 @@ pub struct CommitStats {
     pub failed: u64,
 }
 
-/// The bookkeeping of group commit. Batches are numbered from 1 and close in order; at most one is
-/// open, on the runtime's connection.
-#[derive(Default)]
-struct Batches {
-    /// The open batch and how many operations joined it.
-    open: Option<(u64, usize)>,
-    /// The last batch number handed out.
-    last: u64,
-    /// Every batch up to this one is closed.
-    closed_through: u64,
-    /// Recent batches whose commit failed, with the error.
-    failures: std::collections::VecDeque<(u64, String)>,
-    stats: CommitStats,
-}
+/// A queued write: runs its operation on the runtime and returns how to answer its caller once the
+/// batch holding it has committed (`Ok`) or failed (`Err` with the reason).
+type Job = Box<dyn FnOnce(&ArenaHost, &mut ArenaRuntime) -> Answer + Send>;
+type Answer = Box<dyn FnOnce(Result<(), String>) + Send>;
 
 /// The engine and the pre-linked arena component, compiled once per process.
 struct Compiled {
@@ -238,6 +229,10 @@ struct ArenaRuntime {
     arena: Arena,
     /// Conflicts counted by connections this runtime has replaced.
     earlier_conflicts: u64,
+    /// How many times the runtime was rebuilt after a trap, and how the batch open at the last
+    /// rebuild was committed (for the group commit that was running it).
+    rebuilds: u64,
+    pending_commit: Option<Result<(), ArenaError>>,
 }
 
 impl ArenaRuntime {
@@ -263,6 +258,8 @@ impl ArenaRuntime {
             store,
             arena,
             earlier_conflicts: 0,
+            rebuilds: 0,
+            pending_commit: None,
         })
     }
 
@@ -275,11 +272,9 @@ struct Shared {
     runtime: Mutex<ArenaRuntime>,
     path: PathBuf,
     options: HostOptions,
-    /// Writers waiting for the runtime: while there are any, a batch stays open for them.
-    writers_waiting: AtomicUsize,
-    batches: Mutex<Batches>,
-    /// Signalled whenever a batch closes.
-    batch_closed: Condvar,
+    /// Writes waiting for a batch (group commit).
+    queue: Mutex<VecDeque<Job>>,
+    stats: Mutex<CommitStats>,
 }
 
 /// A host for the arenas in one database file. Cheap to clone; clones share the runtime.
@@ -305,9 +300,8 @@ impl ArenaHost {
                 runtime: Mutex::new(runtime),
                 path,
                 options,
-                writers_waiting: AtomicUsize::new(0),
-                batches: Mutex::new(Batches::default()),
-                batch_closed: Condvar::new(),
+                queue: Mutex::new(VecDeque::new()),
+                stats: Mutex::new(CommitStats::default()),
             }),
         })
     }
@@ -324,94 +318,40 @@ impl ArenaHost {
 
     /// The group commits so far.
     pub fn commit_stats(&self) -> CommitStats {
-        self.batches().stats
+        *self.shared.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn batches(&self) -> MutexGuard<'_, Batches> {
-        self.shared
-            .batches
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The runtime, locked, with no batch open on it: what reads and single writes run on.
+    /// The runtime, locked. No batch is ever open on an unlocked runtime, so what it reads is
+    /// committed.
     fn lock(&self) -> Result<MutexGuard<'_, ArenaRuntime>, HostError> {
-        let mut guard = self.lock_runtime()?;
-        self.close_batch(&mut guard);
+        match self.shared.runtime.lock() {
+            Ok(guard) => Ok(guard),
+            Err(poisoned) => self.recover(poisoned.into_inner()),
+        }
+    }
+
+    /// The runtime if nobody holds it.
+    fn try_lock(&self) -> Option<Result<MutexGuard<'_, ArenaRuntime>, HostError>> {
+        match self.shared.runtime.try_lock() {
+            Ok(guard) => Some(Ok(guard)),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                Some(self.recover(poisoned.into_inner()))
+            }
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// A panic interrupted a call: the instance may be mid-operation. Rebuild, never resume.
+    fn recover<'a>(
+        &'a self,
+        mut guard: MutexGuard<'a, ArenaRuntime>,
+    ) -> Result<MutexGuard<'a, ArenaRuntime>, HostError> {
+        self.rebuild(&mut guard)?;
+        self.shared.runtime.clear_poison();
         Ok(guard)
     }
 
-    fn lock_runtime(&self) -> Result<MutexGuard<'_, ArenaRuntime>, HostError> {
-        match self.shared.runtime.lock() {
-            Ok(guard) => Ok(guard),
-            Err(poisoned) => {
-                // A panic interrupted a call: the instance may be mid-operation. Rebuild, never resume.
-                let mut guard = poisoned.into_inner();
-                self.rebuild(&mut guard)?;
-                self.shared.runtime.clear_poison();
-                Ok(guard)
-            }
-        }
-    }
-
-    /// Commits the open batch, if any, and wakes its writers. A panic or trap never leaves an append
-    /// half-written (each is a savepoint, rolled back on unwind), so what the batch holds is whole.
-    fn close_batch(&self, runtime: &mut ArenaRuntime) {
-        let storage = &mut runtime.store.data_mut().storage;
-        let committed = if storage.in_batch() {
-            storage.commit_batch()
-        } else {
-            Ok(())
-        };
-        let mut batches = self.batches();
-        let Some((id, operations)) = batches.open.take() else {
-            return;
-        };
-        batches.closed_through = id;
-        batches.stats.batches += 1;
-        batches.stats.operations += operations as u64;
-        if let Err(e) = committed {
-            tracing::error!(batch = id, "a group commit failed: {}", crate::describe(&e));
-            batches.stats.failed += 1;
-            batches.failures.push_back((id, crate::describe(&e)));
-            while batches.failures.len() > 64 {
-                batches.failures.pop_front();
-            }
-        }
-        drop(batches);
-        self.shared.batch_closed.notify_all();
-    }
-
-    /// Waits until batch `id` is closed (committing it after a while if nobody else does) and says
-    /// whether it committed.
-    fn await_batch(&self, id: u64) -> Result<(), HostError> {
-        loop {
-            let batches = self.batches();
-            let (batches, _) = self
-                .shared
-                .batch_closed
-                .wait_timeout_while(batches, BATCH_PATIENCE, |b| b.closed_through < id)
-                .unwrap_or_else(|e| e.into_inner());
-            if batches.closed_through >= id {
-                return match batches.failures.iter().find(|(failed, _)| *failed == id) {
-                    None => Ok(()),
-                    Some((_, error)) => Err(HostError::Arena(ArenaError::Storage(format!(
-                        "the group commit holding this operation failed: {error}"
-                    )))),
-                };
-            }
-            drop(batches);
-            // Nobody closed it in time (its last writer may have failed before reaching the runtime).
-            let mut runtime = self.lock_runtime()?;
-            if self.batches().open.is_some_and(|(open, _)| open == id) {
-                self.close_batch(&mut runtime);
-            }
-        }
-    }
-
     fn rebuild(&self, runtime: &mut ArenaRuntime) -> Result<(), HostError> {
-        // Whatever the open batch holds is whole: commit it before the connection goes.
-        self.close_batch(runtime);
         tracing::warn!(db = %self.shared.path.display(), "rebuilding the arena runtime from the database");
         let earlier = runtime.conflicts();
         *runtime = ArenaRuntime::start(&self.shared.path, &self.shared.options)?;
@@ -429,58 +369,119 @@ impl ArenaHost {
         self.run(&mut guard, f)
     }
 
-    /// Runs one call that may write. With group commit it joins the open batch (opening one if none
-    /// is), leaves the batch open while other writers wait for the runtime, and returns only once the
-    /// batch has committed.
-    pub(crate) fn call_write<R>(
+    /// Runs one call that may write. With group commit the call is queued; whichever writer holds the
+    /// runtime (this one, or one already running the queue) runs the queued calls in one transaction,
+    /// and each caller is answered only after that transaction commits.
+    pub(crate) fn call_write<R: Send + 'static>(
         &self,
-        f: impl FnOnce(&Manager, &mut Store<ArenaState>) -> wasmtime::Result<Result<R, ArenaError>>,
+        f: impl FnOnce(&Manager, &mut Store<ArenaState>) -> wasmtime::Result<Result<R, ArenaError>>
+        + Send
+        + 'static,
     ) -> Result<R, HostError> {
         let options = &self.shared.options;
         if !options.group_commit.enabled(options.durability) {
             return self.call(f);
         }
-        self.shared.writers_waiting.fetch_add(1, Ordering::SeqCst);
-        let guard = self.lock_runtime();
-        self.shared.writers_waiting.fetch_sub(1, Ordering::SeqCst);
-        let mut guard = guard?;
-        let open = self.batches().open.map(|(id, _)| id);
-        let batch = match open {
-            Some(id) => id,
-            None => {
-                guard
-                    .store
-                    .data_mut()
-                    .storage
-                    .begin_batch()
-                    .map_err(HostError::Arena)?;
-                let mut batches = self.batches();
-                batches.last += 1;
-                let id = batches.last;
-                batches.open = Some((id, 0));
-                id
-            }
-        };
-        let result = self.run(&mut guard, f);
-        let still_open = {
-            let mut batches = self.batches();
-            match &mut batches.open {
-                Some((id, joined)) if *id == batch => {
-                    *joined += 1;
-                    Some(*joined)
+        let (answer, answered) = std::sync::mpsc::sync_channel::<Result<R, HostError>>(1);
+        let job: Job = Box::new(move |host, runtime| {
+            let result = host.run(runtime, f);
+            Box::new(move |committed| {
+                let result = match committed {
+                    Ok(()) => result,
+                    Err(why) => Err(HostError::Arena(ArenaError::Storage(format!(
+                        "the group commit holding this operation failed: {why}"
+                    )))),
+                };
+                // The caller may have given up waiting; nothing to tell then.
+                let _ = answer.send(result);
+            })
+        });
+        self.queue().push_back(job);
+        loop {
+            self.run_queue()?;
+            match answered.recv_timeout(QUEUE_PATIENCE) {
+                Ok(result) => return result,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(HostError::Arena(ArenaError::Storage(
+                        "the operation was dropped unanswered (the host panicked while running it)"
+                            .into(),
+                    )));
                 }
-                // A trap closed it on the way.
-                _ => None,
-            }
-        };
-        if let Some(joined) = still_open {
-            if self.shared.writers_waiting.load(Ordering::SeqCst) == 0 || joined >= MAX_BATCH {
-                self.close_batch(&mut guard);
             }
         }
-        drop(guard);
-        self.await_batch(batch)?;
-        result
+    }
+
+    fn queue(&self) -> MutexGuard<'_, VecDeque<Job>> {
+        self.shared.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs queued writes in batches while there are any, if the runtime is free (otherwise whoever
+    /// holds it will). Checks the queue again after letting the runtime go, so that a write queued
+    /// while this one held it is never left waiting.
+    fn run_queue(&self) -> Result<(), HostError> {
+        while !self.queue().is_empty() {
+            let Some(guard) = self.try_lock() else {
+                return Ok(());
+            };
+            let mut runtime = guard?;
+            loop {
+                let jobs: Vec<Job> = {
+                    let mut queue = self.queue();
+                    let take = queue.len().min(MAX_BATCH);
+                    queue.drain(..take).collect()
+                };
+                if jobs.is_empty() {
+                    break;
+                }
+                self.run_batch(&mut runtime, jobs);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `jobs` in one transaction (a savepoint each) and answers them after it commits. A job
+    /// that traps rebuilds the runtime: what the batch holds so far is committed first.
+    fn run_batch(&self, runtime: &mut ArenaRuntime, jobs: Vec<Job>) {
+        let mut answers: Vec<Answer> = Vec::with_capacity(jobs.len());
+        let mut jobs = jobs.into_iter();
+        while jobs.len() > 0 {
+            if let Err(e) = runtime.store.data_mut().storage.begin_batch() {
+                let why = crate::describe(&e);
+                for job in jobs.by_ref() {
+                    job(self, runtime)(Err(why.clone()));
+                }
+                return;
+            }
+            for job in jobs.by_ref() {
+                let traps_before = runtime.rebuilds;
+                answers.push(job(self, runtime));
+                if runtime.rebuilds != traps_before {
+                    // The job trapped and the runtime was rebuilt on a new connection: the batch
+                    // was committed before that (see `run`); start another for the rest.
+                    break;
+                }
+            }
+            let committed = match runtime.store.data_mut().storage.in_batch() {
+                true => runtime.store.data_mut().storage.commit_batch(),
+                false => runtime.pending_commit.take().unwrap_or(Ok(())),
+            };
+            let mut stats = self.shared.stats.lock().unwrap_or_else(|e| e.into_inner());
+            stats.batches += 1;
+            stats.operations += answers.len() as u64;
+            if committed.is_err() {
+                stats.failed += 1;
+            }
+            drop(stats);
+            let outcome = committed.map_err(|e| {
+                let why = crate::describe(&e);
+                tracing::error!("a group commit failed: {why}");
+                why
+            });
+            for answer in answers.drain(..) {
+                answer(outcome.clone());
+            }
+        }
     }
 
     fn run<R>(
@@ -494,7 +495,13 @@ impl ArenaHost {
             Ok(Err(error)) => Err(HostError::Arena(error)),
             Err(trap) => {
                 tracing::error!(error = %format!("{trap:#}"), "the arena component trapped");
+                // Inside a batch, what it holds is whole (each append is a savepoint, rolled back
+                // if it did not finish): commit it before the connection goes.
+                let storage = &mut runtime.store.data_mut().storage;
+                let pending = storage.in_batch().then(|| storage.commit_batch());
                 self.rebuild(runtime)?;
+                runtime.rebuilds = runtime.rebuilds.wrapping_add(1);
+                runtime.pending_commit = pending;
                 Err(HostError::Trap(trap))
             }
         }
@@ -522,7 +529,8 @@ impl ArenaHost {
 
     /// Creates an arena and returns its id.
     pub fn create(&self, config: &ArenaConfig) -> Result<String, HostError> {
-        self.call_write(|m, s| m.call_create(s, config))
+        let config = config.clone();
+        self.call_write(move |m, s| m.call_create(s, &config))
     }
 
     /// The arena as the operator sees it.
