@@ -3,8 +3,18 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// The program, with its component cache inside the target directory.
+fn program() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_arena"));
+    command.env(
+        "ARENA_CACHE_DIR",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
+    );
+    command
+}
+
 fn arena(db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_arena"))
+    program()
         .arg("--db")
         .arg(db)
         .args(args)
@@ -157,7 +167,7 @@ fn events_follow_prints_events_as_they_commit() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("a.db");
     let id = create(&db);
-    let mut follower = Command::new(env!("CARGO_BIN_EXE_arena"))
+    let mut follower = program()
         .arg("--db")
         .arg(&db)
         .args(["--json", "events", &id, "--follow"])
@@ -257,7 +267,7 @@ fn a_killed_writer_loses_nothing_it_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("a.db");
     let manifest = long_run_manifest(dir.path());
-    let mut writer = Command::new(env!("CARGO_BIN_EXE_arena"))
+    let mut writer = program()
         .arg("--db")
         .arg(&db)
         .arg("run")
@@ -303,7 +313,7 @@ fn a_crash_loop_of_twenty_sigkills_loses_nothing_acknowledged() {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let delay = std::time::Duration::from_millis(seed % 500);
-        let mut writer = Command::new(env!("CARGO_BIN_EXE_arena"))
+        let mut writer = program()
             .arg("--db")
             .arg(&db)
             .arg("run")
@@ -913,4 +923,39 @@ fn stages_and_strategies_are_checked_before_anything_is_created() {
     );
     let shown = json(&db, &["show", id.trim()]);
     assert_eq!(shown["strategy"]["pipeline"]["coordinator"], "boss");
+}
+
+#[test]
+fn the_benchmark_runs_every_case_and_prints_ratios() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = dir.path().join("fixtures");
+    let out = program()
+        .args(["bench", "--smoke", "--fixtures"])
+        .arg(&fixtures)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(table.contains("durability: normal"), "{table}");
+    for case in [
+        "durable complete-step",
+        "worker turn",
+        "group commit",
+        "instantiate a plugin",
+        "resident memory per live plugin instance",
+        "replay + verify",
+        "cold start",
+    ] {
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(case))
+            .unwrap_or_else(|| panic!("no {case:?} row:\n{table}"));
+        assert!(row.contains('×'), "{row}");
+    }
+    // The replay fixture is built once and kept.
+    assert!(std::fs::read_dir(&fixtures).unwrap().count() >= 1);
 }
