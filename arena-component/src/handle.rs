@@ -309,17 +309,17 @@ impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
                 if current == status {
                     return Err(ArenaError::AlreadyDone);
                 }
-                if let Some(pipeline) = arena.strategy.pipeline() {
-                    if let Some(stage) = pipeline.stage(self.agent) {
-                        if current == SlotStatus::Done {
-                            return Err(ArenaError::InvalidState(format!(
-                                "stage {:?} is done and stays done",
-                                stage.agent
-                            )));
-                        }
-                        if status == SlotStatus::Done {
-                            pipeline.require_ready(arena, stage, "be marked done")?;
-                        }
+                if let Some(pipeline) = arena.strategy.pipeline()
+                    && let Some(stage) = pipeline.stage(self.agent)
+                {
+                    if current == SlotStatus::Done {
+                        return Err(ArenaError::InvalidState(format!(
+                            "stage {:?} is done and stays done",
+                            stage.agent
+                        )));
+                    }
+                    if status == SlotStatus::Done {
+                        pipeline.require_ready(arena, stage, "be marked done")?;
                     }
                 }
                 Ok(vec![Change::SlotUpdated { status }])

@@ -186,12 +186,12 @@ pub fn check_draft(draft: &ArtifactDraft) -> Result<BTreeMap<String, String>, Ar
         )));
     }
     check_text("artifact content", &draft.content, limits::ARTIFACT_BYTES)?;
-    if kind == "structured" {
-        if let Err(e) = serde_json::from_str::<serde_json::Value>(&draft.content) {
-            return Err(ArenaError::InvalidInput(format!(
-                "structured artifact content is not JSON: {e}"
-            )));
-        }
+    if kind == "structured"
+        && let Err(e) = serde_json::from_str::<serde_json::Value>(&draft.content)
+    {
+        return Err(ArenaError::InvalidInput(format!(
+            "structured artifact content is not JSON: {e}"
+        )));
     }
     check_count(
         "artifact metadata entries",

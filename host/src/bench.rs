@@ -728,7 +728,7 @@ fn replay(config: &BenchConfig) -> Result<Vec<Row>> {
     let native = native_manager(&path, Durability::Normal).map_err(err)?;
     let (mut component, mut natively) = (Vec::new(), Vec::new());
     let events = config.replay_events;
-    for _ in 0..config.samples.min(3).max(1) {
+    for _ in 0..config.samples.clamp(1, 3) {
         let start = Instant::now();
         let report = host.verify(REPLAY_ID).map_err(err)?;
         component.push(start.elapsed().as_secs_f64());

@@ -713,7 +713,7 @@ impl PluginEngine {
         let indices = AgentIndices::new(pre.instance_pre()).map_err(invalid)?;
         let component = pre.instance_pre().component();
         let on_events = component
-            .get_export_index(None, &interface_name("subscriber"))
+            .get_export_index(None, interface_name("subscriber"))
             .and_then(|subscriber| component.get_export_index(Some(&subscriber), "on-events"));
         Ok(PreparedPlugin {
             spec: spec.clone(),

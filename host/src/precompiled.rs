@@ -108,7 +108,7 @@ mod tests {
     fn a_second_load_comes_from_the_cache_and_a_corrupt_entry_is_rebuilt() {
         let engine = Engine::default();
         let bytes = EMPTY;
-        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
         let dir = tempfile::tempdir().unwrap();
         let first = compile(&engine, &bytes, &digest, Some(dir.path())).unwrap();
         assert_eq!(first.1, Source::CompiledAndCached);
@@ -134,7 +134,7 @@ mod tests {
     #[test]
     fn another_engine_configuration_gets_an_entry_of_its_own() {
         let bytes = EMPTY;
-        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
         let dir = tempfile::tempdir().unwrap();
         compile(&Engine::default(), &bytes, &digest, Some(dir.path())).unwrap();
         let mut config = wasmtime::Config::new();
