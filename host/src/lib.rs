@@ -15,11 +15,13 @@
 //! # Ok::<(), arena_host::HostError>(())
 //! ```
 
+pub mod backend;
 pub mod bench;
 mod error;
 mod handle;
 pub mod native;
 pub mod plugin;
+pub mod postgres;
 pub mod precompiled;
 pub mod run;
 mod runtime;

@@ -7,6 +7,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
+use arena_host::backend::Location;
 use arena_host::plugin::{PluginEngine, TurnOutcome, TurnReport};
 use arena_host::run::{self, Manifest};
 use arena_host::types::{
@@ -24,9 +25,10 @@ use arena_host::{
 #[derive(Parser)]
 #[command(name = "arena", version, about)]
 struct Cli {
-    /// The arena database (created if missing).
+    /// The arena database: an SQLite file (created if missing), or a `postgres://` URL for a
+    /// PostgreSQL database that hosts on several machines share.
     #[arg(long, global = true, env = "ARENA_DB", default_value = "arena.db")]
-    db: PathBuf,
+    db: String,
     /// Machine-readable output: JSON, or JSON Lines for streams of events.
     #[arg(long, global = true)]
     json: bool,
@@ -432,8 +434,9 @@ fn run(cli: Cli) -> Result<()> {
             GroupCommitArg::Off => GroupCommit::Off,
         },
     };
-    let host = ArenaHost::open(&cli.db, options)
-        .with_context(|| format!("opening arena database {}", cli.db.display()))?;
+    let location = Location::parse(&cli.db);
+    let host = ArenaHost::open_at(location.clone(), options)
+        .with_context(|| format!("opening arena database {location}"))?;
     let out = Output { json: cli.json };
     // Every agent action goes through the agent's handle, the path a plugin's calls take.
     let key = cli.key.clone();
@@ -539,7 +542,7 @@ fn run(cli: Cli) -> Result<()> {
                 // The log is the source of truth: poll it after the last event printed.
                 let mut last = events.last().map_or(after, |e| e.seq);
                 loop {
-                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    host.wait_for_appends(std::time::Duration::from_secs(1))?;
                     let new = host.all_events(&id, last)?;
                     if let Some(event) = new.last() {
                         last = event.seq;
@@ -760,7 +763,7 @@ fn run(cli: Cli) -> Result<()> {
                 println!(
                     "running the sample plugins in {} as a three-stage pipeline: ada drafts, bob \
                      reviews her drafts, cy signs off on both; lead merges and archives; eve watches\n",
-                    host.path().display()
+                    host.location()
                 );
             }
             run_manifest(

@@ -17,9 +17,10 @@ use arena_bindings::storage::{self, ArenaRecord, StoredArena};
 use arena_bindings::types::{self, AgentId, ArenaConfig, ArenaError, ArenaInfo, Event};
 
 use crate::HostError;
+use crate::backend::{self, Backend, Location};
 use crate::handle::AgentHandle;
 use crate::precompiled;
-use crate::storage::{Durability, SqliteStorage};
+use crate::storage::Durability;
 
 /// The arena component, built from `arena-component/` for `wasm32-wasip2` by this crate's build script.
 pub const ARENA_COMPONENT: &[u8] =
@@ -157,7 +158,7 @@ fn compiled(cache: Option<&Path>) -> Result<&'static Compiled, HostError> {
 
 /// What the arena component's Store holds: the database connection and a default-deny WASI context.
 pub(crate) struct ArenaState {
-    storage: SqliteStorage,
+    storage: Box<dyn Backend>,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -236,11 +237,9 @@ struct ArenaRuntime {
 }
 
 impl ArenaRuntime {
-    fn start(path: &Path, options: &HostOptions) -> Result<Self, HostError> {
+    fn start(location: &Location, options: &HostOptions) -> Result<Self, HostError> {
         let compiled = compiled(options.component_cache.as_deref())?;
-        let durability = options.durability;
-        let storage = SqliteStorage::open(path, durability)
-            .map_err(|e| HostError::Open(format!("{}: {e}", path.display())))?;
+        let storage = backend::open(location, options.durability).map_err(HostError::Open)?;
         let state = ArenaState {
             storage,
             // Default-deny: no files, no network, no environment; the arena needs only the clock and
@@ -270,7 +269,9 @@ impl ArenaRuntime {
 
 struct Shared {
     runtime: Mutex<ArenaRuntime>,
-    path: PathBuf,
+    location: Location,
+    /// A connection of its own for [`ArenaHost::wait_for_appends`], opened on first use.
+    waiter: Mutex<Option<Box<dyn Backend>>>,
     options: HostOptions,
     /// Writes waiting for a batch (group commit).
     queue: Mutex<VecDeque<Job>>,
@@ -293,12 +294,18 @@ impl ArenaHost {
     /// `Open` if the database cannot be opened or migrated (or was written by a newer version), `Load` if
     /// the component cannot be compiled or instantiated.
     pub fn open(path: impl AsRef<Path>, options: HostOptions) -> Result<Self, HostError> {
-        let path = path.as_ref().to_path_buf();
-        let runtime = ArenaRuntime::start(&path, &options)?;
+        Self::open_at(Location::Sqlite(path.as_ref().to_path_buf()), options)
+    }
+
+    /// Opens the arena database at `location` — an SQLite file, or a PostgreSQL database shared with
+    /// other hosts — and starts the arena component on it.
+    pub fn open_at(location: Location, options: HostOptions) -> Result<Self, HostError> {
+        let runtime = ArenaRuntime::start(&location, &options)?;
         Ok(ArenaHost {
             shared: Arc::new(Shared {
                 runtime: Mutex::new(runtime),
-                path,
+                location,
+                waiter: Mutex::new(None),
                 options,
                 queue: Mutex::new(VecDeque::new()),
                 stats: Mutex::new(CommitStats::default()),
@@ -306,9 +313,33 @@ impl ArenaHost {
         })
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.shared.path
+    /// Where the arenas are kept.
+    pub fn location(&self) -> &Location {
+        &self.shared.location
+    }
+
+    /// The SQLite database file, if the arenas are kept in one.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.shared.location {
+            Location::Sqlite(path) => Some(path),
+            Location::Postgres(_) => None,
+        }
+    }
+
+    /// Waits until another writer (on this host or another) may have appended, or `timeout` passes:
+    /// PostgreSQL wakes the waiter with a notification, SQLite is polled. Holds no lock a call needs.
+    pub fn wait_for_appends(&self, timeout: Duration) -> Result<(), HostError> {
+        let mut waiter = self.shared.waiter.lock().unwrap_or_else(|e| e.into_inner());
+        if waiter.is_none() {
+            *waiter = Some(
+                backend::open(&self.shared.location, self.shared.options.durability)
+                    .map_err(HostError::Open)?,
+            );
+        }
+        if let Some(waiter) = waiter.as_mut() {
+            waiter.wait_for_appends(timeout);
+        }
+        Ok(())
     }
 
     /// How many appends were refused with `conflict` (and retried by the component) on this host.
@@ -352,9 +383,9 @@ impl ArenaHost {
     }
 
     fn rebuild(&self, runtime: &mut ArenaRuntime) -> Result<(), HostError> {
-        tracing::warn!(db = %self.shared.path.display(), "rebuilding the arena runtime from the database");
+        tracing::warn!(db = %self.shared.location, "rebuilding the arena runtime from the database");
         let earlier = runtime.conflicts();
-        *runtime = ArenaRuntime::start(&self.shared.path, &self.shared.options)?;
+        *runtime = ArenaRuntime::start(&self.shared.location, &self.shared.options)?;
         runtime.earlier_conflicts = earlier;
         Ok(())
     }
@@ -512,7 +543,7 @@ impl ArenaHost {
         Ok(self
             .lock()?
             .store
-            .data()
+            .data_mut()
             .storage
             .cursor(arena, subscriber)?)
     }
@@ -522,7 +553,7 @@ impl ArenaHost {
         Ok(self
             .lock()?
             .store
-            .data()
+            .data_mut()
             .storage
             .advance_cursor(arena, subscriber, seq)?)
     }

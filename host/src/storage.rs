@@ -370,6 +370,73 @@ impl SqliteStorage {
     }
 }
 
+impl crate::backend::Backend for SqliteStorage {
+    fn load(&mut self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
+        SqliteStorage::load(self, arena)
+    }
+    fn read_events(
+        &mut self,
+        arena: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<Event>, ArenaError> {
+        SqliteStorage::read_events(self, arena, after, limit)
+    }
+    fn append(
+        &mut self,
+        arena: &str,
+        expected_seq: u64,
+        events: &[Event],
+        record: &ArenaRecord,
+    ) -> Result<(), ArenaError> {
+        SqliteStorage::append(self, arena, expected_seq, events, record)
+    }
+    fn participating(&mut self, agent: &str) -> Result<Vec<String>, ArenaError> {
+        SqliteStorage::participating(self, agent)
+    }
+    fn list_arenas(&mut self, after: Option<&str>, limit: u32) -> Result<Vec<String>, ArenaError> {
+        SqliteStorage::list_arenas(self, after, limit)
+    }
+    fn tagged(
+        &mut self,
+        tag: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, ArenaError> {
+        SqliteStorage::tagged(self, tag, after, limit)
+    }
+    fn cursor(&mut self, arena: &str, subscriber: &str) -> Result<u64, ArenaError> {
+        SqliteStorage::cursor(self, arena, subscriber)
+    }
+    fn advance_cursor(
+        &mut self,
+        arena: &str,
+        subscriber: &str,
+        seq: u64,
+    ) -> Result<(), ArenaError> {
+        SqliteStorage::advance_cursor(self, arena, subscriber, seq)
+    }
+    fn conflicts(&self) -> u64 {
+        SqliteStorage::conflicts(self)
+    }
+    fn begin_batch(&mut self) -> Result<(), ArenaError> {
+        SqliteStorage::begin_batch(self)
+    }
+    fn commit_batch(&mut self) -> Result<(), ArenaError> {
+        SqliteStorage::commit_batch(self)
+    }
+    fn in_batch(&self) -> bool {
+        SqliteStorage::in_batch(self)
+    }
+    fn wait_for_appends(&mut self, timeout: std::time::Duration) {
+        // SQLite has no notifications: the reader polls the log.
+        std::thread::sleep(timeout.min(POLL_INTERVAL));
+    }
+}
+
+/// How often a reader of an SQLite database looks at the log for new events.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
 /// Writes an append inside the caller's transaction or savepoint: `false`, writing nothing, when the
 /// arena's head is not `expected_seq`.
 fn write_append(

@@ -329,7 +329,7 @@ fn inject_put(host: &ArenaHost, arena: &str, actor: &str) -> u64 {
         r#"{"content":"forged","kind":"text","v":1}"#,
     );
     let hash = chain_hash(&last.hash, seq, kind, actor, &last.at, payload);
-    rusqlite::Connection::open(host.path())
+    rusqlite::Connection::open(host.path().expect("an SQLite host"))
         .unwrap()
         .execute(
             "INSERT INTO events (arena_id, seq, at, actor, kind, payload, hash)

@@ -1,0 +1,115 @@
+//! Where the host keeps arenas: one storage contract, two databases.
+//!
+//! [`Backend`] is the host side of the WIT `storage` interface plus what the host itself keeps
+//! (subscriber cursors) and the batch control group commit needs. SQLite ([`crate::storage`]) is the
+//! embedded default; PostgreSQL ([`crate::postgres`]) lets hosts on several machines share arenas.
+//! Both honour the same contract — one atomic append guarded by the arena's expected last sequence
+//! number — so the component needs no change to move between them.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use arena_bindings::storage::{ArenaRecord, StoredArena};
+
+use crate::storage::Durability;
+use crate::types::{ArenaError, Event};
+
+/// A database location: a file for SQLite, or a `postgres://` (or `postgresql://`) URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// An SQLite database file (created if missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, by connection URL.
+    Postgres(String),
+}
+
+impl Location {
+    /// `postgres://…` and `postgresql://…` name a PostgreSQL database; anything else is a file.
+    pub fn parse(text: &str) -> Location {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Location::Postgres(text.to_string())
+        } else {
+            Location::Sqlite(PathBuf::from(text))
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Sqlite(path) => write!(f, "{}", path.display()),
+            // The URL may carry a password: show where, not how.
+            Location::Postgres(url) => {
+                let shown = match (url.find("://"), url.rfind('@')) {
+                    (Some(scheme), Some(at)) if at > scheme => {
+                        format!("{}://…@{}", &url[..scheme], &url[at + 1..])
+                    }
+                    _ => url.clone(),
+                };
+                f.write_str(&shown)
+            }
+        }
+    }
+}
+
+/// The storage contract as the host serves it.
+pub trait Backend: Send {
+    /// The arena's stored record, or `None`.
+    fn load(&mut self, arena: &str) -> Result<Option<StoredArena>, ArenaError>;
+    /// Up to `limit` events of `arena` with `seq > after`, in order.
+    fn read_events(
+        &mut self,
+        arena: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<Event>, ArenaError>;
+    /// Appends `events` and replaces the record, all or nothing; `conflict`, writing nothing, when the
+    /// arena's last sequence number is not `expected_seq`.
+    fn append(
+        &mut self,
+        arena: &str,
+        expected_seq: u64,
+        events: &[Event],
+        record: &ArenaRecord,
+    ) -> Result<(), ArenaError>;
+    /// Ids of non-archived arenas where `agent` currently participates.
+    fn participating(&mut self, agent: &str) -> Result<Vec<String>, ArenaError>;
+    /// Up to `limit` arena ids after `after`, ascending.
+    fn list_arenas(&mut self, after: Option<&str>, limit: u32) -> Result<Vec<String>, ArenaError>;
+    /// Up to `limit` ids of arenas whose facts carry `tag`, after `after`, ascending.
+    fn tagged(
+        &mut self,
+        tag: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, ArenaError>;
+    /// The last event of `arena` that `subscriber` accepted (0 for none).
+    fn cursor(&mut self, arena: &str, subscriber: &str) -> Result<u64, ArenaError>;
+    /// Moves `subscriber`'s cursor on `arena` forward to `seq` (never backward), durably.
+    fn advance_cursor(&mut self, arena: &str, subscriber: &str, seq: u64)
+    -> Result<(), ArenaError>;
+    /// How many appends this connection refused with `conflict`.
+    fn conflicts(&self) -> u64;
+    /// Opens the transaction a group commit's appends join, taking the write lock now.
+    fn begin_batch(&mut self) -> Result<(), ArenaError>;
+    /// Commits the open batch; on failure nothing of it is stored.
+    fn commit_batch(&mut self) -> Result<(), ArenaError>;
+    /// Whether a batch is open.
+    fn in_batch(&self) -> bool;
+    /// Waits until another writer may have appended (a notification, where the database has them)
+    /// or `timeout` passes; the log stays the source of truth, so a reader reads it either way.
+    fn wait_for_appends(&mut self, timeout: Duration);
+}
+
+/// Opens the database at `location`, bringing its schema up to date.
+pub fn open(location: &Location, durability: Durability) -> Result<Box<dyn Backend>, String> {
+    match location {
+        Location::Sqlite(path) => crate::storage::SqliteStorage::open(path, durability)
+            .map(|s| Box::new(s) as Box<dyn Backend>)
+            .map_err(|e| format!("{}: {e}", path.display())),
+        Location::Postgres(url) => crate::postgres::PgStorage::open(url)
+            .map(|s| Box::new(s) as Box<dyn Backend>)
+            .map_err(|e| format!("{location}: {e}")),
+    }
+}

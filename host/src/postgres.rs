@@ -1,0 +1,469 @@
+//! Arenas in PostgreSQL, shared by hosts on several machines.
+//!
+//! The same tables and migrations as the SQLite storage, in PostgreSQL's dialect, behind the same
+//! [`Backend`] contract. An append is one transaction that first moves the arena's head *from the
+//! expected sequence number* (`UPDATE … WHERE head_seq = $expected`, or an insert that does nothing
+//! if the arena exists): of two hosts racing on one arena the second's update waits for the first's
+//! row lock, then finds the head moved and changes nothing — it gets `conflict`, and the component
+//! reloads and retries. A unique key on `(arena_id, seq)` backs this up in the log itself. Every
+//! append also sends a notification (`arena_events`, the arena id) that wakes readers on other hosts;
+//! the log stays the source of truth, so a reader that misses one still reads everything.
+//!
+//! Connections come from a pool per database URL, shared by every host in the process.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Statement};
+use r2d2::{Pool, PooledConnection};
+use r2d2_postgres::PostgresConnectionManager;
+
+use arena_bindings::storage::{ArenaRecord, StoredArena};
+
+use crate::backend::Backend;
+use crate::types::{ArenaError, ArenaStatus, Event};
+
+type Manager = PostgresConnectionManager<NoTls>;
+
+/// The schema, one migration per version, in the same order as SQLite's.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: arenas with their head and snapshot, the event log, and who participates where.
+    "CREATE TABLE arenas (
+         id        TEXT PRIMARY KEY,
+         status    TEXT NOT NULL,
+         head_seq  BIGINT NOT NULL,
+         head_hash TEXT NOT NULL,
+         snapshot  TEXT NOT NULL
+     );
+     CREATE TABLE events (
+         arena_id TEXT NOT NULL,
+         seq      BIGINT NOT NULL,
+         at       TEXT NOT NULL,
+         actor    TEXT NOT NULL,
+         kind     TEXT NOT NULL,
+         payload  TEXT NOT NULL,
+         hash     TEXT NOT NULL,
+         PRIMARY KEY (arena_id, seq)
+     );
+     CREATE TABLE members (
+         agent    TEXT NOT NULL,
+         arena_id TEXT NOT NULL,
+         PRIMARY KEY (agent, arena_id)
+     );",
+    // 2: the log is append-only in the database itself, and members can be found by arena.
+    "CREATE FUNCTION arena_events_append_only() RETURNS trigger LANGUAGE plpgsql AS
+         $$ BEGIN RAISE EXCEPTION 'events are append-only'; END $$;
+     CREATE TRIGGER events_no_update BEFORE UPDATE OR DELETE ON events
+         FOR EACH ROW EXECUTE FUNCTION arena_events_append_only();
+     CREATE INDEX members_by_arena ON members (arena_id);",
+    // 3: durable cursors of event subscribers: the last event each has accepted.
+    "CREATE TABLE cursors (
+         arena_id   TEXT NOT NULL,
+         subscriber TEXT NOT NULL,
+         seq        BIGINT NOT NULL,
+         PRIMARY KEY (arena_id, subscriber)
+     );",
+    // 4: the tags of each arena's facts, to find facts across arenas by tag.
+    "CREATE TABLE arena_tags (
+         tag      TEXT NOT NULL,
+         arena_id TEXT NOT NULL,
+         PRIMARY KEY (tag, arena_id)
+     );
+     CREATE INDEX arena_tags_by_arena ON arena_tags (arena_id);",
+];
+
+/// The channel every append notifies, with the arena id as payload.
+pub const CHANNEL: &str = "arena_events";
+
+/// Connections each pool keeps at most.
+const POOL_SIZE: u32 = 8;
+
+fn pools() -> &'static Mutex<HashMap<String, Pool<Manager>>> {
+    static POOLS: OnceLock<Mutex<HashMap<String, Pool<Manager>>>> = OnceLock::new();
+    POOLS.get_or_init(Mutex::default)
+}
+
+/// The process's pool for `url`, created (and the schema migrated) on first use.
+fn pool(url: &str) -> Result<Pool<Manager>, String> {
+    let mut pools = pools().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(pool) = pools.get(url) {
+        return Ok(pool.clone());
+    }
+    let config: postgres::Config = url.parse().map_err(|e| format!("{e}"))?;
+    let pool = Pool::builder()
+        .max_size(POOL_SIZE)
+        .connection_timeout(Duration::from_secs(10))
+        .build(PostgresConnectionManager::new(config, NoTls))
+        .map_err(|e| format!("connecting: {e}"))?;
+    let mut conn = pool.get().map_err(|e| format!("connecting: {e}"))?;
+    migrate(&mut conn).map_err(|e| format!("migrating: {e}"))?;
+    pools.insert(url.to_string(), pool.clone());
+    Ok(pool)
+}
+
+/// Runs the migrations the database has not seen, under an advisory lock so that hosts starting at
+/// once migrate one after another. Refuses a database from a newer version.
+fn migrate(conn: &mut Client) -> Result<(), String> {
+    let mut tx = conn.transaction().map_err(|e| e.to_string())?;
+    tx.execute("SELECT pg_advisory_xact_lock(727274)", &[])
+        .map_err(|e| e.to_string())?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS arena_schema (version INTEGER NOT NULL)")
+        .map_err(|e| e.to_string())?;
+    let version: i32 = tx
+        .query_opt("SELECT version FROM arena_schema", &[])
+        .map_err(|e| e.to_string())?
+        .map_or(0, |row| row.get(0));
+    let version = usize::try_from(version).unwrap_or(0);
+    if version > MIGRATIONS.len() {
+        return Err(format!(
+            "the database has schema version {version}, newer than this program's {}",
+            MIGRATIONS.len()
+        ));
+    }
+    for sql in &MIGRATIONS[version..] {
+        tx.batch_execute(sql).map_err(|e| e.to_string())?;
+    }
+    tx.execute("DELETE FROM arena_schema", &[])
+        .map_err(|e| e.to_string())?;
+    tx.execute(
+        "INSERT INTO arena_schema (version) VALUES ($1)",
+        &[&(MIGRATIONS.len() as i32)],
+    )
+    .map_err(|e| e.to_string())?;
+    tx.commit().map_err(|e| e.to_string())
+}
+
+fn storage_error(e: postgres::Error) -> ArenaError {
+    ArenaError::Storage(format!("postgresql: {e}"))
+}
+
+fn seq(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// One pooled connection to an arena database in PostgreSQL.
+pub struct PgStorage {
+    url: String,
+    conn: PooledConnection<Manager>,
+    statements: HashMap<&'static str, Statement>,
+    conflicts: u64,
+    in_batch: bool,
+    /// A connection of its own that LISTENs, opened on first wait.
+    listener: Option<Client>,
+}
+
+impl PgStorage {
+    /// Connects to the database at `url` (from the process's pool), migrating it on first use.
+    pub fn open(url: &str) -> Result<Self, String> {
+        let conn = pool(url)?.get().map_err(|e| format!("connecting: {e}"))?;
+        Ok(PgStorage {
+            url: url.to_string(),
+            conn,
+            statements: HashMap::new(),
+            conflicts: 0,
+            in_batch: false,
+            listener: None,
+        })
+    }
+
+    /// The statement for `sql`, prepared once per connection.
+    fn statement(&mut self, sql: &'static str) -> Result<Statement, ArenaError> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.conn.prepare(sql).map_err(storage_error)?;
+        self.statements.insert(sql, statement.clone());
+        Ok(statement)
+    }
+
+    fn execute(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, ArenaError> {
+        let statement = self.statement(sql)?;
+        self.conn.execute(&statement, params).map_err(storage_error)
+    }
+
+    fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>, ArenaError> {
+        let statement = self.statement(sql)?;
+        self.conn.query(&statement, params).map_err(storage_error)
+    }
+
+    fn ids(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<String>, ArenaError> {
+        Ok(self
+            .query(sql, params)?
+            .iter()
+            .map(|row| row.get(0))
+            .collect())
+    }
+
+    /// The append's writes, inside the caller's transaction or savepoint: `false`, writing nothing,
+    /// when the arena's head is not `expected_seq`.
+    fn write_append(
+        &mut self,
+        arena: &str,
+        expected_seq: u64,
+        events: &[Event],
+        last: &Event,
+        record: &ArenaRecord,
+    ) -> Result<bool, ArenaError> {
+        let status = crate::status_name(record.status);
+        let moved = if expected_seq == 0 {
+            self.execute(
+                "INSERT INTO arenas (id, status, head_seq, head_hash, snapshot)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+                &[
+                    &arena,
+                    &status,
+                    &seq(last.seq),
+                    &last.hash,
+                    &record.snapshot,
+                ],
+            )?
+        } else {
+            self.execute(
+                "UPDATE arenas SET status = $2, head_seq = $3, head_hash = $4, snapshot = $5
+                 WHERE id = $1 AND head_seq = $6",
+                &[
+                    &arena,
+                    &status,
+                    &seq(last.seq),
+                    &last.hash,
+                    &record.snapshot,
+                    &seq(expected_seq),
+                ],
+            )?
+        };
+        if moved == 0 {
+            return Ok(false);
+        }
+        for e in events {
+            self.execute(
+                "INSERT INTO events (arena_id, seq, at, actor, kind, payload, hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &arena,
+                    &seq(e.seq),
+                    &e.at,
+                    &e.actor,
+                    &e.kind,
+                    &e.payload,
+                    &e.hash,
+                ],
+            )?;
+        }
+        self.execute("DELETE FROM members WHERE arena_id = $1", &[&arena])?;
+        for agent in &record.participants {
+            self.execute(
+                "INSERT INTO members (agent, arena_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[agent, &arena],
+            )?;
+        }
+        self.execute("DELETE FROM arena_tags WHERE arena_id = $1", &[&arena])?;
+        for tag in &record.tags {
+            self.execute(
+                "INSERT INTO arena_tags (tag, arena_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[tag, &arena],
+            )?;
+        }
+        self.execute("SELECT pg_notify('arena_events', $1)", &[&arena])?;
+        Ok(true)
+    }
+}
+
+impl Backend for PgStorage {
+    fn load(&mut self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
+        Ok(self
+            .query(
+                "SELECT snapshot, head_seq, head_hash FROM arenas WHERE id = $1",
+                &[&arena],
+            )?
+            .first()
+            .map(|row| StoredArena {
+                snapshot: row.get(0),
+                head_seq: row.get::<_, i64>(1) as u64,
+                head_hash: row.get(2),
+            }))
+    }
+
+    fn read_events(
+        &mut self,
+        arena: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<Event>, ArenaError> {
+        Ok(self
+            .query(
+                "SELECT seq, at, actor, kind, payload, hash FROM events
+                 WHERE arena_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                &[&arena, &seq(after), &i64::from(limit)],
+            )?
+            .iter()
+            .map(|row| Event {
+                seq: row.get::<_, i64>(0) as u64,
+                at: row.get(1),
+                actor: row.get(2),
+                kind: row.get(3),
+                payload: row.get(4),
+                hash: row.get(5),
+            })
+            .collect())
+    }
+
+    fn append(
+        &mut self,
+        arena: &str,
+        expected_seq: u64,
+        events: &[Event],
+        record: &ArenaRecord,
+    ) -> Result<(), ArenaError> {
+        let Some(last) = events.last() else {
+            return Err(ArenaError::InvalidInput(
+                "an append needs at least one event".into(),
+            ));
+        };
+        for (offset, event) in events.iter().enumerate() {
+            if event.seq != expected_seq + 1 + offset as u64 {
+                return Err(ArenaError::InvalidInput(format!(
+                    "appended event {} does not follow sequence {}",
+                    event.seq,
+                    expected_seq + offset as u64
+                )));
+            }
+        }
+        // Alone, an append is its own transaction; inside a group commit's it is a savepoint, so a
+        // failed append leaves the batch usable and as it was.
+        let (begin, keep, undo) = if self.in_batch {
+            (
+                "SAVEPOINT arena_append",
+                "RELEASE SAVEPOINT arena_append",
+                "ROLLBACK TO SAVEPOINT arena_append; RELEASE SAVEPOINT arena_append",
+            )
+        } else {
+            ("BEGIN", "COMMIT", "ROLLBACK")
+        };
+        self.conn.batch_execute(begin).map_err(storage_error)?;
+        match self.write_append(arena, expected_seq, events, last, record) {
+            Ok(true) => self.conn.batch_execute(keep).map_err(storage_error),
+            Ok(false) => {
+                self.conn.batch_execute(undo).map_err(storage_error)?;
+                self.conflicts += 1;
+                Err(ArenaError::Conflict)
+            }
+            Err(e) => {
+                let _ = self.conn.batch_execute(undo);
+                Err(e)
+            }
+        }
+    }
+
+    fn participating(&mut self, agent: &str) -> Result<Vec<String>, ArenaError> {
+        self.ids(
+            "SELECT m.arena_id FROM members m JOIN arenas a ON a.id = m.arena_id
+             WHERE m.agent = $1 AND a.status <> $2 ORDER BY m.arena_id",
+            &[&agent, &crate::status_name(ArenaStatus::Archived)],
+        )
+    }
+
+    fn list_arenas(&mut self, after: Option<&str>, limit: u32) -> Result<Vec<String>, ArenaError> {
+        self.ids(
+            "SELECT id FROM arenas WHERE id > $1 ORDER BY id LIMIT $2",
+            &[&after.unwrap_or(""), &i64::from(limit)],
+        )
+    }
+
+    fn tagged(
+        &mut self,
+        tag: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, ArenaError> {
+        self.ids(
+            "SELECT arena_id FROM arena_tags WHERE tag = $1 AND arena_id > $2
+             ORDER BY arena_id LIMIT $3",
+            &[&tag, &after.unwrap_or(""), &i64::from(limit)],
+        )
+    }
+
+    fn cursor(&mut self, arena: &str, subscriber: &str) -> Result<u64, ArenaError> {
+        Ok(self
+            .query(
+                "SELECT seq FROM cursors WHERE arena_id = $1 AND subscriber = $2",
+                &[&arena, &subscriber],
+            )?
+            .first()
+            .map_or(0, |row| row.get::<_, i64>(0) as u64))
+    }
+
+    fn advance_cursor(
+        &mut self,
+        arena: &str,
+        subscriber: &str,
+        seq_: u64,
+    ) -> Result<(), ArenaError> {
+        self.execute(
+            "INSERT INTO cursors (arena_id, subscriber, seq) VALUES ($1, $2, $3)
+             ON CONFLICT (arena_id, subscriber)
+             DO UPDATE SET seq = GREATEST(cursors.seq, excluded.seq)",
+            &[&arena, &subscriber, &seq(seq_)],
+        )
+        .map(drop)
+    }
+
+    fn conflicts(&self) -> u64 {
+        self.conflicts
+    }
+
+    fn begin_batch(&mut self) -> Result<(), ArenaError> {
+        self.conn.batch_execute("BEGIN").map_err(storage_error)?;
+        self.in_batch = true;
+        Ok(())
+    }
+
+    fn commit_batch(&mut self) -> Result<(), ArenaError> {
+        self.in_batch = false;
+        self.conn.batch_execute("COMMIT").map_err(|e| {
+            let _ = self.conn.batch_execute("ROLLBACK");
+            storage_error(e)
+        })
+    }
+
+    fn in_batch(&self) -> bool {
+        self.in_batch
+    }
+
+    fn wait_for_appends(&mut self, timeout: Duration) {
+        if self.listener.is_none() {
+            match Client::connect(&self.url, NoTls)
+                .and_then(|mut c| c.batch_execute("LISTEN arena_events").map(|()| c))
+            {
+                Ok(listener) => self.listener = Some(listener),
+                Err(e) => {
+                    tracing::warn!("listening for appends: {e}; polling instead");
+                    std::thread::sleep(timeout);
+                    return;
+                }
+            }
+        }
+        if let Some(listener) = &mut self.listener {
+            let woken = listener.notifications().timeout_iter(timeout).next();
+            if let Ok(Some(_)) = woken {
+                // Drain what else arrived: one read of the log answers them all.
+                let mut pending = listener.notifications();
+                while let Ok(Some(_)) = pending.iter().next() {}
+            }
+        }
+    }
+}
