@@ -34,7 +34,9 @@ pub struct ArenaManager<S, C> {
 /// every event before it, so a head names exactly one state: an entry can be stale (never used again)
 /// but never wrong — whichever host or process moved the head.
 #[derive(Default)]
-struct StateCache(std::sync::Mutex<std::collections::HashMap<String, Arena>>);
+// A `BTreeMap`, not a `HashMap`: a hasher seeded at random would add `wasi:random/insecure-seed` to
+// the component's imports, which hosts that list their imports (jco) do not provide.
+struct StateCache(std::sync::Mutex<std::collections::BTreeMap<String, Arena>>);
 
 /// Arenas the state cache keeps at most.
 const CACHED_STATES: usize = 64;

@@ -22,6 +22,16 @@ pub mod agent {
     });
 }
 
+/// The `memory-storage` world: a storage implemented by a component (the one composed into
+/// `arena-standalone.wasm`), so a host can drive it like any other storage.
+pub mod memory_storage {
+    wasmtime::component::bindgen!({
+        world: "memory-storage",
+        path: "../../wit",
+        with: { "arena:core/types": crate::arena::arena::core::types },
+    });
+}
+
 pub use arena::arena::core::storage;
 pub use arena::arena::core::types;
 pub use arena::exports::arena::core::manager;
