@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use arena_component::events::{Change, apply, seal};
 use arena_component::{self as domain, ArenaError as DomainError};
 
+use crate::backend::Location;
 use crate::native::native_manager;
 use crate::plugin::{PluginEngine, PluginLimits, PluginSpec, TurnOutcome};
 use crate::run::BUILTIN_PLUGINS;
@@ -44,6 +45,8 @@ pub struct BenchConfig {
     pub arena_exe: Option<PathBuf>,
     /// Process starts per cold-start variant.
     pub starts: usize,
+    /// A PostgreSQL database (`postgres://…`) for the shared-database cases; skipped when `None`.
+    pub postgres: Option<String>,
 }
 
 impl BenchConfig {
@@ -60,6 +63,7 @@ impl BenchConfig {
             fixtures,
             arena_exe,
             starts: 3,
+            postgres: std::env::var("ARENA_BENCH_POSTGRES").ok(),
         }
     }
 
@@ -292,6 +296,10 @@ pub fn run(config: &BenchConfig, mut progress: impl FnMut(&str)) -> Result<Repor
     if let Some(exe) = &config.arena_exe {
         progress("cold start");
         rows.extend(cold_start(config, exe, dir.path())?);
+    }
+    if let Some(url) = &config.postgres {
+        progress("PostgreSQL, one and three hosts");
+        rows.extend(shared_database(config, dir.path(), url)?);
     }
     Ok(Report {
         machine: machine(),
@@ -752,6 +760,80 @@ fn replay(config: &BenchConfig) -> Result<Vec<Row>> {
         higher_is_better: true,
         target: Some(0.7),
     }])
+}
+
+/// Durable operations per second with `hosts` hosts (each its own runtime and connection) on the
+/// database at `location`, each host completing the steps of an arena of its own.
+fn hosts_rate(
+    config: &BenchConfig,
+    location: &Location,
+    hosts: usize,
+    durability: Durability,
+) -> Result<f64> {
+    let ops = config.ops_per_writer;
+    let opened: Vec<(ArenaHost, String)> = (0..hosts)
+        .map(|_| {
+            let host = ArenaHost::open_at(
+                location.clone(),
+                HostOptions {
+                    durability,
+                    group_commit: GroupCommit::Off,
+                    ..HostOptions::default()
+                },
+            )
+            .map_err(err)?;
+            let id = active_arena(&host, ops as u32, 1)?;
+            Ok((host, id))
+        })
+        .collect::<Result<_>>()?;
+    let start = Arc::new(Barrier::new(hosts + 1));
+    let writers: Vec<_> = opened
+        .into_iter()
+        .map(|(host, id)| {
+            let start = start.clone();
+            std::thread::spawn(move || -> Result<()> {
+                let worker = host.handle(&id, "w0").map_err(err)?;
+                start.wait();
+                for step in 1..=ops as u32 {
+                    worker.complete_step(step).map_err(err)?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    start.wait();
+    let began = Instant::now();
+    for writer in writers {
+        writer.join().map_err(|_| "a host panicked".to_string())??;
+    }
+    Ok((hosts * ops) as f64 / began.elapsed().as_secs_f64())
+}
+
+/// Durable operations on PostgreSQL with one and three hosts, against SQLite in the same run.
+fn shared_database(config: &BenchConfig, dir: &Path, url: &str) -> Result<Vec<Row>> {
+    let postgres = Location::Postgres(url.to_string());
+    let sqlite = Location::Sqlite(dir.join("hosts.db"));
+    let mut rows = Vec::new();
+    for hosts in [1, 3] {
+        let pg = hosts_rate(config, &postgres, hosts, Durability::Normal)?;
+        // PostgreSQL's default `synchronous_commit=on` waits for the disk like SQLite's `full`.
+        for durability in [Durability::Normal, Durability::Full] {
+            let lite = hosts_rate(config, &sqlite, hosts, durability)?;
+            rows.push(Row {
+                case: format!("durable complete-step on PostgreSQL, {hosts} host(s)"),
+                value: per_second(pg),
+                baseline: format!(
+                    "SQLite ({}), {hosts} host(s) on one file",
+                    durability.name()
+                ),
+                baseline_value: per_second(lite),
+                ratio: pg / lite,
+                higher_is_better: true,
+                target: None,
+            });
+        }
+    }
+    Ok(rows)
 }
 
 /// Process start to the first answered operation (`arena list`), with the compiled component in the

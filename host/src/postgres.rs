@@ -153,6 +153,9 @@ pub struct PgStorage {
     in_batch: bool,
     /// A connection of its own that LISTENs, opened on first wait.
     listener: Option<Client>,
+    /// The members and tags this connection last wrote per arena, at which head: an append from that
+    /// very head with the same lists leaves those rows alone (each rewrite is a round trip).
+    indexed: HashMap<String, (u64, Vec<String>, Vec<String>)>,
 }
 
 impl PgStorage {
@@ -166,6 +169,7 @@ impl PgStorage {
             conflicts: 0,
             in_batch: false,
             listener: None,
+            indexed: HashMap::new(),
         })
     }
 
@@ -264,19 +268,29 @@ impl PgStorage {
                 ],
             )?;
         }
-        self.execute("DELETE FROM members WHERE arena_id = $1", &[&arena])?;
-        for agent in &record.participants {
-            self.execute(
-                "INSERT INTO members (agent, arena_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                &[agent, &arena],
-            )?;
+        let known = self
+            .indexed
+            .get(arena)
+            .filter(|(head, _, _)| *head == expected_seq && expected_seq > 0);
+        let members_same = known.is_some_and(|(_, members, _)| *members == record.participants);
+        let tags_same = known.is_some_and(|(_, _, tags)| *tags == record.tags);
+        if !members_same {
+            self.execute("DELETE FROM members WHERE arena_id = $1", &[&arena])?;
+            for agent in &record.participants {
+                self.execute(
+                    "INSERT INTO members (agent, arena_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &[agent, &arena],
+                )?;
+            }
         }
-        self.execute("DELETE FROM arena_tags WHERE arena_id = $1", &[&arena])?;
-        for tag in &record.tags {
-            self.execute(
-                "INSERT INTO arena_tags (tag, arena_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                &[tag, &arena],
-            )?;
+        if !tags_same {
+            self.execute("DELETE FROM arena_tags WHERE arena_id = $1", &[&arena])?;
+            for tag in &record.tags {
+                self.execute(
+                    "INSERT INTO arena_tags (tag, arena_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &[tag, &arena],
+                )?;
+            }
         }
         self.execute("SELECT pg_notify('arena_events', $1)", &[&arena])?;
         Ok(true)
@@ -355,7 +369,7 @@ impl Backend for PgStorage {
             ("BEGIN", "COMMIT", "ROLLBACK")
         };
         self.conn.batch_execute(begin).map_err(storage_error)?;
-        match self.write_append(arena, expected_seq, events, last, record) {
+        let outcome = match self.write_append(arena, expected_seq, events, last, record) {
             Ok(true) => self.conn.batch_execute(keep).map_err(storage_error),
             Ok(false) => {
                 self.conn.batch_execute(undo).map_err(storage_error)?;
@@ -366,7 +380,22 @@ impl Backend for PgStorage {
                 let _ = self.conn.batch_execute(undo);
                 Err(e)
             }
+        };
+        match &outcome {
+            Ok(()) => {
+                if self.indexed.len() >= 1024 {
+                    self.indexed.clear();
+                }
+                self.indexed.insert(
+                    arena.to_string(),
+                    (last.seq, record.participants.clone(), record.tags.clone()),
+                );
+            }
+            Err(_) => {
+                self.indexed.remove(arena);
+            }
         }
+        outcome
     }
 
     fn participating(&mut self, agent: &str) -> Result<Vec<String>, ArenaError> {
@@ -436,6 +465,8 @@ impl Backend for PgStorage {
         self.in_batch = false;
         self.conn.batch_execute("COMMIT").map_err(|e| {
             let _ = self.conn.batch_execute("ROLLBACK");
+            // What the batch wrote is gone, index rows included.
+            self.indexed.clear();
             storage_error(e)
         })
     }
