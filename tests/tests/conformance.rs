@@ -153,13 +153,8 @@ impl Contract for MemoryComponent {
     }
     fn tagged(&mut self, t: &str, after: Option<&str>, l: u32) -> Result<Vec<String>, ArenaError> {
         let s = self.storage.arena_core_storage();
-        s.call_tagged(
-            &mut self.store,
-            &t.to_string(),
-            after.map(str::to_string).as_ref(),
-            l,
-        )
-        .unwrap()
+        s.call_tagged(&mut self.store, t, after.map(str::to_string).as_ref(), l)
+            .unwrap()
     }
 }
 
