@@ -43,48 +43,54 @@ fn events_are_paged_in_sequence_order() {
     assert!(host.events(&id, 7, 10).unwrap().is_empty());
 }
 
+/// Two hosts (two connections) complete the steps of one arena at once. Each round is a fresh arena;
+/// rounds repeat (a bounded number of times) until the hosts have raced at least once, so the conflict
+/// path is exercised however the scheduler interleaves them.
 #[test]
 fn two_hosts_completing_steps_of_one_arena_lose_nothing() {
-    const STEPS: u32 = 60;
+    const STEPS: u32 = 100;
+    const ROUNDS: usize = 20;
     let (dir, host_a) = fresh_host();
     let host_b = ArenaHost::open(dir.path().join("arena.db"), HostOptions::default()).unwrap();
-    let id = host_a.create(&config(STEPS)).unwrap();
-    host_a.handle(&id, "lead").unwrap().activate().unwrap();
+    for _ in 0..ROUNDS {
+        let id = host_a.create(&config(STEPS)).unwrap();
+        host_a.handle(&id, "lead").unwrap().activate().unwrap();
 
-    let start = Arc::new(Barrier::new(2));
-    let workers: Vec<_> = [(host_a.clone(), "lead", 0), (host_b.clone(), "wendy", 1)]
-        .into_iter()
-        .map(|(host, agent, parity)| {
-            let (id, start) = (id.clone(), start.clone());
-            thread::spawn(move || {
-                let handle = host.handle(&id, agent).unwrap();
-                start.wait();
-                for step in (1..=STEPS).filter(|s| s % 2 == parity) {
-                    handle.complete_step(step).unwrap();
-                }
+        let start = Arc::new(Barrier::new(2));
+        let workers: Vec<_> = [(host_a.clone(), "lead", 0), (host_b.clone(), "wendy", 1)]
+            .into_iter()
+            .map(|(host, agent, parity)| {
+                let (id, start) = (id.clone(), start.clone());
+                thread::spawn(move || {
+                    let handle = host.handle(&id, agent).unwrap();
+                    start.wait();
+                    for step in (1..=STEPS).filter(|s| s % 2 == parity) {
+                        handle.complete_step(step).unwrap();
+                    }
+                })
             })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().unwrap();
-    }
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
 
-    let info = host_b.get(&id).unwrap();
-    assert_eq!(info.aggregate.completed_steps, STEPS);
-    let events = host_a.all_events(&id, 0).unwrap();
-    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
-    assert_eq!(
-        seqs,
-        (1..=events.len() as u64).collect::<Vec<_>>(),
-        "sequence has a gap"
-    );
-    let steps = events.iter().filter(|e| e.kind == "step-completed").count();
-    assert_eq!(steps, STEPS as usize, "a step was lost or duplicated");
-    assert_eq!(host_a.verify(&id).unwrap().problem, None);
-    assert!(
-        host_a.conflicts() + host_b.conflicts() > 0,
-        "the hosts never raced; the conflict path was not exercised"
-    );
+        let info = host_b.get(&id).unwrap();
+        assert_eq!(info.aggregate.completed_steps, STEPS);
+        let events = host_a.all_events(&id, 0).unwrap();
+        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+        assert_eq!(
+            seqs,
+            (1..=events.len() as u64).collect::<Vec<_>>(),
+            "sequence has a gap"
+        );
+        let steps = events.iter().filter(|e| e.kind == "step-completed").count();
+        assert_eq!(steps, STEPS as usize, "a step was lost or duplicated");
+        assert_eq!(host_a.verify(&id).unwrap().problem, None);
+        if host_a.conflicts() + host_b.conflicts() > 0 {
+            return;
+        }
+    }
+    panic!("the hosts never raced in {ROUNDS} rounds; the conflict path was not exercised");
 }
 
 #[test]
