@@ -202,15 +202,16 @@ fn a_host_killed_mid_run_loses_no_acknowledged_step_and_the_others_carry_on() {
     let Some(db) = database("killed_host") else {
         return;
     };
-    const STEPS: u32 = 60;
+    // Enough steps that the victim acknowledges a few long before the others could finish alone.
+    const STEPS: u32 = 150;
     let dir = tempfile::tempdir().unwrap();
     let arena = shared_arena(&db, STEPS, 3);
-    let mut victim = run(&db, &worker_manifest(dir.path(), &arena, "w1", 80));
+    let mut victim = run(&db, &worker_manifest(dir.path(), &arena, "w1", 200));
     let others: Vec<Child> = (2..=3)
         .map(|w| {
             run(
                 &db,
-                &worker_manifest(dir.path(), &arena, &format!("w{w}"), 80),
+                &worker_manifest(dir.path(), &arena, &format!("w{w}"), 200),
             )
         })
         .collect();
