@@ -113,3 +113,73 @@ pub fn open(location: &Location, durability: Durability) -> Result<Box<dyn Backe
             .map_err(|e| format!("{location}: {e}")),
     }
 }
+
+/// Checks an append's events before anything is written: at least one, numbered `expected_seq + 1`
+/// onwards without gaps. Returns the last one (the arena's new head).
+pub fn check_append(expected_seq: u64, events: &[Event]) -> Result<&Event, ArenaError> {
+    let Some(last) = events.last() else {
+        return Err(ArenaError::InvalidInput(
+            "an append needs at least one event".into(),
+        ));
+    };
+    for (offset, event) in events.iter().enumerate() {
+        if event.seq != expected_seq + 1 + offset as u64 {
+            return Err(ArenaError::InvalidInput(format!(
+                "appended event {} does not follow sequence {}",
+                event.seq,
+                expected_seq + offset as u64
+            )));
+        }
+    }
+    Ok(last)
+}
+
+/// Which index rows (members, fact tags) an append has to rewrite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rewrite {
+    pub members: bool,
+    pub tags: bool,
+}
+
+/// What one connection last wrote to the index tables per arena, and at which head. An append that
+/// starts from that very head (its expected-sequence check guarantees nobody wrote since) and carries
+/// the same lists leaves those rows alone: each rewrite costs statements, or round trips.
+#[derive(Default)]
+pub struct IndexCache(std::collections::HashMap<String, (u64, Vec<String>, Vec<String>)>);
+
+impl IndexCache {
+    /// What an append from `expected_seq` carrying `record` must rewrite.
+    pub fn rewrite(&self, arena: &str, expected_seq: u64, record: &ArenaRecord) -> Rewrite {
+        match self.0.get(arena) {
+            Some((head, members, tags)) if *head == expected_seq && expected_seq > 0 => Rewrite {
+                members: *members != record.participants,
+                tags: *tags != record.tags,
+            },
+            _ => Rewrite {
+                members: true,
+                tags: true,
+            },
+        }
+    }
+
+    /// Records that the append ending at `head` committed `record`'s lists.
+    pub fn written(&mut self, arena: &str, head: u64, record: &ArenaRecord) {
+        if self.0.len() >= 1024 && !self.0.contains_key(arena) {
+            self.0.clear();
+        }
+        self.0.insert(
+            arena.to_string(),
+            (head, record.participants.clone(), record.tags.clone()),
+        );
+    }
+
+    /// Forgets `arena` (its append failed).
+    pub fn forget(&mut self, arena: &str) {
+        self.0.remove(arena);
+    }
+
+    /// Forgets everything (a batch was rolled back, index rows included).
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}

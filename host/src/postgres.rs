@@ -23,7 +23,7 @@ use r2d2_postgres::PostgresConnectionManager;
 
 use arena_bindings::storage::{ArenaRecord, StoredArena};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, IndexCache, check_append};
 use crate::types::{ArenaError, ArenaStatus, Event};
 
 type Manager = PostgresConnectionManager<NoTls>;
@@ -153,9 +153,8 @@ pub struct PgStorage {
     in_batch: bool,
     /// A connection of its own that LISTENs, opened on first wait.
     listener: Option<Client>,
-    /// The members and tags this connection last wrote per arena, at which head: an append from that
-    /// very head with the same lists leaves those rows alone (each rewrite is a round trip).
-    indexed: HashMap<String, (u64, Vec<String>, Vec<String>)>,
+    /// The index rows this connection last wrote, to skip rewriting unchanged ones.
+    indexed: IndexCache,
 }
 
 impl PgStorage {
@@ -169,7 +168,7 @@ impl PgStorage {
             conflicts: 0,
             in_batch: false,
             listener: None,
-            indexed: HashMap::new(),
+            indexed: IndexCache::default(),
         })
     }
 
@@ -268,13 +267,8 @@ impl PgStorage {
                 ],
             )?;
         }
-        let known = self
-            .indexed
-            .get(arena)
-            .filter(|(head, _, _)| *head == expected_seq && expected_seq > 0);
-        let members_same = known.is_some_and(|(_, members, _)| *members == record.participants);
-        let tags_same = known.is_some_and(|(_, _, tags)| *tags == record.tags);
-        if !members_same {
+        let rewrite = self.indexed.rewrite(arena, expected_seq, record);
+        if rewrite.members {
             self.execute("DELETE FROM members WHERE arena_id = $1", &[&arena])?;
             for agent in &record.participants {
                 self.execute(
@@ -283,7 +277,7 @@ impl PgStorage {
                 )?;
             }
         }
-        if !tags_same {
+        if rewrite.tags {
             self.execute("DELETE FROM arena_tags WHERE arena_id = $1", &[&arena])?;
             for tag in &record.tags {
                 self.execute(
@@ -343,20 +337,7 @@ impl Backend for PgStorage {
         events: &[Event],
         record: &ArenaRecord,
     ) -> Result<(), ArenaError> {
-        let Some(last) = events.last() else {
-            return Err(ArenaError::InvalidInput(
-                "an append needs at least one event".into(),
-            ));
-        };
-        for (offset, event) in events.iter().enumerate() {
-            if event.seq != expected_seq + 1 + offset as u64 {
-                return Err(ArenaError::InvalidInput(format!(
-                    "appended event {} does not follow sequence {}",
-                    event.seq,
-                    expected_seq + offset as u64
-                )));
-            }
-        }
+        let last = check_append(expected_seq, events)?;
         // Alone, an append is its own transaction; inside a group commit's it is a savepoint, so a
         // failed append leaves the batch usable and as it was.
         let (begin, keep, undo) = if self.in_batch {
@@ -382,18 +363,8 @@ impl Backend for PgStorage {
             }
         };
         match &outcome {
-            Ok(()) => {
-                if self.indexed.len() >= 1024 {
-                    self.indexed.clear();
-                }
-                self.indexed.insert(
-                    arena.to_string(),
-                    (last.seq, record.participants.clone(), record.tags.clone()),
-                );
-            }
-            Err(_) => {
-                self.indexed.remove(arena);
-            }
+            Ok(()) => self.indexed.written(arena, last.seq, record),
+            Err(_) => self.indexed.forget(arena),
         }
         outcome
     }

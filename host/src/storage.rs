@@ -4,12 +4,12 @@
 //! expected sequence number first, so any number of hosts can share one database file: the loser of a
 //! race gets `conflict`, writes nothing, and the component retries.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use crate::backend::{IndexCache, Rewrite, check_append};
 use crate::types::{ArenaError, ArenaStatus, Event};
 use arena_bindings::storage::{ArenaRecord, StoredArena};
 
@@ -99,22 +99,8 @@ pub struct SqliteStorage {
     conn: Connection,
     path: PathBuf,
     conflicts: u64,
-    /// What this connection last wrote to the index tables per arena: a later append that starts from
-    /// that very head and carries the same lists leaves those rows alone.
-    indexed: HashMap<String, Indexed>,
-}
-
-/// The members and tags rows of an arena as this connection wrote them, at head `seq`.
-struct Indexed {
-    seq: u64,
-    participants: Vec<String>,
-    tags: Vec<String>,
-}
-
-/// Which index rows an append rewrites.
-struct Rewrite {
-    members: bool,
-    tags: bool,
+    /// The index rows this connection last wrote, to skip rewriting unchanged ones.
+    indexed: IndexCache,
 }
 
 impl SqliteStorage {
@@ -132,7 +118,7 @@ impl SqliteStorage {
             conn,
             path: path.to_path_buf(),
             conflicts: 0,
-            indexed: HashMap::new(),
+            indexed: IndexCache::default(),
         })
     }
 
@@ -201,33 +187,11 @@ impl SqliteStorage {
         events: &[Event],
         record: &ArenaRecord,
     ) -> Result<(), ArenaError> {
-        let Some(last) = events.last() else {
-            return Err(ArenaError::InvalidInput(
-                "an append needs at least one event".into(),
-            ));
-        };
-        for (offset, event) in events.iter().enumerate() {
-            if event.seq != expected_seq + 1 + offset as u64 {
-                return Err(ArenaError::InvalidInput(format!(
-                    "appended event {} does not follow sequence {}",
-                    event.seq,
-                    expected_seq + offset as u64
-                )));
-            }
-        }
+        let last = check_append(expected_seq, events)?;
         // The head this append starts from is the one this connection wrote last (the expected
         // sequence check below guarantees nobody wrote since), so index rows equal to what it wrote
         // then are still there.
-        let rewrite = match self.indexed.get(arena) {
-            Some(done) if done.seq == expected_seq && expected_seq > 0 => Rewrite {
-                members: done.participants != record.participants,
-                tags: done.tags != record.tags,
-            },
-            _ => Rewrite {
-                members: true,
-                tags: true,
-            },
-        };
+        let rewrite = self.indexed.rewrite(arena, expected_seq, record);
         // Alone, an append is its own `BEGIN IMMEDIATE` transaction; inside a group commit's open
         // transaction it is a savepoint, so a failed append leaves the batch as it was.
         let written = if self.conn.is_autocommit() {
@@ -249,21 +213,11 @@ impl SqliteStorage {
             written
         };
         if !written {
-            self.indexed.remove(arena);
+            self.indexed.forget(arena);
             self.conflicts += 1;
             return Err(ArenaError::Conflict);
         }
-        if self.indexed.len() >= 1024 && !self.indexed.contains_key(arena) {
-            self.indexed.clear();
-        }
-        self.indexed.insert(
-            arena.to_string(),
-            Indexed {
-                seq: last.seq,
-                participants: record.participants.clone(),
-                tags: record.tags.clone(),
-            },
-        );
+        self.indexed.written(arena, last.seq, record);
         Ok(())
     }
 
@@ -504,33 +458,29 @@ fn write_append(
 }
 
 fn write_members(tx: &Connection, arena: &str, record: &ArenaRecord) -> Result<(), ArenaError> {
-    {
-        tx.prepare_cached("DELETE FROM members WHERE arena_id = ?1")
-            .and_then(|mut stmt| stmt.execute(params![arena]))
+    tx.prepare_cached("DELETE FROM members WHERE arena_id = ?1")
+        .and_then(|mut stmt| stmt.execute(params![arena]))
+        .map_err(storage_error)?;
+    let mut member = tx
+        .prepare_cached("INSERT OR IGNORE INTO members (agent, arena_id) VALUES (?1, ?2)")
+        .map_err(storage_error)?;
+    for agent in &record.participants {
+        member
+            .execute(params![agent, arena])
             .map_err(storage_error)?;
-        let mut member = tx
-            .prepare_cached("INSERT OR IGNORE INTO members (agent, arena_id) VALUES (?1, ?2)")
-            .map_err(storage_error)?;
-        for agent in &record.participants {
-            member
-                .execute(params![agent, arena])
-                .map_err(storage_error)?;
-        }
     }
     Ok(())
 }
 
 fn write_tags(tx: &Connection, arena: &str, record: &ArenaRecord) -> Result<(), ArenaError> {
-    {
-        tx.prepare_cached("DELETE FROM arena_tags WHERE arena_id = ?1")
-            .and_then(|mut stmt| stmt.execute(params![arena]))
-            .map_err(storage_error)?;
-        let mut tagged = tx
-            .prepare_cached("INSERT OR IGNORE INTO arena_tags (tag, arena_id) VALUES (?1, ?2)")
-            .map_err(storage_error)?;
-        for tag in &record.tags {
-            tagged.execute(params![tag, arena]).map_err(storage_error)?;
-        }
+    tx.prepare_cached("DELETE FROM arena_tags WHERE arena_id = ?1")
+        .and_then(|mut stmt| stmt.execute(params![arena]))
+        .map_err(storage_error)?;
+    let mut tagged = tx
+        .prepare_cached("INSERT OR IGNORE INTO arena_tags (tag, arena_id) VALUES (?1, ?2)")
+        .map_err(storage_error)?;
+    for tag in &record.tags {
+        tagged.execute(params![tag, arena]).map_err(storage_error)?;
     }
     Ok(())
 }
