@@ -59,12 +59,25 @@ pub trait Storage {
 /// Checks that `events` continue a log whose last sequence number is `expected_seq` without gaps.
 /// Every storage implementation runs this inside its append.
 pub fn check_continuation(expected_seq: u64, events: &[Event]) -> Result<(), ArenaError> {
-    for (offset, event) in events.iter().enumerate() {
-        if event.seq != expected_seq + 1 + offset as u64 {
+    check_sequence(expected_seq, events.iter().map(|event| event.seq))
+}
+
+/// Checks that the sequence numbers `seqs` continue a log whose last sequence number is
+/// `expected_seq` without gaps: [`check_continuation`] for storages that keep events in a type of
+/// their own.
+///
+/// # Failure
+///
+/// `invalid-input` naming the first sequence number out of place.
+pub fn check_sequence(
+    expected_seq: u64,
+    seqs: impl IntoIterator<Item = u64>,
+) -> Result<(), ArenaError> {
+    for (offset, seq) in (0u64..).zip(seqs) {
+        let previous = expected_seq.saturating_add(offset);
+        if previous.checked_add(1) != Some(seq) {
             return Err(ArenaError::InvalidInput(format!(
-                "appended event {} does not follow sequence {}",
-                event.seq,
-                expected_seq + offset as u64
+                "appended event {seq} does not follow sequence {previous}"
             )));
         }
     }
@@ -185,5 +198,51 @@ impl Storage for MemoryStorage {
             .take(limit as usize)
             .map(|(id, _)| id.clone())
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gapless_sequence_continues_the_log() {
+        assert_eq!(check_sequence(4, [5, 6, 7]), Ok(()));
+    }
+
+    #[test]
+    fn nothing_to_append_continues_any_log() {
+        assert_eq!(check_sequence(4, []), Ok(()));
+    }
+
+    #[test]
+    fn a_gap_is_refused_at_the_first_event_out_of_place() {
+        assert_eq!(
+            check_sequence(4, [5, 7]),
+            Err(ArenaError::InvalidInput(
+                "appended event 7 does not follow sequence 5".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_repeated_sequence_number_is_refused() {
+        assert_eq!(
+            check_sequence(4, [4]),
+            Err(ArenaError::InvalidInput(
+                "appended event 4 does not follow sequence 4".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn no_event_follows_the_last_sequence_number() {
+        assert_eq!(
+            check_sequence(u64::MAX, [0]),
+            Err(ArenaError::InvalidInput(format!(
+                "appended event 0 does not follow sequence {}",
+                u64::MAX
+            )))
+        );
     }
 }
