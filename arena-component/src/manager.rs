@@ -276,7 +276,10 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             .ok_or_else(|| {
                 ArenaError::Storage(format!("arena {arena}: event {} is missing", entry.seq))
             })?;
-        let (content, metadata) = match Change::decode(&event).map_err(internal)? {
+        let change = Change::decode(&event).map_err(|e| {
+            ArenaError::Storage(format!("arena {arena}: the log does not decode: {e}"))
+        })?;
+        let (content, metadata) = match change {
             Change::ArtifactPut {
                 content, metadata, ..
             }
@@ -506,13 +509,31 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             // The key rides on the operation's last event: a retry returns the state after it.
             let event_key = key.filter(|_| index + 1 == changes.len());
             let event = seal(seq, hash, &at, actor, change, event_key);
-            current =
-                Some(apply_sealed(current, &event, change.clone(), event_key).map_err(internal)?);
+            let next = match apply_sealed(current, &event, change.clone(), event_key) {
+                Ok(next) => next,
+                // A new arena's changes are the component's own from first to last.
+                Err(e) if expected_seq == 0 => {
+                    panic!("arena {arena}: a new arena refuses its own changes: {e}")
+                }
+                // The changes were decided on this very state, so only a stored state that
+                // contradicts itself (which no fold produces) refuses them.
+                Err(e) => {
+                    return Err(ArenaError::Storage(format!(
+                        "arena {arena}: the stored state does not take its next event: {e}"
+                    )));
+                }
+            };
+            current = Some(next);
             sealed.push(event);
         }
-        let next = current.ok_or_else(|| internal("an operation produced no state"))?;
+        let Some(next) = current else {
+            panic!("arena {arena}: an operation produced no state: no stored state and no change")
+        };
+        let snapshot = serde_json::to_string(&next).unwrap_or_else(|e| {
+            panic!("arena {arena}: the state does not serialize into a snapshot: {e}")
+        });
         let record = ArenaRecord {
-            snapshot: serde_json::to_string(&next).map_err(internal)?,
+            snapshot,
             status: next.status,
             participants: next.participants.keys().cloned().collect(),
             tags: next.fact_tags(),
@@ -521,10 +542,6 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         self.states.put(next.clone());
         Ok(next)
     }
-}
-
-fn internal(e: impl std::fmt::Display) -> ArenaError {
-    ArenaError::Storage(format!("internal error: {e}"))
 }
 
 /// Names the first field in which two states differ.
@@ -554,3 +571,27 @@ fn first_difference(stored: &Arena, replayed: &Arena) -> String {
 
 /// Re-exported for hosts that fold logs themselves.
 pub use events::replay;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SteppingClock;
+    use crate::storage::MemoryStorage;
+
+    const ARENA: &str = "0192f0c8-7c1a-7c3e-8a4b-1234567890ab";
+
+    #[test]
+    #[should_panic(expected = "an operation produced no state")]
+    fn committing_no_change_to_an_arena_without_state_is_a_broken_invariant() {
+        let manager = ArenaManager::new(MemoryStorage::new(), SteppingClock::starting_at(0));
+        let _ = manager.commit(ARENA, None, "op", &[], None);
+    }
+
+    #[test]
+    #[should_panic(expected = "a new arena refuses its own changes")]
+    fn a_new_arena_that_refuses_its_own_changes_is_a_broken_invariant() {
+        let manager = ArenaManager::new(MemoryStorage::new(), SteppingClock::starting_at(0));
+        let step_before_creation = [Change::StepCompleted { step: 1 }];
+        let _ = manager.commit(ARENA, None, "op", &step_before_creation, None);
+    }
+}
