@@ -1,9 +1,11 @@
 //! The thin adapter between the WIT `arena` world and the domain modules.
 
 use crate::clock::SystemClock;
+use crate::handle::{Handle, invited, shared_fact};
 use crate::manager::ArenaManager;
 use crate::storage::{ArenaRecord, Storage, StoredArena};
-use crate::{aggregate, events, types as domain};
+use crate::types::{self as domain, Operation};
+use crate::{aggregate, events};
 
 wit_bindgen::generate!({
     world: "arena",
@@ -12,7 +14,7 @@ wit_bindgen::generate!({
 
 use arena::core::storage as host;
 use arena::core::types as wit;
-use exports::arena::core::manager::{Guest, Operation, VerifyReport};
+use exports::arena::core::manager::{self as wit_manager, Guest, VerifyReport};
 
 /// The storage imports, seen through the domain's trait.
 struct HostStorage;
@@ -87,6 +89,53 @@ fn manager() -> &'static ArenaManager<HostStorage, SystemClock> {
 }
 
 type WitResult<T> = Result<T, wit::ArenaError>;
+
+type ArenaHandle<'a> = Handle<'a, HostStorage, SystemClock>;
+
+/// How every mutating export runs: `op` by `caller` on `arena` (with idempotency `key`, if any)
+/// through the handle's one mutation path, answered with what `answer` takes from the arena right
+/// after it.
+fn perform<T>(
+    arena: &str,
+    caller: &str,
+    key: Option<&str>,
+    op: &Operation,
+    answer: impl FnOnce(&ArenaHandle<'_>, domain::Arena) -> Result<T, domain::ArenaError>,
+) -> WitResult<T> {
+    let handle = manager().handle(arena, caller);
+    let handle = match key {
+        Some(key) => handle.with_key(key),
+        None => handle,
+    };
+    handle
+        .perform(op)
+        .and_then(|after| answer(&handle, after))
+        .map_err(error_out)
+}
+
+fn aggregate_after(
+    _: &ArenaHandle<'_>,
+    after: domain::Arena,
+) -> Result<wit::Aggregate, domain::ArenaError> {
+    Ok(aggregate_out(
+        &after.aggregate,
+        after.participants.keys().cloned().collect(),
+    ))
+}
+
+fn status_after(
+    _: &ArenaHandle<'_>,
+    after: domain::Arena,
+) -> Result<wit::ArenaStatus, domain::ArenaError> {
+    Ok(status_out(after.status))
+}
+
+fn artifact_after(
+    handle: &ArenaHandle<'_>,
+    after: domain::Arena,
+) -> Result<wit::Artifact, domain::ArenaError> {
+    handle.stored_artifact(&after).map(artifact_out)
+}
 
 struct Component;
 
@@ -163,94 +212,71 @@ impl Guest for Component {
     }
 
     fn leave(arena: String, caller: String) -> WitResult<()> {
-        manager().handle(&arena, &caller).leave().map_err(error_out)
+        perform(&arena, &caller, None, &Operation::Leave, |_, _| Ok(()))
     }
 
     fn complete_step(arena: String, caller: String, step: u32) -> WitResult<wit::Aggregate> {
-        manager()
-            .handle(&arena, &caller)
-            .complete_step(step)
-            .map(|a| aggregate_out(&a.aggregate, a.participants.keys().cloned().collect()))
-            .map_err(error_out)
+        perform(
+            &arena,
+            &caller,
+            None,
+            &Operation::CompleteStep(step),
+            aggregate_after,
+        )
     }
 
     fn report_progress(arena: String, caller: String, note: String) -> WitResult<wit::Aggregate> {
-        manager()
-            .handle(&arena, &caller)
-            .report_progress(&note)
-            .map(|a| aggregate_out(&a.aggregate, a.participants.keys().cloned().collect()))
-            .map_err(error_out)
+        perform(
+            &arena,
+            &caller,
+            None,
+            &Operation::ReportProgress(note),
+            aggregate_after,
+        )
     }
 
     fn update_goal(arena: String, caller: String, goal: String) -> WitResult<()> {
-        manager()
-            .handle(&arena, &caller)
-            .update_goal(&goal)
-            .map_err(error_out)
+        perform(
+            &arena,
+            &caller,
+            None,
+            &Operation::UpdateGoal(goal),
+            |_, _| Ok(()),
+        )
     }
 
     fn activate(arena: String, caller: String) -> WitResult<wit::ArenaStatus> {
-        manager()
-            .handle(&arena, &caller)
-            .activate()
-            .map(status_out)
-            .map_err(error_out)
+        perform(&arena, &caller, None, &Operation::Activate, status_after)
     }
 
     fn settle(arena: String, caller: String) -> WitResult<wit::ArenaStatus> {
-        manager()
-            .handle(&arena, &caller)
-            .settle()
-            .map(status_out)
-            .map_err(error_out)
+        perform(&arena, &caller, None, &Operation::Settle, status_after)
     }
 
     fn archive(arena: String, caller: String) -> WitResult<wit::ArenaStatus> {
-        manager()
-            .handle(&arena, &caller)
-            .archive()
-            .map(status_out)
-            .map_err(error_out)
+        perform(&arena, &caller, None, &Operation::Archive, status_after)
     }
 
     fn abort(arena: String, caller: String, reason: String) -> WitResult<wit::ArenaStatus> {
-        manager()
-            .handle(&arena, &caller)
-            .abort(&reason)
-            .map(status_out)
-            .map_err(error_out)
+        perform(
+            &arena,
+            &caller,
+            None,
+            &Operation::Abort(reason),
+            status_after,
+        )
     }
 
     fn perform(
         arena: String,
         caller: String,
         key: Option<String>,
-        op: Operation,
+        op: wit_manager::Operation,
     ) -> WitResult<wit::ArenaInfo> {
-        let op = match op {
-            Operation::Leave => domain::Operation::Leave,
-            Operation::CompleteStep(step) => domain::Operation::CompleteStep(step),
-            Operation::ReportProgress(note) => domain::Operation::ReportProgress(note),
-            Operation::UpdateGoal(goal) => domain::Operation::UpdateGoal(goal),
-            Operation::Activate => domain::Operation::Activate,
-            Operation::Settle => domain::Operation::Settle,
-            Operation::Archive => domain::Operation::Archive,
-            Operation::Abort(reason) => domain::Operation::Abort(reason),
-            Operation::Invite(spec) => domain::Operation::Invite(spec_in(spec)),
-            Operation::PutArtifact(draft) => domain::Operation::PutArtifact(draft_in(draft)),
-            Operation::SetSlotStatus(status) => {
-                domain::Operation::SetSlotStatus(slot_status_in(status))
-            }
-            Operation::Merge(request) => domain::Operation::Merge(merge_in(request)),
-            Operation::AddFact(draft) => domain::Operation::AddFact(fact_draft_in(draft)),
-        };
-        let manager = manager();
-        let handle = manager.handle(&arena, &caller);
-        let handle = match &key {
-            Some(key) => handle.with_key(key),
-            None => handle,
-        };
-        handle.perform(&op).map(info_out).map_err(error_out)
+        let op = operation_in(op);
+        perform(&arena, &caller, key.as_deref(), &op, |_, after| {
+            Ok(info_out(after))
+        })
     }
 
     fn invite(
@@ -258,11 +284,11 @@ impl Guest for Component {
         caller: String,
         participant: wit::ParticipantSpec,
     ) -> WitResult<wit::Participant> {
-        manager()
-            .handle(&arena, &caller)
-            .invite(&spec_in(participant))
-            .map(participant_out)
-            .map_err(error_out)
+        let agent = participant.agent.clone();
+        let op = Operation::Invite(spec_in(participant));
+        perform(&arena, &caller, None, &op, |_, after| {
+            invited(after, &agent).map(participant_out)
+        })
     }
 
     fn slots(arena: String) -> WitResult<Vec<wit::Slot>> {
@@ -350,26 +376,20 @@ impl Guest for Component {
         caller: String,
         draft: wit::ArtifactDraft,
     ) -> WitResult<wit::Artifact> {
-        manager()
-            .handle(&arena, &caller)
-            .put_artifact(&draft_in(draft))
-            .map(artifact_out)
-            .map_err(error_out)
+        let op = Operation::PutArtifact(draft_in(draft));
+        perform(&arena, &caller, None, &op, artifact_after)
     }
 
     fn set_slot_status(arena: String, caller: String, status: wit::SlotStatus) -> WitResult<()> {
-        manager()
-            .handle(&arena, &caller)
-            .set_slot_status(slot_status_in(status))
-            .map_err(error_out)
+        let op = Operation::SetSlotStatus(slot_status_in(status));
+        perform(&arena, &caller, None, &op, |_, _| Ok(()))
     }
 
     fn add_fact(arena: String, caller: String, draft: wit::FactDraft) -> WitResult<wit::Fact> {
-        manager()
-            .handle(&arena, &caller)
-            .add_fact(&fact_draft_in(draft))
-            .map(|f| fact_out(&arena, f))
-            .map_err(error_out)
+        let op = Operation::AddFact(fact_draft_in(draft));
+        perform(&arena, &caller, None, &op, |_, after| {
+            shared_fact(after).map(|fact| fact_out(&arena, fact))
+        })
     }
 
     fn merge(
@@ -377,15 +397,31 @@ impl Guest for Component {
         caller: String,
         request: wit::MergeRequest,
     ) -> WitResult<wit::Artifact> {
-        manager()
-            .handle(&arena, &caller)
-            .merge(&merge_in(request))
-            .map(artifact_out)
-            .map_err(error_out)
+        let op = Operation::Merge(merge_in(request));
+        perform(&arena, &caller, None, &op, artifact_after)
     }
 }
 
 export!(Component);
+
+fn operation_in(op: wit_manager::Operation) -> Operation {
+    use wit_manager::Operation as Wit;
+    match op {
+        Wit::Leave => Operation::Leave,
+        Wit::CompleteStep(step) => Operation::CompleteStep(step),
+        Wit::ReportProgress(note) => Operation::ReportProgress(note),
+        Wit::UpdateGoal(goal) => Operation::UpdateGoal(goal),
+        Wit::Activate => Operation::Activate,
+        Wit::Settle => Operation::Settle,
+        Wit::Archive => Operation::Archive,
+        Wit::Abort(reason) => Operation::Abort(reason),
+        Wit::Invite(spec) => Operation::Invite(spec_in(spec)),
+        Wit::PutArtifact(draft) => Operation::PutArtifact(draft_in(draft)),
+        Wit::SetSlotStatus(status) => Operation::SetSlotStatus(slot_status_in(status)),
+        Wit::Merge(request) => Operation::Merge(merge_in(request)),
+        Wit::AddFact(draft) => Operation::AddFact(fact_draft_in(draft)),
+    }
+}
 
 fn error_in(e: wit::ArenaError) -> domain::ArenaError {
     use domain::ArenaError as D;

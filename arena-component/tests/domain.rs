@@ -11,9 +11,9 @@ use std::sync::Arc;
 use arena_component::events::{Change, Event, replay};
 use arena_component::types::limits;
 use arena_component::{
-    ArenaConfig, ArenaError, ArenaId, ArenaManager, ArenaRecord, ArenaStatus, Clock, Handle,
-    Lifecycle, MemoryStorage, Outcome, ParticipantSpec, Permission, Role, Storage, StoredArena,
-    Strategy,
+    ArenaConfig, ArenaError, ArenaId, ArenaManager, ArenaRecord, ArenaStatus, ArtifactDraft, Clock,
+    Handle, Lifecycle, MemoryStorage, Operation, Outcome, ParticipantSpec, Permission, Role,
+    Storage, StoredArena, Strategy,
 };
 use chrono::{DateTime, Utc};
 
@@ -1547,6 +1547,76 @@ fn active_arenas_for_is_sorted_whatever_order_the_storage_returns() {
         "the storage really returns them unsorted"
     );
     assert_eq!(m.active_arenas_for(WORKER).unwrap(), ids);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Operations as values: `perform` is the one mutation path
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn an_operation_performed_writes_the_event_its_typed_call_writes() {
+    let (typed, valued) = (manager(), manager());
+    let typed_id = arena_at(&typed, Stage::Active);
+    let valued_id = arena_at(&valued, Stage::Active);
+
+    let after_typed = typed.handle(&typed_id, WORKER).complete_step(2).unwrap();
+    let after_valued = valued
+        .handle(&valued_id, WORKER)
+        .perform(&Operation::CompleteStep(2))
+        .unwrap();
+
+    assert_eq!(after_typed, after_valued);
+    assert_eq!(
+        all_events(&typed, &typed_id),
+        all_events(&valued, &valued_id)
+    );
+}
+
+#[test]
+fn an_operation_performed_is_refused_as_its_typed_call_is() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+
+    let (result, written) = attempt(&m, &id, || {
+        m.handle(&id, WORKER).perform(&Operation::Settle)
+    });
+
+    assert_eq!(
+        result,
+        Err(ArenaError::PermissionDenied(Permission::Coordinate))
+    );
+    assert_eq!(written, 0);
+}
+
+#[test]
+fn a_keyed_operation_performed_again_writes_nothing_and_answers_the_arena_after_the_first() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+    let worker = m.handle(&id, WORKER).with_key("step-2");
+    let first = worker.perform(&Operation::CompleteStep(2)).unwrap();
+
+    let (again, written) = attempt(&m, &id, || worker.perform(&Operation::CompleteStep(2)));
+
+    assert_eq!(again, Ok(first));
+    assert_eq!(written, 0);
+}
+
+#[test]
+fn a_keyed_typed_call_made_again_answers_what_the_first_answered() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+    let worker = m.handle(&id, WORKER).with_key("draft-1");
+    let draft = ArtifactDraft {
+        kind: "text".into(),
+        content: "first draft".into(),
+        metadata: Vec::new(),
+    };
+    let first = worker.put_artifact(&draft).unwrap();
+
+    let (again, written) = attempt(&m, &id, || worker.put_artifact(&draft));
+
+    assert_eq!(again, Ok(first));
+    assert_eq!(written, 0);
 }
 
 // ------------------------------------------------------------------------------------------------
