@@ -1,0 +1,151 @@
+//! An arena's whole state, and what it takes to create one.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::error::ArenaError;
+use super::ids::{AgentId, ArenaId};
+use super::limits;
+use super::participants::{Participant, ParticipantSpec};
+use super::permissions::Permission;
+use super::status::{ArenaStatus, Outcome};
+use super::strategy::Strategy;
+use crate::aggregate::Aggregate;
+use crate::facts::Fact;
+use crate::slots::{SettleReport, Slot};
+
+/// Everything needed to create an arena.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArenaConfig {
+    pub goal: String,
+    pub total_steps: u32,
+    pub strategy: Strategy,
+    pub participants: Vec<ParticipantSpec>,
+    pub created_by: AgentId,
+}
+
+/// An arena's whole state: what a snapshot holds and what replaying its events rebuilds.
+///
+/// Artifact content stays in the events that stored it; the state keeps each artifact's entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Arena {
+    pub id: ArenaId,
+    pub goal: String,
+    pub status: ArenaStatus,
+    pub outcome: Option<Outcome>,
+    pub strategy: Strategy,
+    /// Current participants by agent.
+    pub participants: BTreeMap<AgentId, Participant>,
+    pub aggregate: Aggregate,
+    pub created_by: AgentId,
+    pub created_at: String,
+    /// Idempotency keys of recent keyed operations (caller and key) → the operation's last event.
+    #[serde(default)]
+    pub keys: BTreeMap<String, u64>,
+    /// The slots that were ever written; every other agent that ever participated has an empty,
+    /// idle slot (see [`Arena::slot`]).
+    #[serde(default)]
+    pub slots: BTreeMap<AgentId, Slot>,
+    /// Shared facts, in the order they were added.
+    #[serde(default)]
+    pub facts: Vec<Fact>,
+    /// Sequence number of the last event applied.
+    pub last_seq: u64,
+    /// Hash of the last event applied.
+    pub last_hash: String,
+}
+
+impl Arena {
+    /// The participant `agent` if it holds `permission`, else `permission-denied(permission)`
+    /// (also for agents that never joined or have left).
+    pub fn require(&self, agent: &str, permission: Permission) -> Result<&Participant, ArenaError> {
+        match self.participants.get(agent) {
+            Some(p) if p.permissions.contains(&permission) => Ok(p),
+            _ => Err(ArenaError::PermissionDenied(permission)),
+        }
+    }
+
+    /// `invalid-state` unless the arena is in one of `allowed`; `what` names the operation.
+    pub fn require_state(&self, what: &str, allowed: &[ArenaStatus]) -> Result<(), ArenaError> {
+        if allowed.contains(&self.status) {
+            Ok(())
+        } else {
+            let allowed: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
+            Err(ArenaError::InvalidState(format!(
+                "{what} needs the arena {}, and it is {}",
+                allowed.join(" or "),
+                self.status
+            )))
+        }
+    }
+
+    /// What the arena kept, once archived: derived from the final state, and recorded in the archiving
+    /// event's payload.
+    pub fn report(&self) -> Option<SettleReport> {
+        let outcome = self.outcome.clone()?;
+        Some(SettleReport::of(self, outcome, self.last_seq))
+    }
+
+    /// `agent`'s slot, if it ever participated.
+    pub fn slot(&self, agent: &str) -> Option<Slot> {
+        if !self.aggregate.progress.contains_key(agent) {
+            return None;
+        }
+        Some(self.slots.get(agent).cloned().unwrap_or_default())
+    }
+
+    /// Every slot, sorted by agent: one per agent that ever participated.
+    pub fn all_slots(&self) -> Vec<(AgentId, Slot)> {
+        self.aggregate
+            .progress
+            .keys()
+            .map(|agent| {
+                (
+                    agent.clone(),
+                    self.slots.get(agent).cloned().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// The stored tags of every fact, distinct and sorted (what the storage indexes).
+    pub fn fact_tags(&self) -> Vec<String> {
+        let tags: BTreeSet<&String> = self.facts.iter().flat_map(|f| &f.tags).collect();
+        tags.into_iter().cloned().collect()
+    }
+
+    /// Where a keyed operation of `actor` ended in the log, if it is still remembered.
+    pub fn keyed_seq(&self, actor: &str, key: &str) -> Option<u64> {
+        self.keys.get(&key_slot(actor, key)).copied()
+    }
+
+    /// Remembers that `actor`'s operation with `key` ended at event `seq`, forgetting the oldest key
+    /// beyond [`limits::IDEMPOTENCY_KEYS`].
+    pub fn remember_key(&mut self, actor: &str, key: &str, seq: u64) {
+        self.keys.insert(key_slot(actor, key), seq);
+        while self.keys.len() > limits::IDEMPOTENCY_KEYS {
+            let oldest = self
+                .keys
+                .iter()
+                .min_by_key(|(_, seq)| **seq)
+                .map(|(slot, _)| slot.clone());
+            match oldest {
+                Some(slot) => self.keys.remove(&slot),
+                None => break,
+            };
+        }
+    }
+
+    /// Participants who hold `coordinate`.
+    pub fn coordinators(&self) -> impl Iterator<Item = &Participant> {
+        self.participants
+            .values()
+            .filter(|p| p.permissions.contains(&Permission::Coordinate))
+    }
+}
+
+/// Keys are per caller; agent ids hold no control characters, so the separator is unambiguous.
+fn key_slot(actor: &str, key: &str) -> String {
+    format!("{actor}\u{1f}{key}")
+}
