@@ -30,13 +30,17 @@ pub const PAYLOAD_VERSION: u64 = 1;
 /// One stored event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
+    /// Its place in the arena's log: 1 for the first event, then one more per event.
     pub seq: u64,
     /// RFC 3339 UTC with microseconds.
     pub at: String,
+    /// The participant (or, for the creation, the operator) who acted.
     pub actor: AgentId,
+    /// What happened, as [`Change::kind`] names it.
     pub kind: String,
     /// JSON object with `"v"`.
     pub payload: String,
+    /// Lowercase hex SHA-256 chaining this event to the one before (see the module docs).
     pub hash: String,
 }
 
@@ -52,66 +56,101 @@ pub struct Event {
     rename_all_fields = "kebab-case"
 )]
 pub enum Change {
+    /// The arena came into being, in `created` state.
     ArenaCreated {
+        /// The arena's id.
         id: ArenaId,
+        /// The first goal.
         goal: String,
+        /// Steps in the goal.
         total_steps: u32,
+        /// How the participants work together.
         strategy: Strategy,
+        /// Who created the arena.
         created_by: AgentId,
     },
+    /// A participant joined: declared at creation, or invited.
     AgentJoined {
+        /// The participant.
         agent: AgentId,
+        /// Its role.
         role: Role,
+        /// The permissions it holds in this arena.
         permissions: Vec<Permission>,
     },
+    /// A participant left, and with it every permission.
     AgentLeft {
+        /// The participant who left.
         agent: AgentId,
     },
+    /// `created → active`.
     ArenaActivated {},
+    /// `active → settling`.
     ArenaSettling {},
     /// Archived after settling; `report` records what the arena kept (absent in logs written before
     /// reports existed).
     ArenaArchived {
+        /// What the arena kept.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         report: Option<SettleReport>,
     },
+    /// Archived early with outcome `aborted(reason)`.
     ArenaAborted {
+        /// Why the coordinator aborted.
         reason: String,
+        /// What the arena kept (absent in logs written before reports existed).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         report: Option<SettleReport>,
     },
+    /// The actor completed a step.
     StepCompleted {
+        /// The step, in `1..=total`.
         step: u32,
     },
+    /// The actor reported its progress.
     ProgressReported {
+        /// The actor's progress note.
         note: String,
     },
+    /// The goal was replaced.
     GoalUpdated {
+        /// The new goal.
         goal: String,
     },
     /// An artifact stored in the actor's own slot; its id is minted from the event's sequence number.
     ArtifactPut {
+        /// The artifact's kind.
         kind: String,
+        /// The artifact's content: the log is its durable home.
         content: String,
+        /// Metadata, sorted by key.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         metadata: BTreeMap<String, String>,
     },
     /// Merged content stored in the actor's (a coordinator's) slot, with the artifacts it came from.
     ArtifactMerged {
+        /// The merged artifact's kind.
         kind: String,
+        /// The merged content.
         content: String,
+        /// Metadata, sorted by key.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         metadata: BTreeMap<String, String>,
+        /// Ids of the artifacts the merge came from.
         sources: Vec<String>,
     },
     /// The actor set its own slot's status.
     SlotUpdated {
+        /// The slot's new status.
         status: SlotStatus,
     },
     /// The actor shared a fact; its id is minted from the event's sequence number.
     FactAdded {
+        /// What the fact says.
         content: String,
+        /// How sure its source is, in [0, 1].
         confidence: f64,
+        /// Tags to find it by.
         tags: Vec<String>,
     },
 }
@@ -119,18 +158,40 @@ pub enum Change {
 /// Why a log cannot be decoded or folded.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ReplayError {
+    /// The event does not decode into a change.
     #[error("event {seq}: {message}")]
-    Malformed { seq: u64, message: String },
+    Malformed {
+        /// The event's sequence number.
+        seq: u64,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The event is not the one after the state: a gap, or one out of order.
     #[error("event {seq}: sequence gap, expected {expected}")]
-    Gap { seq: u64, expected: u64 },
+    Gap {
+        /// The event's sequence number.
+        seq: u64,
+        /// The sequence number that follows the state.
+        expected: u64,
+    },
+    /// The event's hash is not the hash of its fields chained to the event before.
     #[error("event {seq}: hash does not chain (stored {stored}, computed {computed})")]
     BrokenChain {
+        /// The event's sequence number.
         seq: u64,
+        /// The hash stored with the event.
         stored: String,
+        /// The hash its fields and the event before give.
         computed: String,
     },
+    /// The change does not apply to the state it follows.
     #[error("event {seq}: {kind} cannot apply to this state")]
-    Inapplicable { seq: u64, kind: String },
+    Inapplicable {
+        /// The event's sequence number.
+        seq: u64,
+        /// The event's kind.
+        kind: String,
+    },
 }
 
 impl Change {

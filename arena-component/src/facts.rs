@@ -11,27 +11,39 @@ use crate::types::{AgentId, ArenaError, check_count, check_label, check_text, li
 /// A fact as an agent shares it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FactDraft {
+    /// What the fact says.
     pub content: String,
+    /// How sure its source is, in [0, 1] (NaN refused).
     pub confidence: f64,
+    /// Tags to find it by.
     pub tags: Vec<String>,
 }
 
 /// A stored fact.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Fact {
+    /// Minted by the arena from the sequence number of the event that added it.
     pub id: String,
+    /// What the fact says.
     pub content: String,
+    /// How sure its source is, in [0, 1].
     pub confidence: f64,
+    /// Tags to find it by.
     pub tags: Vec<String>,
+    /// The participant who shared it.
     pub source: AgentId,
+    /// When it was shared (RFC 3339 UTC, from its event).
     pub created_at: String,
+    /// The event that added it.
     pub seq: u64,
 }
 
 /// Which facts to return; every given condition must hold.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FactQuery {
+    /// Only facts carrying this tag.
     pub tag: Option<String>,
+    /// Only facts whose content contains this text, ignoring case.
     pub text: Option<String>,
 }
 

@@ -4,6 +4,8 @@
 //! [`clock::Clock`], so the same logic runs natively (unit tests, the native baseline) and as the
 //! WASI component, where `component` adapts it to the WIT in `wit/`.
 
+#![warn(missing_docs)]
+
 pub mod aggregate;
 pub mod clock;
 pub mod events;

@@ -12,7 +12,9 @@ use crate::types::{AgentId, Arena, ArenaError, Permission, SlotStatus, check_cou
 /// An inclusive range of steps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepRange {
+    /// The first step of the range.
     pub first: u32,
+    /// The last step of the range, included.
     pub last: u32,
 }
 
@@ -20,15 +22,20 @@ pub struct StepRange {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Stage {
+    /// The participant who runs the stage.
     pub agent: AgentId,
+    /// The steps the stage owns.
     pub steps: Vec<StepRange>,
+    /// The stages (by agent) that must be done before this one may finish.
     pub depends_on: Vec<AgentId>,
 }
 
 /// Stages under a coordinator.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pipeline {
+    /// The participant who coordinates the pipeline.
     pub coordinator: AgentId,
+    /// The stages, in declaration order.
     pub stages: Vec<Stage>,
 }
 

@@ -16,10 +16,14 @@ use crate::types::{
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SlotStatus {
+    /// Not started, or nothing to report.
     #[default]
     Idle,
+    /// Its owner is working.
     Working,
+    /// Its owner is done.
     Done,
+    /// Its owner gave up.
     Failed,
 }
 
@@ -38,22 +42,29 @@ impl SlotStatus {
 /// An artifact as its author hands it in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArtifactDraft {
+    /// What kind of artifact it is (a short label).
     pub kind: String,
+    /// The content.
     pub content: String,
+    /// Key-value metadata; keys are distinct.
     pub metadata: Vec<(String, String)>,
 }
 
 /// Merged content and the artifacts it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MergeRequest {
+    /// The merged artifact.
     pub draft: ArtifactDraft,
+    /// Ids of the artifacts it came from, in this arena.
     pub sources: Vec<String>,
 }
 
 /// What the arena's state keeps of an artifact.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArtifactEntry {
+    /// Minted by the arena from the sequence number of the event that stored it.
     pub id: String,
+    /// What kind of artifact it is.
     pub kind: String,
     /// The event holding the content.
     pub seq: u64,
@@ -67,6 +78,7 @@ pub struct ArtifactEntry {
 /// One participant's slot.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Slot {
+    /// Set by the slot's owner.
     pub status: SlotStatus,
     /// In creation order.
     pub artifacts: Vec<ArtifactEntry>,
@@ -75,21 +87,30 @@ pub struct Slot {
 /// A whole artifact, content included.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Artifact {
+    /// Minted by the arena from the sequence number of the event that stored it.
     pub id: String,
+    /// The participant whose slot holds it.
     pub author: AgentId,
+    /// What kind of artifact it is.
     pub kind: String,
+    /// The content.
     pub content: String,
     /// Sorted by key.
     pub metadata: Vec<(String, String)>,
+    /// For a merge, the artifacts it came from; empty otherwise.
     pub sources: Vec<String>,
+    /// When it was stored (RFC 3339 UTC, from its event).
     pub created_at: String,
+    /// The event that stored it.
     pub seq: u64,
 }
 
 /// A slot with its artifacts' content.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlotContents {
+    /// The slot's owner.
     pub agent: AgentId,
+    /// Set by the slot's owner.
     pub status: SlotStatus,
     /// In creation order.
     pub artifacts: Vec<Artifact>,
@@ -99,9 +120,13 @@ pub struct SlotContents {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Contribution {
+    /// The participant.
     pub agent: AgentId,
+    /// Steps it completed.
     pub steps: u32,
+    /// Artifacts it stored, merges included.
     pub artifacts: u32,
+    /// Facts it shared.
     pub facts: u32,
 }
 
@@ -109,11 +134,17 @@ pub struct Contribution {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct SettleReport {
+    /// How the arena ended.
     pub outcome: Outcome,
+    /// Distinct steps completed.
     pub completed_steps: u32,
+    /// Steps in the goal.
     pub total_steps: u32,
+    /// Facts kept.
     pub facts: u32,
+    /// Artifacts archived, merges included.
     pub artifacts: u32,
+    /// Of those artifacts, the merges.
     pub merges: u32,
     /// Events in the log, the archiving event included.
     pub events: u64,

@@ -12,15 +12,20 @@ use crate::types::{AgentId, ArenaError, ArenaId, ArenaStatus};
 /// An arena as stored: the latest snapshot and the head of its log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredArena {
+    /// The arena's state as of its last snapshot, as JSON.
     pub snapshot: String,
+    /// The sequence number of the log's last event.
     pub head_seq: u64,
+    /// The hash of the log's last event.
     pub head_hash: String,
 }
 
 /// What the storage indexes about an arena, written with every append.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArenaRecord {
+    /// The arena's state after the appended events, as JSON.
     pub snapshot: String,
+    /// The arena's status after the appended events.
     pub status: ArenaStatus,
     /// Current participants, sorted.
     pub participants: Vec<AgentId>,

@@ -18,10 +18,15 @@ use crate::slots::{SettleReport, Slot};
 /// Everything needed to create an arena.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArenaConfig {
+    /// The goal (1 to 4096 bytes).
     pub goal: String,
+    /// Steps in the goal (1 to 100 000).
     pub total_steps: u32,
+    /// How the participants work together; its coordinator must be a declared coordinator.
     pub strategy: Strategy,
+    /// The participants, each joining in declaration order.
     pub participants: Vec<ParticipantSpec>,
+    /// Who creates the arena (the operator, or an agent).
     pub created_by: AgentId,
 }
 
@@ -30,15 +35,23 @@ pub struct ArenaConfig {
 /// Artifact content stays in the events that stored it; the state keeps each artifact's entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Arena {
+    /// The arena's id.
     pub id: ArenaId,
+    /// The current goal.
     pub goal: String,
+    /// Where the arena is in its lifecycle.
     pub status: ArenaStatus,
+    /// How it ended, once archived.
     pub outcome: Option<Outcome>,
+    /// How the participants work together.
     pub strategy: Strategy,
     /// Current participants by agent.
     pub participants: BTreeMap<AgentId, Participant>,
+    /// Steps done and each participant's progress.
     pub aggregate: Aggregate,
+    /// Who created the arena.
     pub created_by: AgentId,
+    /// When it was created (RFC 3339 UTC, from its first event).
     pub created_at: String,
     /// Idempotency keys of recent keyed operations (caller and key) → the operation's last event.
     #[serde(default)]

@@ -6,9 +6,13 @@ use super::status::ArenaStatus;
 /// The four lifecycle moves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lifecycle {
+    /// `created → active`.
     Activate,
+    /// `active → settling`.
     Settle,
+    /// `settling → archived`, outcome `completed`.
     Archive,
+    /// Any state but archived `→ archived`, outcome `aborted(reason)`.
     Abort,
 }
 

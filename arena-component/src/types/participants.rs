@@ -11,7 +11,9 @@ use super::permissions::{Permission, Role};
 /// A participant as declared at creation or by an invitation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParticipantSpec {
+    /// The agent.
     pub agent: AgentId,
+    /// Its role, whose preset the permissions narrow.
     pub role: Role,
     /// Narrows the role's permissions when given.
     pub permissions: Option<Vec<Permission>>,
@@ -53,8 +55,11 @@ impl ParticipantSpec {
 /// A current participant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Participant {
+    /// The agent.
     pub agent: AgentId,
+    /// Its role.
     pub role: Role,
+    /// What it may do in this arena: its role's preset, possibly narrowed.
     pub permissions: BTreeSet<Permission>,
 }
 

@@ -9,11 +9,17 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Permission {
+    /// Read goal, status, aggregate, participants, events and facts; leave.
     Observe,
+    /// Read other participants' slots and artifacts.
     ReadSlots,
+    /// Complete steps, report progress, write one's own slot.
     Contribute,
+    /// Share facts.
     ShareFacts,
+    /// Update the goal.
     Steer,
+    /// Activate, settle, archive, abort, invite, merge.
     Coordinate,
 }
 
@@ -51,8 +57,11 @@ impl fmt::Display for Permission {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
+    /// Every permission.
     Coordinator,
+    /// `observe`, `read-slots`, `contribute`, `share-facts`.
     Worker,
+    /// `observe`, `read-slots`.
     Observer,
 }
 

@@ -8,9 +8,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ArenaStatus {
+    /// Set up: participants may join and leave; no work yet.
     Created,
+    /// At work.
     Active,
+    /// Work is over; the coordinator merges before archiving.
     Settling,
+    /// Closed for good; everything stays readable.
     Archived,
 }
 
@@ -36,6 +40,8 @@ impl fmt::Display for ArenaStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
+    /// Archived after settling.
     Completed,
+    /// Aborted, with the coordinator's reason.
     Aborted(String),
 }
