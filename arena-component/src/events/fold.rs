@@ -1,0 +1,213 @@
+//! Folding events into the state: the one function both a live operation and replay use.
+
+use crate::aggregate::Aggregate;
+use crate::facts::fact_id;
+use crate::slots::artifact_id;
+use crate::types::{Arena, ArenaStatus, ArtifactEntry, Fact, Outcome, Participant, SettleReport};
+
+use super::chain::check_link;
+use super::change::{Change, Event, ReplayError};
+
+/// Folds one event into the state (`None` before the first event) and returns the new state.
+///
+/// Checks the sequence and the chain, then applies the change without re-checking permissions: the
+/// manager validated it before it was appended.
+pub fn apply(state: Option<Arena>, event: &Event) -> Result<Arena, ReplayError> {
+    check_link(state.as_ref(), event)?;
+    let (change, key) = Change::decode_with_key(event)?;
+    fold(state, event, change, key.as_deref())
+}
+
+/// Folds an event the caller has just sealed from `change` with idempotency `key` (so its link and
+/// its payload are known good): the same fold as [`apply`], without hashing and decoding again what
+/// was just encoded.
+pub fn apply_sealed(
+    state: Option<Arena>,
+    event: &Event,
+    change: Change,
+    key: Option<&str>,
+) -> Result<Arena, ReplayError> {
+    fold(state, event, change, key)
+}
+
+/// Folds `change`, carried by `event`, into the state: what every event does to an arena.
+fn fold(
+    state: Option<Arena>,
+    event: &Event,
+    change: Change,
+    key: Option<&str>,
+) -> Result<Arena, ReplayError> {
+    let inapplicable = || ReplayError::Inapplicable {
+        seq: event.seq,
+        kind: event.kind.clone(),
+    };
+    let mut arena = match (state, change) {
+        (
+            None,
+            Change::ArenaCreated {
+                id,
+                goal,
+                total_steps,
+                strategy,
+                created_by,
+            },
+        ) => Arena {
+            id,
+            goal,
+            status: ArenaStatus::Created,
+            outcome: None,
+            strategy,
+            participants: Default::default(),
+            aggregate: Aggregate::new(total_steps),
+            created_by,
+            created_at: event.at.clone(),
+            keys: Default::default(),
+            slots: Default::default(),
+            facts: Default::default(),
+            last_seq: 0,
+            last_hash: String::new(),
+        },
+        (None, _) | (Some(_), Change::ArenaCreated { .. }) => return Err(inapplicable()),
+        (Some(mut arena), change) => {
+            match change {
+                Change::ArenaCreated { .. } => return Err(inapplicable()),
+                Change::AgentJoined {
+                    agent,
+                    role,
+                    permissions,
+                } => {
+                    arena.aggregate.enrol(&agent);
+                    arena.participants.insert(
+                        agent.clone(),
+                        Participant {
+                            agent,
+                            role,
+                            permissions: permissions.into_iter().collect(),
+                        },
+                    );
+                }
+                Change::AgentLeft { agent } => {
+                    if arena.participants.remove(&agent).is_none() {
+                        return Err(inapplicable());
+                    }
+                }
+                Change::ArenaActivated {} => arena.status = ArenaStatus::Active,
+                Change::ArenaSettling {} => arena.status = ArenaStatus::Settling,
+                Change::ArenaArchived { report } => {
+                    archive(&mut arena, Outcome::Completed, report, event.seq)
+                        .map_err(|()| inapplicable())?;
+                }
+                Change::ArenaAborted { reason, report } => {
+                    archive(&mut arena, Outcome::Aborted(reason), report, event.seq)
+                        .map_err(|()| inapplicable())?;
+                }
+                Change::StepCompleted { step } => {
+                    if !arena.aggregate.complete(step, &event.actor) {
+                        return Err(inapplicable());
+                    }
+                }
+                Change::ProgressReported { note } => arena.aggregate.note(&event.actor, &note),
+                Change::GoalUpdated { goal } => arena.goal = goal,
+                Change::ArtifactPut {
+                    kind,
+                    content,
+                    metadata: _,
+                } => {
+                    store_artifact(&mut arena, event, kind, content.len(), Vec::new())
+                        .map_err(|()| inapplicable())?;
+                }
+                Change::ArtifactMerged {
+                    kind,
+                    content,
+                    metadata: _,
+                    sources,
+                } => {
+                    if sources.iter().any(|s| arena.find_artifact(s).is_none()) {
+                        return Err(inapplicable());
+                    }
+                    store_artifact(&mut arena, event, kind, content.len(), sources)
+                        .map_err(|()| inapplicable())?;
+                }
+                Change::SlotUpdated { status } => {
+                    if !arena.aggregate.progress.contains_key(&event.actor) {
+                        return Err(inapplicable());
+                    }
+                    arena.slots.entry(event.actor.clone()).or_default().status = status;
+                }
+                Change::FactAdded {
+                    content,
+                    confidence,
+                    tags,
+                } => arena.facts.push(Fact {
+                    id: fact_id(event.seq),
+                    content,
+                    confidence,
+                    tags,
+                    source: event.actor.clone(),
+                    created_at: event.at.clone(),
+                    seq: event.seq,
+                }),
+            }
+            arena
+        }
+    };
+    if let Some(key) = key {
+        arena.remember_key(&event.actor, key, event.seq);
+    }
+    arena.last_seq = event.seq;
+    arena.last_hash = event.hash.clone();
+    Ok(arena)
+}
+
+/// Archives `arena` with `outcome` by event `seq`. A report the event recorded must be the one the
+/// state yields.
+fn archive(
+    arena: &mut Arena,
+    outcome: Outcome,
+    recorded: Option<SettleReport>,
+    seq: u64,
+) -> Result<(), ()> {
+    if recorded.is_some_and(|r| r != SettleReport::of(arena, outcome.clone(), seq)) {
+        return Err(());
+    }
+    arena.status = ArenaStatus::Archived;
+    arena.outcome = Some(outcome);
+    Ok(())
+}
+
+/// Adds the artifact stored by `event` to its actor's slot; the actor must have participated.
+fn store_artifact(
+    arena: &mut Arena,
+    event: &Event,
+    kind: String,
+    bytes: usize,
+    sources: Vec<String>,
+) -> Result<(), ()> {
+    if !arena.aggregate.progress.contains_key(&event.actor) {
+        return Err(());
+    }
+    arena
+        .slots
+        .entry(event.actor.clone())
+        .or_default()
+        .artifacts
+        .push(ArtifactEntry {
+            id: artifact_id(event.seq),
+            kind,
+            seq: event.seq,
+            bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
+            sources,
+        });
+    Ok(())
+}
+
+/// Replays a whole log from event 1.
+pub fn replay<'a>(
+    events: impl IntoIterator<Item = &'a Event>,
+) -> Result<Option<Arena>, ReplayError> {
+    let mut state = None;
+    for event in events {
+        state = Some(apply(state, event)?);
+    }
+    Ok(state)
+}
