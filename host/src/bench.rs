@@ -14,11 +14,13 @@ use std::time::{Duration, Instant};
 use arena_component::events::{Change, apply, seal};
 use arena_component::{self as domain, ArenaError as DomainError};
 
-use crate::backend::Location;
+use crate::db::Durability;
+use crate::db::Location;
+use crate::db::Storage;
+use crate::db::sqlite::SqliteStorage;
 use crate::native::native_manager;
-use crate::plugin::{PluginEngine, PluginLimits, PluginSpec, TurnOutcome};
+use crate::plugin::{PluginEngine, PluginSpec, TurnOutcome};
 use crate::run::BUILTIN_PLUGINS;
-use crate::storage::{Durability, SqliteStorage};
 use crate::types::{ArenaConfig, ArenaStatus, Event, ParticipantSpec, Role, Strategy};
 use crate::{ArenaHost, GroupCommit, HostOptions, MAX_BATCH};
 
@@ -428,13 +430,7 @@ fn plugin_turn(config: &BenchConfig, dir: &Path) -> Result<Vec<Row>> {
 }
 
 fn worker_spec() -> PluginSpec {
-    PluginSpec {
-        name: "worker".into(),
-        agent: "w0".into(),
-        component: Arc::from(BUILTIN_PLUGINS[1].1),
-        limits: PluginLimits::default(),
-        allowed_outbound_hosts: Vec::new(),
-    }
+    PluginSpec::new("worker", "w0", Arc::from(BUILTIN_PLUGINS[1].1))
 }
 
 /// Concurrent writers, each completing steps of its own arena: with group commit, with one commit
@@ -568,9 +564,7 @@ fn instantiation(config: &BenchConfig, dir: &Path) -> Result<Vec<Row>> {
                     .map_err(err)
             })?);
             empty.push(time_per_op(config.ops, || {
-                engine
-                    .instantiate_empty(&spec, handle.clone())
-                    .map_err(|e| format!("{e:#}"))
+                prepared.instantiate(handle.clone()).map(drop).map_err(err)
             })?);
         }
         let (p, e) = (median(plugin), median(empty));
@@ -639,7 +633,7 @@ fn replay_fixture(config: &BenchConfig) -> Result<PathBuf> {
     let events = config.replay_events;
     let path = config.fixtures.join(format!(
         "replay-{events}-v{}.db",
-        crate::storage::SCHEMA_VERSION
+        crate::db::sqlite::SCHEMA_VERSION
     ));
     if path.exists() {
         return Ok(path);

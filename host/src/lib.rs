@@ -15,26 +15,24 @@
 //! # Ok::<(), arena_host::HostError>(())
 //! ```
 
-pub mod backend;
 pub mod bench;
+pub mod db;
 mod error;
 mod handle;
 pub mod native;
 pub mod plugin;
-pub mod postgres;
 pub mod precompiled;
 pub mod run;
 mod runtime;
-pub mod storage;
 
 pub use arena_bindings::manager::{Operation, VerifyReport};
 pub use arena_bindings::types;
+pub use db::{DbError, Durability, Location};
 pub use error::{HostError, describe};
 pub use handle::{AgentHandle, operation_permission};
 pub use runtime::{
-    ARENA_COMPONENT, ArenaHost, CommitStats, GroupCommit, HostOptions, MAX_BATCH, component_source,
+    ARENA_COMPONENT, ARENA_DEADLINE, ArenaHost, CommitStats, GroupCommit, HostOptions, MAX_BATCH,
 };
-pub use storage::Durability;
 
 use types::{ArenaStatus, Outcome, Permission, Role};
 

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
-use arena_host::backend::Location;
+use arena_host::db::Location;
 use arena_host::plugin::{PluginEngine, TurnOutcome, TurnReport};
 use arena_host::run::{self, Manifest};
 use arena_host::types::{

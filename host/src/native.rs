@@ -9,7 +9,9 @@ use arena_bindings::storage::ArenaRecord;
 use arena_component as domain;
 use arena_component::{ArenaManager, SystemClock};
 
-use crate::storage::{Durability, SqliteStorage};
+use crate::db::Durability;
+use crate::db::Storage;
+use crate::db::sqlite::SqliteStorage;
 use crate::types::{self, ArenaError};
 
 /// [`SqliteStorage`] seen through the domain's `Storage` trait.
@@ -19,7 +21,7 @@ pub struct NativeStorage(RefCell<SqliteStorage>);
 pub fn native_manager(
     path: &Path,
     durability: Durability,
-) -> Result<ArenaManager<NativeStorage, SystemClock>, rusqlite::Error> {
+) -> Result<ArenaManager<NativeStorage, SystemClock>, crate::DbError> {
     let storage = SqliteStorage::open(path, durability)?;
     Ok(ArenaManager::new(
         NativeStorage(RefCell::new(storage)),
@@ -71,7 +73,7 @@ impl domain::Storage for NativeStorage {
     fn load(&self, arena: &str) -> Result<Option<domain::StoredArena>, domain::ArenaError> {
         Ok(self
             .0
-            .borrow()
+            .borrow_mut()
             .load(arena)
             .map_err(error_in)?
             .map(|s| domain::StoredArena {
@@ -89,7 +91,7 @@ impl domain::Storage for NativeStorage {
     ) -> Result<Vec<domain::Event>, domain::ArenaError> {
         let events = self
             .0
-            .borrow()
+            .borrow_mut()
             .read_events(arena, after, limit)
             .map_err(error_in)?;
         Ok(events.into_iter().map(event_in).collect())
@@ -116,7 +118,7 @@ impl domain::Storage for NativeStorage {
     }
 
     fn participating(&self, agent: &str) -> Result<Vec<String>, domain::ArenaError> {
-        self.0.borrow().participating(agent).map_err(error_in)
+        self.0.borrow_mut().participating(agent).map_err(error_in)
     }
 
     fn list_arenas(
@@ -124,7 +126,10 @@ impl domain::Storage for NativeStorage {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<String>, domain::ArenaError> {
-        self.0.borrow().list_arenas(after, limit).map_err(error_in)
+        self.0
+            .borrow_mut()
+            .list_arenas(after, limit)
+            .map_err(error_in)
     }
 
     fn tagged(
@@ -133,6 +138,9 @@ impl domain::Storage for NativeStorage {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<String>, domain::ArenaError> {
-        self.0.borrow().tagged(tag, after, limit).map_err(error_in)
+        self.0
+            .borrow_mut()
+            .tagged(tag, after, limit)
+            .map_err(error_in)
     }
 }

@@ -10,65 +10,11 @@ use std::sync::{Arc, Barrier};
 
 use arena_bindings::memory_storage::MemoryStorage;
 use arena_bindings::storage::{ArenaRecord, StoredArena};
-use arena_host::backend::{self, Backend, Location};
-use arena_host::storage::Durability;
+use arena_host::db::{self, Durability, Location, Storage};
 use arena_host::types::{ArenaError, ArenaStatus, Event};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-
-/// The storage contract, as the component sees it.
-trait Contract {
-    fn load(&mut self, arena: &str) -> Result<Option<StoredArena>, ArenaError>;
-    fn read_events(
-        &mut self,
-        arena: &str,
-        after: u64,
-        limit: u32,
-    ) -> Result<Vec<Event>, ArenaError>;
-    fn append(
-        &mut self,
-        arena: &str,
-        expected: u64,
-        events: &[Event],
-        record: &ArenaRecord,
-    ) -> Result<(), ArenaError>;
-    fn participating(&mut self, agent: &str) -> Result<Vec<String>, ArenaError>;
-    fn list_arenas(&mut self, after: Option<&str>, limit: u32) -> Result<Vec<String>, ArenaError>;
-    fn tagged(
-        &mut self,
-        tag: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<String>, ArenaError>;
-}
-
-impl Contract for Box<dyn Backend> {
-    fn load(&mut self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
-        Backend::load(self.as_mut(), arena)
-    }
-    fn read_events(&mut self, a: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
-        Backend::read_events(self.as_mut(), a, after, limit)
-    }
-    fn append(
-        &mut self,
-        a: &str,
-        expected: u64,
-        events: &[Event],
-        record: &ArenaRecord,
-    ) -> Result<(), ArenaError> {
-        Backend::append(self.as_mut(), a, expected, events, record)
-    }
-    fn participating(&mut self, agent: &str) -> Result<Vec<String>, ArenaError> {
-        Backend::participating(self.as_mut(), agent)
-    }
-    fn list_arenas(&mut self, after: Option<&str>, limit: u32) -> Result<Vec<String>, ArenaError> {
-        Backend::list_arenas(self.as_mut(), after, limit)
-    }
-    fn tagged(&mut self, t: &str, after: Option<&str>, l: u32) -> Result<Vec<String>, ArenaError> {
-        Backend::tagged(self.as_mut(), t, after, l)
-    }
-}
 
 /// The in-memory storage component in a Store of its own.
 struct MemoryComponent {
@@ -109,7 +55,7 @@ impl MemoryComponent {
     }
 }
 
-impl Contract for MemoryComponent {
+impl Storage for MemoryComponent {
     fn load(&mut self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
         let s = self.storage.arena_core_storage();
         let stored = s.call_load(&mut self.store, &arena.to_string()).unwrap()?;
@@ -175,9 +121,9 @@ impl Kind {
     }
 
     /// A connection to this implementation's store for the test.
-    fn connect(&self) -> Box<dyn Contract> {
+    fn connect(&self) -> Box<dyn Storage> {
         match self.location() {
-            Some(location) => Box::new(backend::open(&location, Durability::Normal).unwrap()),
+            Some(location) => db::open(&location, Durability::Normal).unwrap(),
             None => Box::new(MemoryComponent::new()),
         }
     }
@@ -417,7 +363,7 @@ fn racing_writers_on_separate_connections_produce_exactly_one_winner() {
                     .map(|r| {
                         let (start, location) = (start.clone(), kind.location().unwrap());
                         scope.spawn(move || {
-                            let mut s = backend::open(&location, Durability::Normal).unwrap();
+                            let mut s = db::open(&location, Durability::Normal).unwrap();
                             start.wait();
                             s.append(
                                 ARENA,
@@ -458,7 +404,7 @@ fn cursors_only_move_forward() {
         let Some(location) = kind.location() else {
             continue;
         };
-        let mut s = backend::open(&location, Durability::Normal).unwrap();
+        let mut s = db::open(&location, Durability::Normal).unwrap();
         assert_eq!(s.cursor(ARENA, "eve").unwrap(), 0, "{name}");
         s.advance_cursor(ARENA, "eve", 5).unwrap();
         s.advance_cursor(ARENA, "eve", 3).unwrap();

@@ -25,6 +25,7 @@ pub fn workspace_root(depth: usize) -> PathBuf {
 /// # Panics
 /// When the nested build fails, with its error output: a build script has no better way to report it.
 pub fn build(root: &Path, packages: &[&str], watched: &[&str]) -> PathBuf {
+    ensure_target();
     for path in watched.iter().chain(&["wit", "Cargo.toml", "Cargo.lock"]) {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
@@ -36,7 +37,7 @@ pub fn build(root: &Path, packages: &[&str], watched: &[&str]) -> PathBuf {
             "build",
             "--locked",
             "--target",
-            "wasm32-wasip2",
+            TARGET,
             "--profile",
             "wasm-release",
         ])
@@ -64,11 +65,56 @@ pub fn build(root: &Path, packages: &[&str], watched: &[&str]) -> PathBuf {
         .expect("running cargo to build wasm guests");
     if !output.status.success() {
         panic!(
-            "building {packages:?} for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`):\n{}",
+            "building {packages:?} for {TARGET} failed:\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    target_dir.join("wasm32-wasip2").join("wasm-release")
+    target_dir.join(TARGET).join("wasm-release")
+}
+
+/// The target every guest is built for.
+pub const TARGET: &str = "wasm32-wasip2";
+
+/// Makes sure the compiler has the standard library for [`TARGET`]: when it is missing and `rustup`
+/// is on the `PATH`, installs it (`rustup target add`, for the toolchain cargo is running), so that a
+/// fresh machine needs no set-up step of its own.
+///
+/// # Panics
+/// When the target is missing and cannot be installed, with one line saying what to run.
+pub fn ensure_target() {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let installed = || {
+        Command::new(&rustc)
+            .args(["--print", "target-libdir", "--target", TARGET])
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+            .is_some_and(|dir| dir.is_dir())
+    };
+    if installed() {
+        return;
+    }
+    println!(
+        "cargo:warning=installing the {TARGET} target with rustup (needed for the wasm guests)"
+    );
+    let mut rustup = Command::new("rustup");
+    rustup.args(["target", "add", TARGET]);
+    if let Some(toolchain) = env::var_os("RUSTUP_TOOLCHAIN") {
+        rustup.arg("--toolchain").arg(toolchain);
+    }
+    match rustup.output() {
+        // Another build script may have installed it meanwhile: what counts is that it is there.
+        _ if installed() => {}
+        Ok(out) => panic!(
+            "the {TARGET} target is missing and `rustup target add {TARGET}` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(_) => panic!(
+            "the {TARGET} target is missing and rustup is not on the PATH: install the target for this \
+             toolchain (with rustup: `rustup target add {TARGET}`), then build again"
+        ),
+    }
 }
 
 /// Composes components the way `wac plug` does: every export of a plug that matches an import of the

@@ -212,7 +212,7 @@ fn a_database_written_by_schema_version_1_opens_migrates_and_verifies() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, arena_host::storage::SCHEMA_VERSION as i64);
+    assert_eq!(version, arena_host::db::sqlite::SCHEMA_VERSION as i64);
     // And the migrated database keeps working.
     let id = host.create(&config(2)).unwrap();
     assert_eq!(host.verify(&id).unwrap().problem, None);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arena_host::ArenaHost;
 use arena_host::plugin::{
-    PluginEngine, PluginError, PluginLimits, PluginSpec, TurnOutcome, TurnReport,
+    PluginEngine, PluginError, PluginErrorKind, PluginSpec, TurnOutcome, TurnReport,
 };
 use arena_host::run::{self, BUILTIN_PLUGINS, Manifest, RunError};
 use arena_host::types::{ArenaStatus, Permission};
@@ -24,13 +24,7 @@ fn guest_path(name: &str) -> PathBuf {
 }
 
 fn spec(name: &str, agent: &str, component: Arc<[u8]>) -> PluginSpec {
-    PluginSpec {
-        name: name.into(),
-        agent: agent.into(),
-        component,
-        limits: PluginLimits::default(),
-        allowed_outbound_hosts: Vec::new(),
-    }
+    PluginSpec::new(name, agent, component)
 }
 
 #[test]
@@ -81,10 +75,13 @@ fn a_worker_plugin_under_an_observer_grant_is_refused_before_it_is_compiled() {
         .err()
         .expect("an observer grant must not run a worker");
     match &error {
-        PluginError::NotGranted {
+        PluginError {
             agent,
-            interface,
-            permission,
+            kind:
+                PluginErrorKind::NotGranted {
+                    interface,
+                    permission,
+                },
             ..
         } => {
             assert_eq!(agent, "otto");
@@ -157,7 +154,7 @@ fn an_import_of_an_ungranted_interface_is_refused() {
         .err()
         .unwrap();
     assert!(
-        matches!(&error, PluginError::NotGranted { permission: Permission::Coordinate, interface, .. } if interface == "arena:core/coordinate@0.1.0"),
+        matches!(&error.kind, PluginErrorKind::NotGranted { permission: Permission::Coordinate, interface } if interface == "arena:core/coordinate@0.1.0"),
         "{error:?}"
     );
 }
@@ -177,10 +174,8 @@ fn an_import_of_our_interface_at_another_version_is_refused() {
         )
         .err()
         .unwrap();
-    match &error {
-        PluginError::UnknownImport {
-            interface, reason, ..
-        } => {
+    match &error.kind {
+        PluginErrorKind::UnknownImport { interface, reason } => {
             assert_eq!(interface, "arena:core/observe@0.2.0");
             assert!(reason.contains("0.1.0"), "{reason}");
         }
@@ -360,7 +355,13 @@ fn a_run_with_an_ungranted_plugin_is_refused_before_any_arena_exists() {
     )
     .unwrap_err();
     assert!(
-        matches!(error, RunError::Plugin(PluginError::NotGranted { .. })),
+        matches!(
+            error,
+            RunError::Plugin(PluginError {
+                kind: PluginErrorKind::NotGranted { .. },
+                ..
+            })
+        ),
         "{error:?}"
     );
     assert!(
@@ -496,10 +497,8 @@ fn a_plugin_without_outbound_hosts_cannot_import_wasi_http() {
     let error = fetcher_in(&host, "http://127.0.0.1:9/", Vec::new())
         .err()
         .unwrap();
-    match &error {
-        PluginError::UnknownImport {
-            interface, reason, ..
-        } => {
+    match &error.kind {
+        PluginErrorKind::UnknownImport { interface, reason } => {
             assert!(interface.starts_with("wasi:http/"), "{interface}");
             assert!(reason.contains("outbound"), "{reason}");
         }

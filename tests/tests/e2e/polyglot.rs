@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arena_host::plugin::{PluginEngine, PluginError, PluginLimits, PluginSpec};
+use arena_host::plugin::{PluginEngine, PluginErrorKind, PluginSpec};
 use arena_host::run::{self, Manifest};
 use arena_host::types::{ArenaStatus, Permission};
 use arena_tests::{arena_in, fresh_host};
@@ -101,21 +101,19 @@ fn the_python_worker_under_an_observer_grant_is_refused_before_it_is_compiled() 
     let (_dir, host) = fresh_host();
     let id = arena_in(&host, ArenaStatus::Active);
     let engine = PluginEngine::new().unwrap();
-    let spec = PluginSpec {
-        name: "py-worker.wasm".into(),
-        agent: "otto".into(),
-        component: Arc::from(std::fs::read(plugin("py-worker.wasm")).unwrap()),
-        limits: PluginLimits::default(),
-        allowed_outbound_hosts: Vec::new(),
-    };
+    let spec = PluginSpec::new(
+        "py-worker.wasm",
+        "otto",
+        Arc::from(std::fs::read(plugin("py-worker.wasm")).unwrap()),
+    );
     let error = engine
         .load(&spec, host.handle(&id, "otto").unwrap())
         .err()
         .unwrap();
     assert!(
         matches!(
-            &error,
-            PluginError::NotGranted {
+            &error.kind,
+            PluginErrorKind::NotGranted {
                 permission: Permission::Contribute,
                 ..
             }

@@ -4,40 +4,20 @@
 //! expected sequence number first, so any number of hosts can share one database file: the loser of a
 //! race gets `conflict`, writes nothing, and the component retries.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::backend::{IndexCache, Rewrite, check_append};
-use crate::types::{ArenaError, ArenaStatus, Event};
+use super::{Backend, DbError, Durability, IndexCache, Rewrite, Storage, check_append};
 use arena_bindings::storage::{ArenaRecord, StoredArena};
+use arena_bindings::types::{ArenaError, ArenaStatus, Event};
 
-/// How hard a commit holds on to its data.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Durability {
-    /// WAL with `synchronous=NORMAL`: nothing acknowledged is lost when the process dies; a power
-    /// loss may lose the last commits. The default.
-    #[default]
-    Normal,
-    /// WAL with `synchronous=FULL`: acknowledged commits survive power loss too.
-    Full,
-}
-
-impl Durability {
-    /// The setting's name as the command line spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Durability::Normal => "normal",
-            Durability::Full => "full",
-        }
-    }
-
-    fn pragma(self) -> &'static str {
-        match self {
-            Durability::Normal => "NORMAL",
-            Durability::Full => "FULL",
-        }
+/// The `synchronous` pragma a durability asks for.
+fn synchronous(durability: Durability) -> &'static str {
+    match durability {
+        Durability::Normal => "NORMAL",
+        Durability::Full => "FULL",
     }
 }
 
@@ -97,7 +77,6 @@ pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 /// One connection to an arena database.
 pub struct SqliteStorage {
     conn: Connection,
-    path: PathBuf,
     conflicts: u64,
     /// The index rows this connection last wrote, to skip rewriting unchanged ones.
     indexed: IndexCache,
@@ -106,34 +85,28 @@ pub struct SqliteStorage {
 impl SqliteStorage {
     /// Opens (creating if needed) the database at `path` in WAL mode with the given durability, and
     /// brings its schema up to date. Refuses a database written by a newer version.
-    pub fn open(path: &Path, durability: Durability) -> Result<Self, rusqlite::Error> {
+    ///
+    /// # Failure
+    /// [`DbError::SchemaTooNew`] for a database from a newer version, SQLite's error otherwise.
+    pub fn open(path: &Path, durability: Durability) -> Result<Self, DbError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // Every statement this module runs stays prepared (rusqlite keeps 16 by default).
         conn.set_prepared_statement_cache_capacity(64);
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", durability.pragma())?;
+        conn.pragma_update(None, "synchronous", synchronous(durability))?;
         migrate(&conn)?;
         Ok(SqliteStorage {
             conn,
-            path: path.to_path_buf(),
             conflicts: 0,
             indexed: IndexCache::default(),
         })
     }
+}
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// How many appends this connection refused with `conflict`.
-    pub fn conflicts(&self) -> u64 {
-        self.conflicts
-    }
-
+impl Storage for SqliteStorage {
     /// The arena's stored record.
-    pub fn load(&self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
+    fn load(&mut self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
         self.conn
             .prepare_cached("SELECT snapshot, head_seq, head_hash FROM arenas WHERE id = ?1")
             .and_then(|mut stmt| {
@@ -150,8 +123,8 @@ impl SqliteStorage {
     }
 
     /// Up to `limit` events of `arena` after `after`, in order.
-    pub fn read_events(
-        &self,
+    fn read_events(
+        &mut self,
         arena: &str,
         after: u64,
         limit: u32,
@@ -180,7 +153,7 @@ impl SqliteStorage {
 
     /// Appends `events` and replaces the arena's record in one `BEGIN IMMEDIATE` transaction, only if
     /// the arena's head is still `expected_seq`; otherwise `conflict` and nothing is written.
-    pub fn append(
+    fn append(
         &mut self,
         arena: &str,
         expected_seq: u64,
@@ -221,60 +194,8 @@ impl SqliteStorage {
         Ok(())
     }
 
-    /// Opens the transaction a group commit's appends join (`BEGIN IMMEDIATE`: the write lock is
-    /// taken now, so no other writer can slip in between the batch's appends).
-    pub fn begin_batch(&mut self) -> Result<(), ArenaError> {
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(storage_error)
-    }
-
-    /// Commits the open batch; on failure it is rolled back and nothing of it is stored.
-    pub fn commit_batch(&mut self) -> Result<(), ArenaError> {
-        self.conn.execute_batch("COMMIT").map_err(|e| {
-            let _ = self.conn.execute_batch("ROLLBACK");
-            // What the batch wrote is gone, index rows included.
-            self.indexed.clear();
-            storage_error(e)
-        })
-    }
-
-    /// Whether a batch's transaction is open on this connection.
-    pub fn in_batch(&self) -> bool {
-        !self.conn.is_autocommit()
-    }
-
-    /// The last event of `arena` that `subscriber` accepted (0 for none).
-    pub fn cursor(&self, arena: &str, subscriber: &str) -> Result<u64, ArenaError> {
-        self.conn
-            .prepare_cached("SELECT seq FROM cursors WHERE arena_id = ?1 AND subscriber = ?2")
-            .and_then(|mut stmt| {
-                stmt.query_row(params![arena, subscriber], |row| row.get(0))
-                    .optional()
-            })
-            .map(Option::unwrap_or_default)
-            .map_err(storage_error)
-    }
-
-    /// Moves `subscriber`'s cursor on `arena` forward to `seq` (never backward), durably.
-    pub fn advance_cursor(
-        &self,
-        arena: &str,
-        subscriber: &str,
-        seq: u64,
-    ) -> Result<(), ArenaError> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO cursors (arena_id, subscriber, seq) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (arena_id, subscriber) DO UPDATE SET seq = max(seq, excluded.seq)",
-            )
-            .and_then(|mut stmt| stmt.execute(params![arena, subscriber, seq]))
-            .map(drop)
-            .map_err(storage_error)
-    }
-
     /// Ids of non-archived arenas where `agent` currently participates.
-    pub fn participating(&self, agent: &str) -> Result<Vec<String>, ArenaError> {
+    fn participating(&mut self, agent: &str) -> Result<Vec<String>, ArenaError> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -292,7 +213,7 @@ impl SqliteStorage {
     }
 
     /// Up to `limit` arena ids after `after`, ascending.
-    pub fn list_arenas(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, ArenaError> {
+    fn list_arenas(&mut self, after: Option<&str>, limit: u32) -> Result<Vec<String>, ArenaError> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT id FROM arenas WHERE id > ?1 ORDER BY id LIMIT ?2")
@@ -304,8 +225,8 @@ impl SqliteStorage {
     }
 
     /// Up to `limit` ids of arenas whose facts carry `tag`, after `after`, ascending.
-    pub fn tagged(
-        &self,
+    fn tagged(
+        &mut self,
         tag: &str,
         after: Option<&str>,
         limit: u32,
@@ -324,65 +245,73 @@ impl SqliteStorage {
     }
 }
 
-impl crate::backend::Backend for SqliteStorage {
-    fn load(&mut self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
-        SqliteStorage::load(self, arena)
+impl Backend for SqliteStorage {
+    /// Opens the transaction a group commit's appends join (`BEGIN IMMEDIATE`: the write lock is
+    /// taken now, so no other writer can slip in between the batch's appends).
+    fn begin_batch(&mut self) -> Result<(), ArenaError> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(storage_error)
     }
-    fn read_events(
-        &mut self,
-        arena: &str,
-        after: u64,
-        limit: u32,
-    ) -> Result<Vec<Event>, ArenaError> {
-        SqliteStorage::read_events(self, arena, after, limit)
+
+    /// Commits the open batch; on failure it is rolled back and nothing of it is stored.
+    fn commit_batch(&mut self) -> Result<(), ArenaError> {
+        self.conn.execute_batch("COMMIT").map_err(|e| {
+            self.rollback_batch();
+            storage_error(e)
+        })
     }
-    fn append(
-        &mut self,
-        arena: &str,
-        expected_seq: u64,
-        events: &[Event],
-        record: &ArenaRecord,
-    ) -> Result<(), ArenaError> {
-        SqliteStorage::append(self, arena, expected_seq, events, record)
+
+    fn rollback_batch(&mut self) {
+        // What the batch wrote is gone, index rows included.
+        self.indexed.clear();
+        if !self.conn.is_autocommit()
+            && let Err(e) = self.conn.execute_batch("ROLLBACK")
+        {
+            // SQLite rolls back by itself when it cannot; the connection stays usable.
+            tracing::warn!("rolling back a group commit: {e}");
+        }
     }
-    fn participating(&mut self, agent: &str) -> Result<Vec<String>, ArenaError> {
-        SqliteStorage::participating(self, agent)
+
+    /// Whether a batch's transaction is open on this connection.
+    fn in_batch(&self) -> bool {
+        !self.conn.is_autocommit()
     }
-    fn list_arenas(&mut self, after: Option<&str>, limit: u32) -> Result<Vec<String>, ArenaError> {
-        SqliteStorage::list_arenas(self, after, limit)
-    }
-    fn tagged(
-        &mut self,
-        tag: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<String>, ArenaError> {
-        SqliteStorage::tagged(self, tag, after, limit)
-    }
+
+    /// The last event of `arena` that `subscriber` accepted (0 for none).
     fn cursor(&mut self, arena: &str, subscriber: &str) -> Result<u64, ArenaError> {
-        SqliteStorage::cursor(self, arena, subscriber)
+        self.conn
+            .prepare_cached("SELECT seq FROM cursors WHERE arena_id = ?1 AND subscriber = ?2")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![arena, subscriber], |row| row.get(0))
+                    .optional()
+            })
+            .map(Option::unwrap_or_default)
+            .map_err(storage_error)
     }
+
+    /// Moves `subscriber`'s cursor on `arena` forward to `seq` (never backward), durably.
     fn advance_cursor(
         &mut self,
         arena: &str,
         subscriber: &str,
         seq: u64,
     ) -> Result<(), ArenaError> {
-        SqliteStorage::advance_cursor(self, arena, subscriber, seq)
+        self.conn
+            .prepare_cached(
+                "INSERT INTO cursors (arena_id, subscriber, seq) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (arena_id, subscriber) DO UPDATE SET seq = max(seq, excluded.seq)",
+            )
+            .and_then(|mut stmt| stmt.execute(params![arena, subscriber, seq]))
+            .map(drop)
+            .map_err(storage_error)
     }
+
     fn conflicts(&self) -> u64 {
-        SqliteStorage::conflicts(self)
+        self.conflicts
     }
-    fn begin_batch(&mut self) -> Result<(), ArenaError> {
-        SqliteStorage::begin_batch(self)
-    }
-    fn commit_batch(&mut self) -> Result<(), ArenaError> {
-        SqliteStorage::commit_batch(self)
-    }
-    fn in_batch(&self) -> bool {
-        SqliteStorage::in_batch(self)
-    }
-    fn wait_for_appends(&mut self, timeout: std::time::Duration) {
+
+    fn wait_for_appends(&mut self, timeout: Duration) {
         // SQLite has no notifications: the reader polls the log.
         std::thread::sleep(timeout.min(POLL_INTERVAL));
     }
@@ -486,12 +415,13 @@ fn write_tags(tx: &Connection, arena: &str, record: &ArenaRecord) -> Result<(), 
 }
 
 /// Runs the migrations the database has not seen, each in its own transaction.
-fn migrate(conn: &Connection) -> Result<(), rusqlite::Error> {
+fn migrate(conn: &Connection) -> Result<(), DbError> {
     let version: usize = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if version > SCHEMA_VERSION {
-        return Err(rusqlite::Error::InvalidParameterName(format!(
-            "database schema version {version} is newer than this program's {SCHEMA_VERSION}"
-        )));
+        return Err(DbError::SchemaTooNew {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         let tx = conn.unchecked_transaction()?;
@@ -612,7 +542,7 @@ mod tests {
             )
             .unwrap();
         }
-        let s = SqliteStorage::open(&path, Durability::Normal).unwrap();
+        let mut s = SqliteStorage::open(&path, Durability::Normal).unwrap();
         let version: usize = s
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -633,6 +563,15 @@ mod tests {
         let error = SqliteStorage::open(&path, Durability::Normal)
             .err()
             .unwrap();
-        assert!(error.to_string().contains("newer"));
+        assert!(
+            matches!(
+                error,
+                DbError::SchemaTooNew {
+                    found: 99,
+                    supported: SCHEMA_VERSION
+                }
+            ),
+            "{error}"
+        );
     }
 }

@@ -1,19 +1,65 @@
 //! Where the host keeps arenas: one storage contract, two databases.
 //!
 //! [`Backend`] is the host side of the WIT `storage` interface plus what the host itself keeps
-//! (subscriber cursors) and the batch control group commit needs. SQLite ([`crate::storage`]) is the
-//! embedded default; PostgreSQL ([`crate::postgres`]) lets hosts on several machines share arenas.
-//! Both honour the same contract — one atomic append guarded by the arena's expected last sequence
+//! (subscriber cursors) and the batch control group commit needs. SQLite ([`sqlite`]) is the
+//! embedded default; PostgreSQL ([`postgres`]) lets hosts on several machines share arenas. Both
+//! honour the same contract — one atomic append guarded by the arena's expected last sequence
 //! number — so the component needs no change to move between them.
+//!
+//! The two databases are leaves: they import this module, never each other, and nothing above.
+
+pub mod postgres;
+pub mod sqlite;
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use arena_bindings::storage::{ArenaRecord, StoredArena};
+use arena_bindings::types::{ArenaError, Event};
 
-use crate::storage::Durability;
-use crate::types::{ArenaError, Event};
+/// How hard a commit holds on to its data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// WAL with `synchronous=NORMAL`: nothing acknowledged is lost when the process dies; a power
+    /// loss may lose the last commits. The default.
+    #[default]
+    Normal,
+    /// WAL with `synchronous=FULL`: acknowledged commits survive power loss too.
+    Full,
+}
+
+impl Durability {
+    /// The setting's name as the command line spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Durability::Normal => "normal",
+            Durability::Full => "full",
+        }
+    }
+}
+
+/// Why a database could not be opened or brought up to date.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// SQLite refused (the file is unreadable, not a database, locked…).
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL refused, or could not be reached.
+    #[error("postgresql: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    /// No connection could be taken from the pool in time.
+    #[error("connecting to postgresql: {0}")]
+    Pool(#[from] r2d2::Error),
+    /// The database was written by a newer version of this program; it is left untouched.
+    #[error("the database has schema version {found}, newer than this program's {supported}")]
+    SchemaTooNew {
+        /// The version the database records.
+        found: usize,
+        /// The newest version this program knows.
+        supported: usize,
+    },
+}
 
 /// A database location: a file for SQLite, or a `postgres://` (or `postgresql://`) URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,8 +99,9 @@ impl fmt::Display for Location {
     }
 }
 
-/// The storage contract as the host serves it.
-pub trait Backend: Send {
+/// The WIT `storage` contract, as the host serves it to the arena component: every storage
+/// implements it, and the conformance suite drives it (the in-memory storage component included).
+pub trait Storage: Send {
     /// The arena's stored record, or `None`.
     fn load(&mut self, arena: &str) -> Result<Option<StoredArena>, ArenaError>;
     /// Up to `limit` events of `arena` with `seq > after`, in order.
@@ -84,6 +131,11 @@ pub trait Backend: Send {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<String>, ArenaError>;
+}
+
+/// A database the host runs arenas on: the [`Storage`] contract, plus what the host itself keeps
+/// (subscriber cursors) and the batch control group commit needs.
+pub trait Backend: Storage {
     /// The last event of `arena` that `subscriber` accepted (0 for none).
     fn cursor(&mut self, arena: &str, subscriber: &str) -> Result<u64, ArenaError>;
     /// Moves `subscriber`'s cursor on `arena` forward to `seq` (never backward), durably.
@@ -91,10 +143,14 @@ pub trait Backend: Send {
     -> Result<(), ArenaError>;
     /// How many appends this connection refused with `conflict`.
     fn conflicts(&self) -> u64;
-    /// Opens the transaction a group commit's appends join, taking the write lock now.
+    /// Opens the transaction a group commit's appends join, taking the write lock now. Each append
+    /// inside it is a savepoint, so a failed append leaves the batch as it was. Callers hold it
+    /// through a guard that rolls it back unless committed (the runtime's `Batch`).
     fn begin_batch(&mut self) -> Result<(), ArenaError>;
-    /// Commits the open batch; on failure nothing of it is stored.
+    /// Commits the open batch; on failure it is rolled back and nothing of it is stored.
     fn commit_batch(&mut self) -> Result<(), ArenaError>;
+    /// Rolls the open batch back: nothing of it is stored.
+    fn rollback_batch(&mut self);
     /// Whether a batch is open.
     fn in_batch(&self) -> bool;
     /// Waits until another writer may have appended (a notification, where the database has them)
@@ -103,41 +159,41 @@ pub trait Backend: Send {
 }
 
 /// Opens the database at `location`, bringing its schema up to date.
-pub fn open(location: &Location, durability: Durability) -> Result<Box<dyn Backend>, String> {
-    match location {
-        Location::Sqlite(path) => crate::storage::SqliteStorage::open(path, durability)
-            .map(|s| Box::new(s) as Box<dyn Backend>)
-            .map_err(|e| format!("{}: {e}", path.display())),
-        Location::Postgres(url) => crate::postgres::PgStorage::open(url)
-            .map(|s| Box::new(s) as Box<dyn Backend>)
-            .map_err(|e| format!("{location}: {e}")),
-    }
+///
+/// # Failure
+/// [`DbError::SchemaTooNew`] for a database written by a newer version; the database's own error
+/// when it cannot be reached, read or migrated.
+pub fn open(location: &Location, durability: Durability) -> Result<Box<dyn Backend>, DbError> {
+    Ok(match location {
+        Location::Sqlite(path) => Box::new(sqlite::SqliteStorage::open(path, durability)?),
+        Location::Postgres(url) => Box::new(postgres::PgStorage::open(url)?),
+    })
 }
 
 /// Checks an append's events before anything is written: at least one, numbered `expected_seq + 1`
-/// onwards without gaps. Returns the last one (the arena's new head).
+/// onwards without gaps (the continuation check every storage shares with the component). Returns
+/// the last one (the arena's new head).
 pub fn check_append(expected_seq: u64, events: &[Event]) -> Result<&Event, ArenaError> {
     let Some(last) = events.last() else {
         return Err(ArenaError::InvalidInput(
             "an append needs at least one event".into(),
         ));
     };
-    for (offset, event) in events.iter().enumerate() {
-        if event.seq != expected_seq + 1 + offset as u64 {
-            return Err(ArenaError::InvalidInput(format!(
-                "appended event {} does not follow sequence {}",
-                event.seq,
-                expected_seq + offset as u64
-            )));
-        }
-    }
+    arena_component::storage::check_sequence(expected_seq, events.iter().map(|e| e.seq)).map_err(
+        |e| match e {
+            arena_component::ArenaError::InvalidInput(what) => ArenaError::InvalidInput(what),
+            other => ArenaError::Storage(other.to_string()),
+        },
+    )?;
     Ok(last)
 }
 
 /// Which index rows (members, fact tags) an append has to rewrite.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rewrite {
+    /// The `members` rows of the arena.
     pub members: bool,
+    /// The `arena_tags` rows of the arena.
     pub tags: bool,
 }
 

@@ -23,8 +23,9 @@ use r2d2_postgres::PostgresConnectionManager;
 
 use arena_bindings::storage::{ArenaRecord, StoredArena};
 
-use crate::backend::{Backend, IndexCache, check_append};
-use crate::types::{ArenaError, ArenaStatus, Event};
+use arena_bindings::types::{ArenaError, ArenaStatus, Event};
+
+use super::{Backend, DbError, IndexCache, Storage, check_append};
 
 type Manager = PostgresConnectionManager<NoTls>;
 
@@ -78,6 +79,9 @@ pub const MIGRATIONS: &[&str] = &[
 /// The channel every append notifies, with the arena id as payload.
 pub const CHANNEL: &str = "arena_events";
 
+/// The advisory lock under which hosts starting at once migrate one after another.
+const MIGRATION_LOCK: i64 = 727_274;
+
 /// Connections each pool keeps at most.
 const POOL_SIZE: u32 = 8;
 
@@ -87,53 +91,46 @@ fn pools() -> &'static Mutex<HashMap<String, Pool<Manager>>> {
 }
 
 /// The process's pool for `url`, created (and the schema migrated) on first use.
-fn pool(url: &str) -> Result<Pool<Manager>, String> {
+fn pool(url: &str) -> Result<Pool<Manager>, DbError> {
     let mut pools = pools().lock().unwrap_or_else(|e| e.into_inner());
     if let Some(pool) = pools.get(url) {
         return Ok(pool.clone());
     }
-    let config: postgres::Config = url.parse().map_err(|e| format!("{e}"))?;
+    let config: postgres::Config = url.parse()?;
     let pool = Pool::builder()
         .max_size(POOL_SIZE)
         .connection_timeout(Duration::from_secs(10))
-        .build(PostgresConnectionManager::new(config, NoTls))
-        .map_err(|e| format!("connecting: {e}"))?;
-    let mut conn = pool.get().map_err(|e| format!("connecting: {e}"))?;
-    migrate(&mut conn).map_err(|e| format!("migrating: {e}"))?;
+        .build(PostgresConnectionManager::new(config, NoTls))?;
+    migrate(&mut *pool.get()?)?;
     pools.insert(url.to_string(), pool.clone());
     Ok(pool)
 }
 
 /// Runs the migrations the database has not seen, under an advisory lock so that hosts starting at
 /// once migrate one after another. Refuses a database from a newer version.
-fn migrate(conn: &mut Client) -> Result<(), String> {
-    let mut tx = conn.transaction().map_err(|e| e.to_string())?;
-    tx.execute("SELECT pg_advisory_xact_lock(727274)", &[])
-        .map_err(|e| e.to_string())?;
-    tx.batch_execute("CREATE TABLE IF NOT EXISTS arena_schema (version INTEGER NOT NULL)")
-        .map_err(|e| e.to_string())?;
+fn migrate(conn: &mut Client) -> Result<(), DbError> {
+    let mut tx = conn.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS arena_schema (version INTEGER NOT NULL)")?;
     let version: i32 = tx
-        .query_opt("SELECT version FROM arena_schema", &[])
-        .map_err(|e| e.to_string())?
+        .query_opt("SELECT version FROM arena_schema", &[])?
         .map_or(0, |row| row.get(0));
     let version = usize::try_from(version).unwrap_or(0);
     if version > MIGRATIONS.len() {
-        return Err(format!(
-            "the database has schema version {version}, newer than this program's {}",
-            MIGRATIONS.len()
-        ));
+        return Err(DbError::SchemaTooNew {
+            found: version,
+            supported: MIGRATIONS.len(),
+        });
     }
     for sql in &MIGRATIONS[version..] {
-        tx.batch_execute(sql).map_err(|e| e.to_string())?;
+        tx.batch_execute(sql)?;
     }
-    tx.execute("DELETE FROM arena_schema", &[])
-        .map_err(|e| e.to_string())?;
+    tx.execute("DELETE FROM arena_schema", &[])?;
     tx.execute(
         "INSERT INTO arena_schema (version) VALUES ($1)",
         &[&(MIGRATIONS.len() as i32)],
-    )
-    .map_err(|e| e.to_string())?;
-    tx.commit().map_err(|e| e.to_string())
+    )?;
+    Ok(tx.commit()?)
 }
 
 fn storage_error(e: postgres::Error) -> ArenaError {
@@ -159,8 +156,12 @@ pub struct PgStorage {
 
 impl PgStorage {
     /// Connects to the database at `url` (from the process's pool), migrating it on first use.
-    pub fn open(url: &str) -> Result<Self, String> {
-        let conn = pool(url)?.get().map_err(|e| format!("connecting: {e}"))?;
+    ///
+    /// # Failure
+    /// [`DbError::SchemaTooNew`] for a database from a newer version; PostgreSQL's or the pool's
+    /// error when it cannot be reached or migrated.
+    pub fn open(url: &str) -> Result<Self, DbError> {
+        let conn = pool(url)?.get()?;
         Ok(PgStorage {
             url: url.to_string(),
             conn,
@@ -286,12 +287,12 @@ impl PgStorage {
                 )?;
             }
         }
-        self.execute("SELECT pg_notify('arena_events', $1)", &[&arena])?;
+        self.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &arena])?;
         Ok(true)
     }
 }
 
-impl Backend for PgStorage {
+impl Storage for PgStorage {
     fn load(&mut self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
         Ok(self
             .query(
@@ -358,7 +359,9 @@ impl Backend for PgStorage {
                 Err(ArenaError::Conflict)
             }
             Err(e) => {
-                let _ = self.conn.batch_execute(undo);
+                if let Err(undo_failed) = self.conn.batch_execute(undo) {
+                    tracing::warn!("undoing a failed append: {undo_failed}");
+                }
                 Err(e)
             }
         };
@@ -396,7 +399,9 @@ impl Backend for PgStorage {
             &[&tag, &after.unwrap_or(""), &i64::from(limit)],
         )
     }
+}
 
+impl Backend for PgStorage {
     fn cursor(&mut self, arena: &str, subscriber: &str) -> Result<u64, ArenaError> {
         Ok(self
             .query(
@@ -433,13 +438,22 @@ impl Backend for PgStorage {
     }
 
     fn commit_batch(&mut self) -> Result<(), ArenaError> {
-        self.in_batch = false;
         self.conn.batch_execute("COMMIT").map_err(|e| {
-            let _ = self.conn.batch_execute("ROLLBACK");
-            // What the batch wrote is gone, index rows included.
-            self.indexed.clear();
+            self.rollback_batch();
             storage_error(e)
-        })
+        })?;
+        self.in_batch = false;
+        Ok(())
+    }
+
+    fn rollback_batch(&mut self) {
+        // What the batch wrote is gone, index rows included.
+        self.indexed.clear();
+        if std::mem::take(&mut self.in_batch)
+            && let Err(e) = self.conn.batch_execute("ROLLBACK")
+        {
+            tracing::warn!("rolling back a group commit: {e}");
+        }
     }
 
     fn in_batch(&self) -> bool {
@@ -449,7 +463,7 @@ impl Backend for PgStorage {
     fn wait_for_appends(&mut self, timeout: Duration) {
         if self.listener.is_none() {
             match Client::connect(&self.url, NoTls)
-                .and_then(|mut c| c.batch_execute("LISTEN arena_events").map(|()| c))
+                .and_then(|mut c| c.batch_execute(&format!("LISTEN {CHANNEL}")).map(|()| c))
             {
                 Ok(listener) => self.listener = Some(listener),
                 Err(e) => {

@@ -1,0 +1,265 @@
+//! `schedule = "concurrent"`, the default: each plugin takes its turns in a thread of its own, in
+//! its own Store, so that while one agent waits for its model the others act. Writes still reach
+//! the arena one at a time through its runtime (group commit pays here).
+//!
+//! A plugin's next turn starts when the arena holds events by others that it has not seen, or
+//! after its `idle_ms`, so idle agents do not spin. Its thread ends when the arena is archived,
+//! when the plugin is stopped, or after `max_turns`; the run ends when every thread has. The run's
+//! deadline and Ctrl-C interrupt the turns in flight. A turn blocked where the host cannot
+//! interrupt it (a WASI sleep) past its limit and a grace period is given up on: the plugin is
+//! reported stopped, its thread left to end on its own, and the others carry on; its handle
+//! refuses every call after the limit, so it writes nothing more.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::{Delivered, Handed, Observer, Outcome, Run, RunError, deliver};
+use crate::ArenaHost;
+use crate::plugin::{Plugin, PluginErrorKind, TurnOutcome, TurnReport};
+
+/// How often a waiting plugin looks for new events, and the run for news.
+const POLL: Duration = Duration::from_millis(20);
+
+/// How long past its limit a turn may stay blocked before the run stops waiting for it.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// Batches a subscriber may take to catch up before a turn, or at the end.
+const CATCH_UP_BATCHES: usize = 100;
+
+/// What a plugin's thread tells the run.
+enum Note {
+    Started { index: usize, turn: u32 },
+    Ended { index: usize, report: TurnReport },
+    Delivered(Delivered),
+    Done { index: usize, plugin: Box<Plugin> },
+    Failed { index: usize, error: RunError },
+}
+
+/// What a plugin's thread needs.
+struct Lane {
+    index: usize,
+    host: ArenaHost,
+    arena: String,
+    /// Set when the run ends: the thread takes no further turn.
+    stop: Arc<AtomicBool>,
+    max_turns: u32,
+    idle: Duration,
+    notes: mpsc::Sender<Note>,
+}
+
+pub(super) fn run(
+    run: &Run<'_>,
+    plugins: Vec<Plugin>,
+    idle: Vec<Duration>,
+    cancels: Vec<Arc<AtomicBool>>,
+    observer: &mut dyn Observer,
+) -> Result<Outcome, RunError> {
+    let (notes, inbox) = mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let names: Vec<(String, String)> = plugins
+        .iter()
+        .map(|p| (p.name().to_string(), p.agent().to_string()))
+        .collect();
+    let limits: Vec<Duration> = plugins.iter().map(Plugin::turn_timeout).collect();
+    for (index, (plugin, idle)) in plugins.into_iter().zip(idle).enumerate() {
+        let lane = Lane {
+            index,
+            host: run.host.clone(),
+            arena: run.arena.to_string(),
+            stop: stop.clone(),
+            max_turns: run.max_turns,
+            idle,
+            notes: notes.clone(),
+        };
+        std::thread::Builder::new()
+            .name(format!("plugin {}", plugin.agent()))
+            .spawn(move || lane.run(plugin))
+            .map_err(|e| RunError::Manifest(format!("starting a plugin thread: {e}")))?;
+    }
+    drop(notes);
+
+    let count = names.len();
+    let mut in_turn: Vec<Option<(u32, Instant)>> = vec![None; count];
+    let mut finished = vec![false; count];
+    let mut turns = 0;
+    let mut stopped = Vec::new();
+    let mut delivered = Vec::new();
+    let mut failure = None;
+    let end = |cancel: bool| {
+        stop.store(true, Ordering::Relaxed);
+        if cancel {
+            cancels
+                .iter()
+                .for_each(|c| c.store(true, Ordering::Relaxed));
+        }
+    };
+    while finished.iter().any(|f| !f) {
+        if run.ending() {
+            end(true);
+        }
+        match inbox.recv_timeout(POLL) {
+            Ok(Note::Started { index, turn }) if !finished[index] => {
+                in_turn[index] = Some((turn, Instant::now()));
+                observer.turn_started(&names[index].0, &names[index].1, turn);
+            }
+            Ok(Note::Ended { index, report }) if !finished[index] => {
+                in_turn[index] = None;
+                turns = turns.max(report.turn);
+                observer.turn_ended(&report);
+                run.progress(observer);
+            }
+            Ok(Note::Delivered(batch)) => delivered.push(batch),
+            Ok(Note::Done { index, plugin }) if !finished[index] => {
+                finished[index] = true;
+                if plugin.is_stopped() {
+                    stopped.push(format!("{} ({})", plugin.name(), plugin.agent()));
+                }
+            }
+            Ok(Note::Failed { index, error }) if !finished[index] => {
+                finished[index] = true;
+                failure.get_or_insert(error);
+                end(true);
+            }
+            // News from a plugin the run gave up on, or nothing yet.
+            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        for index in 0..count {
+            let Some((turn, started)) = in_turn[index] else {
+                continue;
+            };
+            if finished[index] || started.elapsed() < limits[index] + GRACE {
+                continue;
+            }
+            // Blocked past its limit where the host could not interrupt it: give up on it.
+            finished[index] = true;
+            cancels[index].store(true, Ordering::Relaxed);
+            let (plugin, agent) = &names[index];
+            let limit_ms = limits[index].as_millis() as u64;
+            let error = PluginErrorKind::TurnTimeout { limit_ms }.of(plugin, agent);
+            tracing::warn!("{error}");
+            observer.turn_ended(&TurnReport {
+                plugin: plugin.clone(),
+                agent: agent.clone(),
+                turn,
+                outcome: TurnOutcome::Stopped(error),
+                output: String::new(),
+                fuel: 0,
+            });
+            stopped.push(format!("{plugin} ({agent})"));
+        }
+    }
+    end(false);
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(Outcome {
+            turns,
+            stopped,
+            delivered,
+        }),
+    }
+}
+
+impl Lane {
+    fn run(self, mut plugin: Plugin) {
+        let note = match self.turns(&mut plugin) {
+            Ok(()) => Note::Done {
+                index: self.index,
+                plugin: Box::new(plugin),
+            },
+            Err(error) => Note::Failed {
+                index: self.index,
+                error,
+            },
+        };
+        // The run may have given up on this plugin and gone: nobody to tell then.
+        let _ = self.notes.send(note);
+    }
+
+    fn tell(&self, note: Note) {
+        // As above: a run that has gone needs no news.
+        let _ = self.notes.send(note);
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// The plugin's turns, until the arena is archived, it is stopped, or the run ends.
+    fn turns(&self, plugin: &mut Plugin) -> Result<(), RunError> {
+        let mut seen = 0;
+        for turn in 1..=self.max_turns {
+            if turn > 1 && !self.wait_for_work(plugin.agent(), &mut seen)? {
+                break;
+            }
+            self.catch_up(plugin, turn)?;
+            let info = self.host.get(&self.arena)?;
+            if self.stopping()
+                || plugin.is_stopped()
+                || info.status == crate::types::ArenaStatus::Archived
+            {
+                break;
+            }
+            seen = info.last_seq;
+            self.tell(Note::Started {
+                index: self.index,
+                turn,
+            });
+            let report = plugin.turn(turn);
+            self.tell(Note::Ended {
+                index: self.index,
+                report,
+            });
+            if plugin.is_stopped() {
+                break;
+            }
+        }
+        if !self.stopping() {
+            self.catch_up(plugin, self.max_turns)?;
+        }
+        Ok(())
+    }
+
+    /// Hands a subscriber the events it has not accepted yet, a bounded batch at a time.
+    fn catch_up(&self, plugin: &mut Plugin, turn: u32) -> Result<(), RunError> {
+        for _ in 0..CATCH_UP_BATCHES {
+            match deliver(&self.host, &self.arena, turn, plugin)? {
+                Handed::Nothing => break,
+                Handed::Accepted(batch) => self.tell(Note::Delivered(batch)),
+                Handed::Stopped(report) => {
+                    self.tell(Note::Ended {
+                        index: self.index,
+                        report,
+                    });
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until the arena holds events by others after `seen`, or the plugin's idle time has
+    /// passed; `false` if the run ends first.
+    fn wait_for_work(&self, agent: &str, seen: &mut u64) -> Result<bool, RunError> {
+        let until = Instant::now() + self.idle;
+        loop {
+            if self.stopping() {
+                return Ok(false);
+            }
+            let events = self.host.events(&self.arena, *seen, 1000)?;
+            if events.iter().any(|e| e.actor != agent) {
+                return Ok(true);
+            }
+            if let Some(last) = events.last() {
+                *seen = last.seq;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return Ok(true);
+            }
+            std::thread::sleep(POLL.min(until - now));
+        }
+    }
+}

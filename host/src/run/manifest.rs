@@ -1,0 +1,412 @@
+//! The run manifest: the arena to create or resume, how to schedule the run, and its plugins.
+//!
+//! Everything a manifest can get wrong is found here, before any component is compiled or any
+//! arena created: unknown keys, roles and permissions, a missing environment variable for a
+//! secret, an unreadable or oversized component file.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{BUILTIN_PLUGINS, RunError};
+use crate::plugin::{PluginConfig, PluginLimits, PluginSpec, cancel_flag};
+use crate::types::{ParticipantSpec, Permission, Pipeline, Stage, Strategy};
+use crate::{PERMISSIONS, parse_role, parse_steps, permission_name, role_permissions};
+
+/// The largest component file a manifest may name (interpreter-based plugins are 12–18 MiB).
+pub const MAX_COMPONENT_BYTES: u64 = 128 << 20;
+
+/// A run manifest.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The arena to create or resume.
+    pub arena: ArenaSection,
+    /// How the run is scheduled and when it ends.
+    #[serde(default)]
+    pub run: RunSection,
+    /// The plugins, in manifest order (the turn order of `rounds`).
+    #[serde(rename = "plugin")]
+    pub plugins: Vec<PluginEntry>,
+}
+
+impl Manifest {
+    /// Parses a manifest.
+    pub fn parse(text: &str) -> Result<Self, RunError> {
+        toml::from_str(text).map_err(|e| RunError::Manifest(e.to_string()))
+    }
+}
+
+/// The `[arena]` table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArenaSection {
+    /// Resume this arena instead of creating one.
+    pub id: Option<String>,
+    /// The goal of a new arena.
+    pub goal: Option<String>,
+    /// The steps of a new arena.
+    pub steps: Option<u32>,
+    /// The coordinator of a new arena (default: the first coordinator plugin).
+    pub coordinator: Option<String>,
+    /// `peer` (the default) or `pipeline`.
+    #[serde(default = "peer")]
+    pub strategy: String,
+    /// The stages of a pipeline, as `[[arena.stage]]` tables.
+    #[serde(default, rename = "stage")]
+    pub stages: Vec<StageEntry>,
+    /// Recorded as the creator of a new arena.
+    #[serde(default = "operator")]
+    pub created_by: String,
+}
+
+fn operator() -> String {
+    "operator".into()
+}
+
+fn peer() -> String {
+    "peer".into()
+}
+
+/// One `[[arena.stage]]` table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageEntry {
+    /// The plugin's agent that works the stage.
+    pub agent: String,
+    /// The steps it owns: `N` or `N-M`, comma-separated.
+    pub steps: String,
+    /// The stages (agents) it waits for.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+}
+
+impl ArenaSection {
+    /// The strategy a new arena's manifest describes, coordinated by `coordinator`.
+    pub(super) fn strategy(&self, coordinator: String) -> Result<Strategy, RunError> {
+        match self.strategy.as_str() {
+            "peer" if self.stages.is_empty() => Ok(Strategy::Peer(coordinator)),
+            "peer" => Err(RunError::Manifest(
+                "[[arena.stage]] needs strategy = \"pipeline\"".into(),
+            )),
+            "pipeline" => {
+                let stages = self
+                    .stages
+                    .iter()
+                    .map(|s| {
+                        Ok(Stage {
+                            agent: s.agent.clone(),
+                            steps: parse_steps(&s.steps).map_err(|e| {
+                                RunError::Manifest(format!("stage {}: {e}", s.agent))
+                            })?,
+                            depends_on: s.depends_on.clone(),
+                        })
+                    })
+                    .collect::<Result<_, RunError>>()?;
+                Ok(Strategy::Pipeline(Pipeline {
+                    coordinator,
+                    stages,
+                }))
+            }
+            other => Err(RunError::Manifest(format!(
+                "unknown strategy {other:?} (peer or pipeline)"
+            ))),
+        }
+    }
+}
+
+/// How turns are scheduled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// Each plugin takes its turns independently, in a thread of its own: while one waits for its
+    /// model, the others act. The default.
+    #[default]
+    Concurrent,
+    /// Lockstep: in round `n` each running plugin takes turn `n`, in manifest order. Deterministic,
+    /// for tests and the demo.
+    Rounds,
+}
+
+/// The `[run]` table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    /// `concurrent` (the default) or `rounds`.
+    #[serde(default)]
+    pub schedule: Schedule,
+    /// Turns each plugin takes at most (`max_rounds` is its older name). Default 100.
+    #[serde(default = "default_turns", alias = "max_rounds")]
+    pub max_turns: u32,
+    /// Wall-clock time the whole run may take, in milliseconds; then turns in flight are
+    /// interrupted and the run ends. None by default.
+    pub deadline_ms: Option<u64>,
+}
+
+impl Default for RunSection {
+    fn default() -> Self {
+        RunSection {
+            schedule: Schedule::default(),
+            max_turns: default_turns(),
+            deadline_ms: None,
+        }
+    }
+}
+
+fn default_turns() -> u32 {
+    100
+}
+
+/// A `[plugin.config]` value: a string, or `{ env = "NAME" }` read from the host's environment
+/// at start (a secret).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ConfigValue {
+    /// A value written in the manifest.
+    Text(String),
+    /// A value read from an environment variable: a secret.
+    Env(EnvValue),
+}
+
+/// `{ env = "NAME" }`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvValue {
+    /// The environment variable.
+    pub env: String,
+}
+
+/// One `[[plugin]]` entry.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginEntry {
+    /// The agent the plugin acts as.
+    pub agent: String,
+    /// `coordinator`, `worker` or `observer`.
+    pub role: String,
+    /// A path relative to the manifest, or `builtin:NAME`.
+    pub component: String,
+    /// Narrows the role's permissions.
+    pub permissions: Option<Vec<String>>,
+    /// Largest linear memory, in MiB.
+    pub memory_mb: Option<usize>,
+    /// Fuel one turn may burn.
+    pub fuel: Option<u64>,
+    /// Wall-clock limit of one turn, in milliseconds (default 120000).
+    pub turn_timeout_ms: Option<u64>,
+    /// How long an idle plugin waits for new events before its next turn, in milliseconds
+    /// (default 1000; `concurrent` only).
+    pub idle_ms: Option<u64>,
+    /// Largest argument of one handle call, in bytes.
+    pub max_argument_bytes: Option<usize>,
+    /// Writes one turn may make.
+    pub max_writes_per_turn: Option<u32>,
+    /// Argument bytes the writes of one turn may carry.
+    pub max_write_bytes_per_turn: Option<usize>,
+    /// Stdout and stderr kept per run, each, in bytes.
+    pub output_bytes: Option<usize>,
+    /// Hosts the plugin may reach over `wasi:http` (none by default).
+    #[serde(default)]
+    pub allowed_outbound_hosts: Vec<String>,
+    /// What the plugin reads through `wasi:config/store`.
+    #[serde(default)]
+    pub config: BTreeMap<String, ConfigValue>,
+}
+
+/// How long an idle plugin waits by default.
+pub const DEFAULT_IDLE: Duration = Duration::from_millis(1000);
+
+impl PluginEntry {
+    /// How long this plugin idles between turns when nothing new happened.
+    pub fn idle(&self) -> Duration {
+        self.idle_ms.map_or(DEFAULT_IDLE, Duration::from_millis)
+    }
+
+    fn manifest_error(&self, what: impl std::fmt::Display) -> RunError {
+        RunError::Manifest(format!("plugin {}: {what}", self.agent))
+    }
+
+    /// The plugin's sandbox limits: the defaults, overridden by the entry's keys.
+    pub fn limits(&self) -> PluginLimits {
+        let d = PluginLimits::default();
+        PluginLimits {
+            memory_bytes: self.memory_mb.map_or(d.memory_bytes, |mb| mb << 20),
+            fuel_per_turn: self.fuel.unwrap_or(d.fuel_per_turn),
+            turn_timeout: self
+                .turn_timeout_ms
+                .map_or(d.turn_timeout, Duration::from_millis),
+            max_argument_bytes: self.max_argument_bytes.unwrap_or(d.max_argument_bytes),
+            max_writes_per_turn: self.max_writes_per_turn.unwrap_or(d.max_writes_per_turn),
+            max_write_bytes_per_turn: self
+                .max_write_bytes_per_turn
+                .unwrap_or(d.max_write_bytes_per_turn),
+            output_bytes: self.output_bytes.unwrap_or(d.output_bytes),
+            report_bytes: d.report_bytes,
+        }
+    }
+
+    /// The configuration, with each `{ env = … }` read from `env` (the process environment in a
+    /// run). A missing variable names the plugin, the key and the variable.
+    pub fn config(&self, env: impl Fn(&str) -> Option<String>) -> Result<PluginConfig, RunError> {
+        let mut config = PluginConfig::new();
+        for (key, value) in &self.config {
+            match value {
+                ConfigValue::Text(text) => config.set(key, text),
+                ConfigValue::Env(EnvValue { env: name }) => {
+                    let value = env(name).ok_or_else(|| {
+                        self.manifest_error(format_args!(
+                            "config key {key:?} reads the environment variable {name}, which is not set"
+                        ))
+                    })?;
+                    config.set_secret(key, value)
+                }
+            };
+        }
+        Ok(config)
+    }
+
+    /// The component's bytes: a built-in plugin, or a file (relative to `base`) of at most
+    /// [`MAX_COMPONENT_BYTES`].
+    pub fn component(&self, base: &Path) -> Result<Arc<[u8]>, RunError> {
+        if let Some(name) = self.component.strip_prefix("builtin:") {
+            let names: Vec<&str> = BUILTIN_PLUGINS.iter().map(|(n, _)| *n).collect();
+            let (_, bytes) = BUILTIN_PLUGINS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .ok_or_else(|| {
+                    self.manifest_error(format_args!(
+                        "no built-in plugin {name:?} ({})",
+                        names.join(", ")
+                    ))
+                })?;
+            return Ok(Arc::from(*bytes));
+        }
+        let path = base.join(&self.component);
+        let reading = |e: std::io::Error| {
+            self.manifest_error(format_args!("reading {}: {e}", path.display()))
+        };
+        let mut bytes = Vec::new();
+        std::fs::File::open(&path)
+            .and_then(|file| file.take(MAX_COMPONENT_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(reading)?;
+        if bytes.len() as u64 > MAX_COMPONENT_BYTES {
+            return Err(self.manifest_error(format_args!(
+                "{} is larger than the cap of {MAX_COMPONENT_BYTES} bytes for a component",
+                path.display()
+            )));
+        }
+        Ok(Arc::from(bytes))
+    }
+
+    /// The plugin, ready to check and prepare (reading secrets with `env`).
+    pub fn spec(
+        &self,
+        base: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<PluginSpec, RunError> {
+        Ok(PluginSpec {
+            name: self.component.clone(),
+            agent: self.agent.clone(),
+            component: self.component(base)?,
+            limits: self.limits(),
+            allowed_outbound_hosts: self.allowed_outbound_hosts.clone(),
+            config: self.config(env)?,
+            cancel: cancel_flag(),
+        })
+    }
+
+    /// The participant a new arena declares for this plugin.
+    pub fn participant(&self) -> Result<ParticipantSpec, RunError> {
+        let role = parse_role(&self.role).ok_or_else(|| {
+            self.manifest_error(format_args!(
+                "unknown role {:?} (coordinator, worker or observer)",
+                self.role
+            ))
+        })?;
+        let permissions = self
+            .permissions
+            .as_ref()
+            .map(|names| {
+                names
+                    .iter()
+                    .map(|name| {
+                        PERMISSIONS
+                            .into_iter()
+                            .find(|p| permission_name(*p) == name)
+                            .ok_or_else(|| {
+                                self.manifest_error(format_args!("unknown permission {name:?}"))
+                            })
+                    })
+                    .collect::<Result<Vec<Permission>, RunError>>()
+            })
+            .transpose()?;
+        Ok(ParticipantSpec {
+            agent: self.agent.clone(),
+            role,
+            permissions,
+        })
+    }
+}
+
+/// What a new participant will be granted: its role's preset, narrowed as declared.
+pub fn declared_grant(spec: &ParticipantSpec) -> Vec<Permission> {
+    let preset = role_permissions(spec.role);
+    match &spec.permissions {
+        None => preset,
+        Some(narrowed) => preset
+            .into_iter()
+            .filter(|p| narrowed.contains(p))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(toml_text: &str) -> PluginEntry {
+        let manifest = Manifest::parse(&format!(
+            "[arena]\ngoal = \"g\"\nsteps = 1\n[[plugin]]\nagent = \"w\"\nrole = \"worker\"\ncomponent = \"builtin:worker\"\n{toml_text}"
+        ))
+        .unwrap();
+        manifest.plugins.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn a_missing_environment_variable_names_the_plugin_the_key_and_the_variable() {
+        let entry = entry("[plugin.config]\napi_key = { env = \"NO_SUCH_VAR\" }");
+        let error = entry.config(|_| None).unwrap_err().to_string();
+        for part in ["plugin w", "\"api_key\"", "NO_SUCH_VAR"] {
+            assert!(error.contains(part), "{error}");
+        }
+    }
+
+    #[test]
+    fn values_from_the_environment_are_secrets_and_written_ones_are_not() {
+        let entry = entry("[plugin.config]\nmodel = \"tiny\"\napi_key = { env = \"K\" }");
+        let config = entry.config(|_| Some("sk-9".into())).unwrap();
+        assert!(config.leaks("sk-9"));
+        assert!(!config.leaks("tiny"));
+    }
+
+    #[test]
+    fn schedule_defaults_to_concurrent_and_max_rounds_is_still_read() {
+        let manifest =
+            Manifest::parse("[arena]\nid = \"x\"\n[run]\nmax_rounds = 7\n[[plugin]]\nagent = \"a\"\nrole = \"worker\"\ncomponent = \"builtin:worker\"").unwrap();
+        assert_eq!(manifest.run.schedule, Schedule::Concurrent);
+        assert_eq!(manifest.run.max_turns, 7);
+    }
+
+    #[test]
+    fn an_oversized_component_file_is_refused_naming_the_cap() {
+        let entry = entry("");
+        let mut entry = entry;
+        entry.component = "/dev/zero".into();
+        let error = entry.component(Path::new("/")).unwrap_err().to_string();
+        assert!(error.contains(&MAX_COMPONENT_BYTES.to_string()), "{error}");
+    }
+}

@@ -1,0 +1,404 @@
+//! Runs arenas of plugins described in a TOML manifest.
+//!
+//! ```toml
+//! [arena]
+//! goal = "Write a field guide"      # a new arena (or `id = "…"` to resume one; resume never re-creates)
+//! steps = 6
+//! coordinator = "lead"              # optional: the first coordinator plugin by default
+//!
+//! [run]
+//! schedule = "concurrent"           # or "rounds": lockstep, deterministic
+//! max_turns = 100                   # per plugin (`max_rounds` is read too)
+//! deadline_ms = 600000              # optional: the whole run's wall-clock limit
+//!
+//! [[plugin]]
+//! agent = "lead"
+//! role = "coordinator"              # coordinator, worker or observer
+//! component = "lead.wasm"           # a path relative to the manifest, or builtin:NAME
+//! permissions = ["observe", "coordinate"]   # optional: narrows the role
+//! memory_mb = 64                    # optional limits
+//! fuel = 1000000000
+//! turn_timeout_ms = 120000
+//! idle_ms = 1000
+//! max_argument_bytes = 131072
+//! max_writes_per_turn = 1000
+//! max_write_bytes_per_turn = 4194304
+//! output_bytes = 65536
+//! allowed_outbound_hosts = ["https://api.example.com"]   # optional: wasi:http to these hosts only
+//!
+//! [plugin.config]                   # read through wasi:config/store
+//! model = "llama3.2"
+//! api_key = { env = "ARENA_LLM_API_KEY" }   # from the environment: a secret
+//! ```
+//!
+//! Before anything is compiled or any arena created, every entry is read (config and secrets
+//! included), and every plugin's imports are checked against its grant; then every plugin is
+//! compiled, linked and its exports checked, still before the arena is created. Then the run
+//! goes by its schedule ([`concurrent`] or [`rounds`]) until the arena is archived, every plugin
+//! has stopped, each has taken `max_turns`, the deadline passes, or it is interrupted.
+
+mod concurrent;
+pub mod manifest;
+mod rounds;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+pub use manifest::{Manifest, PluginEntry, RunSection, Schedule};
+
+use crate::plugin::{
+    Delivery, Plugin, PluginEngine, PluginError, TurnOutcome, TurnReport, check_imports,
+};
+use crate::types::{ArenaConfig, ArenaStatus, Role};
+use crate::{ArenaHost, HostError};
+use manifest::declared_grant;
+
+/// The sample plugins built into the program, by the name `builtin:NAME` uses.
+pub const BUILTIN_PLUGINS: [(&str, &[u8]); 5] = [
+    (
+        "coordinator",
+        include_bytes!(concat!(
+            env!("ARENA_GUEST_DIR"),
+            "/example_coordinator.wasm"
+        )),
+    ),
+    (
+        "worker",
+        include_bytes!(concat!(env!("ARENA_GUEST_DIR"), "/example_worker.wasm")),
+    ),
+    (
+        "observer",
+        include_bytes!(concat!(env!("ARENA_GUEST_DIR"), "/example_observer.wasm")),
+    ),
+    (
+        "drafter",
+        include_bytes!(concat!(env!("ARENA_GUEST_DIR"), "/example_drafter.wasm")),
+    ),
+    (
+        "reviewer",
+        include_bytes!(concat!(env!("ARENA_GUEST_DIR"), "/example_reviewer.wasm")),
+    ),
+];
+
+/// The manifest `arena demo` runs.
+pub const DEMO_MANIFEST: &str = include_str!("demo.toml");
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("manifest: {0}")]
+    Manifest(String),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error(transparent)]
+    Host(#[from] HostError),
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunSummary {
+    /// The arena that ran.
+    pub arena: String,
+    /// Turns taken by the plugin that took the most (in `rounds`, the rounds played).
+    pub rounds: u32,
+    /// The arena's status at the end.
+    pub status: ArenaStatus,
+    /// Plugins stopped for breaking a limit or trapping.
+    pub stopped: Vec<String>,
+    /// Every batch of events a subscriber accepted, in delivery order.
+    pub delivered: Vec<Delivered>,
+}
+
+/// A batch of events a subscriber accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    /// The subscriber's agent.
+    pub agent: String,
+    /// The first sequence number of the batch.
+    pub first: u64,
+    /// The last sequence number of the batch.
+    pub last: u64,
+}
+
+/// What a run reports while it goes: the CLI's progress display and turn log.
+pub trait Observer {
+    /// `agent` (plugin `plugin`) began turn `turn`.
+    fn turn_started(&mut self, _plugin: &str, _agent: &str, _turn: u32) {}
+    /// A turn ended.
+    fn turn_ended(&mut self, report: &TurnReport);
+    /// The arena's steps done, of its total, after a turn.
+    fn progress(&mut self, _completed: u32, _total: u32) {}
+}
+
+/// Observes only the turns' reports.
+struct Reports<F>(F);
+
+impl<F: FnMut(&TurnReport)> Observer for Reports<F> {
+    fn turn_ended(&mut self, report: &TurnReport) {
+        (self.0)(report)
+    }
+}
+
+/// Stops a run from outside: Ctrl-C sets it. Turns in flight are interrupted, nothing acknowledged
+/// is lost, and the arena stays as its completed calls left it.
+#[derive(Clone, Debug, Default)]
+pub struct RunControl {
+    stop: Arc<AtomicBool>,
+}
+
+impl RunControl {
+    /// A control nobody has stopped.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the run to stop.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the run was asked to stop.
+    pub fn is_stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs `manifest` (whose relative paths start at `base`) on `host`, telling `observer` about every
+/// turn.
+pub fn run(
+    host: &ArenaHost,
+    engine: &PluginEngine,
+    manifest: &Manifest,
+    base: &Path,
+    report: impl FnMut(&TurnReport),
+) -> Result<RunSummary, RunError> {
+    let mut observer = Reports(report);
+    run_with(
+        host,
+        engine,
+        manifest,
+        base,
+        &RunControl::new(),
+        &mut observer,
+    )
+}
+
+/// [`run`], stoppable through `control`.
+pub fn run_with(
+    host: &ArenaHost,
+    engine: &PluginEngine,
+    manifest: &Manifest,
+    base: &Path,
+    control: &RunControl,
+    observer: &mut dyn Observer,
+) -> Result<RunSummary, RunError> {
+    if manifest.plugins.is_empty() {
+        return Err(RunError::Manifest("no [[plugin]] entries".into()));
+    }
+    let env = |name: &str| std::env::var(name).ok();
+    let specs = manifest
+        .plugins
+        .iter()
+        .map(|entry| entry.spec(base, env))
+        .collect::<Result<Vec<_>, _>>()?;
+    let participants = manifest
+        .plugins
+        .iter()
+        .map(PluginEntry::participant)
+        .collect::<Result<Vec<_>, _>>()?;
+
+    // The grants: what the arena says now when resuming, else what its creation will declare.
+    let resumed = manifest
+        .arena
+        .id
+        .as_ref()
+        .map(|id| host.get(id))
+        .transpose()?;
+    let grants: Vec<_> = match &resumed {
+        Some(info) => specs
+            .iter()
+            .map(|spec| {
+                info.participants
+                    .iter()
+                    .find(|p| p.agent == spec.agent)
+                    .map(|p| p.permissions.clone())
+                    .unwrap_or_default()
+            })
+            .collect(),
+        None => participants.iter().map(declared_grant).collect(),
+    };
+    for (spec, grant) in specs.iter().zip(&grants) {
+        check_imports(spec, grant)?;
+    }
+    // Compiled, linked and exports checked before anything is created.
+    let prepared = specs
+        .iter()
+        .zip(&grants)
+        .map(|(spec, grant)| engine.prepare(spec, grant))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let arena = match (&manifest.arena.id, resumed) {
+        (Some(id), Some(_)) => id.clone(),
+        _ => {
+            let (Some(goal), Some(steps)) = (&manifest.arena.goal, manifest.arena.steps) else {
+                return Err(RunError::Manifest(
+                    "[arena] needs `goal` and `steps` for a new arena, or `id` to resume one"
+                        .into(),
+                ));
+            };
+            let coordinator = match &manifest.arena.coordinator {
+                Some(c) => c.clone(),
+                None => participants
+                    .iter()
+                    .find(|p| p.role == Role::Coordinator)
+                    .map(|p| p.agent.clone())
+                    .ok_or_else(|| {
+                        RunError::Manifest("no plugin has the coordinator role".into())
+                    })?,
+            };
+            host.create(&ArenaConfig {
+                goal: goal.clone(),
+                total_steps: steps,
+                strategy: manifest.arena.strategy(coordinator)?,
+                participants,
+                created_by: manifest.arena.created_by.clone(),
+            })?
+        }
+    };
+
+    let mut plugins = Vec::with_capacity(prepared.len());
+    for (prepared, spec) in prepared.iter().zip(&specs) {
+        let handle = host.handle_with_grant(&arena, &spec.agent, prepared.grant().to_vec());
+        plugins.push(prepared.instantiate(handle)?);
+    }
+    let deadline = manifest
+        .run
+        .deadline_ms
+        .map(|ms| Instant::now() + Duration::from_millis(ms));
+    let run = Run {
+        host,
+        arena: &arena,
+        control,
+        deadline,
+        max_turns: manifest.run.max_turns,
+    };
+    let outcome = match manifest.run.schedule {
+        Schedule::Rounds => rounds::run(&run, plugins, observer)?,
+        Schedule::Concurrent => {
+            let idle = manifest.plugins.iter().map(PluginEntry::idle).collect();
+            let cancels = specs.iter().map(|s| s.cancel.clone()).collect();
+            concurrent::run(&run, plugins, idle, cancels, observer)?
+        }
+    };
+    Ok(RunSummary {
+        status: host.get(&arena)?.status,
+        arena,
+        rounds: outcome.turns,
+        stopped: outcome.stopped,
+        delivered: outcome.delivered,
+    })
+}
+
+/// What a schedule needs to know about the run.
+struct Run<'a> {
+    host: &'a ArenaHost,
+    arena: &'a str,
+    control: &'a RunControl,
+    deadline: Option<Instant>,
+    max_turns: u32,
+}
+
+impl Run<'_> {
+    /// Whether the run must end now: stopped from outside, or past its deadline.
+    fn ending(&self) -> bool {
+        self.control.is_stopped() || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    fn archived(&self) -> Result<bool, HostError> {
+        Ok(self.host.get(self.arena)?.status == ArenaStatus::Archived)
+    }
+
+    fn progress(&self, observer: &mut dyn Observer) {
+        if let Ok(info) = self.host.get(self.arena) {
+            observer.progress(info.aggregate.completed_steps, info.aggregate.total_steps);
+        }
+    }
+}
+
+/// How a schedule ended.
+struct Outcome {
+    /// The most turns any plugin took.
+    turns: u32,
+    /// The plugins stopped, as `name (agent)`.
+    stopped: Vec<String>,
+    /// The batches subscribers accepted, in delivery order.
+    delivered: Vec<Delivered>,
+}
+
+/// `name (agent)` of each stopped plugin.
+fn stopped_names<'a>(plugins: impl IntoIterator<Item = &'a Plugin>) -> Vec<String> {
+    plugins
+        .into_iter()
+        .filter(|p| p.is_stopped())
+        .map(|p| format!("{} ({})", p.name(), p.agent()))
+        .collect()
+}
+
+/// Events handed to a subscriber at once; it catches up over several deliveries.
+pub const DELIVERY_BATCH: u32 = 100;
+
+/// What one delivery to a subscriber came to.
+enum Handed {
+    /// Nothing to deliver, or the subscriber refused the batch (it comes again later).
+    Nothing,
+    /// The subscriber accepted a batch; its cursor moved past it.
+    Accepted(Delivered),
+    /// The subscriber broke a limit or trapped and was stopped.
+    Stopped(TurnReport),
+}
+
+/// Delivers `plugin` (a subscriber) the next batch of events after its durable cursor, and moves
+/// the cursor past what it accepted. Subscribers hear about commits between turns, never inside a
+/// writer's call.
+fn deliver(
+    host: &ArenaHost,
+    arena: &str,
+    turn: u32,
+    plugin: &mut Plugin,
+) -> Result<Handed, RunError> {
+    if !plugin.subscribes() {
+        return Ok(Handed::Nothing);
+    }
+    let agent = plugin.agent().to_string();
+    let cursor = host.cursor(arena, &agent)?;
+    // Read through the subscriber's own handle: an agent that left hears nothing more.
+    let events = match plugin.handle().events(cursor, DELIVERY_BATCH) {
+        Ok(events) => events,
+        Err(HostError::Arena(_)) => return Ok(Handed::Nothing),
+        Err(other) => return Err(other.into()),
+    };
+    let (Some(first), Some(last)) = (events.first().map(|e| e.seq), events.last().map(|e| e.seq))
+    else {
+        return Ok(Handed::Nothing);
+    };
+    Ok(match plugin.deliver(events) {
+        Delivery::Accepted => {
+            host.advance_cursor(arena, &agent, last)?;
+            Handed::Accepted(Delivered { agent, first, last })
+        }
+        Delivery::Refused(text) => {
+            tracing::warn!(%agent, "subscriber refused events {first}..={last}: {text}");
+            Handed::Nothing
+        }
+        Delivery::Stopped(error) => Handed::Stopped(TurnReport {
+            plugin: plugin.name().to_string(),
+            agent,
+            turn,
+            outcome: TurnOutcome::Stopped(error),
+            output: String::new(),
+            fuel: 0,
+        }),
+    })
+}

@@ -1,0 +1,340 @@
+//! The arena runtime: one Store holding the database connection, one instance of the arena
+//! component, shared behind a lock that is held for exactly one component call.
+//!
+//! [`engine`] compiles the component and keeps the epoch ticker; [`commit`] lets concurrent writes
+//! share a transaction; this module is the public [`ArenaHost`] API over both.
+
+mod commit;
+mod engine;
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use wasmtime::Store;
+
+use arena_bindings::manager::{Guest as Manager, VerifyReport};
+use arena_bindings::types::{self, ArenaConfig, ArenaError, ArenaInfo, Event};
+
+pub use commit::{CommitStats, GroupCommit, MAX_BATCH};
+pub use engine::{ARENA_COMPONENT, ARENA_DEADLINE};
+pub(crate) use engine::{ArenaState, start_ticker};
+
+use crate::HostError;
+use crate::db::{self, Backend, Durability, Location};
+use crate::handle::AgentHandle;
+use commit::Job;
+use engine::{ArenaRuntime, deadline_ticks};
+
+/// How a host opens its database.
+#[derive(Clone, Debug)]
+pub struct HostOptions {
+    /// Commit durability; [`Durability::Normal`] by default.
+    pub durability: Durability,
+    /// A directory for the compiled arena component (see [`crate::precompiled`]): a process that finds
+    /// its compilation there starts without compiling. `None` (the default) compiles in every process.
+    pub component_cache: Option<PathBuf>,
+    /// Whether operations share commits; [`GroupCommit::Auto`] by default.
+    pub group_commit: GroupCommit,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        HostOptions {
+            durability: Durability::default(),
+            component_cache: None,
+            group_commit: GroupCommit::Auto,
+        }
+    }
+}
+
+struct Shared {
+    runtime: Mutex<ArenaRuntime>,
+    location: Location,
+    /// A connection of its own for [`ArenaHost::wait_for_appends`], opened on first use.
+    waiter: Mutex<Option<Box<dyn Backend>>>,
+    options: HostOptions,
+    /// Writes waiting for a batch (group commit).
+    queue: Mutex<VecDeque<Job>>,
+    stats: Mutex<CommitStats>,
+}
+
+/// A host for the arenas in one database file. Cheap to clone; clones share the runtime.
+///
+/// After the component traps, or a call panics while holding the runtime, the runtime is not resumed:
+/// it is rebuilt from the database, which holds exactly what was acknowledged.
+#[derive(Clone)]
+pub struct ArenaHost {
+    shared: Arc<Shared>,
+}
+
+impl ArenaHost {
+    /// Opens (creating if needed) the arena database at `path` and starts the arena component on it.
+    ///
+    /// # Failure
+    /// `Open` if the database cannot be opened or migrated (or was written by a newer version), `Load` if
+    /// the component cannot be compiled or instantiated.
+    pub fn open(path: impl AsRef<Path>, options: HostOptions) -> Result<Self, HostError> {
+        Self::open_at(Location::Sqlite(path.as_ref().to_path_buf()), options)
+    }
+
+    /// Opens the arena database at `location` — an SQLite file, or a PostgreSQL database shared with
+    /// other hosts — and starts the arena component on it.
+    pub fn open_at(location: Location, options: HostOptions) -> Result<Self, HostError> {
+        let runtime = ArenaRuntime::start(&location, &options)?;
+        Ok(ArenaHost {
+            shared: Arc::new(Shared {
+                runtime: Mutex::new(runtime),
+                location,
+                waiter: Mutex::new(None),
+                options,
+                queue: Mutex::new(VecDeque::new()),
+                stats: Mutex::new(CommitStats::default()),
+            }),
+        })
+    }
+
+    /// Where the arenas are kept.
+    pub fn location(&self) -> &Location {
+        &self.shared.location
+    }
+
+    /// The SQLite database file, if the arenas are kept in one.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.shared.location {
+            Location::Sqlite(path) => Some(path),
+            Location::Postgres(_) => None,
+        }
+    }
+
+    /// Waits until another writer (on this host or another) may have appended, or `timeout` passes:
+    /// PostgreSQL wakes the waiter with a notification, SQLite is polled. Holds no lock a call needs.
+    pub fn wait_for_appends(&self, timeout: Duration) -> Result<(), HostError> {
+        let mut waiter = self.shared.waiter.lock().unwrap_or_else(|e| e.into_inner());
+        if waiter.is_none() {
+            let location = &self.shared.location;
+            *waiter = Some(db::open(location, self.shared.options.durability).map_err(
+                |source| HostError::Open {
+                    location: location.to_string(),
+                    source,
+                },
+            )?);
+        }
+        if let Some(waiter) = waiter.as_mut() {
+            waiter.wait_for_appends(timeout);
+        }
+        Ok(())
+    }
+
+    /// How many appends were refused with `conflict` (and retried by the component) on this host.
+    pub fn conflicts(&self) -> u64 {
+        self.lock().map(|rt| rt.conflicts()).unwrap_or(0)
+    }
+
+    /// The group commits so far.
+    pub fn commit_stats(&self) -> CommitStats {
+        *self.shared.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The runtime, locked. No batch is ever open on an unlocked runtime, so what it reads is
+    /// committed.
+    fn lock(&self) -> Result<MutexGuard<'_, ArenaRuntime>, HostError> {
+        match self.shared.runtime.lock() {
+            Ok(guard) => Ok(guard),
+            Err(poisoned) => self.recover(poisoned.into_inner()),
+        }
+    }
+
+    /// The runtime if nobody holds it.
+    fn try_lock(&self) -> Option<Result<MutexGuard<'_, ArenaRuntime>, HostError>> {
+        match self.shared.runtime.try_lock() {
+            Ok(guard) => Some(Ok(guard)),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                Some(self.recover(poisoned.into_inner()))
+            }
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// A panic interrupted a call: the instance may be mid-operation. Rebuild, never resume.
+    fn recover<'a>(
+        &'a self,
+        mut guard: MutexGuard<'a, ArenaRuntime>,
+    ) -> Result<MutexGuard<'a, ArenaRuntime>, HostError> {
+        self.rebuild(&mut guard)?;
+        self.shared.runtime.clear_poison();
+        Ok(guard)
+    }
+
+    fn rebuild(&self, runtime: &mut ArenaRuntime) -> Result<(), HostError> {
+        tracing::warn!(db = %self.shared.location, "rebuilding the arena runtime from the database");
+        let earlier = runtime.conflicts();
+        *runtime = ArenaRuntime::start(&self.shared.location, &self.shared.options)?;
+        runtime.earlier_conflicts = earlier;
+        Ok(())
+    }
+
+    /// Runs one call of the manager export with the runtime locked for exactly that call, on committed
+    /// state only (an open batch is committed first).
+    pub(crate) fn call<R>(
+        &self,
+        f: impl FnOnce(&Manager, &mut Store<ArenaState>) -> wasmtime::Result<Result<R, ArenaError>>,
+    ) -> Result<R, HostError> {
+        let mut guard = self.lock()?;
+        self.run(&mut guard, f)
+    }
+
+    fn run<R>(
+        &self,
+        runtime: &mut ArenaRuntime,
+        f: impl FnOnce(&Manager, &mut Store<ArenaState>) -> wasmtime::Result<Result<R, ArenaError>>,
+    ) -> Result<R, HostError> {
+        runtime.store.set_epoch_deadline(deadline_ticks());
+        match f(runtime.arena.arena_core_manager(), &mut runtime.store) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(HostError::Arena(error)),
+            Err(trap) => {
+                tracing::error!(error = %format!("{trap:#}"), "the arena component trapped");
+                // Inside a batch, what it holds is whole (each append is a savepoint, rolled back
+                // if it did not finish): commit it before the connection goes.
+                let storage = &mut runtime.store.data_mut().storage;
+                let pending = storage.in_batch().then(|| storage.commit_batch());
+                self.rebuild(runtime)?;
+                runtime.rebuilds = runtime.rebuilds.wrapping_add(1);
+                runtime.pending_commit = pending;
+                Err(HostError::Trap(trap))
+            }
+        }
+    }
+
+    /// The last event of `arena` that `subscriber` accepted (0 for none).
+    pub fn cursor(&self, arena: &str, subscriber: &str) -> Result<u64, HostError> {
+        Ok(self
+            .lock()?
+            .store
+            .data_mut()
+            .storage
+            .cursor(arena, subscriber)?)
+    }
+
+    /// Moves `subscriber`'s durable cursor on `arena` forward to `seq`.
+    pub fn advance_cursor(&self, arena: &str, subscriber: &str, seq: u64) -> Result<(), HostError> {
+        Ok(self
+            .lock()?
+            .store
+            .data_mut()
+            .storage
+            .advance_cursor(arena, subscriber, seq)?)
+    }
+
+    /// Creates an arena and returns its id.
+    pub fn create(&self, config: &ArenaConfig) -> Result<String, HostError> {
+        let config = config.clone();
+        self.call_write(move |m, s| m.call_create(s, &config))
+    }
+
+    /// The arena as the operator sees it.
+    pub fn get(&self, arena: &str) -> Result<ArenaInfo, HostError> {
+        self.call(|m, s| m.call_get(s, &arena.to_string()))
+    }
+
+    /// The arena as it was right after event `seq`, replayed from event 1.
+    pub fn get_at(&self, arena: &str, seq: u64) -> Result<ArenaInfo, HostError> {
+        self.call(|m, s| m.call_get_at(s, &arena.to_string(), seq))
+    }
+
+    /// Up to `limit` arenas (at most 1000) after `after`, oldest first.
+    pub fn list(&self, after: Option<&str>, limit: u32) -> Result<Vec<ArenaInfo>, HostError> {
+        self.call(|m, s| m.call_list_arenas(s, after.map(str::to_string).as_ref(), limit))
+    }
+
+    /// Up to `limit` events (at most 1000) with `seq > after`.
+    pub fn events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, HostError> {
+        self.call(|m, s| m.call_events(s, &arena.to_string(), after, limit))
+    }
+
+    /// Every event of the arena after `after`, page by page.
+    pub fn all_events(&self, arena: &str, mut after: u64) -> Result<Vec<Event>, HostError> {
+        let mut all = Vec::new();
+        loop {
+            let page = self.events(arena, after, 1000)?;
+            match page.last() {
+                None => return Ok(all),
+                Some(last) => after = last.seq,
+            }
+            all.extend(page);
+        }
+    }
+
+    /// Ids of non-archived arenas where `agent` participates, sorted.
+    pub fn active_arenas_for(&self, agent: &str) -> Result<Vec<String>, HostError> {
+        self.call(|m, s| m.call_active_arenas_for(s, &agent.to_string()))
+    }
+
+    /// Walks the arena's hash chain and replays its log against the stored state.
+    pub fn verify(&self, arena: &str) -> Result<VerifyReport, HostError> {
+        self.call(|m, s| m.call_verify(s, &arena.to_string()))
+    }
+
+    /// Every slot of the arena with its artifacts, sorted by agent.
+    pub fn slots(&self, arena: &str) -> Result<Vec<types::Slot>, HostError> {
+        self.call(|m, s| m.call_slots(s, &arena.to_string()))
+    }
+
+    /// Up to `limit` facts (at most 1000) matching `query`: of `arena`, or across every arena carrying
+    /// the query's tag; after `after`, ordered by arena and sequence.
+    pub fn query_facts(
+        &self,
+        arena: Option<&str>,
+        query: &types::FactQuery,
+        after: Option<&types::FactCursor>,
+        limit: u32,
+    ) -> Result<Vec<types::Fact>, HostError> {
+        let arena = arena.map(str::to_string);
+        self.call(|m, s| m.call_query_facts(s, arena.as_ref(), query, after, limit))
+    }
+
+    /// Every fact matching `query` (see [`ArenaHost::query_facts`]), page by page.
+    pub fn all_facts(
+        &self,
+        arena: Option<&str>,
+        query: &types::FactQuery,
+    ) -> Result<Vec<types::Fact>, HostError> {
+        let mut all: Vec<types::Fact> = Vec::new();
+        loop {
+            let after = all.last().map(|f| types::FactCursor {
+                arena: f.arena.clone(),
+                seq: f.seq,
+            });
+            let page = self.query_facts(arena, query, after.as_ref(), 1000)?;
+            if page.is_empty() {
+                return Ok(all);
+            }
+            all.extend(page);
+        }
+    }
+
+    /// `agent`'s handle on `arena`, granted exactly the permissions the agent holds there now (none if it
+    /// is not a participant). The arena checks them again on every call.
+    pub fn handle(&self, arena: &str, agent: &str) -> Result<AgentHandle, HostError> {
+        let info = self.get(arena)?;
+        let grant = info
+            .participants
+            .iter()
+            .find(|p| p.agent == agent)
+            .map(|p| p.permissions.clone())
+            .unwrap_or_default();
+        Ok(AgentHandle::new(self.clone(), arena, agent, grant))
+    }
+
+    /// `agent`'s handle on `arena` with an explicit grant, as an operator configures a plugin.
+    pub fn handle_with_grant(
+        &self,
+        arena: &str,
+        agent: &str,
+        grant: Vec<types::Permission>,
+    ) -> AgentHandle {
+        AgentHandle::new(self.clone(), arena, agent, grant)
+    }
+}
