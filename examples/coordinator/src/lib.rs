@@ -3,7 +3,8 @@
 //! others handed in into one artifact that records its sources, then archives the arena.
 //! Imports `observe`, `read-slots` and `coordinate`.
 
-wit_bindgen::generate!({ world: "agent", path: "../../wit" });
+// `generate_all` also generates the wasi:config bindings the world names; unused, they are no import.
+wit_bindgen::generate!({ world: "agent", path: "../../wit", generate_all });
 
 use arena::core::types::{ArenaStatus, MergeRequest, SlotStatus, Strategy};
 use arena::core::{coordinate, observe, read_slots};

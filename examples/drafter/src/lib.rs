@@ -3,7 +3,8 @@
 //! as a fact and marks its slot `done`, which releases the stages that depend on it.
 //! Imports `observe`, `contribute` and `share-facts`.
 
-wit_bindgen::generate!({ world: "agent", path: "../../wit" });
+// `generate_all` also generates the wasi:config bindings the world names; unused, they are no import.
+wit_bindgen::generate!({ world: "agent", path: "../../wit", generate_all });
 
 use arena::core::types::{
     ArenaError, ArenaStatus, ArtifactDraft, FactDraft, SlotStatus, Stage, Strategy,

@@ -3,7 +3,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-wit_bindgen::generate!({ world: "agent", path: "../../wit" });
+// `generate_all` also generates the wasi:config bindings the world names; unused, they are no import.
+wit_bindgen::generate!({ world: "agent", path: "../../wit", generate_all });
 
 use arena::core::observe;
 use arena::core::types::ArenaStatus;

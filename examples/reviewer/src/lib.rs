@@ -3,7 +3,8 @@
 //! into its own slot. When its steps are done it shares a fact and marks its slot `done`.
 //! Imports `observe`, `read-slots`, `contribute` and `share-facts`.
 
-wit_bindgen::generate!({ world: "agent", path: "../../wit" });
+// `generate_all` also generates the wasi:config bindings the world names; unused, they are no import.
+wit_bindgen::generate!({ world: "agent", path: "../../wit", generate_all });
 
 use arena::core::types::{
     ArenaError, ArenaStatus, Artifact, ArtifactDraft, FactDraft, SlotStatus, Stage, Strategy,
