@@ -14,6 +14,7 @@ fn main() {
             "guest-usurper",
             "guest-other-version",
             "guest-fetcher",
+            "guest-rogue",
             "guest-subscriber",
             "guest-bad-subscriber",
             "guest-driver",

@@ -1,4 +1,7 @@
-//! Fixtures for the end-to-end tests: fresh databases, arenas in each state, participant specs.
+//! Fixtures for the end-to-end tests: fresh databases, arenas in each state, participant specs, and
+//! a model server speaking the chat-completions protocol.
+
+pub mod model;
 
 use arena_host::types::{ArenaConfig, ArenaError, ArenaStatus, ParticipantSpec, Role, Strategy};
 use arena_host::{ArenaHost, HostError, HostOptions};

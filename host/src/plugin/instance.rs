@@ -238,8 +238,12 @@ impl Plugin {
                 Err(trap) => TurnOutcome::Stopped(self.stop(trap)),
             }
         };
-        let budget = self.store.data().limits.fuel_per_turn;
-        let fuel = budget.saturating_sub(self.store.get_fuel().unwrap_or(0));
+        let state = self.store.data();
+        let wasm = state
+            .limits
+            .fuel_per_turn
+            .saturating_sub(self.store.get_fuel().unwrap_or(0));
+        let fuel = wasm.saturating_add(state.turn.fuel_debt);
         TurnReport {
             plugin: self.name.clone(),
             agent: self.agent.clone(),

@@ -11,7 +11,8 @@ pub struct PluginLimits {
     /// Largest linear memory, in bytes (`memory_mb`). Default 64 MiB.
     pub memory_bytes: usize,
     /// Fuel (roughly, wasm instructions) one turn may burn (`fuel`). Every handle call is charged
-    /// [`HOST_CALL_FUEL`] plus its argument bytes, so a loop of cheap-looking calls runs out too.
+    /// [`HOST_CALL_FUEL`] plus its argument bytes against the same budget, so a loop of
+    /// cheap-looking calls runs out too.
     /// Default 1 000 000 000 (about a second of wasm).
     pub fuel_per_turn: u64,
     /// Wall-clock time one turn may take, time blocked in host calls and outbound HTTP included

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real arena component, compiled for wasm32-wasip2, served by the real wasmtime
 //! host on a real SQLite file.
 
+mod agents;
 mod collaboration;
 mod components;
 mod input;

@@ -54,8 +54,12 @@ pub(crate) struct Turn {
     /// Writes so far, and their argument bytes.
     pub(crate) writes: u32,
     pub(crate) write_bytes: usize,
-    /// Fuel owed for host calls, charged at the next epoch tick.
+    /// Fuel charged for the turn's host calls so far. Compiled code keeps its fuel counter to
+    /// itself while it runs, so host calls are charged beside it: the turn is out of fuel when
+    /// this reaches what wasm has left (last seen at an epoch tick).
     pub(crate) fuel_debt: u64,
+    /// The wasm fuel left at the last epoch tick.
+    pub(crate) fuel_left: u64,
     /// Why the host stopped the turn, when it did.
     pub(crate) stop: Option<Stop>,
 }
@@ -92,6 +96,7 @@ impl PluginState {
         let deadline = Instant::now() + self.limits.turn_timeout;
         self.turn = Turn {
             deadline: Some(deadline),
+            fuel_left: self.limits.fuel_per_turn,
             ..Turn::default()
         };
         self.outbound.deadline = Some(deadline);
@@ -131,6 +136,9 @@ impl PluginState {
             .turn
             .fuel_debt
             .saturating_add(HOST_CALL_FUEL + size as u64);
+        if self.turn.fuel_debt >= self.turn.fuel_left {
+            return Err(self.stop(Stop::OutOfFuel));
+        }
         Ok(())
     }
 
@@ -190,22 +198,20 @@ fn relay<T>(result: Result<T, HostError>) -> HandleResult<T> {
     }
 }
 
-/// Runs at every epoch tick while the plugin executes wasm: charges the fuel its host calls owe,
-/// and interrupts it when its turn is overdue.
+/// Runs at every epoch tick while the plugin executes wasm: takes note of the fuel wasm has left
+/// (host calls are charged against it), and interrupts the plugin once its turn is out of fuel or
+/// overdue.
 pub(crate) fn on_epoch(
     mut store: StoreContextMut<'_, PluginState>,
 ) -> wasmtime::Result<UpdateDeadline> {
-    let debt = std::mem::take(&mut store.data_mut().turn.fuel_debt);
-    if debt > 0 {
-        let fuel = store.get_fuel()?;
-        if fuel <= debt {
-            store.set_fuel(0)?;
-            return Err(store.data_mut().stop(Stop::OutOfFuel));
-        }
-        store.set_fuel(fuel - debt)?;
+    let fuel = store.get_fuel()?;
+    let state = store.data_mut();
+    state.turn.fuel_left = fuel;
+    if state.turn.fuel_debt >= fuel {
+        return Err(state.stop(Stop::OutOfFuel));
     }
-    if let Some(stop) = store.data().overdue() {
-        return Err(store.data_mut().stop(stop));
+    if let Some(stop) = state.overdue() {
+        return Err(state.stop(stop));
     }
     Ok(UpdateDeadline::Continue(1))
 }

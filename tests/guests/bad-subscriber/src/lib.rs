@@ -1,6 +1,6 @@
 //! Subscribes to the arena's events and traps on the first batch.
 
-wit_bindgen::generate!({ world: "agent-subscriber", path: "../../../wit" });
+wit_bindgen::generate!({ world: "agent-subscriber", path: "../../../wit", generate_all });
 
 use arena::core::types::Event;
 

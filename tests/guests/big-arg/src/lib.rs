@@ -1,6 +1,6 @@
 //! Hostile: sends an 8 MiB progress note.
 
-wit_bindgen::generate!({ world: "agent", path: "../../../wit" });
+wit_bindgen::generate!({ world: "agent", path: "../../../wit", generate_all });
 
 struct BigArg;
 

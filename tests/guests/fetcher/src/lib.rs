@@ -1,7 +1,7 @@
 //! Reads the arena's goal, takes it as an `http://host:port/path` URL, fetches it over `wasi:http`, and
 //! reports the response body (or the error).
 
-wit_bindgen::generate!({ world: "agent", path: "../../../wit" });
+wit_bindgen::generate!({ world: "agent", path: "../../../wit", generate_all });
 
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{Fields, OutgoingBody, OutgoingRequest, Scheme};

@@ -1,6 +1,6 @@
 //! Hostile: reads the arena, then never returns from its turn.
 
-wit_bindgen::generate!({ world: "agent", path: "../../../wit" });
+wit_bindgen::generate!({ world: "agent", path: "../../../wit", generate_all });
 
 struct Looper;
 

@@ -1,6 +1,6 @@
 //! Hostile: allocates a megabyte at a time, forever.
 
-wit_bindgen::generate!({ world: "agent", path: "../../../wit" });
+wit_bindgen::generate!({ world: "agent", path: "../../../wit", generate_all });
 
 struct Hog;
 

@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 
-wit_bindgen::generate!({ world: "agent-subscriber", path: "../../../wit" });
+wit_bindgen::generate!({ world: "agent-subscriber", path: "../../../wit", generate_all });
 
 use arena::core::types::Event;
 

@@ -1,6 +1,6 @@
 //! Hostile: completes a step, then traps in the middle of its turn before reporting progress.
 
-wit_bindgen::generate!({ world: "agent", path: "../../../wit" });
+wit_bindgen::generate!({ world: "agent", path: "../../../wit", generate_all });
 
 use arena::core::contribute;
 

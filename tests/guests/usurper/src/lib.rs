@@ -1,6 +1,6 @@
 //! A worker that also tries to settle the arena: it imports `coordinate`.
 
-wit_bindgen::generate!({ world: "agent", path: "../../../wit" });
+wit_bindgen::generate!({ world: "agent", path: "../../../wit", generate_all });
 
 use arena::core::{contribute, coordinate};
 

@@ -1,0 +1,141 @@
+//! A chat-completions server in the test process: speaks the OpenAI-compatible
+//! `POST /v1/chat/completions` protocol with canned answers, a configurable latency, error codes,
+//! and a mode that accepts requests and never answers.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How the server answers.
+#[derive(Clone, Debug)]
+pub enum Behaviour {
+    /// `200` with this message content, after `latency`.
+    Answer { content: String, latency: Duration },
+    /// These status codes for the first requests (in order), then `Answer`.
+    FailFirst { statuses: Vec<u16>, content: String },
+    /// Accepts every request and never answers.
+    Hang,
+}
+
+/// A running model server; stops when dropped.
+pub struct ModelServer {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    requests: Arc<AtomicUsize>,
+    bodies: Arc<Mutex<Vec<String>>>,
+    authorizations: Arc<Mutex<Vec<String>>>,
+    server: Arc<tiny_http::Server>,
+    stop: Arc<AtomicBool>,
+}
+
+impl ModelServer {
+    /// Starts a server answering as `behaviour`.
+    pub fn start(behaviour: Behaviour) -> ModelServer {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind a model server"));
+        let port = server.server_addr().to_ip().expect("an IP address").port();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let authorizations = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (srv, count, kept, auth, halt) = (
+            server.clone(),
+            requests.clone(),
+            bodies.clone(),
+            authorizations.clone(),
+            stop.clone(),
+        );
+        std::thread::spawn(move || {
+            // Requests held unanswered in `Hang`, until the server stops.
+            let mut held = Vec::new();
+            while !halt.load(Ordering::Relaxed) {
+                let Ok(Some(mut request)) = srv.recv_timeout(Duration::from_millis(50)) else {
+                    continue;
+                };
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                let mut body = String::new();
+                let _ = request.as_reader().read_to_string(&mut body);
+                kept.lock().unwrap().push(body);
+                if let Some(h) = request
+                    .headers()
+                    .iter()
+                    .find(|h| h.field.equiv("Authorization"))
+                {
+                    auth.lock().unwrap().push(h.value.to_string());
+                }
+                let (status, content, latency) = match &behaviour {
+                    Behaviour::Hang => {
+                        held.push(request);
+                        continue;
+                    }
+                    Behaviour::Answer { content, latency } => (200, content.clone(), *latency),
+                    Behaviour::FailFirst { statuses, content } => (
+                        statuses.get(n).copied().unwrap_or(200),
+                        content.clone(),
+                        Duration::ZERO,
+                    ),
+                };
+                // Each answer on a thread of its own, so that slow answers overlap.
+                std::thread::spawn(move || {
+                    std::thread::sleep(latency);
+                    let body = if status == 200 {
+                        completion(&content)
+                    } else {
+                        format!("{{\"error\":{{\"message\":\"status {status}\"}}}}")
+                    };
+                    let response = tiny_http::Response::from_string(body)
+                        .with_status_code(status)
+                        .with_header(
+                            "Content-Type: application/json"
+                                .parse::<tiny_http::Header>()
+                                .expect("a header"),
+                        );
+                    let _ = request.respond(response);
+                });
+            }
+            drop(held);
+        });
+        ModelServer {
+            port,
+            requests,
+            bodies,
+            authorizations,
+            server,
+            stop,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    /// The bodies of the requests received so far.
+    pub fn bodies(&self) -> Vec<String> {
+        self.bodies.lock().unwrap().clone()
+    }
+
+    /// The `Authorization` headers received so far.
+    pub fn authorizations(&self) -> Vec<String> {
+        self.authorizations.lock().unwrap().clone()
+    }
+}
+
+impl Drop for ModelServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.server.unblock();
+    }
+}
+
+/// A chat-completions response whose one choice says `content`.
+pub fn completion(content: &str) -> String {
+    let content = serde_json::to_string(content).expect("a JSON string");
+    format!(
+        r#"{{"id":"chatcmpl-test","object":"chat.completion","model":"test","choices":[{{"index":0,"message":{{"role":"assistant","content":{content}}},"finish_reason":"stop"}}]}}"#
+    )
+}

@@ -1,0 +1,429 @@
+//! Real agents side by side: concurrent runs, wall-clock turn limits, configuration and secrets,
+//! write quotas and the other limits a hostile plugin runs into — through `arena run`'s library.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use arena_host::plugin::{PluginEngine, PluginErrorKind, TurnOutcome};
+use arena_host::run::{self, Manifest, Observer, RunControl};
+use arena_host::types::{ArenaStatus, FactQuery};
+use arena_host::{ArenaHost, plugin::TurnReport};
+use arena_tests::fresh_host;
+use arena_tests::model::{Behaviour, ModelServer};
+
+fn guest(name: &str) -> String {
+    PathBuf::from(env!("TEST_GUEST_DIR"))
+        .join(format!("{name}.wasm"))
+        .display()
+        .to_string()
+}
+
+/// What a run reported, kept as text: each turn's agent and outcome, each stop as a short tag
+/// (`turn-timeout 800`, `output-full`, `fuel`, `interrupted`, `other: …`), and all output.
+#[derive(Default)]
+struct Log {
+    turns: Vec<(String, String)>,
+    stops: Vec<(String, String)>,
+    output: String,
+}
+
+impl Observer for Log {
+    fn turn_ended(&mut self, report: &TurnReport) {
+        let outcome = match &report.outcome {
+            TurnOutcome::Done(text) => format!("done: {text}"),
+            TurnOutcome::Failed(text) => format!("failed: {text}"),
+            TurnOutcome::Stopped(error) => {
+                let tag = match &error.kind {
+                    PluginErrorKind::TurnTimeout { limit_ms } => format!("turn-timeout {limit_ms}"),
+                    PluginErrorKind::OutputFull { .. } => "output-full".into(),
+                    PluginErrorKind::Deadline { .. } => "fuel".into(),
+                    PluginErrorKind::Interrupted => "interrupted".into(),
+                    other => format!("other: {other}"),
+                };
+                self.stops.push((report.agent.clone(), tag));
+                format!("stopped: {error}")
+            }
+        };
+        self.output.push_str(&report.output);
+        self.turns.push((report.agent.clone(), outcome));
+    }
+}
+
+impl Log {
+    fn of(&self, agent: &str) -> Vec<&str> {
+        self.turns
+            .iter()
+            .filter(|(a, _)| a == agent)
+            .map(|(_, o)| o.as_str())
+            .collect()
+    }
+
+    fn everything(&self) -> String {
+        let turns: Vec<String> = self
+            .turns
+            .iter()
+            .map(|(a, o)| format!("{a}: {o}"))
+            .collect();
+        format!("{}\n{}", turns.join("\n"), self.output)
+    }
+}
+
+/// Runs `manifest` on `host`, returning the summary and the log.
+fn run_manifest(host: &ArenaHost, manifest: &str) -> (run::RunSummary, Log) {
+    let manifest = Manifest::parse(manifest).unwrap();
+    let engine = PluginEngine::new().unwrap();
+    let mut log = Log::default();
+    let summary = run::run_with(
+        host,
+        &engine,
+        &manifest,
+        Path::new("."),
+        &RunControl::new(),
+        &mut log,
+    )
+    .unwrap();
+    (summary, log)
+}
+
+/// A coordinator and a well-behaved worker finishing `steps` steps, plus `extra` plugin entries.
+fn team(steps: u32, schedule: &str, extra: &str) -> String {
+    format!(
+        r#"
+        [arena]
+        goal = "finish beside a neighbour"
+        steps = {steps}
+        [run]
+        schedule = "{schedule}"
+        max_turns = 60
+        [[plugin]]
+        agent = "lead"
+        role = "coordinator"
+        component = "builtin:coordinator"
+        idle_ms = 20
+        [[plugin]]
+        agent = "wendy"
+        role = "worker"
+        component = "builtin:worker"
+        idle_ms = 20
+        {extra}
+        "#
+    )
+}
+
+fn rogue(mode: &str, limits: &str) -> String {
+    format!(
+        r#"
+        [[plugin]]
+        agent = "rogue"
+        role = "worker"
+        component = {path:?}
+        idle_ms = 20
+        {limits}
+        [plugin.config]
+        mode = "{mode}"
+        "#,
+        path = guest("guest_rogue"),
+    )
+}
+
+fn assert_finished_and_verified(host: &ArenaHost, summary: &run::RunSummary) {
+    assert_eq!(
+        summary.status,
+        ArenaStatus::Archived,
+        "the others did not finish"
+    );
+    let report = host.verify(&summary.arena).unwrap();
+    assert_eq!(report.problem, None);
+}
+
+#[test]
+fn a_model_that_never_answers_stops_its_plugin_at_the_turn_limit_and_the_others_finish() {
+    let (_dir, host) = fresh_host();
+    let model = ModelServer::start(Behaviour::Hang);
+    // The fetcher asks the URL its arena's goal names: here, the model that never answers.
+    let manifest = team(
+        2,
+        "concurrent",
+        &format!(
+            r#"
+        [[plugin]]
+        agent = "asker"
+        role = "observer"
+        component = {path:?}
+        turn_timeout_ms = 800
+        allowed_outbound_hosts = ["{endpoint}"]
+        "#,
+            path = guest("guest_fetcher"),
+            endpoint = model.endpoint(),
+        ),
+    )
+    .replace(
+        "finish beside a neighbour",
+        &format!("{}/v1/chat/completions", model.endpoint()),
+    );
+    let started = Instant::now();
+    let (summary, log) = run_manifest(&host, &manifest);
+    assert!(model.requests() >= 1, "the plugin never reached the model");
+    assert_eq!(
+        log.stops,
+        vec![("asker".to_string(), "turn-timeout 800".to_string())],
+        "{}",
+        log.everything()
+    );
+    let text = log.everything();
+    assert!(
+        text.contains("turn_timeout_ms") && text.contains("800 ms"),
+        "{text}"
+    );
+    assert!(summary.stopped.iter().any(|s| s.contains("asker")));
+    assert_finished_and_verified(&host, &summary);
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn a_turn_asleep_past_its_limit_is_given_up_on_and_the_run_goes_on() {
+    let (_dir, host) = fresh_host();
+    let manifest = team(3, "concurrent", &rogue("sleep", "turn_timeout_ms = 300"));
+    let (summary, log) = run_manifest(&host, &manifest);
+    assert_eq!(
+        log.stops,
+        vec![("rogue".to_string(), "turn-timeout 300".to_string())],
+        "{}",
+        log.everything()
+    );
+    assert_finished_and_verified(&host, &summary);
+}
+
+#[test]
+fn a_plugin_looping_on_host_calls_runs_out_of_fuel_they_are_charged() {
+    let (_dir, host) = fresh_host();
+    // 100 M fuel is 5,000 host calls at their price; uncharged, the loop would run until the
+    // wall-clock limit (an hour here).
+    let limits = "fuel = 100000000\nturn_timeout_ms = 3600000";
+    let (summary, log) = run_manifest(&host, &team(2, "concurrent", &rogue("spin", limits)));
+    assert_eq!(
+        log.stops,
+        vec![("rogue".to_string(), "fuel".to_string())],
+        "{}",
+        log.everything()
+    );
+    assert_finished_and_verified(&host, &summary);
+}
+
+#[test]
+fn writes_past_the_turn_quota_are_refused_with_the_limit_named() {
+    let (_dir, host) = fresh_host();
+    let manifest = team(2, "rounds", &rogue("flood", "max_writes_per_turn = 50"));
+    let (summary, log) = run_manifest(&host, &manifest);
+    let rogue_turns = log.of("rogue");
+    let first = rogue_turns
+        .iter()
+        .find(|t| t.contains("writes, then"))
+        .unwrap_or_else(|| panic!("{}", log.everything()));
+    assert!(
+        first.starts_with("done: 50 writes, then ") && first.contains("LimitExceeded"),
+        "{first}"
+    );
+    assert!(
+        first.contains("max_writes_per_turn") && first.contains("limit: 50"),
+        "{first}"
+    );
+    assert_finished_and_verified(&host, &summary);
+}
+
+#[test]
+fn bytes_past_the_turn_quota_are_refused_with_the_limit_named() {
+    let (_dir, host) = fresh_host();
+    let manifest = team(
+        2,
+        "rounds",
+        &rogue("flood", "max_write_bytes_per_turn = 40960"),
+    );
+    let (_summary, log) = run_manifest(&host, &manifest);
+    let first = log
+        .of("rogue")
+        .into_iter()
+        .find(|t| t.contains("writes, then"))
+        .unwrap_or_else(|| panic!("{}", log.everything()));
+    assert!(
+        first.starts_with("done: 10 writes, then ") && first.contains("LimitExceeded"),
+        "{first}"
+    );
+    assert!(first.contains("max_write_bytes_per_turn"), "{first}");
+}
+
+#[test]
+fn an_oversized_turn_report_is_truncated_with_a_note_naming_the_cap() {
+    let (_dir, host) = fresh_host();
+    let (summary, log) = run_manifest(&host, &team(2, "rounds", &rogue("big-report", "")));
+    let report = log.of("rogue")[0];
+    assert!(report.len() < 70 << 10, "{} bytes kept", report.len());
+    assert!(
+        report.contains("report_bytes") && report.contains("1048576 bytes"),
+        "…{}",
+        &report[report.len() - 200..]
+    );
+    assert_finished_and_verified(&host, &summary);
+}
+
+#[test]
+fn a_plugin_that_ignores_a_full_stdout_is_stopped_with_the_cap_named() {
+    let (_dir, host) = fresh_host();
+    let (summary, log) = run_manifest(
+        &host,
+        &team(2, "rounds", &rogue("spam", "output_bytes = 4096")),
+    );
+    assert_eq!(
+        log.stops,
+        vec![("rogue".to_string(), "output-full".to_string())],
+        "{}",
+        log.turns
+            .iter()
+            .map(|(a, o)| format!("{a}: {o}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let stop = log
+        .of("rogue")
+        .into_iter()
+        .find(|t| t.starts_with("stopped"))
+        .unwrap();
+    assert!(
+        stop.contains("output_bytes") && stop.contains("4096"),
+        "{stop}"
+    );
+    assert_finished_and_verified(&host, &summary);
+}
+
+#[test]
+fn a_secret_from_the_environment_appears_nowhere_even_when_the_plugin_leaks_it() {
+    const SECRET: &str = "sk-test-4f1c9a7e2b";
+    // SAFETY-free: the variable is unique to this test, and read only by this run.
+    unsafe_free_set_env("ARENA_TEST_LEAKED_KEY", SECRET);
+    let (dir, host) = fresh_host();
+    let manifest = team(2, "rounds", &rogue("leak", "")).replace(
+        "mode = \"leak\"",
+        "mode = \"leak\"\n        api_key = { env = \"ARENA_TEST_LEAKED_KEY\" }",
+    );
+    let (summary, log) = run_manifest(&host, &manifest);
+    let text = log.everything();
+    assert!(
+        text.contains("[redacted]"),
+        "the plugin did not leak as planned: {text}"
+    );
+    assert!(!text.contains(SECRET), "{text}");
+    // Its writes carrying the secret were refused, with the reason, and changed nothing.
+    assert!(
+        text.contains("secret from the plugin's configuration"),
+        "{text}"
+    );
+    let events = host.all_events(&summary.arena, 0).unwrap();
+    assert!(events.iter().all(|e| !e.payload.contains(SECRET)));
+    let facts = host
+        .all_facts(
+            Some(&summary.arena),
+            &FactQuery {
+                tag: None,
+                text: None,
+            },
+        )
+        .unwrap();
+    assert!(facts.iter().all(|f| !f.content.contains(SECRET)));
+    drop(host);
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(
+            !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+            "the secret reached the database files"
+        );
+    }
+}
+
+/// Sets a process environment variable the test alone reads (tests run in threads of one process,
+/// so each uses a name of its own).
+fn unsafe_free_set_env(name: &str, value: &str) {
+    // Setting the environment is unsafe since edition 2024 because other threads may read it;
+    // the run reads it through `std::env::var`, which takes the same lock.
+    unsafe { std::env::set_var(name, value) }
+}
+
+#[test]
+fn a_component_whose_exports_are_wrong_is_refused_before_any_arena_exists() {
+    let (dir, host) = fresh_host();
+    let truncated = dir.path().join("truncated.wasm");
+    // The preamble of a component and nothing else: no `turn` export.
+    std::fs::write(&truncated, [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00]).unwrap();
+    let manifest = Manifest::parse(&team(
+        1,
+        "rounds",
+        &format!(
+            "[[plugin]]\nagent = \"x\"\nrole = \"worker\"\ncomponent = {:?}",
+            truncated.display().to_string()
+        ),
+    ))
+    .unwrap();
+    let engine = PluginEngine::new().unwrap();
+    let error = run::run(&host, &engine, &manifest, Path::new("."), |_| {}).unwrap_err();
+    assert!(error.to_string().contains("cannot be loaded"), "{error}");
+    assert!(
+        host.list(None, 10).unwrap().is_empty(),
+        "an orphan arena was created"
+    );
+}
+
+#[test]
+fn sixty_four_plugins_run_side_by_side_with_no_step_lost_or_done_twice() {
+    let (_dir, host) = fresh_host();
+    let workers: String = (1..64)
+        .map(|n| {
+            format!(
+                "[[plugin]]\nagent = \"w{n:02}\"\nrole = \"worker\"\ncomponent = \"builtin:worker\"\nidle_ms = 10\n"
+            )
+        })
+        .collect();
+    let manifest = format!(
+        "[arena]\ngoal = \"many hands\"\nsteps = 200\n[run]\nmax_turns = 400\n\
+         [[plugin]]\nagent = \"lead\"\nrole = \"coordinator\"\ncomponent = \"builtin:coordinator\"\nidle_ms = 10\n{workers}"
+    );
+    let (summary, log) = run_manifest(&host, &manifest);
+    assert!(log.stops.is_empty(), "{:?}", log.stops);
+    assert_finished_and_verified(&host, &summary);
+    let events = host.all_events(&summary.arena, 0).unwrap();
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=events.len() as u64).collect::<Vec<_>>(),
+        "the log has a gap"
+    );
+    let mut steps: Vec<u64> = events
+        .iter()
+        .filter(|e| e.kind == "step-completed")
+        .map(|e| {
+            let payload: serde_json::Value = serde_json::from_str(&e.payload).unwrap();
+            find_step(&payload).unwrap_or_else(|| panic!("no step in {}", e.payload))
+        })
+        .collect();
+    steps.sort_unstable();
+    assert_eq!(steps, (1..=200).collect::<Vec<_>>());
+    let agents: std::collections::BTreeSet<&str> = events
+        .iter()
+        .filter(|e| e.kind == "step-completed")
+        .map(|e| e.actor.as_str())
+        .collect();
+    assert!(
+        agents.len() > 8,
+        "only {} workers completed steps: no overlap",
+        agents.len()
+    );
+}
+
+/// The `step` number in a `step-completed` payload, wherever the envelope keeps it.
+fn find_step(value: &serde_json::Value) -> Option<u64> {
+    match value {
+        serde_json::Value::Object(map) => map
+            .get("step")
+            .and_then(serde_json::Value::as_u64)
+            .or_else(|| map.values().find_map(find_step)),
+        _ => None,
+    }
+}
