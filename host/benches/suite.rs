@@ -1,28 +1,31 @@
-//! The full benchmark suite: every hot path against a baseline measured in the same run (see
-//! `arena_host::bench`), at the full sizes — a 1,000,000-event replay (its fixture built once under
-//! `target/bench-fixtures/`) and up to 10,000 live plugin instances.
+//! The full benchmark suite: every hot path against a baseline measured in the same run (the suite
+//! lives in the `arena` program, `host/src/cli/bench/`), at the full sizes — a 1,000,000-event
+//! replay (its fixture built once under `target/bench-fixtures/`) and up to 10,000 live plugin
+//! instances.
 //!
-//! `cargo bench -p arena-host` (release profile). `arena bench` runs the same cases at smaller sizes;
-//! `cargo bench -p arena-host -- --smoke` runs every case at tiny sizes.
+//! `cargo bench -p arena-host` (release profile) runs `arena bench --full`. `arena bench` runs the
+//! same cases at smaller sizes; `cargo bench -p arena-host -- --smoke` runs every case at tiny sizes.
 
 use std::path::PathBuf;
+use std::process::{Command, ExitCode};
 
-use arena_host::bench::{self, BenchConfig};
-
-fn main() {
+fn main() -> ExitCode {
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-fixtures");
-    let exe = PathBuf::from(env!("CARGO_BIN_EXE_arena"));
-    let smoke = std::env::args().any(|a| a == "--smoke");
-    let config = if smoke {
-        BenchConfig::smoke(fixtures, Some(exe))
+    let size = if std::env::args().any(|a| a == "--smoke") {
+        "--smoke"
     } else {
-        BenchConfig::full(fixtures, Some(exe))
+        "--full"
     };
-    match bench::run(&config, |case| eprintln!("measuring: {case}")) {
-        Ok(report) => print!("{}", bench::table(&report)),
+    let status = Command::new(env!("CARGO_BIN_EXE_arena"))
+        .args(["bench", size, "--fixtures"])
+        .arg(&fixtures)
+        .status();
+    match status {
+        Ok(status) if status.success() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("benchmark failed: {e}");
-            std::process::exit(1);
+            eprintln!("benchmark failed: could not start the arena program: {e}");
+            ExitCode::FAILURE
         }
     }
 }

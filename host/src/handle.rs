@@ -5,12 +5,18 @@
 //! first checks the host's grant (a plugin without the grant is not even linked to the function), then
 //! calls the arena, which checks the agent's permission again.
 
+use std::borrow::Borrow;
+
+use arena_bindings::manager::{Guest as Manager, Operation};
+use wasmtime::Store;
+
+use crate::runtime::ArenaState;
 use crate::types::{
-    Aggregate, ArenaError, ArenaInfo, ArenaStatus, Artifact, ArtifactDraft, Event, Fact, FactDraft,
-    FactQuery, MergeRequest, Participant, ParticipantSpec, Permission, Slot, SlotInfo, SlotStatus,
+    Aggregate, ArenaError, ArenaInfo, ArenaStatus, Artifact, ArtifactDraft, Event, Fact,
+    FactCursor, FactDraft, FactQuery, MergeRequest, Participant, ParticipantSpec, Permission, Role,
+    Slot, SlotInfo, SlotStatus,
 };
 use crate::{ArenaHost, HostError};
-use arena_bindings::manager::Operation;
 
 /// The permission an operation needs.
 pub fn operation_permission(op: &Operation) -> Permission {
@@ -30,6 +36,42 @@ pub fn operation_permission(op: &Operation) -> Permission {
         | Operation::Merge(_) => Permission::Coordinate,
     }
 }
+
+/// The permissions a role grants (DESIGN.md's presets, as the arena defines them), in declaration
+/// order.
+pub fn role_permissions(role: Role) -> Vec<Permission> {
+    let preset = arena_component::Role::permissions(match role {
+        Role::Coordinator => arena_component::Role::Coordinator,
+        Role::Worker => arena_component::Role::Worker,
+        Role::Observer => arena_component::Role::Observer,
+    });
+    Permission::ALL
+        .into_iter()
+        .filter(|p| preset.iter().any(|d| d.as_str() == p.name()))
+        .collect()
+}
+
+/// What an operation stored that it has an id for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Created {
+    /// The artifact a `put-artifact` or `merge` stored.
+    Artifact(Artifact),
+    /// The fact an `add-fact` shared.
+    Fact(Fact),
+}
+
+/// The result of [`AgentHandle::perform_and_fetch`]: the arena right after the operation, and what it
+/// created.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Performed {
+    /// The arena right after the operation (after the first one, for a retried key).
+    pub info: ArenaInfo,
+    /// The artifact or fact it created; `None` for operations that create neither.
+    pub created: Option<Created>,
+}
+
+/// What a call of the manager export answers.
+type WriteResult<R> = wasmtime::Result<Result<R, ArenaError>>;
 
 /// `agent`'s view of `arena`, limited to `grant`.
 #[derive(Clone)]
@@ -75,17 +117,183 @@ impl AgentHandle {
         &self.grant
     }
 
-    /// The arena and agent, owned: what a write queued for group commit carries.
-    fn ids(&self) -> (String, String) {
-        (self.arena.clone(), self.agent.clone())
-    }
-
     fn granted(&self, permission: Permission) -> Result<(), HostError> {
         if self.grant.contains(&permission) {
             Ok(())
         } else {
             Err(HostError::Arena(ArenaError::PermissionDenied(permission)))
         }
+    }
+
+    /// Every write of this handle: checks the grant for `permission` before touching `args`, then
+    /// queues `call` (as this agent, on this arena, with its own copy of `args`) for group commit.
+    fn write<A, R, F>(&self, permission: Permission, args: &A, call: F) -> Result<R, HostError>
+    where
+        A: ToOwned + ?Sized,
+        A::Owned: Send + 'static,
+        R: Send + 'static,
+        F: FnOnce(&Manager, &mut Store<ArenaState>, &String, &String, &A) -> WriteResult<R>
+            + Send
+            + 'static,
+    {
+        self.granted(permission)?;
+        let (arena, agent, args) = (self.arena.clone(), self.agent.clone(), args.to_owned());
+        self.host
+            .call_write(move |m, s| call(m, s, &arena, &agent, args.borrow()))
+    }
+
+    /// Performs `op` and returns the arena right after it. With an idempotency `key`, a retry with the
+    /// same key writes nothing and returns the arena as it was right after the first call. Needs the
+    /// operation's permission.
+    pub fn perform(&self, key: Option<&str>, op: &Operation) -> Result<ArenaInfo, HostError> {
+        let key = key.map(str::to_string);
+        self.write(operation_permission(op), op, move |m, s, a, g, op| {
+            m.call_perform(s, a, g, key.as_deref(), op)
+        })
+    }
+
+    /// [`AgentHandle::perform`], then what the operation created: the artifact of a `put-artifact` or
+    /// `merge`, the fact of an `add-fact` (for a retried key, the one the first call created). The
+    /// created item is read as the operator reads it, so it needs no permission beyond the
+    /// operation's.
+    pub fn perform_and_fetch(
+        &self,
+        key: Option<&str>,
+        op: &Operation,
+    ) -> Result<Performed, HostError> {
+        let info = self.perform(key, op)?;
+        let created = self.created_by(op, info.last_seq)?;
+        Ok(Performed { info, created })
+    }
+
+    /// What `op`, stored as event `seq`, created. The arena mints artifact and fact ids from that
+    /// sequence number (`art-SEQ`, `fact-SEQ`; see the WIT's `artifact-id` and `fact-id`).
+    fn created_by(&self, op: &Operation, seq: u64) -> Result<Option<Created>, HostError> {
+        let created = match op {
+            Operation::PutArtifact(_) | Operation::Merge(_) => {
+                let id = format!("art-{seq}");
+                self.host
+                    .slots(&self.arena)?
+                    .into_iter()
+                    .flat_map(|slot| slot.artifacts)
+                    .find(|a| a.id == id)
+                    .map(Created::Artifact)
+            }
+            Operation::AddFact(_) => {
+                let id = format!("fact-{seq}");
+                let all = FactQuery {
+                    tag: None,
+                    text: None,
+                };
+                let before = FactCursor {
+                    arena: self.arena.clone(),
+                    seq: seq.saturating_sub(1),
+                };
+                self.host
+                    .query_facts(Some(&self.arena), &all, Some(&before), 1)?
+                    .into_iter()
+                    .find(|f| f.id == id)
+                    .map(Created::Fact)
+            }
+            _ => return Ok(None),
+        };
+        created
+            .map(Some)
+            .ok_or(HostError::Arena(ArenaError::NotFound))
+    }
+
+    /// Leaves the arena. Needs `observe`; created or active; not the last coordinator.
+    pub fn leave(&self) -> Result<(), HostError> {
+        self.write(Permission::Observe, &(), |m, s, a, g, ()| {
+            m.call_leave(s, a, g)
+        })
+    }
+
+    /// Completes step `step`. Needs `contribute`; active only.
+    pub fn complete_step(&self, step: u32) -> Result<Aggregate, HostError> {
+        self.write(Permission::Contribute, &step, |m, s, a, g, step| {
+            m.call_complete_step(s, a, g, *step)
+        })
+    }
+
+    /// Records a progress note. Needs `contribute`; active only.
+    pub fn report_progress(&self, note: &str) -> Result<Aggregate, HostError> {
+        self.write(Permission::Contribute, note, |m, s, a, g, note| {
+            m.call_report_progress(s, a, g, note)
+        })
+    }
+
+    /// Replaces the goal. Needs `steer`; created or active.
+    pub fn update_goal(&self, goal: &str) -> Result<(), HostError> {
+        self.write(Permission::Steer, goal, |m, s, a, g, goal| {
+            m.call_update_goal(s, a, g, goal)
+        })
+    }
+
+    /// `created → active`. Needs `coordinate`.
+    pub fn activate(&self) -> Result<ArenaStatus, HostError> {
+        self.write(Permission::Coordinate, &(), |m, s, a, g, ()| {
+            m.call_activate(s, a, g)
+        })
+    }
+
+    /// `active → settling`. Needs `coordinate`.
+    pub fn settle(&self) -> Result<ArenaStatus, HostError> {
+        self.write(Permission::Coordinate, &(), |m, s, a, g, ()| {
+            m.call_settle(s, a, g)
+        })
+    }
+
+    /// `settling → archived`. Needs `coordinate`.
+    pub fn archive(&self) -> Result<ArenaStatus, HostError> {
+        self.write(Permission::Coordinate, &(), |m, s, a, g, ()| {
+            m.call_archive(s, a, g)
+        })
+    }
+
+    /// Any state but archived `→ archived` with outcome `aborted(reason)`. Needs `coordinate`.
+    pub fn abort(&self, reason: &str) -> Result<ArenaStatus, HostError> {
+        self.write(Permission::Coordinate, reason, |m, s, a, g, reason| {
+            m.call_abort(s, a, g, reason)
+        })
+    }
+
+    /// Adds a participant. Needs `coordinate`; created or active.
+    pub fn invite(&self, participant: &ParticipantSpec) -> Result<Participant, HostError> {
+        self.write(
+            Permission::Coordinate,
+            participant,
+            |m, s, a, g, participant| m.call_invite(s, a, g, participant),
+        )
+    }
+
+    /// Stores an artifact in the agent's own slot. Needs `contribute`; active only.
+    pub fn put_artifact(&self, draft: &ArtifactDraft) -> Result<Artifact, HostError> {
+        self.write(Permission::Contribute, draft, |m, s, a, g, draft| {
+            m.call_put_artifact(s, a, g, draft)
+        })
+    }
+
+    /// Sets the agent's own slot status. Needs `contribute`; active only; pipeline order enforced.
+    pub fn set_slot_status(&self, status: SlotStatus) -> Result<(), HostError> {
+        self.write(Permission::Contribute, &status, |m, s, a, g, status| {
+            m.call_set_slot_status(s, a, g, *status)
+        })
+    }
+
+    /// Shares a fact whose source is the agent. Needs `share-facts`; active only.
+    pub fn add_fact(&self, draft: &FactDraft) -> Result<Fact, HostError> {
+        self.write(Permission::ShareFacts, draft, |m, s, a, g, draft| {
+            m.call_add_fact(s, a, g, draft)
+        })
+    }
+
+    /// Stores merged content in the agent's own slot with its provenance. Needs `coordinate`; active or
+    /// settling.
+    pub fn merge(&self, request: &MergeRequest) -> Result<Artifact, HostError> {
+        self.write(Permission::Coordinate, request, |m, s, a, g, request| {
+            m.call_merge(s, a, g, request)
+        })
     }
 
     /// The arena: goal, status, outcome, participants, aggregate. Needs `observe`.
@@ -100,94 +308,6 @@ impl AgentHandle {
         self.granted(Permission::Observe)?;
         self.host
             .call(|m, s| m.call_observe_events(s, &self.arena, &self.agent, after, limit))
-    }
-
-    /// Leaves the arena. Needs `observe`; created or active; not the last coordinator.
-    pub fn leave(&self) -> Result<(), HostError> {
-        self.granted(Permission::Observe)?;
-        let (arena, agent) = self.ids();
-        self.host
-            .call_write(move |m, s| m.call_leave(s, &arena, &agent))
-    }
-
-    /// Completes step `step`. Needs `contribute`; active only.
-    pub fn complete_step(&self, step: u32) -> Result<Aggregate, HostError> {
-        self.granted(Permission::Contribute)?;
-        let (arena, agent) = self.ids();
-        self.host
-            .call_write(move |m, s| m.call_complete_step(s, &arena, &agent, step))
-    }
-
-    /// Records a progress note. Needs `contribute`; active only.
-    pub fn report_progress(&self, note: &str) -> Result<Aggregate, HostError> {
-        self.granted(Permission::Contribute)?;
-        let (arena, agent) = self.ids();
-        let note = note.to_owned();
-        self.host
-            .call_write(move |m, s| m.call_report_progress(s, &arena, &agent, &note))
-    }
-
-    /// Replaces the goal. Needs `steer`; created or active.
-    pub fn update_goal(&self, goal: &str) -> Result<(), HostError> {
-        self.granted(Permission::Steer)?;
-        let (arena, agent) = self.ids();
-        let goal = goal.to_owned();
-        self.host
-            .call_write(move |m, s| m.call_update_goal(s, &arena, &agent, &goal))
-    }
-
-    /// `created → active`. Needs `coordinate`.
-    pub fn activate(&self) -> Result<ArenaStatus, HostError> {
-        self.granted(Permission::Coordinate)?;
-        let (arena, agent) = self.ids();
-        self.host
-            .call_write(move |m, s| m.call_activate(s, &arena, &agent))
-    }
-
-    /// `active → settling`. Needs `coordinate`.
-    pub fn settle(&self) -> Result<ArenaStatus, HostError> {
-        self.granted(Permission::Coordinate)?;
-        let (arena, agent) = self.ids();
-        self.host
-            .call_write(move |m, s| m.call_settle(s, &arena, &agent))
-    }
-
-    /// `settling → archived`. Needs `coordinate`.
-    pub fn archive(&self) -> Result<ArenaStatus, HostError> {
-        self.granted(Permission::Coordinate)?;
-        let (arena, agent) = self.ids();
-        self.host
-            .call_write(move |m, s| m.call_archive(s, &arena, &agent))
-    }
-
-    /// Any state but archived `→ archived` with outcome `aborted(reason)`. Needs `coordinate`.
-    pub fn abort(&self, reason: &str) -> Result<ArenaStatus, HostError> {
-        self.granted(Permission::Coordinate)?;
-        let (arena, agent) = self.ids();
-        let reason = reason.to_owned();
-        self.host
-            .call_write(move |m, s| m.call_abort(s, &arena, &agent, &reason))
-    }
-
-    /// Performs `op` and returns the arena right after it. With an idempotency `key`, a retry with the
-    /// same key writes nothing and returns the arena as it was right after the first call. Needs the
-    /// operation's permission.
-    pub fn perform(&self, key: Option<&str>, op: &Operation) -> Result<ArenaInfo, HostError> {
-        self.granted(operation_permission(op))?;
-        let (arena, agent) = self.ids();
-        let key = key.map(str::to_string);
-        let op = op.to_owned();
-        self.host
-            .call_write(move |m, s| m.call_perform(s, &arena, &agent, key.as_deref(), &op))
-    }
-
-    /// Adds a participant. Needs `coordinate`; created or active.
-    pub fn invite(&self, participant: &ParticipantSpec) -> Result<Participant, HostError> {
-        self.granted(Permission::Coordinate)?;
-        let (arena, agent) = self.ids();
-        let participant = participant.to_owned();
-        self.host
-            .call_write(move |m, s| m.call_invite(s, &arena, &agent, &participant))
     }
 
     /// This arena's facts matching `query`, in the order shared. Needs `observe`.
@@ -223,41 +343,5 @@ impl AgentHandle {
         self.granted(Permission::Contribute)?;
         self.host
             .call(|m, s| m.call_own_slot(s, &self.arena, &self.agent))
-    }
-
-    /// Stores an artifact in the agent's own slot. Needs `contribute`; active only.
-    pub fn put_artifact(&self, draft: &ArtifactDraft) -> Result<Artifact, HostError> {
-        self.granted(Permission::Contribute)?;
-        let (arena, agent) = self.ids();
-        let draft = draft.to_owned();
-        self.host
-            .call_write(move |m, s| m.call_put_artifact(s, &arena, &agent, &draft))
-    }
-
-    /// Sets the agent's own slot status. Needs `contribute`; active only; pipeline order enforced.
-    pub fn set_slot_status(&self, status: SlotStatus) -> Result<(), HostError> {
-        self.granted(Permission::Contribute)?;
-        let (arena, agent) = self.ids();
-        self.host
-            .call_write(move |m, s| m.call_set_slot_status(s, &arena, &agent, status))
-    }
-
-    /// Shares a fact whose source is the agent. Needs `share-facts`; active only.
-    pub fn add_fact(&self, draft: &FactDraft) -> Result<Fact, HostError> {
-        self.granted(Permission::ShareFacts)?;
-        let (arena, agent) = self.ids();
-        let draft = draft.to_owned();
-        self.host
-            .call_write(move |m, s| m.call_add_fact(s, &arena, &agent, &draft))
-    }
-
-    /// Stores merged content in the agent's own slot with its provenance. Needs `coordinate`; active or
-    /// settling.
-    pub fn merge(&self, request: &MergeRequest) -> Result<Artifact, HostError> {
-        self.granted(Permission::Coordinate)?;
-        let (arena, agent) = self.ids();
-        let request = request.to_owned();
-        self.host
-            .call_write(move |m, s| m.call_merge(s, &arena, &agent, &request))
     }
 }

@@ -1,5 +1,5 @@
 //! Host-side bindings generated from the WIT in `wit/`, in a crate of their own so that editing the
-//! host does not re-run `bindgen!`.
+//! host does not re-run `bindgen!`. [`names`] spells the generated types as the WIT does.
 
 /// The `arena` world: the arena component's `storage` import and `manager` export.
 pub mod arena {
@@ -31,6 +31,8 @@ pub mod memory_storage {
         with: { "arena:core/types": crate::arena::arena::core::types },
     });
 }
+
+pub mod names;
 
 pub use arena::arena::core::storage;
 pub use arena::arena::core::types;

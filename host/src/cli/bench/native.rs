@@ -9,10 +9,10 @@ use arena_bindings::storage::ArenaRecord;
 use arena_component as domain;
 use arena_component::{ArenaManager, SystemClock};
 
-use crate::db::Durability;
-use crate::db::Storage;
-use crate::db::sqlite::SqliteStorage;
-use crate::types::{self, ArenaError};
+use arena_host::Durability;
+use arena_host::db::Storage;
+use arena_host::db::sqlite::SqliteStorage;
+use arena_host::types::{self, ArenaError};
 
 /// [`SqliteStorage`] seen through the domain's `Storage` trait.
 pub struct NativeStorage(RefCell<SqliteStorage>);
@@ -21,7 +21,7 @@ pub struct NativeStorage(RefCell<SqliteStorage>);
 pub fn native_manager(
     path: &Path,
     durability: Durability,
-) -> Result<ArenaManager<NativeStorage, SystemClock>, crate::DbError> {
+) -> Result<ArenaManager<NativeStorage, SystemClock>, arena_host::DbError> {
     let storage = SqliteStorage::open(path, durability)?;
     Ok(ArenaManager::new(
         NativeStorage(RefCell::new(storage)),
@@ -65,7 +65,7 @@ fn error_in(e: ArenaError) -> domain::ArenaError {
     match e {
         ArenaError::Conflict => domain::ArenaError::Conflict,
         ArenaError::InvalidInput(m) => domain::ArenaError::InvalidInput(m),
-        other => domain::ArenaError::Storage(crate::describe(&other)),
+        other => domain::ArenaError::Storage(arena_host::describe(&other)),
     }
 }
 

@@ -1,0 +1,414 @@
+//! The command line: the arguments `arena` takes, and the parsers of the values clap cannot parse
+//! alone.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+use arena_host::parse_steps;
+use arena_host::types::{ParticipantSpec, Permission, Role, SlotStatus, Stage};
+
+/// Operate SharedArena arenas on a database file: create and inspect them as the operator, or act
+/// through a participant's handle with `--as AGENT`, with exactly that participant's permissions.
+#[derive(Parser)]
+#[command(name = "arena", version, about)]
+pub(crate) struct Cli {
+    /// The arena database: an SQLite file (created if missing), or a `postgres://` URL for a
+    /// PostgreSQL database that hosts on several machines share.
+    #[arg(long, global = true, env = "ARENA_DB", default_value = "arena.db")]
+    pub(crate) db: String,
+    /// Machine-readable output: JSON, or JSON Lines for streams of events.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// An idempotency key for an agent action (`--as`): a retry with the same key writes nothing and
+    /// prints the original result.
+    #[arg(long, global = true, value_name = "KEY")]
+    pub(crate) key: Option<String>,
+    /// Commit durability: `normal` survives a killed process, `full` also a power loss.
+    #[arg(long, global = true, value_enum, default_value_t = DurabilityArg::Normal)]
+    pub(crate) durability: DurabilityArg,
+    /// Where the compiled arena component is kept between runs, so that a start loads it instead of
+    /// compiling it [default: $XDG_CACHE_HOME/sharedarena, else ~/.cache/sharedarena].
+    #[arg(long, global = true, value_name = "DIR", env = "ARENA_CACHE_DIR")]
+    pub(crate) cache_dir: Option<PathBuf>,
+    /// Compile the arena component in this process; read and write no cache.
+    #[arg(long, global = true)]
+    pub(crate) no_cache: bool,
+    /// Group commit: concurrent operations share one transaction (`auto`: with `--durability full`).
+    #[arg(long, global = true, value_enum, default_value_t = GroupCommitArg::Auto)]
+    pub(crate) group_commit: GroupCommitArg,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum GroupCommitArg {
+    Auto,
+    On,
+    Off,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum DurabilityArg {
+    Normal,
+    Full,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StrategyArg {
+    Peer,
+    Pipeline,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum SlotStatusArg {
+    Idle,
+    Working,
+    Done,
+    Failed,
+}
+
+impl From<SlotStatusArg> for SlotStatus {
+    fn from(status: SlotStatusArg) -> Self {
+        match status {
+            SlotStatusArg::Idle => SlotStatus::Idle,
+            SlotStatusArg::Working => SlotStatus::Working,
+            SlotStatusArg::Done => SlotStatus::Done,
+            SlotStatusArg::Failed => SlotStatus::Failed,
+        }
+    }
+}
+
+/// Content given inline or read from a file (`-` for standard input).
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct ContentArgs {
+    /// The content.
+    #[arg(long)]
+    content: Option<String>,
+    /// Read the content from this file (`-`: standard input).
+    #[arg(long, value_name = "PATH")]
+    file: Option<PathBuf>,
+}
+
+impl ContentArgs {
+    pub(crate) fn read(self) -> Result<String> {
+        match (self.content, self.file) {
+            (Some(content), _) => Ok(content),
+            (None, Some(path)) if path.as_os_str() == "-" => {
+                std::io::read_to_string(std::io::stdin()).context("reading standard input")
+            }
+            (None, Some(path)) => std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display())),
+            (None, None) => bail!("give --content or --file"),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Create an arena and print its id.
+    Create {
+        /// What the participants work towards.
+        #[arg(long)]
+        goal: String,
+        /// How many steps make the goal.
+        #[arg(long)]
+        steps: u32,
+        /// A participant as AGENT:ROLE, or AGENT:ROLE:PERM,PERM to narrow the role (repeatable).
+        #[arg(long = "participant", value_name = "AGENT:ROLE")]
+        participants: Vec<String>,
+        /// The strategy's coordinator (default: the first coordinator listed).
+        #[arg(long)]
+        coordinator: Option<String>,
+        /// How the participants work together: peers under the coordinator, or pipeline stages.
+        #[arg(long, value_enum, default_value_t = StrategyArg::Peer)]
+        strategy: StrategyArg,
+        /// A pipeline stage as AGENT:STEPS[:DEPENDS,...], STEPS a comma-separated list of N or N-M
+        /// (e.g. `drafter:1-2`, `editor:4:drafter,reviewer`); repeatable, with --strategy pipeline.
+        #[arg(
+            long = "stage",
+            value_name = "AGENT:STEPS[:DEPENDS]",
+            value_parser = parse_stage,
+            required_if_eq("strategy", "pipeline")
+        )]
+        stages: Vec<Stage>,
+        /// Who is creating it (recorded as the creator).
+        #[arg(long = "as", value_name = "AGENT", default_value = "operator")]
+        creator: String,
+    },
+    /// List arenas, or with --agent the ids of the non-archived arenas it participates in.
+    List {
+        #[arg(long)]
+        agent: Option<String>,
+    },
+    /// Show an arena (as it was after event SEQ with --at).
+    Show {
+        id: String,
+        /// Show the arena as it was right after this event, replayed from event 1.
+        #[arg(long, value_name = "SEQ")]
+        at: Option<u64>,
+    },
+    /// Print an arena's events.
+    Events {
+        id: String,
+        /// Only events after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// At most this many events (all when omitted).
+        #[arg(long, conflicts_with = "follow")]
+        limit: Option<u32>,
+        /// Keep printing new events as they commit, until interrupted.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Check an arena's hash chain and replay its log against the stored state.
+    Verify { id: String },
+    /// created → active.
+    Activate {
+        id: String,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
+    /// active → settling.
+    Settle {
+        id: String,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
+    /// settling → archived.
+    Archive {
+        id: String,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
+    /// Any state but archived → archived, with a reason.
+    Abort {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
+    /// Invite AGENT:ROLE into the arena.
+    Invite {
+        id: String,
+        #[arg(value_name = "AGENT:ROLE")]
+        participant: String,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
+    /// Leave the arena.
+    Leave {
+        id: String,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
+    /// Complete step N.
+    Step {
+        id: String,
+        step: u32,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
+    /// Report progress.
+    Progress {
+        id: String,
+        note: String,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
+    /// Update the goal.
+    Goal {
+        id: String,
+        goal: String,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
+    /// Store an artifact in your own slot and print it.
+    Put {
+        id: String,
+        /// What the content is: `text`, `code`, `structured` (JSON), ...
+        #[arg(long)]
+        kind: String,
+        #[command(flatten)]
+        content: ContentArgs,
+        /// Metadata as KEY=VALUE (repeatable).
+        #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
+        metadata: Vec<(String, String)>,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
+    /// List every slot (owner, status, artifact ids), or with --agent one slot with its artifacts.
+    Artifacts {
+        id: String,
+        /// Show this agent's slot with its artifacts' content.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Read through this participant's handle (needs read-slots); the operator's view without.
+        #[arg(long = "as", value_name = "AGENT")]
+        reader: Option<String>,
+    },
+    /// Set your own slot's status (in a pipeline, `done` marks your stage done).
+    Slot {
+        id: String,
+        #[arg(value_enum)]
+        status: SlotStatusArg,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
+    /// Store merged content in your slot, recording the artifacts it came from.
+    Merge {
+        id: String,
+        /// The source artifacts, in order (one or more).
+        #[arg(long = "from", value_name = "ARTIFACT", num_args = 1.., required = true)]
+        sources: Vec<String>,
+        #[command(flatten)]
+        content: ContentArgs,
+        /// What the merged content is.
+        #[arg(long, default_value = "text")]
+        kind: String,
+        /// Metadata as KEY=VALUE (repeatable).
+        #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
+        metadata: Vec<(String, String)>,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
+    /// Share a fact and print it.
+    Fact {
+        id: String,
+        /// The knowledge.
+        #[arg(long)]
+        content: String,
+        /// How sure you are, in [0, 1].
+        #[arg(long)]
+        confidence: f64,
+        /// A tag (repeatable).
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
+    /// Query shared facts as the operator: of one arena, or across arenas by tag.
+    Facts {
+        /// The arena; without it, every arena whose facts carry --tag.
+        id: Option<String>,
+        /// Only facts carrying exactly this tag (required across arenas).
+        #[arg(long)]
+        tag: Option<String>,
+        /// Only facts containing this text, ignoring case (Unicode case folding).
+        #[arg(long)]
+        text: Option<String>,
+    },
+    /// Run the arena of plugins a TOML manifest describes, printing every turn.
+    Run { manifest: PathBuf },
+    /// Run the sample plugins as a three-stage pipeline, from creation to the settle report.
+    Demo,
+    /// Measure the hot paths against baselines measured in the same run; print one table of ratios.
+    Bench {
+        /// Every case at tiny sizes, in seconds: checks the suite runs (the figures mean nothing).
+        #[arg(long, conflicts_with = "full")]
+        smoke: bool,
+        /// The full suite, as `cargo bench` runs it: a 1,000,000-event replay, 10,000 instances.
+        #[arg(long)]
+        full: bool,
+        /// Where replay fixtures are built once and kept.
+        #[arg(long, value_name = "DIR", default_value = "target/bench-fixtures")]
+        fixtures: PathBuf,
+    },
+}
+
+/// Usage rules clap cannot express: exits with a usage error (status 2) when one is broken.
+pub(crate) fn check_usage(cli: &Cli) {
+    if let Command::Create {
+        strategy, stages, ..
+    } = &cli.command
+        && !stages.is_empty()
+        && *strategy != StrategyArg::Pipeline
+    {
+        let mut command = Cli::command();
+        command.build();
+        let create = command
+            .find_subcommand_mut("create")
+            .expect("the create subcommand");
+        create
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--stage needs --strategy pipeline",
+            )
+            .exit();
+    }
+}
+
+/// Parses `AGENT:ROLE` or `AGENT:ROLE:PERM,PERM` (agent ids may themselves contain colons).
+pub(crate) fn parse_participant(text: &str) -> Result<ParticipantSpec> {
+    let parts: Vec<&str> = text.rsplitn(3, ':').collect();
+    let (agent, role, permissions) = match parts.as_slice() {
+        [last, middle, first] if middle.parse::<Role>().is_ok() => {
+            (first.to_string(), *middle, Some(*last))
+        }
+        [role, agent_tail, agent_head] => (format!("{agent_head}:{agent_tail}"), *role, None),
+        [role, agent] => (agent.to_string(), *role, None),
+        _ => bail!("participant {text:?} is not AGENT:ROLE"),
+    };
+    let role: Role = role.parse().map_err(|_| {
+        anyhow!("unknown role {role:?} in {text:?} (coordinator, worker or observer)")
+    })?;
+    let permissions = permissions
+        .map(|list| {
+            list.split(',')
+                .map(|name| {
+                    name.parse::<Permission>()
+                        .map_err(|_| anyhow!("unknown permission {name:?} in {text:?}"))
+                })
+                .collect::<Result<Vec<Permission>>>()
+        })
+        .transpose()?;
+    Ok(ParticipantSpec {
+        agent,
+        role,
+        permissions,
+    })
+}
+
+/// Parses a pipeline stage `AGENT:STEPS[:DEPENDS,...]`: STEPS a comma-separated list of `N` or `N-M`,
+/// DEPENDS the agents of the stages it waits for.
+fn parse_stage(text: &str) -> Result<Stage> {
+    let mut parts = text.splitn(3, ':');
+    let agent = parts.next().unwrap_or_default();
+    let steps = parts.next().ok_or_else(|| {
+        anyhow!("stage {text:?} is not AGENT:STEPS[:DEPENDS,...] (e.g. drafter:1-2)")
+    })?;
+    if agent.is_empty() {
+        bail!("stage {text:?} names no agent");
+    }
+    if steps.is_empty() {
+        bail!("stage {text:?} owns no steps");
+    }
+    let steps = parse_steps(steps).map_err(|e| anyhow!("stage {text:?}: {e}"))?;
+    let depends_on = match parts.next() {
+        None | Some("") => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|agent| {
+                if agent.is_empty() {
+                    bail!("stage {text:?}: an empty agent among its dependencies")
+                }
+                Ok(agent.to_string())
+            })
+            .collect::<Result<Vec<_>>>()?,
+    };
+    Ok(Stage {
+        agent: agent.to_string(),
+        steps,
+        depends_on,
+    })
+}
+
+/// Parses metadata `KEY=VALUE` (the value may contain `=`).
+fn parse_meta(text: &str) -> Result<(String, String)> {
+    text.split_once('=')
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .ok_or_else(|| anyhow!("metadata {text:?} is not KEY=VALUE"))
+}

@@ -1,0 +1,405 @@
+//! The benchmark suite behind `arena bench` (and `cargo bench`, which runs `arena bench`): every hot
+//! path measured against a baseline in the same run, so the table reads as ratios on a shared, noisy
+//! machine.
+//!
+//! The native baseline is the arena's domain logic (`arena-component`) compiled natively on this host's
+//! own SQLite storage code ([`native`]): same SQL, same pragmas, same commit pattern. Raw SQLite
+//! figures use the same file system and pragmas. Cases interleave their measurements so that noise
+//! hits both sides alike, and report medians.
+
+mod instances;
+mod native;
+mod replay;
+mod writes;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use arena_component as domain;
+use serde::Serialize;
+
+use arena_host::Durability;
+use arena_host::types::{ArenaConfig, Event, ParticipantSpec, Role, Strategy};
+use arena_host::{ArenaHost, GroupCommit, HostOptions};
+
+use super::render::Output;
+
+/// `arena bench`: runs the suite (at `--smoke`, standard or `--full` sizes) on temporary files and
+/// prints the table, or with `--json` one line per row.
+pub(crate) fn command(smoke: bool, full: bool, fixtures: PathBuf, out: &Output) -> Result<()> {
+    let exe = std::env::current_exe().ok();
+    let config = if smoke {
+        BenchConfig::smoke(fixtures, exe)
+    } else if full {
+        BenchConfig::full(fixtures, exe)
+    } else {
+        BenchConfig::standard(fixtures, exe)
+    };
+    let report = run(&config, |case| eprintln!("measuring: {case}")).context("benchmark")?;
+    if !out.json {
+        print!("{}", table(&report));
+        return Ok(());
+    }
+    for row in &report.rows {
+        out.json(&RowView {
+            case: &row.case,
+            measured: &row.value,
+            baseline: &row.baseline,
+            baseline_value: &row.baseline_value,
+            ratio: row.ratio,
+            higher_is_better: row.higher_is_better,
+            target: row.target,
+            met: row.met(),
+            durability: report.durability.name(),
+            machine: &report.machine,
+        })?;
+    }
+    Ok(())
+}
+
+/// A row of the table as `--json` prints it.
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct RowView<'a> {
+    case: &'a str,
+    measured: &'a str,
+    baseline: &'a str,
+    baseline_value: &'a str,
+    ratio: f64,
+    higher_is_better: bool,
+    target: Option<f64>,
+    met: Option<bool>,
+    durability: &'static str,
+    machine: &'a str,
+}
+
+/// How much to measure.
+#[derive(Clone, Debug)]
+pub struct BenchConfig {
+    /// Durability of every case but the group-commit ones, which run at both settings.
+    pub durability: Durability,
+    /// Operations per timed sample.
+    pub ops: usize,
+    /// Timed samples per case (the median is reported).
+    pub samples: usize,
+    /// Concurrent writers in the group-commit cases.
+    pub writers: usize,
+    /// Operations each of those writers performs.
+    pub ops_per_writer: usize,
+    /// Live plugin instances at which resident memory is read (the slope between consecutive counts
+    /// is reported).
+    pub instance_counts: Vec<usize>,
+    /// Events in the replay fixture.
+    pub replay_events: u64,
+    /// Where replay fixtures are cached between runs.
+    pub fixtures: PathBuf,
+    /// The `arena` program, for the cold-start case (skipped when `None`).
+    pub arena_exe: Option<PathBuf>,
+    /// Process starts per cold-start variant.
+    pub starts: usize,
+    /// A PostgreSQL database (`postgres://…`) for the shared-database cases; skipped when `None`.
+    pub postgres: Option<String>,
+}
+
+impl BenchConfig {
+    /// A run of a minute or two: `arena bench`.
+    pub fn standard(fixtures: PathBuf, arena_exe: Option<PathBuf>) -> Self {
+        BenchConfig {
+            durability: Durability::Normal,
+            ops: 200,
+            samples: 5,
+            writers: 32,
+            ops_per_writer: 100,
+            instance_counts: vec![1000, 2000],
+            replay_events: 100_000,
+            fixtures,
+            arena_exe,
+            starts: 3,
+            postgres: std::env::var("ARENA_BENCH_POSTGRES").ok(),
+        }
+    }
+
+    /// The full suite: `cargo bench`.
+    pub fn full(fixtures: PathBuf, arena_exe: Option<PathBuf>) -> Self {
+        BenchConfig {
+            ops: 300,
+            samples: 7,
+            ops_per_writer: 300,
+            instance_counts: vec![1000, 2000, 10_000],
+            replay_events: 1_000_000,
+            starts: 5,
+            ..Self::standard(fixtures, arena_exe)
+        }
+    }
+
+    /// A smoke run of a few seconds: every case, tiny sizes (figures meaningless).
+    pub fn smoke(fixtures: PathBuf, arena_exe: Option<PathBuf>) -> Self {
+        BenchConfig {
+            ops: 20,
+            samples: 1,
+            writers: 4,
+            ops_per_writer: 10,
+            instance_counts: vec![10, 20],
+            replay_events: 1000,
+            starts: 1,
+            ..Self::standard(fixtures, arena_exe)
+        }
+    }
+}
+
+/// One line of the table: a measurement, its baseline, and their ratio.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// What was measured.
+    pub case: String,
+    /// The measured figure, as text with its unit.
+    pub value: String,
+    /// What it is compared with.
+    pub baseline: String,
+    /// The baseline's figure.
+    pub baseline_value: String,
+    /// measured ÷ baseline, as a rate ratio (higher is better) or a cost ratio, per `higher_is_better`.
+    pub ratio: f64,
+    /// Whether a higher ratio is better (rates) or worse (costs).
+    pub higher_is_better: bool,
+    /// The issue's target for the ratio, if any.
+    pub target: Option<f64>,
+}
+
+impl Row {
+    /// Whether the ratio meets its target (`None` without one).
+    pub fn met(&self) -> Option<bool> {
+        self.target.map(|t| {
+            if self.higher_is_better {
+                self.ratio >= t
+            } else {
+                self.ratio <= t
+            }
+        })
+    }
+}
+
+/// What a run measured, and where.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The machine, in one line (see [`machine`]).
+    pub machine: String,
+    /// The durability of every case but the group-commit ones.
+    pub durability: Durability,
+    /// The table's lines, in the order measured.
+    pub rows: Vec<Row>,
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// The mean time of one call of `op` over `ops` calls, in seconds.
+fn time_per_op<E: Into<anyhow::Error>>(
+    ops: usize,
+    mut op: impl FnMut() -> std::result::Result<(), E>,
+) -> Result<f64> {
+    let start = Instant::now();
+    for _ in 0..ops {
+        op().map_err(Into::into)?;
+    }
+    Ok(start.elapsed().as_secs_f64() / ops as f64)
+}
+
+fn micros(seconds: f64) -> String {
+    format!("{:.1} µs", seconds * 1e6)
+}
+
+fn per_second(rate: f64) -> String {
+    format!("{rate:.0}/s")
+}
+
+/// The machine, in one line: CPU model and logical cores.
+pub fn machine() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{model}, {cores} logical cores, {}", std::env::consts::OS)
+}
+
+fn component_config(steps: u32, workers: usize) -> ArenaConfig {
+    let spec = |agent: String, role| ParticipantSpec {
+        agent,
+        role,
+        permissions: None,
+    };
+    let mut participants = vec![spec("lead".into(), Role::Coordinator)];
+    participants.extend((0..workers).map(|w| spec(format!("w{w}"), Role::Worker)));
+    ArenaConfig {
+        goal: "measure".into(),
+        total_steps: steps,
+        strategy: Strategy::Peer("lead".into()),
+        participants,
+        created_by: "bench".into(),
+    }
+}
+
+fn native_config(steps: u32) -> domain::ArenaConfig {
+    let spec = |agent: &str, role| domain::ParticipantSpec {
+        agent: agent.into(),
+        role,
+        permissions: None,
+    };
+    domain::ArenaConfig {
+        goal: "measure".into(),
+        total_steps: steps,
+        strategy: domain::Strategy::Peer("lead".into()),
+        participants: vec![
+            spec("lead", domain::Role::Coordinator),
+            spec("w0", domain::Role::Worker),
+        ],
+        created_by: "bench".into(),
+    }
+}
+
+fn open_host(path: &Path, durability: Durability, group_commit: bool) -> Result<ArenaHost> {
+    let host = ArenaHost::open(
+        path,
+        HostOptions {
+            durability,
+            group_commit: if group_commit {
+                GroupCommit::On
+            } else {
+                GroupCommit::Off
+            },
+            ..HostOptions::default()
+        },
+    )?;
+    Ok(host)
+}
+
+/// An active arena of `steps` steps with workers `w0`…, and its id.
+fn active_arena(host: &ArenaHost, steps: u32, workers: usize) -> Result<String> {
+    let id = host.create(&component_config(steps, workers))?;
+    host.handle(&id, "lead").and_then(|h| h.activate())?;
+    Ok(id)
+}
+
+fn raw_sqlite(path: &Path, durability: Durability) -> Result<rusqlite::Connection> {
+    let raw = rusqlite::Connection::open(path)?;
+    raw.pragma_update(None, "journal_mode", "WAL")?;
+    let sync = match durability {
+        Durability::Normal => "NORMAL",
+        Durability::Full => "FULL",
+    };
+    raw.pragma_update(None, "synchronous", sync)?;
+    raw.execute_batch(
+        "CREATE TABLE IF NOT EXISTS events (arena_id TEXT NOT NULL, seq INTEGER NOT NULL,
+             at TEXT NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL,
+             hash TEXT NOT NULL, PRIMARY KEY (arena_id, seq)) WITHOUT ROWID",
+    )?;
+    Ok(raw)
+}
+
+/// Inserts `(arena, event)` rows into the raw events table in one transaction.
+fn insert_rows<'a>(
+    raw: &rusqlite::Connection,
+    rows: impl IntoIterator<Item = (&'a str, &'a Event)>,
+) -> Result<()> {
+    let tx = raw.unchecked_transaction()?;
+    {
+        let mut insert =
+            tx.prepare_cached("INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
+        for (arena, e) in rows {
+            insert.execute(rusqlite::params![
+                arena, e.seq, e.at, e.actor, e.kind, e.payload, e.hash
+            ])?;
+        }
+    }
+    Ok(tx.commit()?)
+}
+
+/// Runs every case and returns the table; `progress` hears the name of each case as it starts.
+pub fn run(config: &BenchConfig, mut progress: impl FnMut(&str)) -> Result<Report> {
+    let dir = tempfile::tempdir()?;
+    let mut rows = Vec::new();
+    progress("one durable operation");
+    rows.extend(writes::durable_operation(config, dir.path())?);
+    progress("a plugin turn");
+    rows.extend(writes::plugin_turn(config, dir.path())?);
+    for durability in [Durability::Normal, Durability::Full] {
+        progress(&format!("group commit ({})", durability.name()));
+        rows.extend(writes::group_commit(config, dir.path(), durability)?);
+    }
+    progress("plugin instantiation");
+    rows.extend(instances::instantiation(config, dir.path())?);
+    progress("resident memory per plugin instance");
+    rows.extend(instances::memory_per_instance(config, dir.path())?);
+    progress("replay");
+    rows.extend(replay::replay(config)?);
+    if let Some(exe) = &config.arena_exe {
+        progress("cold start");
+        rows.extend(replay::cold_start(config, exe, dir.path())?);
+    }
+    if let Some(url) = &config.postgres {
+        progress("PostgreSQL, one and three hosts");
+        rows.extend(writes::shared_database(config, dir.path(), url)?);
+    }
+    Ok(Report {
+        machine: machine(),
+        durability: config.durability,
+        rows,
+    })
+}
+
+/// The report as a table (plain text, aligned).
+pub fn table(report: &Report) -> String {
+    let mut out = format!(
+        "machine: {}\ndurability: {} unless a case says otherwise\n\
+         ratio: component ÷ baseline as a rate (higher is better), or as a cost (marked ≤)\n\n",
+        report.machine,
+        report.durability.name()
+    );
+    let widths = [62, 22, 52, 22];
+    out.push_str(&format!(
+        "{:<w0$} {:>w1$}  {:<w2$} {:>w3$} {:>9} {:>8}\n",
+        "case",
+        "measured",
+        "baseline (same run)",
+        "baseline",
+        "ratio",
+        "target",
+        w0 = widths[0],
+        w1 = widths[1],
+        w2 = widths[2],
+        w3 = widths[3]
+    ));
+    for row in &report.rows {
+        let target = match (row.target, row.met()) {
+            (Some(t), Some(met)) => format!(
+                "{}{t} {}",
+                if row.higher_is_better { "≥" } else { "≤" },
+                if met { "✓" } else { "✗" }
+            ),
+            _ => "–".into(),
+        };
+        out.push_str(&format!(
+            "{:<w0$} {:>w1$}  {:<w2$} {:>w3$} {:>8.2}× {:>8}\n",
+            row.case,
+            row.value,
+            row.baseline,
+            row.baseline_value,
+            row.ratio,
+            target,
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3]
+        ));
+    }
+    out
+}

@@ -1,0 +1,188 @@
+//! `arena`, the operator's program: [`args`] says what it takes, one module per family of commands
+//! does the work through the `arena_host` library, and [`render`] prints the results as text or
+//! JSON ([`views`]).
+
+mod actions;
+mod arenas;
+mod args;
+mod bench;
+mod events;
+mod facts;
+mod render;
+mod run;
+mod slots;
+mod views;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use arena_host::Location;
+use arena_host::types::ArenaInfo;
+use arena_host::{
+    AgentHandle, ArenaHost, Durability, GroupCommit, HostOptions, Operation, Performed,
+};
+
+use args::{Cli, Command, DurabilityArg, GroupCommitArg};
+use render::Output;
+
+/// Parses the command line and runs it; a usage error exits here with status 2.
+pub(crate) fn main() -> Result<()> {
+    let cli = Cli::parse();
+    args::check_usage(&cli);
+    run(cli)
+}
+
+/// What every command that opens the database works with.
+pub(crate) struct Session {
+    host: ArenaHost,
+    out: Output,
+    /// The idempotency key for agent actions (`--key`).
+    key: Option<String>,
+}
+
+impl Session {
+    /// `agent`'s handle on arena `id`, with exactly the permissions it holds there.
+    fn handle(&self, id: &str, agent: &str) -> Result<AgentHandle> {
+        self.host
+            .handle(id, agent)
+            .with_context(|| format!("arena {id}"))
+    }
+
+    /// Performs `op` as `agent` on arena `id` through its handle (with `--key`, if given), the path a
+    /// plugin's calls take.
+    fn act(&self, id: &str, agent: &str, op: Operation) -> Result<ArenaInfo> {
+        Ok(self.handle(id, agent)?.perform(self.key.as_deref(), &op)?)
+    }
+
+    /// [`Session::act`], returning what the operation created too.
+    fn act_and_fetch(&self, id: &str, agent: &str, op: Operation) -> Result<Performed> {
+        Ok(self
+            .handle(id, agent)?
+            .perform_and_fetch(self.key.as_deref(), &op)?)
+    }
+}
+
+/// The component cache the program uses unless told otherwise.
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("sharedarena"))
+}
+
+fn host_options(cli: &Cli) -> HostOptions {
+    HostOptions {
+        durability: match cli.durability {
+            DurabilityArg::Normal => Durability::Normal,
+            DurabilityArg::Full => Durability::Full,
+        },
+        component_cache: if cli.no_cache {
+            None
+        } else {
+            cli.cache_dir.clone().or_else(default_cache_dir)
+        },
+        group_commit: match cli.group_commit {
+            GroupCommitArg::Auto => GroupCommit::Auto,
+            GroupCommitArg::On => GroupCommit::On,
+            GroupCommitArg::Off => GroupCommit::Off,
+        },
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let out = Output { json: cli.json };
+    if let Command::Bench {
+        smoke,
+        full,
+        fixtures,
+    } = cli.command
+    {
+        return bench::command(smoke, full, fixtures, &out);
+    }
+    let location = Location::parse(&cli.db);
+    let host = ArenaHost::open_at(location.clone(), host_options(&cli))
+        .with_context(|| format!("opening arena database {location}"))?;
+    let session = Session {
+        host,
+        out,
+        key: cli.key,
+    };
+    let s = &session;
+    match cli.command {
+        Command::Create {
+            goal,
+            steps,
+            participants,
+            coordinator,
+            strategy,
+            stages,
+            creator,
+        } => arenas::create(
+            s,
+            arenas::NewArena {
+                goal,
+                steps,
+                participants,
+                coordinator,
+                strategy,
+                stages,
+                creator,
+            },
+        ),
+        Command::List { agent } => arenas::list(s, agent),
+        Command::Show { id, at } => arenas::show(s, &id, at),
+        Command::Verify { id } => arenas::verify(s, &id),
+        Command::Events {
+            id,
+            after,
+            limit,
+            follow,
+        } => events::print(s, &id, after, limit, follow),
+        Command::Activate { id, agent } => actions::lifecycle(s, &id, &agent, Operation::Activate),
+        Command::Settle { id, agent } => actions::lifecycle(s, &id, &agent, Operation::Settle),
+        Command::Archive { id, agent } => actions::lifecycle(s, &id, &agent, Operation::Archive),
+        Command::Abort { id, reason, agent } => {
+            actions::lifecycle(s, &id, &agent, Operation::Abort(reason))
+        }
+        Command::Invite {
+            id,
+            participant,
+            agent,
+        } => actions::invite(s, &id, &participant, &agent),
+        Command::Leave { id, agent } => actions::leave(s, &id, &agent),
+        Command::Step { id, step, agent } => actions::step(s, &id, step, &agent),
+        Command::Progress { id, note, agent } => actions::progress(s, &id, note, &agent),
+        Command::Goal { id, goal, agent } => actions::goal(s, &id, goal, &agent),
+        Command::Put {
+            id,
+            kind,
+            content,
+            metadata,
+            agent,
+        } => slots::put(s, &id, kind, content, metadata, &agent),
+        Command::Artifacts { id, agent, reader } => slots::artifacts(s, &id, agent, reader),
+        Command::Slot { id, status, agent } => slots::set_status(s, &id, status.into(), &agent),
+        Command::Merge {
+            id,
+            sources,
+            content,
+            kind,
+            metadata,
+            agent,
+        } => slots::merge(s, &id, sources, content, kind, metadata, &agent),
+        Command::Fact {
+            id,
+            content,
+            confidence,
+            tags,
+            agent,
+        } => facts::share(s, &id, content, confidence, tags, &agent),
+        Command::Facts { id, tag, text } => facts::query(s, id.as_deref(), tag, text),
+        Command::Run { manifest } => run::manifest(s, &manifest),
+        Command::Demo => run::demo(s),
+        Command::Bench { .. } => unreachable!("handled before the database is opened"),
+    }
+}

@@ -1,0 +1,215 @@
+//! `run` and `demo`: arenas of plugins, every turn printed, then the log and its verification.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use arena_host::plugin::{PluginEngine, TurnOutcome, TurnReport};
+use arena_host::run::{self, Manifest, Observer, RunControl};
+use arena_host::types::ArenaStatus;
+
+use super::Session;
+use super::render::{Output, info_text};
+
+/// `run MANIFEST`: the arena the manifest describes, its plugins' paths relative to the manifest.
+pub(crate) fn manifest(s: &Session, manifest: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(manifest)
+        .with_context(|| format!("reading manifest {}", manifest.display()))?;
+    let parsed = Manifest::parse(&text).with_context(|| format!("in {}", manifest.display()))?;
+    let base = manifest.parent().unwrap_or(Path::new("."));
+    run_manifest(s, &parsed, base)
+}
+
+/// `demo`: the sample plugins as a three-stage pipeline.
+pub(crate) fn demo(s: &Session) -> Result<()> {
+    if !s.out.json {
+        println!(
+            "running the sample plugins in {} as a three-stage pipeline: ada drafts, bob \
+             reviews her drafts, cy signs off on both; lead merges and archives; eve watches\n",
+            s.host.location()
+        );
+    }
+    run_manifest(s, &Manifest::parse(run::DEMO_MANIFEST)?, Path::new("."))
+}
+
+#[derive(Serialize)]
+struct Turn<'a> {
+    turn: u32,
+    agent: &'a str,
+    plugin: &'a str,
+    outcome: &'static str,
+    report: String,
+    output: &'a str,
+    fuel: u64,
+}
+
+/// One turn: a JSON line, or a line of text and the plugin's output beneath it.
+fn print_turn(out: &Output, turn: &TurnReport) -> Result<()> {
+    let (outcome, report, marker) = match &turn.outcome {
+        TurnOutcome::Done(report) => ("done", report.clone(), ""),
+        TurnOutcome::Failed(error) => ("failed", error.clone(), "error: "),
+        TurnOutcome::Stopped(error) => ("stopped", error.to_string(), "STOPPED: "),
+    };
+    if out.json {
+        return out.json(&Turn {
+            turn: turn.turn,
+            agent: &turn.agent,
+            plugin: &turn.plugin,
+            outcome,
+            report,
+            output: &turn.output,
+            fuel: turn.fuel,
+        });
+    }
+    println!("turn {:<3} {:<8} {marker}{report}", turn.turn, turn.agent);
+    for line in turn.output.lines() {
+        println!("           | {line}");
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct Summary<'a> {
+    arena: &'a str,
+    rounds: u32,
+    status: &'static str,
+    stopped: &'a [String],
+    verified_events: u64,
+}
+
+/// Prints every turn as it ends and, on a terminal, a status line on stderr: which agent is in
+/// which turn, and the steps done of the total.
+struct Progress<'a> {
+    out: &'a Output,
+    /// Whether stderr is a terminal (the status line is drawn only there).
+    live: bool,
+    in_turn: BTreeMap<String, u32>,
+    steps: (u32, u32),
+    /// A turn that could not be printed (a closed pipe), reported once the run is over.
+    printed: Result<()>,
+}
+
+impl Progress<'_> {
+    fn redraw(&self) {
+        if !self.live {
+            return;
+        }
+        let working: Vec<String> = self
+            .in_turn
+            .iter()
+            .map(|(agent, turn)| format!("{agent} (turn {turn})"))
+            .collect();
+        let working = if working.is_empty() {
+            "idle".to_string()
+        } else {
+            working.join(", ")
+        };
+        let mut line = format!("steps {}/{} · {working}", self.steps.0, self.steps.1);
+        if line.len() > 160 {
+            let mut end = 157;
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            line.truncate(end);
+            line.push('…');
+        }
+        let mut err = std::io::stderr().lock();
+        // A status line that cannot be drawn is no reason to stop the run.
+        let _ = write!(err, "\r\x1b[K{line}");
+        let _ = err.flush();
+    }
+
+    fn clear(&self) {
+        if self.live {
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[K");
+        }
+    }
+}
+
+impl Observer for Progress<'_> {
+    fn turn_started(&mut self, _plugin: &str, agent: &str, turn: u32) {
+        self.in_turn.insert(agent.to_string(), turn);
+        self.redraw();
+    }
+
+    fn turn_ended(&mut self, report: &TurnReport) {
+        self.in_turn.remove(&report.agent);
+        self.clear();
+        if self.printed.is_ok() {
+            self.printed = print_turn(self.out, report);
+        }
+        self.redraw();
+    }
+
+    fn progress(&mut self, completed: u32, total: u32) {
+        self.steps = (completed, total);
+        self.redraw();
+    }
+}
+
+/// Runs a manifest and prints every turn, then the arena's events and its verification. Ctrl-C
+/// stops the run cleanly: turns in flight are interrupted and the arena is verified as it stands.
+fn run_manifest(s: &Session, manifest: &Manifest, base: &Path) -> Result<()> {
+    let (host, out) = (&s.host, &s.out);
+    let engine = PluginEngine::new()?;
+    let control = RunControl::new();
+    let stopper = control.clone();
+    // Only the first handler can be installed (a demo inside a run would be the second).
+    if let Err(e) = ctrlc::set_handler(move || stopper.stop()) {
+        tracing::debug!("Ctrl-C handler not installed: {e}");
+    }
+    let mut progress = Progress {
+        out,
+        live: !out.json && std::io::stderr().is_terminal(),
+        in_turn: BTreeMap::new(),
+        steps: (0, 0),
+        printed: Ok(()),
+    };
+    let summary = run::run_with(host, &engine, manifest, base, &control, &mut progress);
+    progress.clear();
+    let summary = summary?;
+    progress.printed?;
+    if control.is_stopped() {
+        eprintln!(
+            "interrupted: the turns in flight were stopped; verifying the arena as it stands"
+        );
+    }
+    let id = &summary.arena;
+    if !out.json {
+        println!("\nevents of arena {id}:");
+    }
+    out.events(&host.all_events(id, 0)?)?;
+    let report = host.verify(id)?;
+    if let Some(problem) = report.problem {
+        bail!("arena {id} failed verification: {problem}");
+    }
+    if out.json {
+        out.json(&Summary {
+            arena: id,
+            rounds: summary.rounds,
+            status: summary.status.name(),
+            stopped: &summary.stopped,
+            verified_events: report.events,
+        })?;
+    } else {
+        println!(
+            "\nverify: {} events, hash chain intact, replay matches the stored state\n\n{}",
+            report.events,
+            info_text(&host.get(id)?)
+        );
+        if !summary.stopped.is_empty() {
+            println!("stopped plugins: {}", summary.stopped.join(", "));
+        }
+    }
+    if summary.status != ArenaStatus::Archived {
+        eprintln!(
+            "note: the arena is still {} after {} turns",
+            summary.status, summary.rounds
+        );
+    }
+    Ok(())
+}
