@@ -14,6 +14,7 @@ fn main() {
             "example-observer",
             "example-drafter",
             "example-reviewer",
+            "example-llm-worker",
         ],
         &[
             "arena-component",
@@ -23,6 +24,7 @@ fn main() {
             "examples/observer",
             "examples/drafter",
             "examples/reviewer",
+            "examples/llm-worker",
         ],
     );
     guest_build::plug(
