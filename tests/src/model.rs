@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How the server answers.
 #[derive(Clone, Debug)]
@@ -24,6 +24,8 @@ pub struct ModelServer {
     requests: Arc<AtomicUsize>,
     bodies: Arc<Mutex<Vec<String>>>,
     authorizations: Arc<Mutex<Vec<String>>>,
+    /// When each request arrived, and when each answer had been sent.
+    times: Arc<Mutex<(Vec<Instant>, Vec<Instant>)>>,
     server: Arc<tiny_http::Server>,
     stop: Arc<AtomicBool>,
 }
@@ -37,12 +39,14 @@ impl ModelServer {
         let bodies = Arc::new(Mutex::new(Vec::new()));
         let authorizations = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (srv, count, kept, auth, halt) = (
+        let times = Arc::new(Mutex::new((Vec::new(), Vec::new())));
+        let (srv, count, kept, auth, halt, clock) = (
             server.clone(),
             requests.clone(),
             bodies.clone(),
             authorizations.clone(),
             stop.clone(),
+            times.clone(),
         );
         std::thread::spawn(move || {
             // Requests held unanswered in `Hang`, until the server stops.
@@ -52,6 +56,7 @@ impl ModelServer {
                     continue;
                 };
                 let n = count.fetch_add(1, Ordering::SeqCst);
+                clock.lock().unwrap().0.push(Instant::now());
                 let mut body = String::new();
                 let _ = request.as_reader().read_to_string(&mut body);
                 kept.lock().unwrap().push(body);
@@ -75,6 +80,7 @@ impl ModelServer {
                     ),
                 };
                 // Each answer on a thread of its own, so that slow answers overlap.
+                let clock = clock.clone();
                 std::thread::spawn(move || {
                     std::thread::sleep(latency);
                     let body = if status == 200 {
@@ -90,6 +96,7 @@ impl ModelServer {
                                 .expect("a header"),
                         );
                     let _ = request.respond(response);
+                    clock.lock().unwrap().1.push(Instant::now());
                 });
             }
             drop(held);
@@ -99,9 +106,19 @@ impl ModelServer {
             requests,
             bodies,
             authorizations,
+            times,
             server,
             stop,
         }
+    }
+
+    /// From the first request's arrival to the last answer sent: how long the model was busy
+    /// with the run, however its requests overlapped. `None` before any answer.
+    pub fn busy_span(&self) -> Option<Duration> {
+        let times = self.times.lock().unwrap();
+        let first = times.0.iter().min()?;
+        let last = times.1.iter().max()?;
+        Some(last.saturating_duration_since(*first))
     }
 
     /// `http://127.0.0.1:PORT`.

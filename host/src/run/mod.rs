@@ -56,7 +56,7 @@ use crate::{ArenaHost, HostError};
 use manifest::declared_grant;
 
 /// The sample plugins built into the program, by the name `builtin:NAME` uses.
-pub const BUILTIN_PLUGINS: [(&str, &[u8]); 5] = [
+pub const BUILTIN_PLUGINS: [(&str, &[u8]); 6] = [
     (
         "coordinator",
         include_bytes!(concat!(
@@ -79,6 +79,10 @@ pub const BUILTIN_PLUGINS: [(&str, &[u8]); 5] = [
     (
         "reviewer",
         include_bytes!(concat!(env!("ARENA_GUEST_DIR"), "/example_reviewer.wasm")),
+    ),
+    (
+        "llm-worker",
+        include_bytes!(concat!(env!("ARENA_GUEST_DIR"), "/example_llm_worker.wasm")),
     ),
 ];
 

@@ -427,3 +427,108 @@ fn find_step(value: &serde_json::Value) -> Option<u64> {
         _ => None,
     }
 }
+
+/// A pipeline of `workers` independent llm-worker stages (one step each) and a coordinator,
+/// asking `model`.
+fn llm_team(workers: usize, schedule: &str, model: &ModelServer) -> String {
+    let stages: String = (1..=workers)
+        .map(|n| format!("[[arena.stage]]\nagent = \"llm{n}\"\nsteps = \"{n}\"\n"))
+        .collect();
+    let plugins: String = (1..=workers)
+        .map(|n| {
+            format!(
+                "[[plugin]]\nagent = \"llm{n}\"\nrole = \"worker\"\ncomponent = \"builtin:llm-worker\"\n\
+                 idle_ms = 20\nallowed_outbound_hosts = [\"{endpoint}\"]\n\
+                 [plugin.config]\nendpoint = \"{endpoint}\"\nmodel = \"test-model\"\n",
+                endpoint = model.endpoint()
+            )
+        })
+        .collect();
+    format!(
+        "[arena]\ngoal = \"write four independent sections\"\nsteps = {workers}\nstrategy = \"pipeline\"\n{stages}\
+         [run]\nschedule = \"{schedule}\"\nmax_turns = 40\n\
+         [[plugin]]\nagent = \"lead\"\nrole = \"coordinator\"\ncomponent = \"builtin:coordinator\"\nidle_ms = 20\n{plugins}"
+    )
+}
+
+/// Runs an llm team against a model answering after 300 ms; the model's busy span.
+fn llm_run(engine: &PluginEngine, workers: usize, schedule: &str) -> Duration {
+    let (_dir, host) = fresh_host();
+    let model = ModelServer::start(Behaviour::Answer {
+        content: r#"{"content": "a section", "fact": "sections are short", "confidence": 0.8}"#
+            .into(),
+        latency: Duration::from_millis(300),
+    });
+    let manifest = Manifest::parse(&llm_team(workers, schedule, &model)).unwrap();
+    let mut log = Log::default();
+    let summary = run::run_with(
+        &host,
+        engine,
+        &manifest,
+        Path::new("."),
+        &RunControl::new(),
+        &mut log,
+    )
+    .unwrap();
+    assert_finished_and_verified(&host, &summary);
+    assert_eq!(model.requests(), workers, "{}", log.everything());
+    let facts = host
+        .all_facts(
+            Some(&summary.arena),
+            &FactQuery {
+                tag: None,
+                text: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(facts.len(), workers, "every worker shares its fact");
+    model.busy_span().unwrap()
+}
+
+#[test]
+fn four_model_calling_agents_overlap_when_concurrent_and_queue_in_rounds() {
+    let engine = PluginEngine::new().unwrap();
+    let one = llm_run(&engine, 1, "concurrent");
+    let concurrent = llm_run(&engine, 4, "concurrent");
+    let rounds = llm_run(&engine, 4, "rounds");
+    let (c, r) = (
+        concurrent.as_secs_f64() / one.as_secs_f64(),
+        rounds.as_secs_f64() / one.as_secs_f64(),
+    );
+    assert!(
+        c <= 1.5,
+        "concurrent took {c:.2}× one worker's time ({concurrent:?} vs {one:?})"
+    );
+    assert!(
+        r >= 3.5,
+        "rounds took only {r:.2}× one worker's time ({rounds:?} vs {one:?})"
+    );
+}
+
+#[test]
+fn the_llm_worker_retries_a_busy_model_and_sends_its_key_only_to_the_model() {
+    const KEY: &str = "sk-llm-key-5e1d";
+    unsafe_free_set_env("ARENA_TEST_LLM_KEY", KEY);
+    let (_dir, host) = fresh_host();
+    let model = ModelServer::start(Behaviour::FailFirst {
+        statuses: vec![429, 503],
+        content: "plain text, not JSON".into(),
+    });
+    let manifest = llm_team(1, "rounds", &model).replace(
+        "model = \"test-model\"",
+        "model = \"test-model\"\napi_key = { env = \"ARENA_TEST_LLM_KEY\" }",
+    );
+    let (summary, log) = run_manifest(&host, &manifest);
+    assert_finished_and_verified(&host, &summary);
+    assert_eq!(model.requests(), 3, "{}", log.everything());
+    assert!(
+        model
+            .authorizations()
+            .iter()
+            .all(|a| a == &format!("Bearer {KEY}"))
+    );
+    assert!(!log.everything().contains(KEY));
+    let slots = host.slots(&summary.arena).unwrap();
+    let drafted = slots.iter().find(|s| s.agent == "llm1").unwrap();
+    assert_eq!(drafted.artifacts[0].content, "plain text, not JSON");
+}
