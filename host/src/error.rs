@@ -50,12 +50,12 @@ pub fn describe(e: &ArenaError) -> String {
         }
         ArenaError::InvalidTransition(t) => format!(
             "invalid transition from {} to {}",
-            crate::status_name(t.from),
-            crate::status_name(t.to)
+            t.from.name(),
+            t.to.name()
         ),
         ArenaError::InvalidState(why) => format!("invalid state: {why}"),
         ArenaError::PermissionDenied(p) => {
-            format!("permission denied: needs {}", crate::permission_name(*p))
+            format!("permission denied: needs {}", p.name())
         }
         ArenaError::InvalidInput(what) => format!("invalid input: {what}"),
         ArenaError::LimitExceeded(l) => format!("limit exceeded: {} (limit {})", l.what, l.limit),

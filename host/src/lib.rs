@@ -18,6 +18,8 @@
 //! # Ok::<(), arena_host::HostError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod db;
 mod error;
 mod handle;
@@ -37,6 +39,3 @@ pub use operator::{Arenas, FOLLOW_POLL, Follow, default_coordinator};
 pub use runtime::{
     ARENA_COMPONENT, ARENA_DEADLINE, ArenaHost, CommitStats, GroupCommit, HostOptions, MAX_BATCH,
 };
-
-// The names' older spellings, for callers not yet moved to the methods of the types.
-pub use arena_bindings::names::{PERMISSIONS, parse_role, permission_name, status_name};

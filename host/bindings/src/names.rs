@@ -212,24 +212,6 @@ pub fn parse_steps(text: &str) -> Result<Vec<StepRange>, StepsError> {
         .collect()
 }
 
-/// All six permissions; the same as [`Permission::ALL`], for callers of the older constant.
-pub const PERMISSIONS: [Permission; 6] = Permission::ALL;
-
-/// The state's name; the same as [`ArenaStatus::name`], for callers of the older function.
-pub fn status_name(status: ArenaStatus) -> &'static str {
-    status.name()
-}
-
-/// The permission's name; the same as [`Permission::name`], for callers of the older function.
-pub fn permission_name(permission: Permission) -> &'static str {
-    permission.name()
-}
-
-/// The role named `name`, if any; `name.parse()` for callers of the older function.
-pub fn parse_role(name: &str) -> Option<Role> {
-    name.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -223,7 +223,7 @@ impl PgStorage {
         last: &Event,
         record: &ArenaRecord,
     ) -> Result<bool, ArenaError> {
-        let status = crate::status_name(record.status);
+        let status = record.status.name();
         let moved = if expected_seq == 0 {
             self.execute(
                 "INSERT INTO arenas (id, status, head_seq, head_hash, snapshot)
@@ -376,7 +376,7 @@ impl Storage for PgStorage {
         self.ids(
             "SELECT m.arena_id FROM members m JOIN arenas a ON a.id = m.arena_id
              WHERE m.agent = $1 AND a.status <> $2 ORDER BY m.arena_id",
-            &[&agent, &crate::status_name(ArenaStatus::Archived)],
+            &[&agent, &ArenaStatus::Archived.name()],
         )
     }
 

@@ -204,10 +204,9 @@ impl Storage for SqliteStorage {
             )
             .map_err(storage_error)?;
         let rows = stmt
-            .query_map(
-                params![agent, crate::status_name(ArenaStatus::Archived)],
-                |row| row.get(0),
-            )
+            .query_map(params![agent, ArenaStatus::Archived.name()], |row| {
+                row.get(0)
+            })
             .map_err(storage_error)?;
         rows.collect::<Result<_, _>>().map_err(storage_error)
     }
@@ -333,7 +332,7 @@ fn write_append(
 ) -> Result<bool, ArenaError> {
     // Move the head first, only from `expected_seq`: no row changed means another writer got there
     // first (or the arena exists already), and nothing has been written.
-    let status = crate::status_name(record.status);
+    let status = record.status.name();
     let moved = if expected_seq == 0 {
         tx.prepare_cached(
             "INSERT INTO arenas (id, status, head_seq, head_hash, snapshot)

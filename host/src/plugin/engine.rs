@@ -20,11 +20,11 @@ use super::instance::Plugin;
 use super::{PluginError, PluginErrorKind, PluginSpec};
 use crate::runtime::start_ticker;
 use crate::types::Permission;
-use crate::{AgentHandle, HostError, PERMISSIONS, precompiled};
+use crate::{AgentHandle, HostError, precompiled};
 
 /// A grant, and whether `wasi:http` is linked, as a bit set: what linkers are cached under.
 fn link_bits(grant: &[Permission], http: bool) -> u8 {
-    PERMISSIONS
+    Permission::ALL
         .iter()
         .enumerate()
         .filter(|(_, p)| grant.contains(p))

@@ -1,7 +1,6 @@
 //! Why a plugin was refused or stopped: one error naming the plugin and its agent, and what
 //! happened.
 
-use crate::permission_name;
 use crate::types::Permission;
 
 /// Why a plugin was refused or stopped.
@@ -20,7 +19,7 @@ pub struct PluginError {
 #[derive(Debug, thiserror::Error)]
 pub enum PluginErrorKind {
     /// An import the grant does not cover; found before compiling.
-    #[error("imports `{interface}` but its grant lacks the `{}` permission", permission_name(*permission))]
+    #[error("imports `{interface}` but its grant lacks the `{}` permission", permission.name())]
     NotGranted {
         /// The versioned interface name.
         interface: String,

@@ -2,7 +2,6 @@
 
 use super::{PACKAGE, PACKAGE_VERSION, PluginError, PluginErrorKind, PluginSpec};
 use crate::types::Permission;
-use crate::{PERMISSIONS, permission_name};
 
 /// The versioned name of our interface `name`.
 pub fn interface_name(name: &str) -> String {
@@ -83,10 +82,7 @@ pub fn check_imports(spec: &PluginSpec, grant: &[Permission]) -> Result<(), Plug
         if name == "types" {
             continue;
         }
-        let Some(permission) = PERMISSIONS
-            .into_iter()
-            .find(|p| permission_name(*p) == name)
-        else {
+        let Ok(permission) = name.parse::<Permission>() else {
             return Err(unknown(format!("`{name}` is not a handle interface")));
         };
         if !grant.contains(&permission) {

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::{BUILTIN_PLUGINS, RunError};
 use crate::plugin::{PluginConfig, PluginLimits, PluginSpec, cancel_flag};
 use crate::types::{ParticipantSpec, Permission, Pipeline, Stage, Strategy};
-use crate::{PERMISSIONS, parse_role, parse_steps, permission_name, role_permissions};
+use crate::{parse_steps, role_permissions};
 
 /// The largest component file a manifest may name (interpreter-based plugins are 12–18 MiB).
 pub const MAX_COMPONENT_BYTES: u64 = 128 << 20;
@@ -321,7 +321,7 @@ impl PluginEntry {
 
     /// The participant a new arena declares for this plugin.
     pub fn participant(&self) -> Result<ParticipantSpec, RunError> {
-        let role = parse_role(&self.role).ok_or_else(|| {
+        let role = self.role.parse().map_err(|_| {
             self.manifest_error(format_args!(
                 "unknown role {:?} (coordinator, worker or observer)",
                 self.role
@@ -334,12 +334,9 @@ impl PluginEntry {
                 names
                     .iter()
                     .map(|name| {
-                        PERMISSIONS
-                            .into_iter()
-                            .find(|p| permission_name(*p) == name)
-                            .ok_or_else(|| {
-                                self.manifest_error(format_args!("unknown permission {name:?}"))
-                            })
+                        name.parse::<Permission>().map_err(|_| {
+                            self.manifest_error(format_args!("unknown permission {name:?}"))
+                        })
                     })
                     .collect::<Result<Vec<Permission>, RunError>>()
             })

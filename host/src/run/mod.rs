@@ -51,8 +51,8 @@ pub use manifest::{Manifest, PluginEntry, RunSection, Schedule};
 use crate::plugin::{
     Delivery, Plugin, PluginEngine, PluginError, TurnOutcome, TurnReport, check_imports,
 };
-use crate::types::{ArenaConfig, ArenaStatus, Role};
-use crate::{ArenaHost, HostError};
+use crate::types::{ArenaConfig, ArenaStatus};
+use crate::{ArenaHost, HostError, default_coordinator};
 use manifest::declared_grant;
 
 /// The sample plugins built into the program, by the name `builtin:NAME` uses.
@@ -92,10 +92,13 @@ pub const DEMO_MANIFEST: &str = include_str!("demo.toml");
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The manifest is malformed or names something that does not exist.
     #[error("manifest: {0}")]
     Manifest(String),
+    /// A plugin was refused before the run (its imports, its exports, its bytes).
     #[error(transparent)]
     Plugin(#[from] PluginError),
+    /// The arena host failed.
     #[error(transparent)]
     Host(#[from] HostError),
 }
@@ -254,10 +257,8 @@ pub fn run_with(
             };
             let coordinator = match &manifest.arena.coordinator {
                 Some(c) => c.clone(),
-                None => participants
-                    .iter()
-                    .find(|p| p.role == Role::Coordinator)
-                    .map(|p| p.agent.clone())
+                None => default_coordinator(&participants)
+                    .map(str::to_string)
                     .ok_or_else(|| {
                         RunError::Manifest("no plugin has the coordinator role".into())
                     })?,
@@ -288,11 +289,30 @@ pub fn run_with(
         deadline,
         max_turns: manifest.run.max_turns,
     };
+    let cancels: Vec<_> = specs.iter().map(|s| s.cancel.clone()).collect();
     let outcome = match manifest.run.schedule {
-        Schedule::Rounds => rounds::run(&run, plugins, observer)?,
+        Schedule::Rounds => {
+            // Turns run on this thread: a watcher interrupts the one in flight when the run ends.
+            let finished = AtomicBool::new(false);
+            std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    while !finished.load(Ordering::Relaxed) {
+                        if run.ending() {
+                            cancels
+                                .iter()
+                                .for_each(|c| c.store(true, Ordering::Relaxed));
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                });
+                let outcome = rounds::run(&run, plugins, observer);
+                finished.store(true, Ordering::Relaxed);
+                outcome
+            })?
+        }
         Schedule::Concurrent => {
             let idle = manifest.plugins.iter().map(PluginEntry::idle).collect();
-            let cancels = specs.iter().map(|s| s.cancel.clone()).collect();
             concurrent::run(&run, plugins, idle, cancels, observer)?
         }
     };

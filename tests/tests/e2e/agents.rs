@@ -532,3 +532,28 @@ fn the_llm_worker_retries_a_busy_model_and_sends_its_key_only_to_the_model() {
     let drafted = slots.iter().find(|s| s.agent == "llm1").unwrap();
     assert_eq!(drafted.artifacts[0].content, "plain text, not JSON");
 }
+
+#[test]
+fn the_run_deadline_interrupts_the_turn_in_flight_in_either_schedule() {
+    for schedule in ["rounds", "concurrent"] {
+        let (_dir, host) = fresh_host();
+        let limits = "fuel = 1000000000000\nturn_timeout_ms = 3600000";
+        let manifest = team(2, schedule, &rogue("spin", limits)).replace(
+            "max_turns = 60",
+            "max_turns = 60\n        deadline_ms = 1500",
+        );
+        let started = Instant::now();
+        let (summary, log) = run_manifest(&host, &manifest);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{schedule}: the deadline did not hold"
+        );
+        assert!(
+            log.stops
+                .contains(&("rogue".to_string(), "interrupted".to_string())),
+            "{schedule}: {}",
+            log.everything()
+        );
+        assert_eq!(host.verify(&summary.arena).unwrap().problem, None);
+    }
+}

@@ -8,7 +8,7 @@ use arena_host::types::{
     FactCursor, FactDraft, FactQuery, Limit, MergeRequest, Outcome, ParticipantSpec, Permission,
     Pipeline, Role, SlotStatus, Stage, StepRange, Strategy,
 };
-use arena_host::{AgentHandle, ArenaHost, HostError, Operation, PERMISSIONS};
+use arena_host::{AgentHandle, ArenaHost, HostError, Operation};
 use arena_tests::{
     STATES, arena_error, arena_in, chain_hash, config, event_count, fresh_host, spec,
 };
@@ -294,7 +294,7 @@ fn a_forged_put_is_refused_and_writes_nothing() {
     );
     // Handed every interface, a stranger and an observer are refused by the arena.
     for agent in ["mallory", "otto"] {
-        let forged = host.handle_with_grant(&id, agent, PERMISSIONS.to_vec());
+        let forged = host.handle_with_grant(&id, agent, Permission::ALL.to_vec());
         assert_eq!(
             refused(&host, &id, || forged.put_artifact(&text("x"))),
             contribute
@@ -566,7 +566,7 @@ fn artifacts_are_put_only_while_active_and_read_in_every_state() {
             wendy.put_artifact(&text("on time")).unwrap();
             continue;
         }
-        let state = arena_host::status_name(status);
+        let state = status.name();
         assert_eq!(
             refused(&host, &id, || wendy.put_artifact(&text("late"))),
             invalid_state(&format!(
@@ -650,7 +650,7 @@ fn a_fact_is_sourced_by_its_caller_and_checked() {
         refused(&host, &id, || otto.add_fact(&fact("watching", &[]))),
         ArenaError::PermissionDenied(Permission::ShareFacts)
     );
-    let overgranted = host.handle_with_grant(&id, "otto", PERMISSIONS.to_vec());
+    let overgranted = host.handle_with_grant(&id, "otto", Permission::ALL.to_vec());
     assert_eq!(
         refused(&host, &id, || overgranted.add_fact(&fact("watching", &[]))),
         ArenaError::PermissionDenied(Permission::ShareFacts)
@@ -1269,7 +1269,7 @@ fn a_merge_is_checked() {
     // Only coordinate merges: the host refuses a worker's handle, the arena an overgranted one.
     let coordinate = ArenaError::PermissionDenied(Permission::Coordinate);
     assert_eq!(refused(&host, &id, || wendy.merge(&just_a)), coordinate);
-    let overgranted = host.handle_with_grant(&id, "wendy", PERMISSIONS.to_vec());
+    let overgranted = host.handle_with_grant(&id, "wendy", Permission::ALL.to_vec());
     assert_eq!(
         refused(&host, &id, || overgranted.merge(&just_a)),
         coordinate

@@ -155,7 +155,7 @@ fn each_operation_is_allowed_only_in_the_states_of_the_table() {
                 assert!(result.is_ok(), "{name} in {state:?}: {result:?}");
             } else {
                 assert!(
-                    matches!(arena_error(result), ArenaError::InvalidState(ref why) if why.contains(arena_host::status_name(state))),
+                    matches!(arena_error(result), ArenaError::InvalidState(ref why) if why.contains(state.name())),
                     "{name} in {state:?}"
                 );
                 assert_eq!(

@@ -2,7 +2,7 @@
 //! checked by the host's grant and again by the component.
 
 use arena_host::types::{ArenaError, ArenaStatus, Permission, Role};
-use arena_host::{AgentHandle, ArenaHost, HostError, PERMISSIONS};
+use arena_host::{AgentHandle, ArenaHost, HostError};
 use arena_tests::{arena_error, arena_in, config, fresh_host, spec};
 
 type Op = fn(&AgentHandle) -> Result<(), HostError>;
@@ -50,7 +50,7 @@ fn each_role_may_do_exactly_what_its_permissions_allow() {
     let (_dir, host) = fresh_host();
     for role in [Role::Coordinator, Role::Worker, Role::Observer] {
         let granted: Vec<Permission> = match role {
-            Role::Coordinator => PERMISSIONS.to_vec(),
+            Role::Coordinator => Permission::ALL.to_vec(),
             Role::Worker => vec![
                 Permission::Observe,
                 Permission::ReadSlots,
@@ -86,7 +86,7 @@ fn the_component_checks_permissions_even_when_the_host_grants_everything() {
         }
         let id = active_arena_with(&host, "otto", Role::Observer);
         // A host bug (or a hostile host configuration) hands the observer every interface.
-        let overgranted = host.handle_with_grant(&id, "otto", PERMISSIONS.to_vec());
+        let overgranted = host.handle_with_grant(&id, "otto", Permission::ALL.to_vec());
         let before = host.get(&id).unwrap().last_seq;
         assert_eq!(
             arena_error(op(&overgranted)),
@@ -111,7 +111,7 @@ fn a_stranger_holds_no_permission() {
         arena_error(stranger.info()),
         ArenaError::PermissionDenied(Permission::Observe)
     );
-    let forged = host.handle_with_grant(&id, "mallory", PERMISSIONS.to_vec());
+    let forged = host.handle_with_grant(&id, "mallory", Permission::ALL.to_vec());
     assert_eq!(
         arena_error(forged.complete_step(1)),
         ArenaError::PermissionDenied(Permission::Contribute)
@@ -131,7 +131,7 @@ fn a_narrowed_participant_loses_the_permissions_left_out() {
     host.handle(&id, "lead").unwrap().activate().unwrap();
     let wendy = host.handle(&id, "wendy").unwrap();
     assert_eq!(wendy.grant(), &[Permission::Observe]);
-    let overgranted = host.handle_with_grant(&id, "wendy", PERMISSIONS.to_vec());
+    let overgranted = host.handle_with_grant(&id, "wendy", Permission::ALL.to_vec());
     assert_eq!(
         arena_error(overgranted.complete_step(1)),
         ArenaError::PermissionDenied(Permission::Contribute)
@@ -152,7 +152,7 @@ fn narrowing_cannot_widen_a_role() {
 fn a_caller_without_the_permission_is_denied_before_its_arguments_are_checked() {
     let (_dir, host) = fresh_host();
     let id = arena_in(&host, ArenaStatus::Active);
-    let otto = host.handle_with_grant(&id, "otto", PERMISSIONS.to_vec());
+    let otto = host.handle_with_grant(&id, "otto", Permission::ALL.to_vec());
     assert_eq!(
         arena_error(otto.update_goal("")),
         ArenaError::PermissionDenied(Permission::Steer)
