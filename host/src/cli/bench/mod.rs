@@ -7,6 +7,7 @@
 //! figures use the same file system and pragmas. Cases interleave their measurements so that noise
 //! hits both sides alike, and report medians.
 
+mod agents;
 mod instances;
 mod native;
 mod replay;
@@ -100,6 +101,14 @@ pub struct BenchConfig {
     pub starts: usize,
     /// A PostgreSQL database (`postgres://…`) for the shared-database cases; skipped when `None`.
     pub postgres: Option<String>,
+    /// Model-calling workers in the concurrent-vs-rounds case.
+    pub llm_workers: usize,
+    /// The target of that case's ratio (none at smoke sizes).
+    pub llm_target: Option<f64>,
+    /// Plugins running at once in the resident-memory-of-a-run case.
+    pub resident_plugins: usize,
+    /// How long each run of that case lasts, in milliseconds.
+    pub resident_ms: u64,
 }
 
 impl BenchConfig {
@@ -117,6 +126,10 @@ impl BenchConfig {
             arena_exe,
             starts: 3,
             postgres: std::env::var("ARENA_BENCH_POSTGRES").ok(),
+            llm_workers: 16,
+            llm_target: Some(8.0),
+            resident_plugins: 64,
+            resident_ms: 1500,
         }
     }
 
@@ -143,6 +156,10 @@ impl BenchConfig {
             instance_counts: vec![10, 20],
             replay_events: 1000,
             starts: 1,
+            llm_workers: 4,
+            llm_target: None,
+            resident_plugins: 8,
+            resident_ms: 500,
             ..Self::standard(fixtures, arena_exe)
         }
     }
@@ -339,6 +356,10 @@ pub fn run(config: &BenchConfig, mut progress: impl FnMut(&str)) -> Result<Repor
     rows.extend(instances::instantiation(config, dir.path())?);
     progress("resident memory per plugin instance");
     rows.extend(instances::memory_per_instance(config, dir.path())?);
+    progress("model-calling agents, concurrent and in rounds");
+    rows.extend(agents::concurrent_vs_rounds(config, dir.path())?);
+    progress("resident memory of plugins running at once");
+    rows.extend(agents::resident_memory(config, dir.path())?);
     progress("replay");
     rows.extend(replay::replay(config)?);
     if let Some(exe) = &config.arena_exe {
