@@ -495,6 +495,10 @@ fn four_model_calling_agents_overlap_when_concurrent_and_queue_in_rounds() {
         concurrent.as_secs_f64() / one.as_secs_f64(),
         rounds.as_secs_f64() / one.as_secs_f64(),
     );
+    eprintln!(
+        "model busy span: one worker {one:?}; four concurrent {concurrent:?} ({c:.2}×); \
+         four in rounds {rounds:?} ({r:.2}×)"
+    );
     assert!(
         c <= 1.5,
         "concurrent took {c:.2}× one worker's time ({concurrent:?} vs {one:?})"
