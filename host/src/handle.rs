@@ -345,3 +345,29 @@ impl AgentHandle {
             .call(|m, s| m.call_own_slot(s, &self.arena, &self.agent))
     }
 }
+
+/// Handles are made by the host, which knows the grants; the runtime knows nothing of handles.
+impl ArenaHost {
+    /// `agent`'s handle on `arena`, granted exactly the permissions the agent holds there now (none if it
+    /// is not a participant). The arena checks them again on every call.
+    pub fn handle(&self, arena: &str, agent: &str) -> Result<AgentHandle, HostError> {
+        let info = self.get(arena)?;
+        let grant = info
+            .participants
+            .iter()
+            .find(|p| p.agent == agent)
+            .map(|p| p.permissions.clone())
+            .unwrap_or_default();
+        Ok(AgentHandle::new(self.clone(), arena, agent, grant))
+    }
+
+    /// `agent`'s handle on `arena` with an explicit grant, as an operator configures a plugin.
+    pub fn handle_with_grant(
+        &self,
+        arena: &str,
+        agent: &str,
+        grant: Vec<Permission>,
+    ) -> AgentHandle {
+        AgentHandle::new(self.clone(), arena, agent, grant)
+    }
+}

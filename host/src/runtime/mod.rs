@@ -23,7 +23,6 @@ pub(crate) use engine::{ArenaState, start_ticker};
 
 use crate::HostError;
 use crate::db::{self, Backend, Durability, Location};
-use crate::handle::AgentHandle;
 use commit::Job;
 use engine::{ArenaRuntime, deadline_ticks};
 
@@ -313,28 +312,5 @@ impl ArenaHost {
             }
             all.extend(page);
         }
-    }
-
-    /// `agent`'s handle on `arena`, granted exactly the permissions the agent holds there now (none if it
-    /// is not a participant). The arena checks them again on every call.
-    pub fn handle(&self, arena: &str, agent: &str) -> Result<AgentHandle, HostError> {
-        let info = self.get(arena)?;
-        let grant = info
-            .participants
-            .iter()
-            .find(|p| p.agent == agent)
-            .map(|p| p.permissions.clone())
-            .unwrap_or_default();
-        Ok(AgentHandle::new(self.clone(), arena, agent, grant))
-    }
-
-    /// `agent`'s handle on `arena` with an explicit grant, as an operator configures a plugin.
-    pub fn handle_with_grant(
-        &self,
-        arena: &str,
-        agent: &str,
-        grant: Vec<types::Permission>,
-    ) -> AgentHandle {
-        AgentHandle::new(self.clone(), arena, agent, grant)
     }
 }
