@@ -959,3 +959,75 @@ fn the_benchmark_runs_every_case_and_prints_ratios() {
     // The replay fixture is built once and kept.
     assert!(std::fs::read_dir(&fixtures).unwrap().count() >= 1);
 }
+
+#[test]
+fn ctrl_c_stops_a_run_cleanly_keeping_everything_acknowledged() {
+    use std::io::{BufRead, BufReader, Read};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let manifest = long_run_manifest(dir.path());
+    let mut run = program()
+        .arg("--db")
+        .arg(&db)
+        .arg("run")
+        .arg(&manifest)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(run.stdout.take().unwrap()).lines();
+    let mut acknowledged = Vec::new();
+    while acknowledged.len() < 20 {
+        let line = lines.next().expect("the run ended early").unwrap();
+        acknowledged.extend(acknowledged_steps(&line));
+    }
+    let interrupted = Command::new("kill")
+        .args(["-INT", &run.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    acknowledged.extend(
+        lines
+            .map_while(Result::ok)
+            .filter_map(|l| acknowledged_steps(&l)),
+    );
+    let mut stderr = String::new();
+    run.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = run.wait().unwrap();
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_survived(&db, &acknowledged);
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_program_quietly() {
+    use std::io::{BufRead, BufReader, Read};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let mut demo = program()
+        .arg("--db")
+        .arg(&db)
+        .arg("demo")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(demo.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is gone (as `| head -1` goes); the demo still has much to print.
+    let mut stderr = String::new();
+    demo.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = demo.wait().unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(status.success(), "{status}: {stderr}");
+}
