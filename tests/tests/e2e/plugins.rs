@@ -195,6 +195,8 @@ fn run_beside_a_worker(
         goal = "survive a hostile neighbour"
         steps = 4
         [run]
+        # Lockstep: each hostile guest acts on the turn number, which only rounds make repeatable.
+        schedule = "rounds"
         max_rounds = 10
         [[plugin]]
         agent = "lead"
@@ -312,7 +314,15 @@ fn a_trap_mid_turn_keeps_what_was_acknowledged_and_nothing_after() {
         stop.contains("wasm backtrace"),
         "the trap report lacks its backtrace: {stop}"
     );
-    let trap_turn = reports.iter().find(|r| r.agent == "hostile").unwrap();
+    // The turn that trapped (in a concurrent run, earlier turns may have found the arena not yet
+    // active).
+    let trap_turn = reports
+        .iter()
+        .find(|r| {
+            r.agent == "hostile"
+                && matches!(&r.outcome, TurnOutcome::Failed(t) if t.starts_with("STOPPED"))
+        })
+        .unwrap();
     assert!(
         trap_turn.output.contains("the trapper traps here"),
         "panic message not captured: {:?}",

@@ -42,6 +42,7 @@ fn python_and_javascript_workers_collaborate_with_rust_plugins() {
         goal = "three languages, one arena"
         steps = 6
         [run]
+        schedule = "rounds"
         max_rounds = 10
         [[plugin]]
         agent = "lead"
