@@ -11,6 +11,7 @@ pub mod clock;
 pub mod events;
 pub mod facts;
 pub mod handle;
+mod log_size;
 pub mod manager;
 pub mod pipeline;
 pub mod slots;

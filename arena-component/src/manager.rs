@@ -6,6 +6,7 @@ use crate::clock::{Clock, mint_arena_id, timestamp};
 use crate::events::{self, Change, Event, apply, apply_sealed, seal};
 use crate::facts::Matcher;
 use crate::handle::Handle;
+use crate::log_size;
 use crate::storage::{ArenaRecord, Storage};
 use crate::types::{
     Arena, ArenaConfig, ArenaError, ArenaId, Artifact, ArtifactEntry, Fact, FactQuery, Permission,
@@ -183,7 +184,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         if let Some(state) = cached {
             return Ok(state);
         }
-        let state: Arena = serde_json::from_str(&stored.snapshot)
+        let mut state: Arena = serde_json::from_str(&stored.snapshot)
             .map_err(|e| ArenaError::Storage(format!("arena {arena}: unreadable snapshot: {e}")))?;
         if state.last_seq != stored.head_seq || state.last_hash != stored.head_hash {
             return Err(ArenaError::Storage(format!(
@@ -191,6 +192,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
                 state.last_seq, stored.head_seq
             )));
         }
+        log_size::count_if_unknown(&self.storage, arena, &mut state)?;
         if !take {
             self.states.put(state.clone());
         }
@@ -435,10 +437,12 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
                 } else {
                     match serde_json::from_str::<Arena>(&stored.snapshot) {
                         Err(e) => Some(format!("the stored state is unreadable: {e}")),
-                        Ok(snapshot) if snapshot != replayed => Some(format!(
-                            "replaying the log does not rebuild the stored state: {}",
-                            first_difference(&snapshot, &replayed)
-                        )),
+                        Ok(snapshot) if !log_size::same_state(&snapshot, &replayed) => {
+                            Some(format!(
+                                "replaying the log does not rebuild the stored state: {}",
+                                snapshot.first_difference(&replayed)
+                            ))
+                        }
                         Ok(_) => None,
                     }
                 }
@@ -529,6 +533,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         let Some(next) = current else {
             panic!("arena {arena}: an operation produced no state: no stored state and no change")
         };
+        log_size::check(&next, changes)?;
         let snapshot = serde_json::to_string(&next).unwrap_or_else(|e| {
             panic!("arena {arena}: the state does not serialize into a snapshot: {e}")
         });
@@ -542,31 +547,6 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         self.states.put(next.clone());
         Ok(next)
     }
-}
-
-/// Names the first field in which two states differ.
-fn first_difference(stored: &Arena, replayed: &Arena) -> String {
-    let fields: [(&str, bool); 13] = [
-        ("id", stored.id == replayed.id),
-        ("goal", stored.goal == replayed.goal),
-        ("status", stored.status == replayed.status),
-        ("outcome", stored.outcome == replayed.outcome),
-        ("strategy", stored.strategy == replayed.strategy),
-        ("participants", stored.participants == replayed.participants),
-        ("aggregate", stored.aggregate == replayed.aggregate),
-        ("created_by", stored.created_by == replayed.created_by),
-        ("created_at", stored.created_at == replayed.created_at),
-        ("keys", stored.keys == replayed.keys),
-        ("slots", stored.slots == replayed.slots),
-        ("facts", stored.facts == replayed.facts),
-        ("last_seq", stored.last_seq == replayed.last_seq),
-    ];
-    fields
-        .iter()
-        .find(|(_, same)| !same)
-        .map_or("last_hash".to_string(), |(name, _)| {
-            format!("{name} differs")
-        })
 }
 
 /// Re-exported for hosts that fold logs themselves.

@@ -27,6 +27,18 @@ pub struct Event {
     pub hash: String,
 }
 
+impl Event {
+    /// What the event adds to its arena's log size: the bytes of its fields, eight for the sequence
+    /// number. Counted the same way by every storage, so the bound does not depend on where it is kept.
+    pub fn log_bytes(&self) -> u64 {
+        (8 + self.at.len()
+            + self.actor.len()
+            + self.kind.len()
+            + self.payload.len()
+            + self.hash.len()) as u64
+    }
+}
+
 /// What an event says happened.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(

@@ -64,6 +64,7 @@ fn fold(
             keys: Default::default(),
             slots: Default::default(),
             facts: Default::default(),
+            log_bytes: Some(0),
             last_seq: 0,
             last_hash: String::new(),
         },
@@ -154,6 +155,9 @@ fn fold(
     if let Some(key) = key {
         arena.remember_key(&event.actor, key, event.seq);
     }
+    // A state loaded without a count (written before the log had a bound) keeps none: the manager
+    // counts the log when it loads such a state, so only replay reaches this with `None`.
+    arena.log_bytes = arena.log_bytes.map(|bytes| bytes + event.log_bytes());
     arena.last_seq = event.seq;
     arena.last_hash = event.hash.clone();
     Ok(arena)

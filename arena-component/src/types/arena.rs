@@ -63,6 +63,11 @@ pub struct Arena {
     /// Shared facts, in the order they were added.
     #[serde(default)]
     pub facts: Vec<Fact>,
+    /// Bytes in the arena's log so far (each event's [`Event::log_bytes`](crate::events::Event::log_bytes)
+    /// summed), bounded by [`LOG_BYTES`](super::limits::LOG_BYTES). `None` only in snapshots written
+    /// before the log had a bound: loading such a snapshot counts the log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_bytes: Option<u64>,
     /// Sequence number of the last event applied.
     pub last_seq: u64,
     /// Hash of the last event applied.
@@ -70,6 +75,33 @@ pub struct Arena {
 }
 
 impl Arena {
+    /// Names the first field in which this stored state differs from `replayed`.
+    pub fn first_difference(&self, replayed: &Arena) -> String {
+        let stored = self;
+        let fields: [(&str, bool); 14] = [
+            ("id", stored.id == replayed.id),
+            ("goal", stored.goal == replayed.goal),
+            ("status", stored.status == replayed.status),
+            ("outcome", stored.outcome == replayed.outcome),
+            ("strategy", stored.strategy == replayed.strategy),
+            ("participants", stored.participants == replayed.participants),
+            ("aggregate", stored.aggregate == replayed.aggregate),
+            ("created_by", stored.created_by == replayed.created_by),
+            ("created_at", stored.created_at == replayed.created_at),
+            ("keys", stored.keys == replayed.keys),
+            ("slots", stored.slots == replayed.slots),
+            ("facts", stored.facts == replayed.facts),
+            ("log_bytes", stored.log_bytes == replayed.log_bytes),
+            ("last_seq", stored.last_seq == replayed.last_seq),
+        ];
+        fields
+            .iter()
+            .find(|(_, same)| !same)
+            .map_or("last_hash".to_string(), |(name, _)| {
+                format!("{name} differs")
+            })
+    }
+
     /// The participant `agent` if it holds `permission`, else `permission-denied(permission)`
     /// (also for agents that never joined or have left).
     pub fn require(&self, agent: &str, permission: Permission) -> Result<&Participant, ArenaError> {

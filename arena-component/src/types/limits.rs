@@ -48,3 +48,6 @@ pub const QUERY_BYTES: usize = 256;
 pub const STAGES: usize = 64;
 /// Step ranges in one stage.
 pub const STAGE_RANGES: usize = 64;
+/// Bytes in an arena's whole log (see [`Event::log_bytes`](crate::events::Event::log_bytes)). Only the
+/// lifecycle's own transitions (settle, archive, abort) may pass it, so a full arena can still end.
+pub const LOG_BYTES: u64 = 256 << 20;

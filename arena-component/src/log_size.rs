@@ -1,0 +1,246 @@
+//! The bound on an arena's log: counting it, and refusing an operation that would pass it.
+
+use crate::events::{Change, Event};
+use crate::storage::Storage;
+use crate::types::{Arena, ArenaError, limits};
+
+/// `limit-exceeded("arena log bytes")` when `next`, the state after `changes`, holds more log than
+/// [`limits::LOG_BYTES`], unless every change is a lifecycle transition that ends the arena's work
+/// (settling, archiving, aborting: few and small, so a full arena can still be closed).
+pub(crate) fn check(next: &Arena, changes: &[Change]) -> Result<(), ArenaError> {
+    let closing = changes.iter().all(|c| {
+        matches!(
+            c,
+            Change::ArenaSettling {} | Change::ArenaArchived { .. } | Change::ArenaAborted { .. }
+        )
+    });
+    match next.log_bytes {
+        Some(bytes) if bytes > limits::LOG_BYTES && !closing => Err(ArenaError::LimitExceeded {
+            what: "arena log bytes".into(),
+            limit: limits::LOG_BYTES,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Gives a state loaded from a snapshot that predates the bound its log size, counted from the log
+/// up to the state's last event.
+pub(crate) fn count_if_unknown(
+    storage: &impl Storage,
+    arena: &str,
+    state: &mut Arena,
+) -> Result<(), ArenaError> {
+    if state.log_bytes.is_some() {
+        return Ok(());
+    }
+    let mut bytes = 0;
+    let mut after = 0;
+    while after < state.last_seq {
+        let wanted = (state.last_seq - after).min(u64::from(limits::PAGE)) as u32;
+        let page = storage.read_events(arena, after, wanted)?;
+        let Some(last) = page.last() else {
+            return Err(ArenaError::Storage(format!(
+                "arena {arena}: the log ends at event {after}, before its state's event {}",
+                state.last_seq
+            )));
+        };
+        after = last.seq;
+        bytes += page.iter().map(Event::log_bytes).sum::<u64>();
+    }
+    state.log_bytes = Some(bytes);
+    Ok(())
+}
+
+/// Whether a stored state equals its replay, a stored state without a log size (written before the
+/// bound) counting as equal in that field.
+pub(crate) fn same_state(stored: &Arena, replayed: &Arena) -> bool {
+    if stored.log_bytes.is_none() {
+        let mut stored = stored.clone();
+        stored.log_bytes = replayed.log_bytes;
+        return stored == *replayed;
+    }
+    stored == replayed
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::clock::SteppingClock;
+    use crate::manager::ArenaManager;
+    use crate::storage::{ArenaRecord, MemoryStorage, StoredArena};
+    use crate::types::{ArenaConfig, ArenaId, ArenaStatus, ParticipantSpec, Role, Strategy};
+
+    /// How [`Rewriting`] changes the `log_bytes` of the snapshots it loads.
+    #[derive(Clone, Copy)]
+    enum Rewrite {
+        Nothing,
+        /// Sets it, as if the arena's log were that large.
+        Set(u64),
+        /// Removes it, as in a snapshot written before the bound.
+        Remove,
+    }
+
+    /// A storage that rewrites the log size in the snapshots it returns.
+    struct Rewriting {
+        inner: Arc<MemoryStorage>,
+        rewrite: Cell<Rewrite>,
+    }
+
+    impl Storage for Rewriting {
+        fn load(&self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
+            let mut stored = self.inner.load(arena)?;
+            if let Some(stored) = stored.as_mut() {
+                let mut state: serde_json::Value = serde_json::from_str(&stored.snapshot).unwrap();
+                match self.rewrite.get() {
+                    Rewrite::Nothing => {}
+                    Rewrite::Set(bytes) => state["log_bytes"] = bytes.into(),
+                    Rewrite::Remove => {
+                        state.as_object_mut().unwrap().remove("log_bytes");
+                    }
+                }
+                stored.snapshot = state.to_string();
+            }
+            Ok(stored)
+        }
+        fn read_events(
+            &self,
+            arena: &str,
+            after: u64,
+            limit: u32,
+        ) -> Result<Vec<Event>, ArenaError> {
+            self.inner.read_events(arena, after, limit)
+        }
+        fn append(
+            &self,
+            arena: &str,
+            expected_seq: u64,
+            events: &[Event],
+            record: &ArenaRecord,
+        ) -> Result<(), ArenaError> {
+            self.inner.append(arena, expected_seq, events, record)
+        }
+        fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
+            self.inner.participating(agent)
+        }
+        fn list_arenas(&self, after: Option<&str>, limit: u32) -> Result<Vec<ArenaId>, ArenaError> {
+            self.inner.list_arenas(after, limit)
+        }
+        fn tagged(
+            &self,
+            tag: &str,
+            after: Option<&str>,
+            limit: u32,
+        ) -> Result<Vec<ArenaId>, ArenaError> {
+            self.inner.tagged(tag, after, limit)
+        }
+    }
+
+    type Manager = ArenaManager<Rewriting, SteppingClock>;
+
+    /// An active arena of a coordinator and a worker, and its manager.
+    fn active_arena() -> (Manager, ArenaId) {
+        let manager = ArenaManager::new(
+            Rewriting {
+                inner: Arc::new(MemoryStorage::new()),
+                rewrite: Cell::new(Rewrite::Nothing),
+            },
+            SteppingClock::starting_at(0),
+        );
+        let spec = |agent: &str, role| ParticipantSpec {
+            agent: agent.into(),
+            role,
+            permissions: None,
+        };
+        let id = manager
+            .create(&ArenaConfig {
+                goal: "g".into(),
+                total_steps: 10,
+                strategy: Strategy::Peer("lead".into()),
+                participants: vec![spec("lead", Role::Coordinator), spec("w", Role::Worker)],
+                created_by: "op".into(),
+            })
+            .unwrap();
+        manager.handle(&id, "lead").activate().unwrap();
+        (manager, id)
+    }
+
+    /// A manager with nothing cached on `manager`'s storage, so that every state it reads comes
+    /// from a snapshot, rewritten as `rewrite` says.
+    fn cold(manager: &Manager, rewrite: Rewrite) -> Manager {
+        ArenaManager::new(
+            Rewriting {
+                inner: Arc::clone(&manager.storage().inner),
+                rewrite: Cell::new(rewrite),
+            },
+            SteppingClock::starting_at(10_000),
+        )
+    }
+
+    fn logged(manager: &Manager, id: &str) -> u64 {
+        let events = manager.storage().inner.read_events(id, 0, 1000).unwrap();
+        events.iter().map(Event::log_bytes).sum()
+    }
+
+    #[test]
+    fn the_state_counts_every_byte_its_log_holds() {
+        let (manager, id) = active_arena();
+        manager
+            .handle(&id, "w")
+            .report_progress("half way")
+            .unwrap();
+        let state = manager.get(&id).unwrap();
+        assert_eq!(state.log_bytes, Some(logged(&manager, &id)));
+        assert!(state.log_bytes.unwrap() > 500, "{state:?}");
+        assert_eq!(manager.verify(&id).unwrap().problem, None);
+    }
+
+    #[test]
+    fn an_operation_past_the_bound_is_refused_and_writes_nothing_but_the_arena_can_still_close() {
+        let (warm, id) = active_arena();
+        let head = warm.get(&id).unwrap().last_seq;
+        let manager = cold(&warm, Rewrite::Set(limits::LOG_BYTES - 10));
+        let refused = manager
+            .handle(&id, "w")
+            .report_progress("one note too many");
+        assert_eq!(
+            refused.unwrap_err(),
+            ArenaError::LimitExceeded {
+                what: "arena log bytes".into(),
+                limit: limits::LOG_BYTES
+            }
+        );
+        assert_eq!(manager.get(&id).unwrap().last_seq, head, "nothing written");
+        assert_eq!(
+            manager.handle(&id, "lead").settle(),
+            Ok(ArenaStatus::Settling)
+        );
+        assert_eq!(
+            manager.handle(&id, "lead").archive(),
+            Ok(ArenaStatus::Archived)
+        );
+    }
+
+    #[test]
+    fn a_snapshot_from_before_the_bound_gets_its_log_counted_and_still_verifies() {
+        let (manager, id) = active_arena();
+        let bytes = logged(&manager, &id);
+        let cold = cold(&manager, Rewrite::Remove);
+        assert_eq!(cold.get(&id).unwrap().log_bytes, Some(bytes));
+        assert_eq!(cold.verify(&id).unwrap().problem, None);
+        let after = cold.handle(&id, "w").report_progress("more").unwrap();
+        cold.storage().rewrite.set(Rewrite::Nothing);
+        assert_eq!(after.log_bytes, Some(logged(&cold, &id)));
+        assert_eq!(cold.verify(&id).unwrap().problem, None);
+    }
+
+    #[test]
+    fn verify_names_a_wrong_log_size() {
+        let (warm, id) = active_arena();
+        let manager = cold(&warm, Rewrite::Set(7));
+        let problem = manager.verify(&id).unwrap().problem.unwrap();
+        assert!(problem.contains("log_bytes differs"), "{problem}");
+    }
+}
