@@ -19,7 +19,8 @@ use super::{Delivered, Handed, Observer, Outcome, Run, RunError, deliver};
 use crate::ArenaHost;
 use crate::plugin::{Plugin, PluginErrorKind, TurnOutcome, TurnReport};
 
-/// How often a waiting plugin looks for new events, and the run for news.
+/// How often a waiting plugin looks for other hosts' events (its own host's wake it at once), and
+/// the run for news.
 const POLL: Duration = Duration::from_millis(20);
 
 /// How long past its limit a turn may stay blocked before the run stops waiting for it.
@@ -248,6 +249,7 @@ impl Lane {
             if self.stopping() {
                 return Ok(false);
             }
+            let mark = self.host.appends_mark();
             let events = self.host.events(&self.arena, *seen, 1000)?;
             if events.iter().any(|e| e.actor != agent) {
                 return Ok(true);
@@ -259,7 +261,10 @@ impl Lane {
             if now >= until {
                 return Ok(true);
             }
-            std::thread::sleep(POLL.min(until - now));
+            // Wakes with the next write of this run (every plugin's go through this host), or
+            // polls for other hosts' writes.
+            self.host
+                .wait_for_appends_since(mark, POLL.min(until - now))?;
         }
     }
 }

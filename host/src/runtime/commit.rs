@@ -73,6 +73,19 @@ impl ArenaHost {
         + Send
         + 'static,
     ) -> Result<R, HostError> {
+        let result = self.write_now_or_in_batch(f);
+        if result.is_ok() {
+            self.shared.appends.bump();
+        }
+        result
+    }
+
+    fn write_now_or_in_batch<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Manager, &mut Store<ArenaState>) -> wasmtime::Result<Result<R, ArenaError>>
+        + Send
+        + 'static,
+    ) -> Result<R, HostError> {
         let options = &self.shared.options;
         if !options.group_commit.enabled(options.durability) {
             return self.call(f);

@@ -4,6 +4,7 @@
 //! [`engine`] compiles the component and keeps the epoch ticker; [`commit`] lets concurrent writes
 //! share a transaction; this module is the public [`ArenaHost`] API over both.
 
+mod appends;
 mod commit;
 mod engine;
 
@@ -23,6 +24,7 @@ pub(crate) use engine::{ArenaState, start_ticker};
 
 use crate::HostError;
 use crate::db::{self, Backend, Durability, Location};
+use appends::Appends;
 use commit::Job;
 use engine::{ArenaRuntime, deadline_ticks};
 
@@ -57,6 +59,8 @@ struct Shared {
     /// Writes waiting for a batch (group commit).
     queue: Mutex<VecDeque<Job>>,
     stats: Mutex<CommitStats>,
+    /// This host's committed writes, for waiters to wake on.
+    appends: Appends,
 }
 
 /// A host for the arenas in one database file. Cheap to clone; clones share the runtime.
@@ -90,6 +94,7 @@ impl ArenaHost {
                 options,
                 queue: Mutex::new(VecDeque::new()),
                 stats: Mutex::new(CommitStats::default()),
+                appends: Appends::default(),
             }),
         })
     }
@@ -110,7 +115,33 @@ impl ArenaHost {
     /// Waits until another writer (on this host or another) may have appended, or `timeout` passes:
     /// PostgreSQL wakes the waiter with a notification, SQLite is polled. Holds no lock a call needs.
     pub fn wait_for_appends(&self, timeout: Duration) -> Result<(), HostError> {
-        let mut waiter = self.shared.waiter.lock().unwrap_or_else(|e| e.into_inner());
+        self.wait_for_appends_since(self.appends_mark(), timeout)
+    }
+
+    /// A mark of the writes this host has committed so far, for [`ArenaHost::wait_for_appends_since`]:
+    /// taken before reading the log, it makes sure a write committed after that read wakes the wait.
+    pub fn appends_mark(&self) -> u64 {
+        self.shared.appends.count()
+    }
+
+    /// As [`ArenaHost::wait_for_appends`], but returns at once if this host committed a write since
+    /// `mark`, and as soon as it commits one: a reader of a log this host writes wakes with the write.
+    /// Other hosts' writes are seen by notification (PostgreSQL) or at the next poll (SQLite, every
+    /// [`POLL_INTERVAL`](crate::db::sqlite::POLL_INTERVAL)); many threads may wait at once.
+    pub fn wait_for_appends_since(&self, mark: u64, timeout: Duration) -> Result<(), HostError> {
+        let appends = &self.shared.appends;
+        let waiter = match &self.shared.location {
+            Location::Postgres(_) => self.shared.waiter.try_lock().ok(),
+            Location::Sqlite(_) => None,
+        };
+        let Some(mut waiter) = waiter else {
+            // SQLite, or another thread already listens: wait for this host's writes, and poll.
+            appends.wait_past(mark, timeout.min(crate::db::sqlite::POLL_INTERVAL));
+            return Ok(());
+        };
+        if appends.count() > mark {
+            return Ok(());
+        }
         if waiter.is_none() {
             let location = &self.shared.location;
             *waiter = Some(db::open(location, self.shared.options.durability).map_err(
@@ -121,6 +152,7 @@ impl ArenaHost {
             )?);
         }
         if let Some(waiter) = waiter.as_mut() {
+            // Its notifications include this host's own writes.
             waiter.wait_for_appends(timeout);
         }
         Ok(())
