@@ -63,7 +63,7 @@ fn llm_team(workers: usize, schedule: &str, endpoint: &str) -> String {
         .map(|n| {
             format!(
                 "[[plugin]]\nagent = \"llm{n}\"\nrole = \"worker\"\ncomponent = \"builtin:llm-worker\"\n\
-                 idle_ms = 10\nallowed_outbound_hosts = [\"{endpoint}\"]\n\
+                 allowed_outbound_hosts = [\"{endpoint}\"]\n\
                  [plugin.config]\nendpoint = \"{endpoint}\"\nmodel = \"bench\"\n"
             )
         })
@@ -72,7 +72,7 @@ fn llm_team(workers: usize, schedule: &str, endpoint: &str) -> String {
         "[arena]\ngoal = \"write independent sections\"\nsteps = {workers}\nstrategy = \"pipeline\"\n\
          {stages}[run]\nschedule = \"{schedule}\"\nmax_turns = 40\n\
          [[plugin]]\nagent = \"lead\"\nrole = \"coordinator\"\ncomponent = \"builtin:coordinator\"\n\
-         idle_ms = 10\n{plugins}"
+         {plugins}"
     )
 }
 
