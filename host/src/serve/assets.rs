@@ -11,6 +11,7 @@ use super::AppState;
 const INDEX: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/app.js");
 const STYLE: &str = include_str!("assets/style.css");
+const ICON: &str = include_str!("assets/favicon.svg");
 
 /// What every asset answer carries: its type, and a policy that lets the page load only itself.
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
@@ -28,7 +29,8 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     )
 }
 
-/// `/` (the page), `/app.js`, `/style.css`.
+/// `/` (the page), `/app.js`, `/style.css`, `/favicon.svg` (and `/favicon.ico`, which browsers ask
+/// for by themselves).
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route(
@@ -42,5 +44,13 @@ pub(super) fn routes() -> Router<AppState> {
         .route(
             "/style.css",
             get(|| async { asset("text/css; charset=utf-8", STYLE) }),
+        )
+        .route(
+            "/favicon.svg",
+            get(|| async { asset("image/svg+xml", ICON) }),
+        )
+        .route(
+            "/favicon.ico",
+            get(|| async { asset("image/svg+xml", ICON) }),
         )
 }

@@ -10,6 +10,8 @@ function el(tag, attrs, ...children) {
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === undefined || value === null || value === false) continue;
     if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    // Through the CSSOM: the page's content security policy refuses style attributes.
+    else if (key === "style") Object.assign(node.style, value);
     else node.setAttribute(key, value === true ? "" : value);
   }
   for (const child of children.flat()) {
@@ -52,7 +54,7 @@ function pill(status) {
 function progressBar(done, total) {
   const pct = total ? Math.round((100 * done) / total) : 0;
   return el("div", { class: "mini" },
-    el("div", { class: "bar" }, el("div", { class: "bar-fill", style: `width:${pct}%` })),
+    el("div", { class: "bar" }, el("div", { class: "bar-fill", style: { width: pct + "%" } })),
     el("span", { class: "muted" }, `${done}/${total}`));
 }
 
@@ -226,8 +228,7 @@ function onSlider() {
   view.live = seq >= Number(slider.max) && view.info && seq >= view.info["last-seq"];
   view.seq = seq;
   if (view.live) {
-    view.shown = view.info;
-    draw();
+    goLive();
     return;
   }
   draw(); // the parts known from the log move at once; the arena's state follows
@@ -243,6 +244,15 @@ function onSlider() {
       showError(error);
     }
   }, 80);
+}
+
+/** Back to the arena as it is now, the newest events in view. */
+function goLive() {
+  view.live = true;
+  $("slider").value = $("slider").max;
+  view.shown = view.info;
+  draw();
+  $("timeline").scrollTop = 0;
 }
 
 /** The sequence number being shown. */
@@ -289,7 +299,13 @@ function draw() {
   drawSlots(seq, status);
   drawFacts(seq);
   drawReport(info.report);
-  for (const row of $("timeline").children) row.classList.toggle("future", Number(row.dataset.seq) > seq);
+  const timeline = $("timeline");
+  for (const row of timeline.children) {
+    row.classList.toggle("future", Number(row.dataset.seq) > seq);
+    const current = !view.live && Number(row.dataset.seq) === seq;
+    row.classList.toggle("current", current);
+    if (current) timeline.scrollTop = row.offsetTop - timeline.clientHeight / 3;
+  }
   $("event-count").textContent = `(${view.events.length})`;
 }
 
@@ -339,7 +355,7 @@ function drawPipeline(info, status) {
       edges.push([coordinator, w.agent]);
     }
   }
-  const W = 150, H = 54, GX = 60, GY = 18;
+  const W = 150, H = 54, GX = 56, GY = 18;
   const rows = {};
   for (const n of nodes) {
     n.row = rows[n.col] = (rows[n.col] ?? -1) + 1;
@@ -355,7 +371,7 @@ function drawPipeline(info, status) {
     n.y = 10 + offset + n.row * (H + GY);
   }
   const at = Object.fromEntries(nodes.map((n) => [n.key, n]));
-  const drawing = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": "pipeline" },
+  const drawing = svg("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", "aria-label": "pipeline" },
     svg("defs", {}, svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" },
       svg("path", { d: "M 0 0 L 10 5 L 0 10 z", class: "arrowhead" }))),
     edges.filter(([a, b]) => at[a] && at[b]).map(([a, b]) => {
@@ -369,6 +385,7 @@ function drawPipeline(info, status) {
       svg("text", { x: 12, y: 21, class: "node-title" }, n.title),
       svg("text", { x: 12, y: 40, class: "node-sub" }, n.sub),
       svg("text", { x: W - 10, y: 21, class: "node-state", "text-anchor": "end" }, n.state))));
+  drawing.style.maxWidth = width + "px";
   $("pipeline").replaceChildren(drawing);
 }
 
@@ -376,7 +393,7 @@ function drawPeople(info, status) {
   const progress = Object.fromEntries(info.aggregate.progress.map((p) => [p.agent, p]));
   $("people").replaceChildren(...info.participants.map((p) =>
     el("tr", {},
-      el("td", {}, el("strong", {}, p.agent), status[p.agent] ? el("span", { class: "slot-dot " + status[p.agent], title: "slot " + status[p.agent] }) : null),
+      el("td", { class: "agent" }, el("span", { class: "slot-dot " + (status[p.agent] || "idle"), title: "slot " + (status[p.agent] || "idle") }), el("strong", {}, p.agent)),
       el("td", {}, el("span", { class: "role " + p.role }, p.role)),
       el("td", {}, p.permissions.map((perm) => el("span", { class: "chip" }, perm))),
       el("td", { class: "num" }, progress[p.agent] ? progress[p.agent]["steps-completed"] : 0),
@@ -417,7 +434,7 @@ function drawFacts(seq) {
   $("facts").replaceChildren(...facts.map((f) =>
     el("tr", {},
       el("td", {}, f.content),
-      el("td", {}, el("div", { class: "confidence" }, el("div", { class: "bar" }, el("div", { class: "bar-fill", style: `width:${Math.round(f.confidence * 100)}%` })), el("span", {}, f.confidence.toFixed(2)))),
+      el("td", {}, el("div", { class: "confidence" }, el("div", { class: "bar" }, el("div", { class: "bar-fill", style: { width: Math.round(f.confidence * 100) + "%" } })), el("span", {}, f.confidence.toFixed(2)))),
       el("td", {}, f.tags.map((t) => el("span", { class: "chip tag" }, t))),
       el("td", {}, f.source),
       el("td", { class: "muted" }, "#" + f.seq))));
@@ -437,7 +454,7 @@ function drawReport(report) {
       el("dt", {}, "Facts"), el("dd", {}, report.facts),
       el("dt", {}, "Events"), el("dd", {}, report.events)),
     el("table", { class: "contributions" },
-      el("thead", {}, el("tr", {}, el("th", {}, "Agent"), el("th", {}, "Steps"), el("th", {}, "Artifacts"), el("th", {}, "Facts"))),
+      el("thead", {}, el("tr", {}, el("th", {}, "Agent"), el("th", { class: "num" }, "Steps"), el("th", { class: "num" }, "Artifacts"), el("th", { class: "num" }, "Facts"))),
       el("tbody", {}, report.contributions.map((c) =>
         el("tr", {}, el("td", {}, c.agent), el("td", { class: "num" }, c.steps), el("td", { class: "num" }, c.artifacts), el("td", { class: "num" }, c.facts))))));
 }
@@ -465,7 +482,7 @@ function route() {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("slider").addEventListener("input", onSlider);
-  $("live").addEventListener("click", () => { view.live = true; $("slider").value = $("slider").max; view.shown = view.info; draw(); });
+  $("live").addEventListener("click", goLive);
   $("verify-again").addEventListener("click", verify);
   $("filter-status").addEventListener("change", () => loadList(false));
   $("filter-agent").addEventListener("input", () => loadList(false));
