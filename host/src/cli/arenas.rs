@@ -8,7 +8,7 @@ use arena_host::types::{ArenaConfig, Pipeline, Stage, Strategy};
 
 use super::Session;
 use super::args::{StrategyArg, parse_participant};
-use super::views::InfoView;
+use super::views::{InfoView, Verified};
 
 /// What `create` was asked for.
 pub(crate) struct NewArena {
@@ -93,24 +93,10 @@ pub(crate) fn show(s: &Session, id: &str, at: Option<u64>) -> Result<()> {
     s.out.info(&info)
 }
 
-#[derive(Serialize)]
-struct Verified<'a> {
-    id: &'a str,
-    events: u64,
-    ok: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    problem: Option<&'a str>,
-}
-
 /// `verify`: the hash chain and the replay; a problem is an error.
 pub(crate) fn verify(s: &Session, id: &str) -> Result<()> {
     let report = s.host.verify(id)?;
-    let verified = Verified {
-        id,
-        events: report.events,
-        ok: report.problem.is_none(),
-        problem: report.problem.as_deref(),
-    };
+    let verified = Verified::new(id, &report);
     match &report.problem {
         None => s.out.value(
             &verified,

@@ -304,7 +304,26 @@ pub(crate) enum Command {
     /// Run the arena of plugins a TOML manifest describes, printing every turn.
     Run { manifest: PathBuf },
     /// Run the sample plugins as a three-stage pipeline, from creation to the settle report.
-    Demo,
+    Demo {
+        /// Pause this long after each turn, so that the arena can be watched as it works
+        /// (`arena serve`). No pause by default.
+        #[arg(long, value_name = "MS")]
+        pace: Option<u64>,
+    },
+    /// Serve a read-only HTTP API, live events (Server-Sent Events) and a web console over the
+    /// database, until interrupted.
+    Serve {
+        /// The address to listen on. Anything but a loopback address needs --token.
+        #[arg(long, default_value = "127.0.0.1:7070")]
+        addr: std::net::SocketAddr,
+        /// A secret every request must carry: `Authorization: Bearer TOKEN`, or `?token=TOKEN`
+        /// (which the page turns into a cookie).
+        #[arg(long, env = "ARENA_SERVE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Live event streams served at once; one more is refused with 503.
+        #[arg(long, value_name = "N", default_value_t = 256)]
+        max_streams: usize,
+    },
     /// Measure the hot paths against baselines measured in the same run; print one table of ratios.
     Bench {
         /// Every case at tiny sizes, in seconds: checks the suite runs (the figures mean nothing).

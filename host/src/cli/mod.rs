@@ -11,7 +11,7 @@ mod facts;
 mod render;
 mod run;
 mod slots;
-mod views;
+pub(crate) mod views;
 
 use std::path::PathBuf;
 
@@ -182,7 +182,19 @@ fn run(cli: Cli) -> Result<()> {
         } => facts::share(s, &id, content, confidence, tags, &agent),
         Command::Facts { id, tag, text } => facts::query(s, id.as_deref(), tag, text),
         Command::Run { manifest } => run::manifest(s, &manifest),
-        Command::Demo => run::demo(s),
+        Command::Demo { pace } => run::demo(s, pace),
+        Command::Serve {
+            addr,
+            token,
+            max_streams,
+        } => crate::serve::command(
+            s.host.clone(),
+            crate::serve::Options {
+                addr,
+                token,
+                max_streams,
+            },
+        ),
         Command::Bench { .. } => unreachable!("handled before the database is opened"),
     }
 }

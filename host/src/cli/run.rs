@@ -24,7 +24,7 @@ pub(crate) fn manifest(s: &Session, manifest: &Path) -> Result<()> {
 }
 
 /// `demo`: the sample plugins as a three-stage pipeline.
-pub(crate) fn demo(s: &Session) -> Result<()> {
+pub(crate) fn demo(s: &Session, pace: Option<u64>) -> Result<()> {
     if !s.out.json {
         println!(
             "running the sample plugins in {} as a three-stage pipeline: ada drafts, bob \
@@ -32,7 +32,9 @@ pub(crate) fn demo(s: &Session) -> Result<()> {
             s.host.location()
         );
     }
-    run_manifest(s, &Manifest::parse(run::DEMO_MANIFEST)?, Path::new("."))
+    let mut manifest = Manifest::parse(run::DEMO_MANIFEST)?;
+    manifest.run.pace_ms = pace;
+    run_manifest(s, &manifest, Path::new("."))
 }
 
 #[derive(Serialize)]

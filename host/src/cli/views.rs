@@ -5,6 +5,7 @@
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
+use arena_host::VerifyReport;
 use arena_host::types::{
     AgentProgress, Aggregate, ArenaInfo, Artifact, Contribution, Event, Fact, Participant,
     Pipeline, SettleReport, Slot, SlotInfo, Stage, StepRange, Strategy,
@@ -335,6 +336,27 @@ impl<'a> From<&'a Event> for EventView<'a> {
             payload: serde_json::from_str(&event.payload)
                 .unwrap_or_else(|_| Value::String(event.payload.clone())),
             hash: &event.hash,
+        }
+    }
+}
+
+/// What `verify` found: the events walked and, if the log and the stored state disagree, why.
+#[derive(Serialize)]
+pub(crate) struct Verified<'a> {
+    id: &'a str,
+    events: u64,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<&'a str>,
+}
+
+impl<'a> Verified<'a> {
+    pub(crate) fn new(id: &'a str, report: &'a VerifyReport) -> Self {
+        Verified {
+            id,
+            events: report.events,
+            ok: report.problem.is_none(),
+            problem: report.problem.as_deref(),
         }
     }
 }

@@ -145,6 +145,9 @@ pub struct RunSection {
     /// Wall-clock time the whole run may take, in milliseconds; then turns in flight are
     /// interrupted and the run ends. None by default.
     pub deadline_ms: Option<u64>,
+    /// `rounds` only: a pause after each turn, in milliseconds, so that a person watching the arena
+    /// (`arena serve`) can follow it. None by default.
+    pub pace_ms: Option<u64>,
 }
 
 impl Default for RunSection {
@@ -153,6 +156,7 @@ impl Default for RunSection {
             schedule: Schedule::default(),
             max_turns: default_turns(),
             deadline_ms: None,
+            pace_ms: None,
         }
     }
 }

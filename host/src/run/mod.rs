@@ -288,6 +288,7 @@ pub fn run_with(
         control,
         deadline,
         max_turns: manifest.run.max_turns,
+        pace: manifest.run.pace_ms.map(Duration::from_millis),
     };
     let cancels: Vec<_> = specs.iter().map(|s| s.cancel.clone()).collect();
     let outcome = match manifest.run.schedule {
@@ -332,12 +333,27 @@ struct Run<'a> {
     control: &'a RunControl,
     deadline: Option<Instant>,
     max_turns: u32,
+    /// The pause after each turn (`pace_ms`).
+    pace: Option<Duration>,
 }
 
 impl Run<'_> {
     /// Whether the run must end now: stopped from outside, or past its deadline.
     fn ending(&self) -> bool {
         self.control.is_stopped() || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Pauses for the run's pace, if it has one, waking early when the run must end.
+    fn pause(&self) {
+        let Some(pace) = self.pace else { return };
+        let until = Instant::now() + pace;
+        while !self.ending() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(20)));
+        }
     }
 
     fn archived(&self) -> Result<bool, HostError> {

@@ -30,6 +30,7 @@ pub(super) fn run(
             observer.turn_ended(&report);
             run.progress(observer);
             deliver_all(run, &mut plugins, rounds, observer, &mut delivered)?;
+            run.pause();
         }
     }
     // Let subscribers catch up with the end of the run, a bounded batch at a time.
