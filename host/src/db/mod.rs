@@ -52,13 +52,48 @@ pub enum DbError {
     #[error("connecting to postgresql: {0}")]
     Pool(#[from] r2d2::Error),
     /// The database was written by a newer version of this program; it is left untouched.
-    #[error("the database has schema version {found}, newer than this program's {supported}")]
+    #[error(
+        "its schema version {found} is newer than this program's {supported}: \
+         use a newer `arena` (the database was left untouched)"
+    )]
     SchemaTooNew {
         /// The version the database records.
         found: usize,
         /// The newest version this program knows.
         supported: usize,
     },
+    /// A read-only open found an older schema, which only a writable open migrates.
+    #[error(
+        "its schema version {found} is older than this program's {supported}, and a read-only \
+         open migrates nothing: open it once with write access to migrate it"
+    )]
+    SchemaTooOld {
+        /// The version the database records.
+        found: usize,
+        /// The version this program reads.
+        supported: usize,
+    },
+    /// The file holds tables but records no schema version: not an arena database.
+    #[error(
+        "it is not an arena database: it holds tables ({}) but no arena schema version; \
+         it was left untouched",
+        .tables.join(", ")
+    )]
+    Unversioned {
+        /// The tables it holds.
+        tables: Vec<String>,
+    },
+    /// A read-write open of a file (or folder) this process may not write.
+    #[error(
+        "this user may not write it (or its folder); read commands and `--read-only` still work"
+    )]
+    NotWritable,
+    /// A read-only open found no file.
+    #[error("there is no such file (a read-only open creates nothing)")]
+    Missing,
+    /// A read-only open found a file without arenas.
+    #[error("it holds no arena database yet (a read-only open creates nothing)")]
+    Empty,
 }
 
 /// A database location: a file for SQLite, or a `postgres://` (or `postgresql://`) URL.
@@ -156,6 +191,34 @@ pub trait Backend: Storage {
     /// Waits until another writer may have appended (a notification, where the database has them)
     /// or `timeout` passes; the log stays the source of truth, so a reader reads it either way.
     fn wait_for_appends(&mut self, timeout: Duration);
+}
+
+/// Whether a database is opened to read and write, or only to read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Access {
+    /// Reads and writes; the schema is brought up to date. The default.
+    #[default]
+    ReadWrite,
+    /// Reads only: nothing is created, migrated or written, so a file the process may not write
+    /// (or a read-only medium) can be read; every write fails with one `storage` error.
+    ReadOnly,
+}
+
+/// Opens the database at `location` with `access` (see [`open`] and [`Access::ReadOnly`]).
+///
+/// # Failure
+/// As [`open`]; read-only, also the [`DbError`]s of [`sqlite::SqliteStorage::open_read_only`].
+pub fn open_with(
+    location: &Location,
+    durability: Durability,
+    access: Access,
+) -> Result<Box<dyn Backend>, DbError> {
+    match (access, location) {
+        (Access::ReadOnly, Location::Sqlite(path)) => {
+            Ok(Box::new(sqlite::SqliteStorage::open_read_only(path)?))
+        }
+        _ => open(location, durability),
+    }
 }
 
 /// Opens the database at `location`, bringing its schema up to date.
