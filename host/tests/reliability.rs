@@ -254,3 +254,131 @@ fn a_read_command_on_a_missing_file_creates_nothing() {
     );
     assert!(!db.exists());
 }
+
+// ---- writes refuse a broken log ----------------------------------------------------------------
+
+#[test]
+fn a_step_after_the_last_event_row_was_deleted_is_refused_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let id = active(&db);
+    ok(&db, &["step", &id, "1", "--as", "w1"]);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    // The triggers keep the log append-only; someone with the file can still drop them.
+    conn.execute_batch(&format!(
+        "DROP TRIGGER events_no_delete;
+         DELETE FROM events WHERE arena_id = '{id}'
+           AND seq = (SELECT max(seq) FROM events WHERE arena_id = '{id}');"
+    ))
+    .unwrap();
+    let count = |conn: &rusqlite::Connection| -> u64 {
+        conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = count(&conn);
+    let refused = fails(&db, &["step", &id, "2", "--as", "w1"]);
+    assert!(
+        refused.contains(&format!(
+            "arena {id}: the log ends at event {before} but the stored head is event {}",
+            before + 1
+        )),
+        "{refused}"
+    );
+    assert!(refused.contains("nothing was written"), "{refused}");
+    assert_eq!(count(&conn), before);
+}
+
+#[test]
+fn a_damaged_file_is_refused_for_writes() {
+    use std::io::{Seek, SeekFrom, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let id = active(&db);
+    for step in 1..=10 {
+        let note = "n".repeat(3000);
+        ok(&db, &["progress", &id, &note, "--as", "w1"]);
+        ok(&db, &["step", &id, &step.to_string(), "--as", "w1"]);
+    }
+    let len = std::fs::metadata(&db).unwrap().len();
+    assert!(len > 32 * 1024, "a file of several pages: {len}");
+    let mut file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+    file.seek(SeekFrom::Start(len / 2 / 4096 * 4096)).unwrap();
+    let noise: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    file.write_all(&noise).unwrap();
+    drop(file);
+    let damaged = std::fs::read(&db).unwrap();
+    for args in [&["step", &id, "1", "--as", "w1"][..], CREATE] {
+        let refused = fails(&db, args);
+        assert!(refused.contains("the file is damaged"), "{refused}");
+        assert_eq!(std::fs::read(&db).unwrap(), damaged, "nothing was written");
+    }
+}
+
+// ---- messages ----------------------------------------------------------------------------------
+
+#[test]
+fn a_newer_schema_is_refused_in_plain_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("new.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    for args in [&["list"][..], CREATE] {
+        let refused = fails(&db, args);
+        assert_eq!(
+            refused.trim(),
+            format!(
+                "error: opening the arena database {}: its schema version 99 is newer than this \
+                 program's 4: use a newer `arena` (the database was left untouched)",
+                db.display()
+            )
+        );
+    }
+}
+
+#[test]
+fn a_file_with_tables_but_no_schema_version_is_not_taken_for_an_arena_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("other.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE arenas (id TEXT); CREATE TABLE notes (body TEXT);")
+        .unwrap();
+    for args in [&["list"][..], CREATE] {
+        let refused = fails(&db, args);
+        assert_eq!(
+            refused.trim(),
+            format!(
+                "error: opening the arena database {}: it is not an arena database: it holds \
+                 tables (arenas, notes) but no arena schema version; it was left untouched",
+                db.display()
+            )
+        );
+        assert!(!refused.contains("CREATE TABLE"), "{refused}");
+    }
+}
+
+#[test]
+fn an_older_schema_opened_read_only_says_how_to_migrate_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("old.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(arena_host::db::sqlite::MIGRATIONS[0])
+        .unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    drop(conn);
+    let refused = fails(&db, &["list"]);
+    assert!(
+        refused.contains("its schema version 1 is older than this program's 4"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("open it once with write access"),
+        "{refused}"
+    );
+    ok(&db, &[&["--key", "M1"], CREATE].concat());
+    assert_eq!(ok(&db, &["list"]).lines().count(), 1);
+}

@@ -88,6 +88,12 @@ pub enum DbError {
         "this user may not write it (or its folder); read commands and `--read-only` still work"
     )]
     NotWritable,
+    /// SQLite finds the file damaged: it is opened for nothing but reading.
+    #[error(
+        "the file is damaged ({0}): nothing is written to it; read commands and \
+         `arena verify` still show what can be read"
+    )]
+    Damaged(String),
     /// A read-only open found no file.
     #[error("there is no such file (a read-only open creates nothing)")]
     Missing,
@@ -249,6 +255,34 @@ pub fn check_append(expected_seq: u64, events: &[Event]) -> Result<&Event, Arena
         },
     )?;
     Ok(last)
+}
+
+/// Checks that the last event row of `arena`'s log (`last`: its sequence number and hash) is the
+/// stored head (`head_seq`, `head_hash`): the check every storage runs inside an append before it
+/// writes anything.
+///
+/// # Failure
+/// `storage` naming the arena and both sequence numbers.
+pub fn check_log_end(
+    arena: &str,
+    head_seq: u64,
+    head_hash: &str,
+    last: Option<(u64, String)>,
+) -> Result<(), ArenaError> {
+    let (log_seq, log_hash) = last.unwrap_or_default();
+    if log_seq == head_seq && log_hash == head_hash {
+        return Ok(());
+    }
+    let how = if log_seq == head_seq {
+        "with another hash".to_string()
+    } else {
+        format!("at event {log_seq}")
+    };
+    Err(ArenaError::Storage(format!(
+        "arena {arena}: the log ends {how} but the stored head is event {head_seq}: \
+         refusing to append over a broken log (nothing was written; `arena verify {arena}` \
+         names the damage)"
+    )))
 }
 
 /// Which index rows (members, fact tags) an append has to rewrite.

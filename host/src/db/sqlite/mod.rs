@@ -52,6 +52,7 @@ impl SqliteStorage {
             {
                 DbError::NotWritable
             }
+            DbError::Sqlite(e) if is_damage(&e) => DbError::Damaged(e.to_string()),
             other => other,
         })
     }
@@ -64,6 +65,12 @@ impl SqliteStorage {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", synchronous(durability))?;
         migrate(&conn)?;
+        // Before anything is written: a file SQLite finds damaged gets nothing more. One pass over
+        // the file's pages, without the index cross-checks of `integrity_check`.
+        let verdict: String = conn.pragma_query_value(None, "quick_check", |row| row.get(0))?;
+        if verdict != "ok" {
+            return Err(DbError::Damaged(verdict));
+        }
         Ok(SqliteStorage {
             conn,
             conflicts: 0,
@@ -114,6 +121,13 @@ impl SqliteStorage {
 
     /// Refuses a write on a read-only connection, before SQLite is asked.
     fn writable(&self) -> Result<(), ArenaError> {
+        if DAMAGED.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ArenaError::Storage(
+                "the database file is damaged (SQLite reported it earlier in this process): \
+                 nothing was written"
+                    .into(),
+            ));
+        }
         if self.read_only {
             Err(ArenaError::Storage(
                 "the arena database is open read-only (--read-only, or a read command): \
@@ -372,6 +386,12 @@ fn write_append(
     record: &ArenaRecord,
     rewrite: &Rewrite,
 ) -> Result<bool, ArenaError> {
+    if expected_seq > 0 {
+        match check_log_end(tx, arena, expected_seq)? {
+            LogEnd::Moved => return Ok(false),
+            LogEnd::AtHead => {}
+        }
+    }
     // Move the head first, only from `expected_seq`: no row changed means another writer got there
     // first (or the arena exists already), and nothing has been written.
     let status = record.status.name();
@@ -427,6 +447,45 @@ fn write_append(
     Ok(true)
 }
 
+/// Where an append finds the arena it extends.
+enum LogEnd {
+    /// Its head is no longer the expected one: another writer got there first.
+    Moved,
+    /// Its head is the expected one, and its log's last event is that head.
+    AtHead,
+}
+
+/// Checks, inside the append's transaction, that `arena`'s stored head is `expected_seq` and that
+/// its log really ends there: the last event row has the head's sequence number and hash. Two
+/// lookups on primary keys, no scan.
+///
+/// # Failure
+/// `storage` naming the arena and both sequence numbers when the log and the head disagree (a
+/// deleted or added event row): nothing is written over a broken log.
+fn check_log_end(tx: &Connection, arena: &str, expected_seq: u64) -> Result<LogEnd, ArenaError> {
+    let head: Option<(u64, String)> = tx
+        .prepare_cached("SELECT head_seq, head_hash FROM arenas WHERE id = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![arena], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
+        .map_err(storage_error)?;
+    let Some((head_seq, head_hash)) = head.filter(|(seq, _)| *seq == expected_seq) else {
+        return Ok(LogEnd::Moved);
+    };
+    let last: Option<(u64, String)> = tx
+        .prepare_cached(
+            "SELECT seq, hash FROM events WHERE arena_id = ?1 ORDER BY seq DESC LIMIT 1",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(params![arena], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
+        .map_err(storage_error)?;
+    super::check_log_end(arena, head_seq, &head_hash, last)?;
+    Ok(LogEnd::AtHead)
+}
+
 fn write_members(tx: &Connection, arena: &str, record: &ArenaRecord) -> Result<(), ArenaError> {
     tx.prepare_cached("DELETE FROM members WHERE arena_id = ?1")
         .and_then(|mut stmt| stmt.execute(params![arena]))
@@ -455,7 +514,25 @@ fn write_tags(tx: &Connection, arena: &str, record: &ArenaRecord) -> Result<(), 
     Ok(())
 }
 
+/// Set once SQLite has reported a damaged file in this process: from then on every write is
+/// refused, so nothing more is written over the damage.
+static DAMAGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether SQLite's error says the file is damaged (`SQLITE_CORRUPT`, `SQLITE_NOTADB`).
+fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
+}
+
 fn storage_error(e: rusqlite::Error) -> ArenaError {
+    if is_damage(&e) {
+        DAMAGED.store(true, std::sync::atomic::Ordering::SeqCst);
+        return ArenaError::Storage(format!(
+            "the database file is damaged ({e}): this process writes nothing more to it"
+        ));
+    }
     ArenaError::Storage(e.to_string())
 }
 
