@@ -143,7 +143,8 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         self.read_events_checked(arena, after, limit.min(limits::PAGE), Some(head))
     }
 
-    /// `read-events`, checked with [`check_page`] against the log's `head` when it is known.
+    /// `read-events`, checked with [`check_page`] against the log's `head` when it is known, and cut
+    /// at that head: events appended since it was read belong to a later read.
     pub(crate) fn read_events_checked(
         &self,
         arena: &str,
@@ -151,8 +152,11 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         limit: u32,
         head: Option<u64>,
     ) -> Result<Vec<Event>, ArenaError> {
-        let page = self.storage.read_events(arena, after, limit)?;
+        let mut page = self.storage.read_events(arena, after, limit)?;
         check_page(arena, after, limit, head, &page)?;
+        if let Some(head) = head {
+            page.retain(|event| event.seq <= head);
+        }
         Ok(page)
     }
 
