@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::types::{AgentId, ArenaError, check_count, check_label, check_text, limits};
 
 /// A fact as an agent shares it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FactDraft {
     /// What the fact says.
     pub content: String,

@@ -40,7 +40,7 @@ impl SlotStatus {
 }
 
 /// An artifact as its author hands it in.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ArtifactDraft {
     /// What kind of artifact it is (a short label).
     pub kind: String,
@@ -51,7 +51,7 @@ pub struct ArtifactDraft {
 }
 
 /// Merged content and the artifacts it came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MergeRequest {
     /// The merged artifact.
     pub draft: ArtifactDraft,

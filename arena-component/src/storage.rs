@@ -89,6 +89,66 @@ pub fn check_sequence(
     Ok(())
 }
 
+/// Checks a page that `read-events` returned for a read of `arena` after event `after`, of at most
+/// `limit` events, on a log whose head is event `head` (when known): the events are numbered
+/// `after + 1` onwards without gaps or repeats, there are at most `limit` of them, and the page stops
+/// short of `limit` only at the head. Events past `head` are not an error: another writer may append
+/// between the read of the head and this read, so the caller drops them (see
+/// `ArenaManager::events`) and the answer stays consistent with the head it read. The component runs it on every read,
+/// so a storage that breaks its contract gets a `storage` error naming how, never a wrong answer.
+///
+/// # Failure
+///
+/// `storage`, naming the arena and the first event out of place.
+pub fn check_page(
+    arena: &str,
+    after: u64,
+    limit: u32,
+    head: Option<u64>,
+    events: &[Event],
+) -> Result<(), ArenaError> {
+    let broken = |what: String| {
+        Err(ArenaError::Storage(format!(
+            "arena {arena}: storage broke its contract reading events after {after}: {what}"
+        )))
+    };
+    if events.len() > limit as usize {
+        return broken(format!(
+            "{} events returned for a read of at most {limit}",
+            events.len()
+        ));
+    }
+    for (index, event) in events.iter().enumerate() {
+        let expected = after.saturating_add(index as u64 + 1);
+        if event.seq == expected {
+            continue;
+        }
+        let later_is_lower = events[index + 1..].iter().any(|e| e.seq < event.seq);
+        return broken(if event.seq <= after {
+            format!("event {} is not after event {after}", event.seq)
+        } else if event.seq < expected || later_is_lower {
+            format!(
+                "event {} is out of order or repeated where event {expected} belongs",
+                event.seq
+            )
+        } else {
+            format!(
+                "event {} follows a gap: event {expected} is missing",
+                event.seq
+            )
+        });
+    }
+    if let Some(head) = head {
+        let last = after.saturating_add(events.len() as u64);
+        if (events.len() as u64) < u64::from(limit) && last < head {
+            return broken(format!(
+                "the read ended at event {last}, but the log's head is event {head}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[derive(Default)]
 struct MemoryArena {
     events: Vec<Event>,

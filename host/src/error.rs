@@ -13,13 +13,14 @@ pub enum HostError {
     #[error("the arena component trapped: {0:#}")]
     Trap(wasmtime::Error),
     /// The database could not be opened or migrated.
-    #[error("opening the arena database {location}: {source}")]
+    // The reason is part of the message and deliberately not a `source`: a chain printed with
+    // `{:#}` would say it twice.
+    #[error("opening the arena database {location}: {reason}")]
     Open {
         /// Where the database is (a PostgreSQL URL without its password).
         location: String,
         /// Why it could not be opened.
-        #[source]
-        source: crate::db::DbError,
+        reason: crate::db::DbError,
     },
     /// The component could not be compiled or instantiated.
     #[error("loading the arena component: {0:#}")]

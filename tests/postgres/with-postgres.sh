@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs a command with a throwaway PostgreSQL cluster: installs PostgreSQL from the system packages if
 # it is missing, starts a cluster as an unprivileged user in a temporary directory on 127.0.0.1 and a
-# free port, exports its URL as ARENA_TEST_POSTGRES, runs the command, and always stops the cluster.
+# free port, exports its URL as ARENA_TEST_POSTGRES (and ARENA_REQUIRE_POSTGRES=1, so a suite that
+# would skip PostgreSQL fails instead), runs the command, and always stops the cluster. Exits non-zero
+# when PostgreSQL cannot be installed or started: a suite that did not run never looks green.
 #
-#   tests/postgres/with-postgres.sh cargo test -p arena-tests --test postgres
+#   tests/postgres/with-postgres.sh cargo test --test conformance --test postgres -- --include-ignored
 set -euo pipefail
 
 find_bin() {
@@ -21,8 +23,9 @@ if ! bin=$(find_bin); then
   echo "installing PostgreSQL from the system packages"
   export DEBIAN_FRONTEND=noninteractive
   if ! { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; } || ! bin=$(find_bin); then
-    echo "SKIPPED: PostgreSQL cannot be installed on this machine, so the PostgreSQL tests did not run"
-    exit 0
+    echo "error: PostgreSQL cannot be installed on this machine (apt-get install postgresql failed)," >&2
+    echo "so the PostgreSQL tests cannot run" >&2
+    exit 1
   fi
 fi
 
@@ -51,5 +54,6 @@ as_user "$bin/pg_ctl" -D "$data/cluster" -l "$data/server.log" -w \
 as_user "$bin/createdb" -h 127.0.0.1 -p "$port" -U arena arena_test
 
 export ARENA_TEST_POSTGRES="postgres://arena@127.0.0.1:$port/arena_test"
+export ARENA_REQUIRE_POSTGRES=1
 echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
 "$@"

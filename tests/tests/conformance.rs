@@ -132,6 +132,11 @@ impl Kind {
 /// A PostgreSQL schema of its own for `test`, as a URL, if a database was given.
 fn postgres_for(test: &str) -> Option<String> {
     let Ok(base) = std::env::var("ARENA_TEST_POSTGRES") else {
+        // CI (tests/postgres/with-postgres.sh) requires PostgreSQL: a skip there is a failure.
+        assert!(
+            std::env::var_os("ARENA_REQUIRE_POSTGRES").is_none(),
+            "{test}: ARENA_REQUIRE_POSTGRES is set but ARENA_TEST_POSTGRES is not"
+        );
         eprintln!("{test}: PostgreSQL skipped: ARENA_TEST_POSTGRES is not set");
         return None;
     };

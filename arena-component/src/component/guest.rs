@@ -75,14 +75,13 @@ pub(super) struct Component;
 
 impl Guest for Component {
     fn create(config: wit::ArenaConfig) -> WitResult<String> {
-        let config = domain::ArenaConfig {
-            goal: config.goal,
-            total_steps: config.total_steps,
-            strategy: strategy_in(config.strategy),
-            participants: config.participants.into_iter().map(spec_in).collect(),
-            created_by: config.created_by,
-        };
-        manager().create(&config).map_err(error_out)
+        manager().create(&config_in(config)).map_err(error_out)
+    }
+
+    fn create_keyed(config: wit::ArenaConfig, key: String) -> WitResult<String> {
+        manager()
+            .create_keyed(&config_in(config), &key)
+            .map_err(error_out)
     }
 
     fn get(arena: String) -> WitResult<wit::ArenaInfo> {
@@ -333,5 +332,15 @@ impl Guest for Component {
     ) -> WitResult<wit::Artifact> {
         let op = Operation::Merge(merge_in(request));
         perform(&arena, &caller, None, &op, artifact_after)
+    }
+}
+
+fn config_in(config: wit::ArenaConfig) -> domain::ArenaConfig {
+    domain::ArenaConfig {
+        goal: config.goal,
+        total_steps: config.total_steps,
+        strategy: strategy_in(config.strategy),
+        participants: config.participants.into_iter().map(spec_in).collect(),
+        created_by: config.created_by,
     }
 }

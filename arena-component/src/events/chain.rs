@@ -3,7 +3,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::change::{Change, Event, ReplayError};
+use super::change::{Change, Event, Keyed, ReplayError};
 use crate::types::Arena;
 
 /// The hash of the event after `prev_hash` (empty for the first) with these fields.
@@ -43,14 +43,14 @@ fn to_hex(bytes: &[u8]) -> String {
 }
 
 /// Seals `change` as the event after `prev` (seq and hash), at `at`, by `actor`, carrying the
-/// operation's idempotency key if it has one.
+/// operation's idempotency key (and the operation's digest) if it has one.
 pub fn seal(
     prev_seq: u64,
     prev_hash: &str,
     at: &str,
     actor: &str,
     change: &Change,
-    key: Option<&str>,
+    key: Option<Keyed<'_>>,
 ) -> Event {
     let seq = prev_seq + 1;
     let kind = change.kind();

@@ -189,6 +189,19 @@ pub enum ReplayError {
     },
 }
 
+/// An idempotency key as an event carries it, with the digest of its operation (`None` in events
+/// written before digests).
+pub type StoredKey = (String, Option<String>);
+
+/// An operation's idempotency key and the digest of the operation, as its last event carries them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keyed<'a> {
+    /// The caller's key.
+    pub key: &'a str,
+    /// The digest of the operation (see `Operation::digest`).
+    pub digest: &'a str,
+}
+
 impl Change {
     /// The event kind, as stored.
     pub fn kind(&self) -> &'static str {
@@ -211,8 +224,8 @@ impl Change {
     }
 
     /// The versioned JSON payload: the change's fields plus `"v"`, without the kind, and the caller's
-    /// idempotency key as `"key"` when the operation carried one.
-    pub fn payload(&self, key: Option<&str>) -> String {
+    /// idempotency key as `"key"` with the operation's digest as `"op"` when it carried one.
+    pub fn payload(&self, key: Option<Keyed<'_>>) -> String {
         let mut object = match serde_json::to_value(self) {
             Ok(Value::Object(mut tagged)) => match tagged.remove("c") {
                 Some(Value::Object(object)) => object,
@@ -222,8 +235,9 @@ impl Change {
             _ => Map::new(),
         };
         object.insert("v".into(), Value::from(PAYLOAD_VERSION));
-        if let Some(key) = key {
-            object.insert("key".into(), Value::from(key));
+        if let Some(keyed) = key {
+            object.insert("key".into(), Value::from(keyed.key));
+            object.insert("op".into(), Value::from(keyed.digest));
         }
         Value::Object(object).to_string()
     }
@@ -233,8 +247,9 @@ impl Change {
         Self::decode_with_key(event).map(|(change, _)| change)
     }
 
-    /// Decodes an event back into the change and the idempotency key its payload carries.
-    pub fn decode_with_key(event: &Event) -> Result<(Change, Option<String>), ReplayError> {
+    /// Decodes an event back into the change, the idempotency key its payload carries, and the
+    /// digest of the keyed operation (`None` for events written before digests).
+    pub fn decode_with_key(event: &Event) -> Result<(Change, Option<StoredKey>), ReplayError> {
         let malformed = |message: String| ReplayError::Malformed {
             seq: event.seq,
             message,
@@ -244,6 +259,7 @@ impl Change {
         struct Envelope {
             v: Option<u64>,
             key: Option<String>,
+            op: Option<String>,
         }
         let envelope: Envelope = serde_json::from_str(&event.payload)
             .map_err(|e| malformed(format!("payload is not a JSON object: {e}")))?;
@@ -255,6 +271,6 @@ impl Change {
         let tagged = format!(r#"{{"t":{kind},"c":{}}}"#, event.payload);
         let change = serde_json::from_str(&tagged)
             .map_err(|e| malformed(format!("{} payload: {e}", event.kind)))?;
-        Ok((change, envelope.key))
+        Ok((change, envelope.key.map(|key| (key, envelope.op))))
     }
 }

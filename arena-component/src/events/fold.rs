@@ -6,7 +6,7 @@ use crate::slots::artifact_id;
 use crate::types::{Arena, ArenaStatus, ArtifactEntry, Fact, Outcome, Participant, SettleReport};
 
 use super::chain::check_link;
-use super::change::{Change, Event, ReplayError};
+use super::change::{Change, Event, Keyed, ReplayError};
 
 /// Folds one event into the state (`None` before the first event) and returns the new state.
 ///
@@ -15,7 +15,10 @@ use super::change::{Change, Event, ReplayError};
 pub fn apply(state: Option<Arena>, event: &Event) -> Result<Arena, ReplayError> {
     check_link(state.as_ref(), event)?;
     let (change, key) = Change::decode_with_key(event)?;
-    fold(state, event, change, key.as_deref())
+    let keyed = key
+        .as_ref()
+        .map(|(key, digest)| (key.as_str(), digest.as_deref()));
+    fold(state, event, change, keyed)
 }
 
 /// Folds an event the caller has just sealed from `change` with idempotency `key` (so its link and
@@ -25,17 +28,18 @@ pub fn apply_sealed(
     state: Option<Arena>,
     event: &Event,
     change: Change,
-    key: Option<&str>,
+    key: Option<Keyed<'_>>,
 ) -> Result<Arena, ReplayError> {
-    fold(state, event, change, key)
+    fold(state, event, change, key.map(|k| (k.key, Some(k.digest))))
 }
 
-/// Folds `change`, carried by `event`, into the state: what every event does to an arena.
+/// Folds `change`, carried by `event`, into the state: what every event does to an arena. `key` is
+/// the idempotency key the event carries, with its operation's digest if it records one.
 fn fold(
     state: Option<Arena>,
     event: &Event,
     change: Change,
-    key: Option<&str>,
+    key: Option<(&str, Option<&str>)>,
 ) -> Result<Arena, ReplayError> {
     let inapplicable = || ReplayError::Inapplicable {
         seq: event.seq,
@@ -152,8 +156,8 @@ fn fold(
             arena
         }
     };
-    if let Some(key) = key {
-        arena.remember_key(&event.actor, key, event.seq);
+    if let Some((key, digest)) = key {
+        arena.remember_key(&event.actor, key, event.seq, digest);
     }
     // A state loaded without a count (written before the log had a bound) keeps none: the manager
     // counts the log when it loads such a state, so only replay reaches this with `None`.

@@ -15,7 +15,7 @@ mod change;
 mod fold;
 
 pub use chain::{chain_hash, seal};
-pub use change::{Change, Event, PAYLOAD_VERSION, ReplayError};
+pub use change::{Change, Event, Keyed, PAYLOAD_VERSION, ReplayError};
 pub use fold::{apply, apply_sealed, replay};
 
 #[cfg(test)]

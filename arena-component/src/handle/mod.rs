@@ -11,7 +11,7 @@
 mod decide;
 
 use crate::clock::Clock;
-use crate::events::Event;
+use crate::events::{Event, Keyed};
 use crate::facts::fact_id;
 use crate::manager::ArenaManager;
 use crate::slots::artifact_id;
@@ -41,8 +41,9 @@ impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
     }
 
     /// The same handle, whose next mutating operations carry idempotency `key`: the first one with
-    /// this key is applied; any later one with it (by this agent, on this arena) writes nothing and
-    /// returns the arena as it was right after the first.
+    /// this key is applied; a later one with it (by this agent, on this arena) writes nothing and
+    /// returns the arena as it was right after the first if it is the same operation, and is refused
+    /// with `invalid-input` naming the key if it is not.
     pub fn with_key(mut self, key: &'a str) -> Self {
         self.key = Some(key);
         self
@@ -51,10 +52,14 @@ impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
     /// Performs `op` and returns the arena right after it; with a key (see [`Handle::with_key`]) a
     /// retry returns the arena right after the first. Needs the permission of the operation.
     pub fn perform(&self, op: &Operation) -> Result<Arena, ArenaError> {
-        self.manager
-            .mutate(self.arena, self.agent, self.key, |arena| {
-                decide::changes(op, arena, self.agent)
-            })
+        let digest = self.key.map(|_| op.digest(self.agent));
+        let keyed = self
+            .key
+            .zip(digest.as_deref())
+            .map(|(key, digest)| Keyed { key, digest });
+        self.manager.mutate(self.arena, self.agent, keyed, |arena| {
+            decide::changes(op, arena, self.agent)
+        })
     }
 
     fn read(&self, permission: Permission) -> Result<Arena, ArenaError> {

@@ -53,9 +53,10 @@ pub struct Arena {
     pub created_by: AgentId,
     /// When it was created (RFC 3339 UTC, from its first event).
     pub created_at: String,
-    /// Idempotency keys of recent keyed operations (caller and key) → the operation's last event.
+    /// Idempotency keys of recent keyed operations (caller and key) → the operation's last event and
+    /// the digest of the operation.
     #[serde(default)]
-    pub keys: BTreeMap<String, u64>,
+    pub keys: BTreeMap<String, KeyedOp>,
     /// The slots that were ever written; every other agent that ever participated has an empty,
     /// idle slot (see [`Arena::slot`]).
     #[serde(default)]
@@ -160,20 +161,24 @@ impl Arena {
         tags.into_iter().cloned().collect()
     }
 
-    /// Where a keyed operation of `actor` ended in the log, if it is still remembered.
-    pub fn keyed_seq(&self, actor: &str, key: &str) -> Option<u64> {
-        self.keys.get(&key_slot(actor, key)).copied()
+    /// What the arena remembers of `actor`'s keyed operation with `key`, if it still does.
+    pub fn keyed(&self, actor: &str, key: &str) -> Option<&KeyedOp> {
+        self.keys.get(&key_slot(actor, key))
     }
 
-    /// Remembers that `actor`'s operation with `key` ended at event `seq`, forgetting the oldest key
-    /// beyond [`limits::IDEMPOTENCY_KEYS`].
-    pub fn remember_key(&mut self, actor: &str, key: &str, seq: u64) {
-        self.keys.insert(key_slot(actor, key), seq);
+    /// Remembers that `actor`'s operation with `key` and `digest` ended at event `seq`, forgetting
+    /// the oldest key beyond [`limits::IDEMPOTENCY_KEYS`].
+    pub fn remember_key(&mut self, actor: &str, key: &str, seq: u64, digest: Option<&str>) {
+        let kept = KeyedOp {
+            seq,
+            digest: digest.map(str::to_string),
+        };
+        self.keys.insert(key_slot(actor, key), kept);
         while self.keys.len() > limits::IDEMPOTENCY_KEYS {
             let oldest = self
                 .keys
                 .iter()
-                .min_by_key(|(_, seq)| **seq)
+                .min_by_key(|(_, kept)| kept.seq)
                 .map(|(slot, _)| slot.clone());
             match oldest {
                 Some(slot) => self.keys.remove(&slot),
@@ -187,6 +192,38 @@ impl Arena {
         self.participants
             .values()
             .filter(|p| p.permissions.contains(&Permission::Coordinate))
+    }
+}
+
+/// What an arena remembers of a keyed operation: where it ended, and what it was.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KeyedOp {
+    /// The sequence number of the operation's last event.
+    pub seq: u64,
+    /// The digest of the operation (see [`super::operation::Operation::digest`]); `None` for keys
+    /// recorded before operations carried one, which cannot be checked against a retry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for KeyedOp {
+    /// Reads `{"seq": …, "digest": …}`, or a bare sequence number as snapshots written before
+    /// digests hold it.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Seq(u64),
+            Op {
+                seq: u64,
+                #[serde(default)]
+                digest: Option<String>,
+            },
+        }
+        Ok(match Stored::deserialize(deserializer)? {
+            Stored::Seq(seq) => KeyedOp { seq, digest: None },
+            Stored::Op { seq, digest } => KeyedOp { seq, digest },
+        })
     }
 }
 

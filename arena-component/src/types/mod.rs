@@ -12,7 +12,7 @@ mod permissions;
 mod status;
 mod strategy;
 
-pub use arena::{Arena, ArenaConfig};
+pub use arena::{Arena, ArenaConfig, KeyedOp};
 pub use checks::{check_count, check_label, check_participant_count, check_text, truncate_chars};
 pub use error::ArenaError;
 pub use ids::{AgentId, ArenaId, check_agent_id, check_arena_id, check_key};

@@ -9,7 +9,7 @@ use super::ids::{AgentId, check_agent_id};
 use super::permissions::{Permission, Role};
 
 /// A participant as declared at creation or by an invitation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ParticipantSpec {
     /// The agent.
     pub agent: AgentId,

@@ -83,15 +83,19 @@ pub(crate) fn leave(s: &Session, id: &str, agent: &str) -> Result<()> {
 #[derive(Serialize)]
 #[serde(rename_all = "kebab-case")]
 struct Steps {
+    step: u64,
     completed_steps: u32,
     total_steps: u32,
 }
 
 /// `step`: the steps completed so far.
 pub(crate) fn step(s: &Session, id: &str, step: u32, agent: &str) -> Result<()> {
-    let aggregate = s.act(id, agent, Operation::CompleteStep(step))?.aggregate;
+    let (info, _, payload) = s.act_recorded(id, agent, Operation::CompleteStep(step))?;
+    let aggregate = info.aggregate;
+    let step = stored(&payload, "step")?;
     s.out.value(
         &Steps {
+            step,
             completed_steps: aggregate.completed_steps,
             total_steps: aggregate.total_steps,
         },
@@ -110,9 +114,15 @@ struct Progress<'a> {
 
 /// `progress`.
 pub(crate) fn progress(s: &Session, id: &str, note: String, agent: &str) -> Result<()> {
-    s.act(id, agent, Operation::ReportProgress(note.clone()))?;
-    s.out
-        .value(&Progress { agent, note: &note }, "progress recorded")
+    let (_, event, payload) = s.act_recorded(id, agent, Operation::ReportProgress(note))?;
+    let note = stored_text(&payload, "note")?;
+    s.out.value(
+        &Progress {
+            agent: &event.actor,
+            note,
+        },
+        "progress recorded",
+    )
 }
 
 #[derive(Serialize)]
@@ -122,6 +132,21 @@ struct Goal<'a> {
 
 /// `goal`.
 pub(crate) fn goal(s: &Session, id: &str, goal: String, agent: &str) -> Result<()> {
-    s.act(id, agent, Operation::UpdateGoal(goal.clone()))?;
-    s.out.value(&Goal { goal: &goal }, "goal updated")
+    let (_, _, payload) = s.act_recorded(id, agent, Operation::UpdateGoal(goal))?;
+    let goal = stored_text(&payload, "goal")?;
+    s.out.value(&Goal { goal }, "goal updated")
+}
+
+/// The number `field` of an event's payload, as stored.
+pub(crate) fn stored(payload: &serde_json::Value, field: &str) -> Result<u64> {
+    payload[field]
+        .as_u64()
+        .ok_or_else(|| anyhow!("the stored event has no number {field:?}"))
+}
+
+/// The text `field` of an event's payload, as stored.
+pub(crate) fn stored_text<'a>(payload: &'a serde_json::Value, field: &str) -> Result<&'a str> {
+    payload[field]
+        .as_str()
+        .ok_or_else(|| anyhow!("the stored event has no text {field:?}"))
 }

@@ -46,13 +46,17 @@ pub(crate) fn create(s: &Session, new: NewArena) -> Result<()> {
             stages: new.stages,
         }),
     };
-    let id = s.host.create(&ArenaConfig {
+    let config = ArenaConfig {
         goal: new.goal,
         total_steps: new.steps,
         strategy,
         participants,
         created_by: new.creator,
-    })?;
+    };
+    let id = match s.key.as_deref() {
+        Some(key) => s.host.create_keyed(&config, key)?,
+        None => s.host.create(&config)?,
+    };
     s.out.value(&Created { id: &id }, &id)
 }
 

@@ -21,10 +21,16 @@ pub(crate) struct Cli {
     /// Machine-readable output: JSON, or JSON Lines for streams of events.
     #[arg(long, global = true)]
     pub(crate) json: bool,
-    /// An idempotency key for an agent action (`--as`): a retry with the same key writes nothing and
-    /// prints the original result.
+    /// An idempotency key for `create` or an agent action (`--as`): a retry with the same key and the
+    /// same request writes nothing and prints the original result; the same key with a different
+    /// request is refused.
     #[arg(long, global = true, value_name = "KEY")]
     pub(crate) key: Option<String>,
+    /// Open the database read-only, whatever the command: nothing is created, migrated or written,
+    /// and a command that writes fails. Read commands (`list`, `show`, `verify`, `events`, `facts`,
+    /// `artifacts`) always open read-only.
+    #[arg(long, global = true)]
+    pub(crate) read_only: bool,
     /// Commit durability: `normal` survives a killed process, `full` also a power loss.
     #[arg(long, global = true, value_enum, default_value_t = DurabilityArg::Normal)]
     pub(crate) durability: DurabilityArg,

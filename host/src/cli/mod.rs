@@ -15,11 +15,11 @@ pub(crate) mod views;
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use clap::Parser;
 
 use arena_host::Location;
-use arena_host::types::ArenaInfo;
+use arena_host::types::{ArenaInfo, Event};
 use arena_host::{
     AgentHandle, ArenaHost, Durability, GroupCommit, HostOptions, Operation, Performed,
 };
@@ -56,6 +56,31 @@ impl Session {
         Ok(self.handle(id, agent)?.perform(self.key.as_deref(), &op)?)
     }
 
+    /// [`Session::act`], returning the event the operation ended with too (for a retried key, the
+    /// first operation's) and its payload: what the arena stored, which messages are built from.
+    fn act_recorded(
+        &self,
+        id: &str,
+        agent: &str,
+        op: Operation,
+    ) -> Result<(ArenaInfo, Event, serde_json::Value)> {
+        let info = self.act(id, agent, op)?;
+        let seq = info.last_seq;
+        let event = self
+            .host
+            .events(id, seq.saturating_sub(1), 1)?
+            .pop()
+            .filter(|e| e.seq == seq)
+            .ok_or_else(|| {
+                anyhow!(
+                    "arena {id}: event {seq}, which the operation ended with, cannot be read back"
+                )
+            })?;
+        let payload = serde_json::from_str(&event.payload)
+            .with_context(|| format!("arena {id}: event {seq} has an unreadable payload"))?;
+        Ok((info, event, payload))
+    }
+
     /// [`Session::act`], returning what the operation created too.
     fn act_and_fetch(&self, id: &str, agent: &str, op: Operation) -> Result<Performed> {
         Ok(self
@@ -75,6 +100,7 @@ fn default_cache_dir() -> Option<PathBuf> {
 
 fn host_options(cli: &Cli) -> HostOptions {
     HostOptions {
+        read_only: cli.read_only || reads_only(&cli.command),
         durability: match cli.durability {
             DurabilityArg::Normal => Durability::Normal,
             DurabilityArg::Full => Durability::Full,
@@ -92,6 +118,20 @@ fn host_options(cli: &Cli) -> HostOptions {
     }
 }
 
+/// Whether `command` only reads: it opens the database read-only, so it works on a file or medium
+/// the process may not write, and can never change it.
+fn reads_only(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::List { .. }
+            | Command::Show { .. }
+            | Command::Verify { .. }
+            | Command::Events { .. }
+            | Command::Facts { .. }
+            | Command::Artifacts { .. }
+    )
+}
+
 fn run(cli: Cli) -> Result<()> {
     let out = Output { json: cli.json };
     if let Command::Bench {
@@ -103,8 +143,8 @@ fn run(cli: Cli) -> Result<()> {
         return bench::command(smoke, full, fixtures, &out);
     }
     let location = Location::parse(&cli.db);
-    let host = ArenaHost::open_at(location.clone(), host_options(&cli))
-        .with_context(|| format!("opening arena database {location}"))?;
+    // The error names the database and says why.
+    let host = ArenaHost::open_at(location, host_options(&cli))?;
     let session = Session {
         host,
         out,

@@ -56,13 +56,14 @@ pub(crate) fn merge(
 #[derive(Serialize)]
 struct SlotSet<'a> {
     agent: &'a str,
-    status: &'static str,
+    status: &'a str,
 }
 
 /// `slot`: sets the agent's own slot status.
 pub(crate) fn set_status(s: &Session, id: &str, status: SlotStatus, agent: &str) -> Result<()> {
-    s.act(id, agent, Operation::SetSlotStatus(status))?;
-    let status = status.name();
+    let (_, event, payload) = s.act_recorded(id, agent, Operation::SetSlotStatus(status))?;
+    let status = super::actions::stored_text(&payload, "status")?;
+    let agent = event.actor.as_str();
     s.out.value(
         &SlotSet { agent, status },
         &format!("slot of {agent}: {status}"),

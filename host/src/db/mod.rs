@@ -52,13 +52,54 @@ pub enum DbError {
     #[error("connecting to postgresql: {0}")]
     Pool(#[from] r2d2::Error),
     /// The database was written by a newer version of this program; it is left untouched.
-    #[error("the database has schema version {found}, newer than this program's {supported}")]
+    #[error(
+        "its schema version {found} is newer than this program's {supported}: \
+         use a newer `arena` (the database was left untouched)"
+    )]
     SchemaTooNew {
         /// The version the database records.
         found: usize,
         /// The newest version this program knows.
         supported: usize,
     },
+    /// A read-only open found an older schema, which only a writable open migrates.
+    #[error(
+        "its schema version {found} is older than this program's {supported}, and a read-only \
+         open migrates nothing: open it once with write access to migrate it"
+    )]
+    SchemaTooOld {
+        /// The version the database records.
+        found: usize,
+        /// The version this program reads.
+        supported: usize,
+    },
+    /// The file holds tables but records no schema version: not an arena database.
+    #[error(
+        "it is not an arena database: it holds tables ({}) but no arena schema version; \
+         it was left untouched",
+        .tables.join(", ")
+    )]
+    Unversioned {
+        /// The tables it holds.
+        tables: Vec<String>,
+    },
+    /// A read-write open of a file (or folder) this process may not write.
+    #[error(
+        "this user may not write it (or its folder); read commands and `--read-only` still work"
+    )]
+    NotWritable,
+    /// SQLite finds the file damaged: it is opened for nothing but reading.
+    #[error(
+        "the file is damaged ({0}): nothing is written to it; read commands and \
+         `arena verify` still show what can be read"
+    )]
+    Damaged(String),
+    /// A read-only open found no file.
+    #[error("there is no such file (a read-only open creates nothing)")]
+    Missing,
+    /// A read-only open found a file without arenas.
+    #[error("it holds no arena database yet (a read-only open creates nothing)")]
+    Empty,
 }
 
 /// A database location: a file for SQLite, or a `postgres://` (or `postgresql://`) URL.
@@ -158,6 +199,34 @@ pub trait Backend: Storage {
     fn wait_for_appends(&mut self, timeout: Duration);
 }
 
+/// Whether a database is opened to read and write, or only to read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Access {
+    /// Reads and writes; the schema is brought up to date. The default.
+    #[default]
+    ReadWrite,
+    /// Reads only: nothing is created, migrated or written, so a file the process may not write
+    /// (or a read-only medium) can be read; every write fails with one `storage` error.
+    ReadOnly,
+}
+
+/// Opens the database at `location` with `access` (see [`open`] and [`Access::ReadOnly`]).
+///
+/// # Failure
+/// As [`open`]; read-only, also the [`DbError`]s of [`sqlite::SqliteStorage::open_read_only`].
+pub fn open_with(
+    location: &Location,
+    durability: Durability,
+    access: Access,
+) -> Result<Box<dyn Backend>, DbError> {
+    match (access, location) {
+        (Access::ReadOnly, Location::Sqlite(path)) => {
+            Ok(Box::new(sqlite::SqliteStorage::open_read_only(path)?))
+        }
+        _ => open(location, durability),
+    }
+}
+
 /// Opens the database at `location`, bringing its schema up to date.
 ///
 /// # Failure
@@ -186,6 +255,34 @@ pub fn check_append(expected_seq: u64, events: &[Event]) -> Result<&Event, Arena
         },
     )?;
     Ok(last)
+}
+
+/// Checks that the last event row of `arena`'s log (`last`: its sequence number and hash) is the
+/// stored head (`head_seq`, `head_hash`): the check every storage runs inside an append before it
+/// writes anything.
+///
+/// # Failure
+/// `storage` naming the arena and both sequence numbers.
+pub fn check_log_end(
+    arena: &str,
+    head_seq: u64,
+    head_hash: &str,
+    last: Option<(u64, String)>,
+) -> Result<(), ArenaError> {
+    let (log_seq, log_hash) = last.unwrap_or_default();
+    if log_seq == head_seq && log_hash == head_hash {
+        return Ok(());
+    }
+    let how = if log_seq == head_seq {
+        "with another hash".to_string()
+    } else {
+        format!("at event {log_seq}")
+    };
+    Err(ArenaError::Storage(format!(
+        "arena {arena}: the log ends {how} but the stored head is event {head_seq}: \
+         refusing to append over a broken log (nothing was written; `arena verify {arena}` \
+         names the damage)"
+    )))
 }
 
 /// Which index rows (members, fact tags) an append has to rewrite.

@@ -223,6 +223,24 @@ impl PgStorage {
         last: &Event,
         record: &ArenaRecord,
     ) -> Result<bool, ArenaError> {
+        if expected_seq > 0 {
+            // Lock the arena's row at the expected head, then check its log ends there: two
+            // primary-key lookups in one round trip.
+            let found = self.query(
+                "SELECT a.head_hash, e.seq, e.hash FROM arenas a
+                 LEFT JOIN LATERAL (SELECT seq, hash FROM events WHERE arena_id = a.id
+                                    ORDER BY seq DESC LIMIT 1) e ON true
+                 WHERE a.id = $1 AND a.head_seq = $2 FOR UPDATE OF a",
+                &[&arena, &seq(expected_seq)],
+            )?;
+            let Some(row) = found.first() else {
+                return Ok(false);
+            };
+            let last_seq: Option<i64> = row.get(1);
+            let last_hash: Option<String> = row.get(2);
+            let last = last_seq.zip(last_hash).map(|(s, h)| (s as u64, h));
+            super::check_log_end(arena, expected_seq, &row.get::<_, String>(0), last)?;
+        }
         let status = record.status.name();
         let moved = if expected_seq == 0 {
             self.execute(

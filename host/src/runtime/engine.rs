@@ -169,10 +169,13 @@ pub(super) struct ArenaRuntime {
 impl ArenaRuntime {
     pub(super) fn start(location: &Location, options: &HostOptions) -> Result<Self, HostError> {
         let compiled = compiled(options.component_cache.as_deref())?;
-        let storage = db::open(location, options.durability).map_err(|source| HostError::Open {
-            location: location.to_string(),
-            source,
-        })?;
+        let storage =
+            db::open_with(location, options.durability, options.access()).map_err(|reason| {
+                HostError::Open {
+                    location: location.to_string(),
+                    reason,
+                }
+            })?;
         let state = ArenaState {
             storage,
             // Default-deny: no files, no network, no environment; the arena needs only the clock and

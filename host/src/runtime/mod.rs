@@ -38,6 +38,20 @@ pub struct HostOptions {
     pub component_cache: Option<PathBuf>,
     /// Whether operations share commits; [`GroupCommit::Auto`] by default.
     pub group_commit: GroupCommit,
+    /// Reads only ([`db::Access::ReadOnly`]): nothing is created, migrated or written, and every
+    /// write fails with one `storage` error. `false` by default.
+    pub read_only: bool,
+}
+
+impl HostOptions {
+    /// How these options open the database.
+    pub(crate) fn access(&self) -> db::Access {
+        if self.read_only {
+            db::Access::ReadOnly
+        } else {
+            db::Access::ReadWrite
+        }
+    }
 }
 
 impl Default for HostOptions {
@@ -46,6 +60,7 @@ impl Default for HostOptions {
             durability: Durability::default(),
             component_cache: None,
             group_commit: GroupCommit::Auto,
+            read_only: false,
         }
     }
 }
@@ -144,12 +159,15 @@ impl ArenaHost {
         }
         if waiter.is_none() {
             let location = &self.shared.location;
-            *waiter = Some(db::open(location, self.shared.options.durability).map_err(
-                |source| HostError::Open {
-                    location: location.to_string(),
-                    source,
-                },
-            )?);
+            let options = &self.shared.options;
+            *waiter = Some(
+                db::open_with(location, options.durability, options.access()).map_err(
+                    |reason| HostError::Open {
+                        location: location.to_string(),
+                        reason,
+                    },
+                )?,
+            );
         }
         if let Some(waiter) = waiter.as_mut() {
             // Its notifications include this host's own writes.
@@ -263,6 +281,14 @@ impl ArenaHost {
     pub fn create(&self, config: &ArenaConfig) -> Result<String, HostError> {
         let config = config.clone();
         self.call_write(move |m, s| m.call_create(s, &config))
+    }
+
+    /// Creates an arena with an idempotency `key`: a retry with the same key and config returns the
+    /// same id and writes nothing; another config under the same key is refused (`invalid-input`).
+    pub fn create_keyed(&self, config: &ArenaConfig, key: &str) -> Result<String, HostError> {
+        let config = config.clone();
+        let key = key.to_string();
+        self.call_write(move |m, s| m.call_create_keyed(s, &config, &key))
     }
 
     /// The arena as the operator sees it.

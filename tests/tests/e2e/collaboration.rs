@@ -1631,10 +1631,17 @@ fn a_retried_keyed_put_writes_once() {
     let first = wendy.perform(Some("put-1"), &put).unwrap();
     let events = event_count(&host, &id);
     lead.complete_step(1).unwrap();
-    for retry in [&put, &Operation::PutArtifact(text("a changed mind"))] {
-        let again = wendy.perform(Some("put-1"), retry).unwrap();
-        assert_eq!(again, first);
-    }
+    let again = wendy.perform(Some("put-1"), &put).unwrap();
+    assert_eq!(again, first);
+    // The same key with other content is another operation: refused, never answered as done.
+    let changed = wendy.perform(
+        Some("put-1"),
+        &Operation::PutArtifact(text("a changed mind")),
+    );
+    assert!(
+        matches!(&changed, Err(HostError::Arena(ArenaError::InvalidInput(why))) if why.contains("\"put-1\"")),
+        "{changed:?}"
+    );
     assert_eq!(
         event_count(&host, &id),
         events + 1,

@@ -168,6 +168,8 @@ pub(super) fn cold_start(config: &BenchConfig, exe: &Path, dir: &Path) -> Result
         }
         Ok(elapsed)
     };
+    // `list` opens read-only and creates nothing: the database must exist.
+    SqliteStorage::open(&db, Durability::Normal)?;
     start(true)?; // fills the cache
     let (mut warm, mut cold) = (Vec::new(), Vec::new());
     for _ in 0..config.starts {

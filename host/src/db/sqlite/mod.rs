@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use super::{Backend, DbError, Durability, IndexCache, Rewrite, Storage, check_append};
 use arena_bindings::storage::{ArenaRecord, StoredArena};
@@ -24,55 +24,10 @@ fn synchronous(durability: Durability) -> &'static str {
 /// How long a writer waits for another connection's lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The schema, one migration per version; `PRAGMA user_version` records how many have run.
-pub const MIGRATIONS: &[&str] = &[
-    // 1: arenas with their head and snapshot, the event log, and who participates where.
-    "CREATE TABLE arenas (
-         id        TEXT PRIMARY KEY NOT NULL,
-         status    TEXT NOT NULL,
-         head_seq  INTEGER NOT NULL,
-         head_hash TEXT NOT NULL,
-         snapshot  TEXT NOT NULL
-     ) WITHOUT ROWID;
-     CREATE TABLE events (
-         arena_id TEXT NOT NULL,
-         seq      INTEGER NOT NULL,
-         at       TEXT NOT NULL,
-         actor    TEXT NOT NULL,
-         kind     TEXT NOT NULL,
-         payload  TEXT NOT NULL,
-         hash     TEXT NOT NULL,
-         PRIMARY KEY (arena_id, seq)
-     ) WITHOUT ROWID;
-     CREATE TABLE members (
-         agent    TEXT NOT NULL,
-         arena_id TEXT NOT NULL,
-         PRIMARY KEY (agent, arena_id)
-     ) WITHOUT ROWID;",
-    // 2: the log is append-only in the database itself, and members can be found by arena.
-    "CREATE TRIGGER events_no_update BEFORE UPDATE ON events
-     BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
-     CREATE TRIGGER events_no_delete BEFORE DELETE ON events
-     BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
-     CREATE INDEX members_by_arena ON members (arena_id);",
-    // 3: durable cursors of event subscribers: the last event each has accepted.
-    "CREATE TABLE cursors (
-         arena_id   TEXT NOT NULL,
-         subscriber TEXT NOT NULL,
-         seq        INTEGER NOT NULL,
-         PRIMARY KEY (arena_id, subscriber)
-     ) WITHOUT ROWID;",
-    // 4: the tags of each arena's facts, to find facts across arenas by tag.
-    "CREATE TABLE arena_tags (
-         tag      TEXT NOT NULL,
-         arena_id TEXT NOT NULL,
-         PRIMARY KEY (tag, arena_id)
-     ) WITHOUT ROWID;
-     CREATE INDEX arena_tags_by_arena ON arena_tags (arena_id);",
-];
+mod schema;
 
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+pub use schema::{MIGRATIONS, SCHEMA_VERSION};
+use schema::{check_read_only, migrate};
 
 /// One connection to an arena database.
 pub struct SqliteStorage {
@@ -80,6 +35,8 @@ pub struct SqliteStorage {
     conflicts: u64,
     /// The index rows this connection last wrote, to skip rewriting unchanged ones.
     indexed: IndexCache,
+    /// Opened read-only: every write is refused before SQLite sees it.
+    read_only: bool,
 }
 
 impl SqliteStorage {
@@ -89,6 +46,18 @@ impl SqliteStorage {
     /// # Failure
     /// [`DbError::SchemaTooNew`] for a database from a newer version, SQLite's error otherwise.
     pub fn open(path: &Path, durability: Durability) -> Result<Self, DbError> {
+        Self::open_writable(path, durability).map_err(|e| match e {
+            DbError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::ReadOnly =>
+            {
+                DbError::NotWritable
+            }
+            DbError::Sqlite(e) if is_damage(&e) => DbError::Damaged(e.to_string()),
+            other => other,
+        })
+    }
+
+    fn open_writable(path: &Path, durability: Durability) -> Result<Self, DbError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // Every statement this module runs stays prepared (rusqlite keeps 16 by default).
@@ -96,12 +65,96 @@ impl SqliteStorage {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", synchronous(durability))?;
         migrate(&conn)?;
+        // Before anything is written: a file SQLite finds damaged gets nothing more. One pass over
+        // the file's pages, without the index cross-checks of `integrity_check`.
+        let verdict: String = conn.pragma_query_value(None, "quick_check", |row| row.get(0))?;
+        if verdict != "ok" {
+            return Err(DbError::Damaged(verdict));
+        }
         Ok(SqliteStorage {
             conn,
             conflicts: 0,
             indexed: IndexCache::default(),
+            read_only: false,
         })
     }
+
+    /// Opens the database at `path` for reading only: SQLite opens it with
+    /// `SQLITE_OPEN_READ_ONLY`, nothing is migrated or set, and every write is refused. Works on a
+    /// file or folder the process may not write (a WAL database whose `-shm` file cannot be created
+    /// is opened as immutable, which is what read-only media are).
+    ///
+    /// # Failure
+    /// [`DbError::Missing`] when there is no file, [`DbError::Empty`] for a file without arenas,
+    /// [`DbError::SchemaTooOld`] or [`DbError::SchemaTooNew`] unless the schema is exactly this
+    /// program's, [`DbError::Unversioned`] for a file that is not an arena database.
+    pub fn open_read_only(path: &Path) -> Result<Self, DbError> {
+        if !path.exists() {
+            return Err(DbError::Missing);
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let open = |uri: &str| -> Result<Connection, DbError> {
+            let conn = Connection::open_with_flags(uri, flags)?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            conn.set_prepared_statement_cache_capacity(64);
+            check_read_only(&conn)?;
+            Ok(conn)
+        };
+        let conn = match open(&file_uri(path, "mode=ro")) {
+            Ok(conn) => conn,
+            // Reading a WAL database takes its `-shm` file, which a folder the process may not
+            // write cannot get: nobody can be writing there, so it can be read as immutable.
+            Err(DbError::Sqlite(first)) => {
+                open(&file_uri(path, "immutable=1")).map_err(|_| DbError::Sqlite(first))?
+            }
+            Err(other) => return Err(other),
+        };
+        Ok(SqliteStorage {
+            conn,
+            conflicts: 0,
+            indexed: IndexCache::default(),
+            read_only: true,
+        })
+    }
+
+    /// Refuses a write on a read-only connection, before SQLite is asked.
+    fn writable(&self) -> Result<(), ArenaError> {
+        if DAMAGED.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ArenaError::Storage(
+                "the database file is damaged (SQLite reported it earlier in this process): \
+                 nothing was written"
+                    .into(),
+            ));
+        }
+        if self.read_only {
+            Err(ArenaError::Storage(
+                "the arena database is open read-only (--read-only, or a read command): \
+                 nothing was written"
+                    .into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// An SQLite `file:` URI for `path` with `query`, its bytes percent-encoded where a URI needs it.
+fn file_uri(path: &Path, query: &str) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut uri = String::from("file:");
+    for byte in absolute.as_os_str().as_encoded_bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                uri.push(char::from(*byte))
+            }
+            other => uri.push_str(&format!("%{other:02X}")),
+        }
+    }
+    uri.push('?');
+    uri.push_str(query);
+    uri
 }
 
 impl Storage for SqliteStorage {
@@ -160,6 +213,7 @@ impl Storage for SqliteStorage {
         events: &[Event],
         record: &ArenaRecord,
     ) -> Result<(), ArenaError> {
+        self.writable()?;
         let last = check_append(expected_seq, events)?;
         // The head this append starts from is the one this connection wrote last (the expected
         // sequence check below guarantees nobody wrote since), so index rows equal to what it wrote
@@ -248,6 +302,7 @@ impl Backend for SqliteStorage {
     /// Opens the transaction a group commit's appends join (`BEGIN IMMEDIATE`: the write lock is
     /// taken now, so no other writer can slip in between the batch's appends).
     fn begin_batch(&mut self) -> Result<(), ArenaError> {
+        self.writable()?;
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(storage_error)
@@ -296,6 +351,7 @@ impl Backend for SqliteStorage {
         subscriber: &str,
         seq: u64,
     ) -> Result<(), ArenaError> {
+        self.writable()?;
         self.conn
             .prepare_cached(
                 "INSERT INTO cursors (arena_id, subscriber, seq) VALUES (?1, ?2, ?3)
@@ -330,6 +386,12 @@ fn write_append(
     record: &ArenaRecord,
     rewrite: &Rewrite,
 ) -> Result<bool, ArenaError> {
+    if expected_seq > 0 {
+        match check_log_end(tx, arena, expected_seq)? {
+            LogEnd::Moved => return Ok(false),
+            LogEnd::AtHead => {}
+        }
+    }
     // Move the head first, only from `expected_seq`: no row changed means another writer got there
     // first (or the arena exists already), and nothing has been written.
     let status = record.status.name();
@@ -385,6 +447,45 @@ fn write_append(
     Ok(true)
 }
 
+/// Where an append finds the arena it extends.
+enum LogEnd {
+    /// Its head is no longer the expected one: another writer got there first.
+    Moved,
+    /// Its head is the expected one, and its log's last event is that head.
+    AtHead,
+}
+
+/// Checks, inside the append's transaction, that `arena`'s stored head is `expected_seq` and that
+/// its log really ends there: the last event row has the head's sequence number and hash. Two
+/// lookups on primary keys, no scan.
+///
+/// # Failure
+/// `storage` naming the arena and both sequence numbers when the log and the head disagree (a
+/// deleted or added event row): nothing is written over a broken log.
+fn check_log_end(tx: &Connection, arena: &str, expected_seq: u64) -> Result<LogEnd, ArenaError> {
+    let head: Option<(u64, String)> = tx
+        .prepare_cached("SELECT head_seq, head_hash FROM arenas WHERE id = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![arena], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
+        .map_err(storage_error)?;
+    let Some((head_seq, head_hash)) = head.filter(|(seq, _)| *seq == expected_seq) else {
+        return Ok(LogEnd::Moved);
+    };
+    let last: Option<(u64, String)> = tx
+        .prepare_cached(
+            "SELECT seq, hash FROM events WHERE arena_id = ?1 ORDER BY seq DESC LIMIT 1",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(params![arena], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
+        .map_err(storage_error)?;
+    super::check_log_end(arena, head_seq, &head_hash, last)?;
+    Ok(LogEnd::AtHead)
+}
+
 fn write_members(tx: &Connection, arena: &str, record: &ArenaRecord) -> Result<(), ArenaError> {
     tx.prepare_cached("DELETE FROM members WHERE arena_id = ?1")
         .and_then(|mut stmt| stmt.execute(params![arena]))
@@ -413,164 +514,27 @@ fn write_tags(tx: &Connection, arena: &str, record: &ArenaRecord) -> Result<(), 
     Ok(())
 }
 
-/// Runs the migrations the database has not seen, each in its own transaction.
-fn migrate(conn: &Connection) -> Result<(), DbError> {
-    let version: usize = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    if version > SCHEMA_VERSION {
-        return Err(DbError::SchemaTooNew {
-            found: version,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", index + 1)?;
-        tx.commit()?;
-    }
-    Ok(())
+/// Set once SQLite has reported a damaged file in this process: from then on every write is
+/// refused, so nothing more is written over the damage.
+static DAMAGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether SQLite's error says the file is damaged (`SQLITE_CORRUPT`, `SQLITE_NOTADB`).
+fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
 }
 
 fn storage_error(e: rusqlite::Error) -> ArenaError {
+    if is_damage(&e) {
+        DAMAGED.store(true, std::sync::atomic::Ordering::SeqCst);
+        return ArenaError::Storage(format!(
+            "the database file is damaged ({e}): this process writes nothing more to it"
+        ));
+    }
     ArenaError::Storage(e.to_string())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn event(seq: u64) -> Event {
-        Event {
-            seq,
-            at: "2026-01-01T00:00:00.000000Z".into(),
-            actor: "a".into(),
-            kind: "k".into(),
-            payload: "{\"v\":1}".into(),
-            hash: format!("h{seq}"),
-        }
-    }
-
-    fn record(status: ArenaStatus, participants: &[&str]) -> ArenaRecord {
-        ArenaRecord {
-            snapshot: "{}".into(),
-            status,
-            participants: participants.iter().map(|p| p.to_string()).collect(),
-            tags: Vec::new(),
-        }
-    }
-
-    fn open() -> (tempfile::TempDir, SqliteStorage) {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = SqliteStorage::open(&dir.path().join("t.db"), Durability::Normal).unwrap();
-        (dir, storage)
-    }
-
-    #[test]
-    fn append_with_a_stale_expected_sequence_writes_nothing() {
-        let (_dir, mut s) = open();
-        s.append(
-            "x",
-            0,
-            &[event(1), event(2)],
-            &record(ArenaStatus::Created, &["a"]),
-        )
-        .unwrap();
-        let stale = s.append("x", 1, &[event(2)], &record(ArenaStatus::Active, &["b"]));
-        assert_eq!(stale, Err(ArenaError::Conflict));
-        assert_eq!(s.conflicts(), 1);
-        assert_eq!(s.load("x").unwrap().unwrap().head_seq, 2);
-        assert_eq!(s.read_events("x", 0, 10).unwrap().len(), 2);
-        assert_eq!(s.participating("a").unwrap(), vec!["x".to_string()]);
-        assert!(s.participating("b").unwrap().is_empty());
-    }
-
-    #[test]
-    fn creating_an_existing_arena_is_a_conflict() {
-        let (_dir, mut s) = open();
-        s.append("x", 0, &[event(1)], &record(ArenaStatus::Created, &[]))
-            .unwrap();
-        assert_eq!(
-            s.append("x", 0, &[event(1)], &record(ArenaStatus::Created, &[])),
-            Err(ArenaError::Conflict)
-        );
-    }
-
-    #[test]
-    fn appended_events_must_continue_the_sequence() {
-        let (_dir, mut s) = open();
-        assert!(matches!(
-            s.append("x", 0, &[event(2)], &record(ArenaStatus::Created, &[])),
-            Err(ArenaError::InvalidInput(_))
-        ));
-        assert!(s.load("x").unwrap().is_none());
-    }
-
-    #[test]
-    fn archived_arenas_are_not_participated_in() {
-        let (_dir, mut s) = open();
-        s.append("x", 0, &[event(1)], &record(ArenaStatus::Archived, &["a"]))
-            .unwrap();
-        assert!(s.participating("a").unwrap().is_empty());
-    }
-
-    #[test]
-    fn the_database_refuses_to_edit_or_delete_events() {
-        let (_dir, mut s) = open();
-        s.append("x", 0, &[event(1)], &record(ArenaStatus::Created, &[]))
-            .unwrap();
-        assert!(
-            s.conn
-                .execute("UPDATE events SET actor = 'evil'", [])
-                .is_err()
-        );
-        assert!(s.conn.execute("DELETE FROM events", []).is_err());
-        assert_eq!(s.read_events("x", 0, 10).unwrap()[0].actor, "a");
-    }
-
-    #[test]
-    fn an_older_schema_is_migrated_keeping_its_data() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.db");
-        {
-            let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(MIGRATIONS[0]).unwrap();
-            conn.pragma_update(None, "user_version", 1).unwrap();
-            conn.execute(
-                "INSERT INTO events VALUES ('x', 1, 't', 'a', 'k', '{}', 'h')",
-                [],
-            )
-            .unwrap();
-        }
-        let mut s = SqliteStorage::open(&path, Durability::Normal).unwrap();
-        let version: usize = s
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
-        assert_eq!(s.read_events("x", 0, 10).unwrap().len(), 1);
-        assert!(s.conn.execute("DELETE FROM events", []).is_err());
-    }
-
-    #[test]
-    fn a_newer_schema_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("new.db");
-        Connection::open(&path)
-            .unwrap()
-            .pragma_update(None, "user_version", 99)
-            .unwrap();
-        let error = SqliteStorage::open(&path, Durability::Normal)
-            .err()
-            .unwrap();
-        assert!(
-            matches!(
-                error,
-                DbError::SchemaTooNew {
-                    found: 99,
-                    supported: SCHEMA_VERSION
-                }
-            ),
-            "{error}"
-        );
-    }
-}
+mod tests;

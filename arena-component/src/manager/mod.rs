@@ -2,72 +2,31 @@
 //! load, validate, turn into changes, fold, and append atomically under the expected sequence,
 //! retrying on `conflict`.
 
-use crate::clock::{Clock, mint_arena_id, timestamp};
-use crate::events::{self, Change, Event, apply, apply_sealed, seal};
+use crate::clock::{Clock, timestamp};
+use crate::events::{self, Change, Event, Keyed, apply, apply_sealed, seal};
 use crate::facts::Matcher;
 use crate::handle::Handle;
 use crate::log_size;
-use crate::storage::{ArenaRecord, Storage};
+use crate::storage::{ArenaRecord, Storage, check_page};
 use crate::types::{
-    Arena, ArenaConfig, ArenaError, ArenaId, Artifact, ArtifactEntry, Fact, FactQuery, Permission,
-    SlotContents, check_agent_id, check_arena_id, check_key, check_participant_count, check_text,
-    limits,
+    Arena, ArenaError, ArenaId, Artifact, ArtifactEntry, Fact, FactQuery, SlotContents,
+    check_agent_id, check_arena_id, check_key, limits,
 };
 
-/// What `verify` found.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VerifyReport {
-    /// Events checked.
-    pub events: u64,
-    /// The first problem, or `None` when the chain holds and replay rebuilds the stored state.
-    pub problem: Option<String>,
-}
+mod cache;
+mod create;
+mod verify;
+
+pub use create::keyed_arena_id;
+pub use verify::VerifyReport;
+
+use cache::StateCache;
 
 /// Runs arena operations on a storage, taking time and randomness from a clock.
 pub struct ArenaManager<S, C> {
     storage: S,
     clock: C,
     states: StateCache,
-}
-
-/// Arenas this manager parsed or wrote recently, keyed by their head (sequence number and hash), so
-/// that an operation on an arena whose head has not moved skips parsing its snapshot. The hash chains
-/// every event before it, so a head names exactly one state: an entry can be stale (never used again)
-/// but never wrong — whichever host or process moved the head.
-#[derive(Default)]
-// A `BTreeMap`, not a `HashMap`: a hasher seeded at random would add `wasi:random/insecure-seed` to
-// the component's imports, which hosts that list their imports (jco) do not provide.
-struct StateCache(std::sync::Mutex<std::collections::BTreeMap<String, Arena>>);
-
-/// Arenas the state cache keeps at most.
-const CACHED_STATES: usize = 64;
-
-impl StateCache {
-    /// Removes and returns the state of `arena` at this head, if cached: for an operation that will
-    /// put its own result back.
-    fn take(&self, arena: &str, head_seq: u64, head_hash: &str) -> Option<Arena> {
-        let mut states = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match states.get(arena) {
-            Some(s) if s.last_seq == head_seq && s.last_hash == head_hash => states.remove(arena),
-            _ => None,
-        }
-    }
-
-    fn get(&self, arena: &str, head_seq: u64, head_hash: &str) -> Option<Arena> {
-        let states = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        states
-            .get(arena)
-            .filter(|s| s.last_seq == head_seq && s.last_hash == head_hash)
-            .cloned()
-    }
-
-    fn put(&self, state: Arena) {
-        let mut states = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if states.len() >= CACHED_STATES && !states.contains_key(&state.id) {
-            states.clear();
-        }
-        states.insert(state.id.clone(), state);
-    }
 }
 
 impl<S: Storage, C: Clock> ArenaManager<S, C> {
@@ -88,81 +47,6 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
     /// A view of `arena` acting as `agent`, limited to what the agent's permissions allow.
     pub fn handle<'a>(&'a self, arena: &'a str, agent: &'a str) -> Handle<'a, S, C> {
         Handle::new(self, arena, agent)
-    }
-
-    /// Creates an arena in `created` state: an `arena-created` event, then an `agent-joined` event per
-    /// declared participant. Refuses duplicates, a strategy whose coordinator is not a declared
-    /// coordinator, and out-of-bounds input.
-    pub fn create(&self, config: &ArenaConfig) -> Result<ArenaId, ArenaError> {
-        check_text("goal", &config.goal, limits::GOAL_BYTES)?;
-        check_agent_id(&config.created_by)?;
-        if config.total_steps == 0 {
-            return Err(ArenaError::InvalidInput(
-                "total steps must be at least 1".into(),
-            ));
-        }
-        if config.total_steps > limits::TOTAL_STEPS {
-            return Err(ArenaError::LimitExceeded {
-                what: "total steps".into(),
-                limit: limits::TOTAL_STEPS.into(),
-            });
-        }
-        check_participant_count(config.participants.len())?;
-        let mut joined = Vec::with_capacity(config.participants.len());
-        for spec in &config.participants {
-            let participant = spec.resolve()?;
-            if joined.iter().any(|c: &Change| matches!(c, Change::AgentJoined { agent, .. } if *agent == participant.agent)) {
-                return Err(ArenaError::InvalidInput(format!(
-                    "duplicate participant {:?}",
-                    participant.agent
-                )));
-            }
-            joined.push(Change::AgentJoined {
-                agent: participant.agent,
-                role: participant.role,
-                permissions: participant.permissions.into_iter().collect(),
-            });
-        }
-        let granted: std::collections::BTreeMap<&str, &[Permission]> = joined
-            .iter()
-            .filter_map(|c| match c {
-                Change::AgentJoined {
-                    agent, permissions, ..
-                } => Some((agent.as_str(), permissions.as_slice())),
-                _ => None,
-            })
-            .collect();
-        let coordinator = config.strategy.coordinator();
-        let coordinates = granted
-            .get(coordinator)
-            .is_some_and(|p| p.contains(&Permission::Coordinate));
-        if !coordinates {
-            return Err(ArenaError::InvalidInput(format!(
-                "the coordinator {coordinator:?} must be a declared participant holding coordinate"
-            )));
-        }
-        if let Some(pipeline) = config.strategy.pipeline() {
-            pipeline.validate(config.total_steps, &granted)?;
-        }
-
-        for _ in 0..=limits::CONFLICT_RETRIES {
-            let id = mint_arena_id(&self.clock);
-            let mut changes = vec![Change::ArenaCreated {
-                id: id.clone(),
-                goal: config.goal.clone(),
-                total_steps: config.total_steps,
-                strategy: config.strategy.clone(),
-                created_by: config.created_by.clone(),
-            }];
-            changes.extend(joined.iter().cloned());
-            match self.commit(&id, None, &config.created_by, &changes, None) {
-                Ok(_) => return Ok(id),
-                // The id was taken between minting and appending: mint another.
-                Err(ArenaError::Conflict) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(ArenaError::Conflict)
     }
 
     /// The arena's current state; `not-found` for an unknown id.
@@ -186,6 +70,12 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         }
         let mut state: Arena = serde_json::from_str(&stored.snapshot)
             .map_err(|e| ArenaError::Storage(format!("arena {arena}: unreadable snapshot: {e}")))?;
+        if state.id != arena {
+            return Err(ArenaError::Storage(format!(
+                "arena {arena}: storage returned the snapshot of arena {} instead",
+                state.id
+            )));
+        }
         if state.last_seq != stored.head_seq || state.last_hash != stored.head_hash {
             return Err(ArenaError::Storage(format!(
                 "arena {arena}: snapshot at event {} but log head at event {}",
@@ -217,7 +107,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         while state.as_ref().map_or(0, |a: &Arena| a.last_seq) < seq {
             let after = state.as_ref().map_or(0, |a: &Arena| a.last_seq);
             let wanted = (seq - after).min(u64::from(limits::PAGE)) as u32;
-            let page = self.storage.read_events(arena, after, wanted)?;
+            let page = self.read_events_checked(arena, after, wanted, Some(head))?;
             if page.is_empty() {
                 return Err(ArenaError::Storage(format!(
                     "arena {arena}: the log ends before event {seq}"
@@ -247,11 +137,29 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
     /// Up to `limit` (at most one page) events with `seq > after`.
     pub fn events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
         check_arena_id(arena)?;
-        if self.storage.load(arena)?.is_none() {
-            return Err(ArenaError::NotFound);
+        let head = self
+            .storage
+            .load(arena)?
+            .ok_or(ArenaError::NotFound)?
+            .head_seq;
+        self.read_events_checked(arena, after, limit.min(limits::PAGE), Some(head))
+    }
+
+    /// `read-events`, checked with [`check_page`] against the log's `head` when it is known, and cut
+    /// at that head: events appended since it was read belong to a later read.
+    pub(crate) fn read_events_checked(
+        &self,
+        arena: &str,
+        after: u64,
+        limit: u32,
+        head: Option<u64>,
+    ) -> Result<Vec<Event>, ArenaError> {
+        let mut page = self.storage.read_events(arena, after, limit)?;
+        check_page(arena, after, limit, head, &page)?;
+        if let Some(head) = head {
+            page.retain(|event| event.seq <= head);
         }
-        self.storage
-            .read_events(arena, after, limit.min(limits::PAGE))
+        Ok(page)
     }
 
     /// Ids of the non-archived arenas where `agent` currently participates, sorted.
@@ -271,8 +179,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         entry: &ArtifactEntry,
     ) -> Result<Artifact, ArenaError> {
         let event = self
-            .storage
-            .read_events(arena, entry.seq - 1, 1)?
+            .read_events_checked(arena, entry.seq - 1, 1, None)?
             .pop()
             .filter(|e| e.seq == entry.seq)
             .ok_or_else(|| {
@@ -401,81 +308,43 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         Ok(found)
     }
 
-    /// Walks the hash chain from event 1 and replays the log, comparing the result with the stored
-    /// state and the stored head.
-    pub fn verify(&self, arena: &str) -> Result<VerifyReport, ArenaError> {
-        check_arena_id(arena)?;
-        let stored = self.storage.load(arena)?.ok_or(ArenaError::NotFound)?;
-        let mut state = None;
-        let mut count = 0u64;
-        let mut after = 0;
-        loop {
-            let page = self.storage.read_events(arena, after, limits::PAGE)?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            for event in &page {
-                count += 1;
-                match apply(state.take(), event) {
-                    Ok(next) => state = Some(next),
-                    Err(e) => {
-                        return Ok(VerifyReport {
-                            events: count,
-                            problem: Some(e.to_string()),
-                        });
-                    }
-                }
-            }
-        }
-        let problem = match state {
-            None => Some("the log is empty".to_string()),
-            Some(replayed) => {
-                if replayed.last_seq != stored.head_seq || replayed.last_hash != stored.head_hash {
-                    Some(format!(
-                        "the log ends at event {} but the stored head is event {}: the log was truncated or the head altered",
-                        replayed.last_seq, stored.head_seq
-                    ))
-                } else {
-                    match serde_json::from_str::<Arena>(&stored.snapshot) {
-                        Err(e) => Some(format!("the stored state is unreadable: {e}")),
-                        Ok(snapshot) if !log_size::same_state(&snapshot, &replayed) => {
-                            Some(format!(
-                                "replaying the log does not rebuild the stored state: {}",
-                                snapshot.first_difference(&replayed)
-                            ))
-                        }
-                        Ok(_) => None,
-                    }
-                }
-            }
-        };
-        Ok(VerifyReport {
-            events: count,
-            problem,
-        })
-    }
-
     /// Runs one mutation of `arena` by `actor`: loads the state, lets `decide` validate it and name the
     /// changes, then appends them under the loaded sequence number, reloading and deciding again on
     /// `conflict` (a bounded number of times).
     ///
-    /// With an idempotency `key` the caller already used on this arena, nothing is decided or written:
-    /// the result is the arena as it was right after that first operation.
+    /// With an idempotency `key` (and the digest of the operation) the caller already used on this
+    /// arena, nothing is decided or written: the result is the arena as it was right after that first
+    /// operation if it was the same operation, and `invalid-input` naming the key if it was not.
     pub(crate) fn mutate(
         &self,
         arena: &str,
         actor: &str,
-        key: Option<&str>,
+        key: Option<Keyed<'_>>,
         decide: impl Fn(&Arena) -> Result<Vec<Change>, ArenaError>,
     ) -> Result<Arena, ArenaError> {
         check_agent_id(actor)?;
-        if let Some(key) = key {
-            check_key(key)?;
+        if let Some(keyed) = key {
+            check_key(keyed.key)?;
         }
         for _ in 0..=limits::CONFLICT_RETRIES {
             let state = self.load_state(arena, true)?;
-            if let Some(seq) = key.and_then(|key| state.keyed_seq(actor, key)) {
+            if let Some((keyed, kept)) =
+                key.and_then(|k| Some((k, state.keyed(actor, k.key)?.clone())))
+            {
                 self.states.put(state);
-                return self.get_at(arena, seq);
+                return match kept.digest {
+                    Some(digest) if digest == keyed.digest => self.get_at(arena, kept.seq),
+                    Some(_) => Err(ArenaError::InvalidInput(format!(
+                        "idempotency key {:?} of {actor} was used for a different operation \
+                         (event {}); nothing was written",
+                        keyed.key, kept.seq
+                    ))),
+                    None => Err(ArenaError::InvalidInput(format!(
+                        "idempotency key {:?} of {actor} was recorded (event {}) before operations \
+                         were remembered with it, so a retry cannot be checked; use a new key",
+                        keyed.key, kept.seq
+                    ))),
+                };
             }
             let changes = match decide(&state) {
                 Ok(changes) => changes,
@@ -500,7 +369,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         state: Option<Arena>,
         actor: &str,
         changes: &[Change],
-        key: Option<&str>,
+        key: Option<Keyed<'_>>,
     ) -> Result<Arena, ArenaError> {
         let at = timestamp(self.clock.now());
         let expected_seq = state.as_ref().map_or(0, |a| a.last_seq);

@@ -1,0 +1,404 @@
+//! What the arena trusts and what it checks: idempotency keys remembered with the operation they
+//! named, keyed creation, and a storage whose reads break the contract.
+
+use std::cell::Cell;
+
+use arena_component::events::Event;
+use arena_component::types::limits;
+use arena_component::{
+    ArenaConfig, ArenaError, ArenaId, ArenaManager, ArenaRecord, MemoryStorage, Operation,
+    ParticipantSpec, Role, SlotStatus, SteppingClock, Storage, StoredArena, Strategy,
+};
+
+const START_MILLIS: i64 = 1_767_225_600_000;
+
+fn config(goal: &str) -> ArenaConfig {
+    ArenaConfig {
+        goal: goal.into(),
+        total_steps: 10,
+        strategy: Strategy::Peer("lead".into()),
+        participants: vec![
+            ParticipantSpec {
+                agent: "lead".into(),
+                role: Role::Coordinator,
+                permissions: None,
+            },
+            ParticipantSpec {
+                agent: "w1".into(),
+                role: Role::Worker,
+                permissions: None,
+            },
+        ],
+        created_by: "op".into(),
+    }
+}
+
+fn manager<S: Storage>(storage: S) -> ArenaManager<S, SteppingClock> {
+    ArenaManager::new(storage, SteppingClock::starting_at(START_MILLIS))
+}
+
+/// An active arena with `lead` and `w1`.
+fn active<S: Storage>(m: &ArenaManager<S, SteppingClock>) -> ArenaId {
+    let id = m.create(&config("survey the reef")).unwrap();
+    m.handle(&id, "lead").activate().unwrap();
+    id
+}
+
+fn head<S: Storage>(m: &ArenaManager<S, SteppingClock>, id: &str) -> u64 {
+    m.storage().load(id).unwrap().unwrap().head_seq
+}
+
+// ---- idempotency -------------------------------------------------------------------------------
+
+#[test]
+fn a_retry_with_the_same_key_and_operation_returns_the_original_outcome() {
+    let m = manager(MemoryStorage::new());
+    let id = active(&m);
+    let w1 = m.handle(&id, "w1").with_key("K1");
+    let first = w1.perform(&Operation::CompleteStep(1)).unwrap();
+    let before = head(&m, &id);
+    let retried = w1.perform(&Operation::CompleteStep(1)).unwrap();
+    assert_eq!(retried, first);
+    assert_eq!(head(&m, &id), before, "a retry writes nothing");
+}
+
+#[test]
+fn a_key_reused_for_another_step_is_refused_and_writes_nothing() {
+    let m = manager(MemoryStorage::new());
+    let id = active(&m);
+    let w1 = m.handle(&id, "w1").with_key("K1");
+    w1.perform(&Operation::CompleteStep(1)).unwrap();
+    let before = head(&m, &id);
+    let Err(ArenaError::InvalidInput(why)) = w1.perform(&Operation::CompleteStep(7)) else {
+        panic!("a key reused for another operation must be refused");
+    };
+    assert!(why.contains("\"K1\""), "{why}");
+    assert!(why.contains("different operation"), "{why}");
+    assert_eq!(head(&m, &id), before);
+    assert!(!m.get(&id).unwrap().aggregate.is_done(7));
+}
+
+#[test]
+fn a_key_reused_for_another_slot_status_is_refused() {
+    let m = manager(MemoryStorage::new());
+    let id = active(&m);
+    let w1 = m.handle(&id, "w1").with_key("K4");
+    w1.perform(&Operation::SetSlotStatus(SlotStatus::Failed))
+        .unwrap();
+    assert!(matches!(
+        w1.perform(&Operation::SetSlotStatus(SlotStatus::Done)),
+        Err(ArenaError::InvalidInput(_))
+    ));
+    assert_eq!(
+        m.get(&id).unwrap().slot("w1").unwrap().status,
+        SlotStatus::Failed
+    );
+}
+
+#[test]
+fn keys_survive_replay_with_their_digests() {
+    let m = manager(MemoryStorage::new());
+    let id = active(&m);
+    m.handle(&id, "w1")
+        .with_key("K1")
+        .perform(&Operation::CompleteStep(2))
+        .unwrap();
+    assert_eq!(m.verify(&id).unwrap().problem, None);
+    let stored = m.get(&id).unwrap();
+    let kept = stored.keyed("w1", "K1").unwrap();
+    assert_eq!(
+        kept.digest.as_deref(),
+        Some(Operation::CompleteStep(2).digest("w1").as_str())
+    );
+}
+
+#[test]
+fn a_snapshot_with_keys_from_before_digests_still_loads() {
+    let legacy = r#"{"keys":{"w1\u001fK1":5}}"#;
+    #[derive(serde::Deserialize)]
+    struct Keys {
+        keys: std::collections::BTreeMap<String, arena_component::types::KeyedOp>,
+    }
+    let keys: Keys = serde_json::from_str(legacy).unwrap();
+    let kept = &keys.keys["w1\u{1f}K1"];
+    assert_eq!((kept.seq, kept.digest.as_deref()), (5, None));
+}
+
+// ---- keyed creation ----------------------------------------------------------------------------
+
+#[test]
+fn a_keyed_create_retried_returns_the_same_arena() {
+    let m = manager(MemoryStorage::new());
+    let first = m.create_keyed(&config("g"), "C1").unwrap();
+    let again = m.create_keyed(&config("g"), "C1").unwrap();
+    assert_eq!(first, again);
+    assert_eq!(m.list(None, 10).unwrap().len(), 1);
+    assert_eq!(
+        &first[14..15],
+        "8",
+        "a keyed arena's id is a UUIDv8: {first}"
+    );
+    assert_eq!(m.verify(&first).unwrap().problem, None);
+}
+
+#[test]
+fn a_keyed_create_retried_after_the_arena_moved_on_returns_it() {
+    let m = manager(MemoryStorage::new());
+    let id = m.create_keyed(&config("g"), "C1").unwrap();
+    m.handle(&id, "lead").activate().unwrap();
+    assert_eq!(m.create_keyed(&config("g"), "C1").unwrap(), id);
+}
+
+#[test]
+fn a_keyed_create_with_another_config_is_refused() {
+    let m = manager(MemoryStorage::new());
+    let id = m.create_keyed(&config("g"), "C1").unwrap();
+    let Err(ArenaError::InvalidInput(why)) = m.create_keyed(&config("other goal"), "C1") else {
+        panic!("another config under the same key must be refused");
+    };
+    assert!(why.contains("\"C1\"") && why.contains(&id), "{why}");
+    assert_eq!(m.list(None, 10).unwrap().len(), 1);
+}
+
+#[test]
+fn keyed_creates_of_different_creators_or_keys_are_different_arenas() {
+    let m = manager(MemoryStorage::new());
+    let a = m.create_keyed(&config("g"), "C1").unwrap();
+    let b = m.create_keyed(&config("g"), "C2").unwrap();
+    let mut other = config("g");
+    other.created_by = "someone else".into();
+    let c = m.create_keyed(&other, "C1").unwrap();
+    assert!(a != b && a != c && b != c);
+}
+
+// ---- a storage that breaks the contract on reads ------------------------------------------------
+
+/// How [`HostileStorage`] breaks what it returns.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Hostile {
+    Honest,
+    Reversed,
+    Gap,
+    Duplicate,
+    NotAfter,
+    PastHead,
+    TooMany,
+    Short,
+    OtherSnapshot,
+}
+
+/// Stores faithfully; reads back broken in the way `mode` says.
+struct HostileStorage {
+    inner: MemoryStorage,
+    mode: Cell<Hostile>,
+    other: Cell<Option<&'static str>>,
+}
+
+impl Storage for HostileStorage {
+    fn load(&self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
+        match (self.mode.get(), self.other.get()) {
+            (Hostile::OtherSnapshot, Some(other)) => {
+                // The other arena's snapshot, under this arena's head.
+                let mut mine = self.inner.load(arena)?;
+                if let (Some(mine), Some(theirs)) = (&mut mine, self.inner.load(other)?) {
+                    mine.snapshot = theirs.snapshot;
+                    mine.head_seq = theirs.head_seq;
+                    mine.head_hash = theirs.head_hash;
+                }
+                Ok(mine)
+            }
+            _ => self.inner.load(arena),
+        }
+    }
+
+    fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
+        let all = self.inner.read_events(arena, 0, limits::PAGE)?;
+        let mut page = self.inner.read_events(arena, after, limit)?;
+        match self.mode.get() {
+            Hostile::Honest | Hostile::OtherSnapshot => {}
+            Hostile::Reversed => page.reverse(),
+            Hostile::Gap => {
+                if page.len() > 1 {
+                    page.remove(1);
+                }
+            }
+            Hostile::Duplicate => {
+                if let Some(first) = page.first().cloned() {
+                    page.insert(1, first);
+                }
+            }
+            Hostile::NotAfter => page = all.clone(),
+            Hostile::PastHead => {
+                if let Some(last) = page.last().cloned() {
+                    let mut next = last;
+                    next.seq += 1;
+                    page.push(next);
+                }
+            }
+            Hostile::TooMany => {
+                page = all
+                    .iter()
+                    .cycle()
+                    .take(limit as usize + 5)
+                    .cloned()
+                    .collect()
+            }
+            Hostile::Short => {
+                page.pop();
+            }
+        }
+        Ok(page)
+    }
+
+    fn append(
+        &self,
+        arena: &str,
+        expected_seq: u64,
+        events: &[Event],
+        record: &ArenaRecord,
+    ) -> Result<(), ArenaError> {
+        self.inner.append(arena, expected_seq, events, record)
+    }
+
+    fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
+        self.inner.participating(agent)
+    }
+
+    fn list_arenas(&self, after: Option<&str>, limit: u32) -> Result<Vec<ArenaId>, ArenaError> {
+        self.inner.list_arenas(after, limit)
+    }
+
+    fn tagged(
+        &self,
+        tag: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ArenaId>, ArenaError> {
+        self.inner.tagged(tag, after, limit)
+    }
+}
+
+fn hostile() -> ArenaManager<HostileStorage, SteppingClock> {
+    manager(HostileStorage {
+        inner: MemoryStorage::new(),
+        mode: Cell::new(Hostile::Honest),
+        other: Cell::new(None),
+    })
+}
+
+/// The storage error every read path answers under `mode`, after `after`.
+fn refused(mode: Hostile, after: u64, limit: u32) -> String {
+    let m = hostile();
+    let id = active(&m);
+    for step in 1..=4 {
+        m.handle(&id, "w1").complete_step(step).unwrap();
+    }
+    m.storage().mode.set(mode);
+    let events = m.events(&id, after, limit);
+    let observed = m.handle(&id, "w1").events(after, limit);
+    assert_eq!(events, observed, "both read paths check the same way");
+    match events {
+        Err(ArenaError::Storage(why)) => {
+            assert!(why.contains(&id), "the error names the arena: {why}");
+            why
+        }
+        other => panic!("{mode:?} must be refused, got {other:?}"),
+    }
+}
+
+#[test]
+fn events_out_of_order_are_refused() {
+    let why = refused(Hostile::Reversed, 0, 100);
+    assert!(
+        why.contains("out of order") || why.contains("not after"),
+        "{why}"
+    );
+}
+
+#[test]
+fn events_with_a_gap_are_refused() {
+    let why = refused(Hostile::Gap, 0, 100);
+    assert!(why.contains("gap: event 2 is missing"), "{why}");
+}
+
+#[test]
+fn repeated_events_are_refused() {
+    let why = refused(Hostile::Duplicate, 0, 100);
+    assert!(why.contains("repeated"), "{why}");
+}
+
+#[test]
+fn events_not_after_the_cursor_are_refused() {
+    let why = refused(Hostile::NotAfter, 3, 100);
+    assert!(why.contains("event 1 is not after event 3"), "{why}");
+}
+
+#[test]
+fn events_past_the_head_are_left_out() {
+    // Another writer may append between the read of the head and the read of the events: what lies
+    // past the head belongs to a later read, so it is never answered.
+    let m = hostile();
+    let id = active(&m);
+    m.handle(&id, "w1").complete_step(1).unwrap();
+    let head = head(&m, &id);
+    m.storage().mode.set(Hostile::PastHead);
+    let events = m.events(&id, 0, 100).unwrap();
+    assert_eq!(events.last().map(|e| e.seq), Some(head));
+    assert_eq!(m.handle(&id, "w1").events(0, 100).unwrap(), events);
+}
+
+#[test]
+fn more_events_than_the_limit_are_refused() {
+    let why = refused(Hostile::TooMany, 0, 2);
+    assert!(why.contains("for a read of at most 2"), "{why}");
+}
+
+#[test]
+fn a_read_that_stops_short_of_the_head_is_refused() {
+    let why = refused(Hostile::Short, 0, 100);
+    assert!(why.contains("but the log's head is event"), "{why}");
+}
+
+#[test]
+fn replay_to_an_event_checks_its_reads_too() {
+    let m = hostile();
+    let id = active(&m);
+    m.handle(&id, "w1").complete_step(1).unwrap();
+    m.storage().mode.set(Hostile::Gap);
+    assert!(matches!(m.get_at(&id, 3), Err(ArenaError::Storage(_))));
+}
+
+#[test]
+fn an_honest_storage_passes_every_check() {
+    let m = hostile();
+    let id = active(&m);
+    m.handle(&id, "w1").complete_step(1).unwrap();
+    assert_eq!(m.events(&id, 0, 2).unwrap().len(), 2);
+    assert_eq!(
+        m.events(&id, 2, 100).unwrap().len(),
+        head(&m, &id) as usize - 2
+    );
+    assert_eq!(m.events(&id, 100, 100).unwrap().len(), 0);
+    assert_eq!(m.verify(&id).unwrap().problem, None);
+}
+
+#[test]
+fn a_snapshot_of_another_arena_is_refused_by_name() {
+    let m = hostile();
+    let mine = active(&m);
+    let theirs = m.create(&config("another goal")).unwrap();
+    m.handle(&theirs, "lead").activate().unwrap();
+    assert_eq!(head(&m, &mine), head(&m, &theirs), "the same head sequence");
+    let leaked: &'static str = Box::leak(theirs.clone().into_boxed_str());
+    m.storage().other.set(Some(leaked));
+    m.storage().mode.set(Hostile::OtherSnapshot);
+    let Err(ArenaError::Storage(why)) = m.get(&mine) else {
+        panic!("another arena's snapshot must be refused");
+    };
+    assert!(
+        why.contains(&format!(
+            "arena {mine}: storage returned the snapshot of arena {theirs}"
+        )),
+        "{why}"
+    );
+}
