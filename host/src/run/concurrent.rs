@@ -23,6 +23,14 @@ use crate::plugin::{Plugin, PluginErrorKind, TurnOutcome, TurnReport};
 /// the run for news.
 const POLL: Duration = Duration::from_millis(20);
 
+/// The kinds of the events that move an arena through its lifecycle.
+const LIFECYCLE: [&str; 4] = [
+    "arena-activated",
+    "arena-settling",
+    "arena-archived",
+    "arena-aborted",
+];
+
 /// How long past its limit a turn may stay blocked before the run stops waiting for it.
 const GRACE: Duration = Duration::from_secs(2);
 
@@ -251,7 +259,13 @@ impl Lane {
             }
             let mark = self.host.appends_mark();
             let events = self.host.events(&self.arena, *seen, 1000)?;
-            if events.iter().any(|e| e.actor != agent) {
+            // News by others, or a lifecycle transition by anyone: a transition changes what every
+            // participant may do, its author included (a coordinator that settled the arena archives
+            // it next, and must not sit out its idle time first).
+            if events
+                .iter()
+                .any(|e| e.actor != agent || LIFECYCLE.contains(&e.kind.as_str()))
+            {
                 return Ok(true);
             }
             if let Some(last) = events.last() {
