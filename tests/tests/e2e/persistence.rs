@@ -258,11 +258,17 @@ fn a_database_written_by_schema_version_4_opens_migrates_verifies_and_goes_on_wr
     };
     assert_eq!(host.all_facts(None, &reef).unwrap().len(), 3);
     assert_eq!(host.active_arenas_for("wendy").unwrap(), [V4_ACTIVE]);
-    // A key the old database remembered still makes a retry write nothing.
+    // A key the old database remembered was stored without its operation, so a retry with it
+    // cannot be checked: it is refused, naming the key, and writes nothing (never done twice).
     let wendy = host.handle(V4_ACTIVE, "wendy").unwrap();
-    wendy
+    let refused = wendy
         .perform(Some("step-2"), &Operation::CompleteStep(2))
-        .unwrap();
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("step-2") && refused.contains("cannot be checked"),
+        "{refused}"
+    );
     assert_eq!(event_count(&host, V4_ACTIVE), 13);
     // And it goes on writing, across a reopen.
     wendy.complete_step(3).unwrap();
