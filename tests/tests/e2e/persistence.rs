@@ -218,6 +218,66 @@ fn a_database_written_by_schema_version_1_opens_migrates_and_verifies() {
     assert_eq!(host.verify(&id).unwrap().problem, None);
 }
 
+/// The active arena of `tests/fixtures/schema-v4.sql`.
+const V4_ACTIVE: &str = "01a2303f-4f6b-7c6a-8cdf-9a8eca58e01b";
+
+#[test]
+fn a_database_written_by_schema_version_4_opens_migrates_verifies_and_goes_on_writing() {
+    use arena_host::Operation;
+    use arena_host::types::FactQuery;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v4.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(include_str!("../../fixtures/schema-v4.sql"))
+        .unwrap();
+    let host = ArenaHost::open(&path, HostOptions::default()).unwrap();
+    let arenas = host.list(None, 10).unwrap();
+    let events: Vec<u64> = arenas
+        .iter()
+        .map(|a| {
+            let report = host.verify(&a.id).unwrap();
+            assert_eq!(report.problem, None, "arena {}", a.id);
+            report.events
+        })
+        .collect();
+    assert_eq!(events, [13, 14, 6, 2]);
+    let statuses: Vec<ArenaStatus> = arenas.iter().map(|a| a.status).collect();
+    use ArenaStatus::{Active, Archived, Created};
+    assert_eq!(statuses, [Active, Archived, Archived, Created]);
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, arena_host::db::sqlite::SCHEMA_VERSION as i64);
+
+    // What the old database indexed still answers: facts by tag across arenas, participation.
+    let reef = FactQuery {
+        tag: Some("reef".into()),
+        text: None,
+    };
+    assert_eq!(host.all_facts(None, &reef).unwrap().len(), 3);
+    assert_eq!(host.active_arenas_for("wendy").unwrap(), [V4_ACTIVE]);
+    // A key the old database remembered still makes a retry write nothing.
+    let wendy = host.handle(V4_ACTIVE, "wendy").unwrap();
+    wendy
+        .perform(Some("step-2"), &Operation::CompleteStep(2))
+        .unwrap();
+    assert_eq!(event_count(&host, V4_ACTIVE), 13);
+    // And it goes on writing, across a reopen.
+    wendy.complete_step(3).unwrap();
+    wendy.report_progress("south side next").unwrap();
+    drop(wendy);
+    drop(host);
+    let host = ArenaHost::open(&path, HostOptions::default()).unwrap();
+    let arena = host.get(V4_ACTIVE).unwrap();
+    assert_eq!(arena.aggregate.completed_steps, 3);
+    assert_eq!(host.verify(V4_ACTIVE).unwrap().problem, None);
+    assert_eq!(host.verify(V4_ACTIVE).unwrap().events, 15);
+    let id = host.create(&config(2)).unwrap();
+    assert_eq!(host.verify(&id).unwrap().problem, None);
+}
+
 #[test]
 fn a_keyed_operation_retried_writes_one_event_and_returns_the_same_result() {
     use arena_host::Operation;
