@@ -2,8 +2,14 @@
 //! load, validate, turn into changes, fold, and append atomically under the expected sequence,
 //! retrying on `conflict`.
 
+mod load;
+mod verify;
+
+pub use load::SnapshotPolicy;
+pub use verify::VerifyReport;
+
 use crate::clock::{Clock, mint_arena_id, timestamp};
-use crate::events::{self, Change, Event, apply, apply_sealed, seal};
+use crate::events::{self, Change, Event, apply_sealed, seal};
 use crate::facts::Matcher;
 use crate::handle::Handle;
 use crate::storage::{ArenaRecord, Storage};
@@ -12,61 +18,14 @@ use crate::types::{
     SlotContents, check_agent_id, check_arena_id, check_key, check_participant_count, check_text,
     limits,
 };
-
-/// What `verify` found.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VerifyReport {
-    /// Events checked.
-    pub events: u64,
-    /// The first problem, or `None` when the chain holds and replay rebuilds the stored state.
-    pub problem: Option<String>,
-}
+use load::{Loaded, SnapshotDebt, StateCache};
 
 /// Runs arena operations on a storage, taking time and randomness from a clock.
 pub struct ArenaManager<S, C> {
     storage: S,
     clock: C,
     states: StateCache,
-}
-
-/// Arenas this manager parsed or wrote recently, keyed by their head (sequence number and hash), so
-/// that an operation on an arena whose head has not moved skips parsing its snapshot. The hash chains
-/// every event before it, so a head names exactly one state: an entry can be stale (never used again)
-/// but never wrong — whichever host or process moved the head.
-#[derive(Default)]
-// A `BTreeMap`, not a `HashMap`: a hasher seeded at random would add `wasi:random/insecure-seed` to
-// the component's imports, which hosts that list their imports (jco) do not provide.
-struct StateCache(std::sync::Mutex<std::collections::BTreeMap<String, Arena>>);
-
-/// Arenas the state cache keeps at most.
-const CACHED_STATES: usize = 64;
-
-impl StateCache {
-    /// Removes and returns the state of `arena` at this head, if cached: for an operation that will
-    /// put its own result back.
-    fn take(&self, arena: &str, head_seq: u64, head_hash: &str) -> Option<Arena> {
-        let mut states = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match states.get(arena) {
-            Some(s) if s.last_seq == head_seq && s.last_hash == head_hash => states.remove(arena),
-            _ => None,
-        }
-    }
-
-    fn get(&self, arena: &str, head_seq: u64, head_hash: &str) -> Option<Arena> {
-        let states = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        states
-            .get(arena)
-            .filter(|s| s.last_seq == head_seq && s.last_hash == head_hash)
-            .cloned()
-    }
-
-    fn put(&self, state: Arena) {
-        let mut states = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if states.len() >= CACHED_STATES && !states.contains_key(&state.id) {
-            states.clear();
-        }
-        states.insert(state.id.clone(), state);
-    }
+    snapshots: SnapshotPolicy,
 }
 
 impl<S: Storage, C: Clock> ArenaManager<S, C> {
@@ -76,7 +35,14 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             storage,
             clock,
             states: StateCache::default(),
+            snapshots: SnapshotPolicy::default(),
         }
+    }
+
+    /// The same manager, keeping snapshots by `policy` instead of the default.
+    pub fn with_snapshot_policy(mut self, policy: SnapshotPolicy) -> Self {
+        self.snapshots = policy;
+        self
     }
 
     /// The storage underneath.
@@ -166,68 +132,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
 
     /// The arena's current state; `not-found` for an unknown id.
     pub fn get(&self, arena: &str) -> Result<Arena, ArenaError> {
-        self.load_state(arena, false)
-    }
-
-    /// The arena's current state: from the cache of parsed states when its head has not moved
-    /// (`take`: removed from it, for an operation that puts its result back), else parsed from the
-    /// stored snapshot.
-    fn load_state(&self, arena: &str, take: bool) -> Result<Arena, ArenaError> {
-        check_arena_id(arena)?;
-        let stored = self.storage.load(arena)?.ok_or(ArenaError::NotFound)?;
-        let cached = if take {
-            self.states.take(arena, stored.head_seq, &stored.head_hash)
-        } else {
-            self.states.get(arena, stored.head_seq, &stored.head_hash)
-        };
-        if let Some(state) = cached {
-            return Ok(state);
-        }
-        let state: Arena = serde_json::from_str(&stored.snapshot)
-            .map_err(|e| ArenaError::Storage(format!("arena {arena}: unreadable snapshot: {e}")))?;
-        if state.last_seq != stored.head_seq || state.last_hash != stored.head_hash {
-            return Err(ArenaError::Storage(format!(
-                "arena {arena}: snapshot at event {} but log head at event {}",
-                state.last_seq, stored.head_seq
-            )));
-        }
-        if !take {
-            self.states.put(state.clone());
-        }
-        Ok(state)
-    }
-
-    /// The arena as it was right after event `seq`, rebuilt by replaying the log from event 1.
-    /// `invalid-input` unless `1 <= seq <= last`.
-    pub fn get_at(&self, arena: &str, seq: u64) -> Result<Arena, ArenaError> {
-        check_arena_id(arena)?;
-        let head = self
-            .storage
-            .load(arena)?
-            .ok_or(ArenaError::NotFound)?
-            .head_seq;
-        if seq == 0 || seq > head {
-            return Err(ArenaError::InvalidInput(format!(
-                "event {seq} is outside the log's 1..={head}"
-            )));
-        }
-        let mut state = None;
-        while state.as_ref().map_or(0, |a: &Arena| a.last_seq) < seq {
-            let after = state.as_ref().map_or(0, |a: &Arena| a.last_seq);
-            let wanted = (seq - after).min(u64::from(limits::PAGE)) as u32;
-            let page = self.storage.read_events(arena, after, wanted)?;
-            if page.is_empty() {
-                return Err(ArenaError::Storage(format!(
-                    "arena {arena}: the log ends before event {seq}"
-                )));
-            }
-            for event in &page {
-                state = Some(apply(state, event).map_err(|e| {
-                    ArenaError::Storage(format!("arena {arena}: the log does not replay: {e}"))
-                })?);
-            }
-        }
-        state.ok_or(ArenaError::NotFound)
+        self.current(arena)
     }
 
     /// Up to `limit` (at most one page) arenas with ids after `after`, oldest first.
@@ -244,10 +149,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
 
     /// Up to `limit` (at most one page) events with `seq > after`.
     pub fn events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
-        check_arena_id(arena)?;
-        if self.storage.load(arena)?.is_none() {
-            return Err(ArenaError::NotFound);
-        }
+        self.head(arena)?;
         self.storage
             .read_events(arena, after, limit.min(limits::PAGE))
     }
@@ -376,7 +278,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         };
         let mut cursor = match after {
             Some((id, _)) => {
-                if self.storage.load(id)?.is_some() {
+                if self.storage.head(id)?.is_some() {
                     take(&self.get(id)?, &mut found);
                 }
                 Some(id.to_string())
@@ -399,57 +301,6 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         Ok(found)
     }
 
-    /// Walks the hash chain from event 1 and replays the log, comparing the result with the stored
-    /// state and the stored head.
-    pub fn verify(&self, arena: &str) -> Result<VerifyReport, ArenaError> {
-        check_arena_id(arena)?;
-        let stored = self.storage.load(arena)?.ok_or(ArenaError::NotFound)?;
-        let mut state = None;
-        let mut count = 0u64;
-        let mut after = 0;
-        loop {
-            let page = self.storage.read_events(arena, after, limits::PAGE)?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            for event in &page {
-                count += 1;
-                match apply(state.take(), event) {
-                    Ok(next) => state = Some(next),
-                    Err(e) => {
-                        return Ok(VerifyReport {
-                            events: count,
-                            problem: Some(e.to_string()),
-                        });
-                    }
-                }
-            }
-        }
-        let problem = match state {
-            None => Some("the log is empty".to_string()),
-            Some(replayed) => {
-                if replayed.last_seq != stored.head_seq || replayed.last_hash != stored.head_hash {
-                    Some(format!(
-                        "the log ends at event {} but the stored head is event {}: the log was truncated or the head altered",
-                        replayed.last_seq, stored.head_seq
-                    ))
-                } else {
-                    match serde_json::from_str::<Arena>(&stored.snapshot) {
-                        Err(e) => Some(format!("the stored state is unreadable: {e}")),
-                        Ok(snapshot) if snapshot != replayed => Some(format!(
-                            "replaying the log does not rebuild the stored state: {}",
-                            first_difference(&snapshot, &replayed)
-                        )),
-                        Ok(_) => None,
-                    }
-                }
-            }
-        };
-        Ok(VerifyReport {
-            events: count,
-            problem,
-        })
-    }
-
     /// Runs one mutation of `arena` by `actor`: loads the state, lets `decide` validate it and name the
     /// changes, then appends them under the loaded sequence number, reloading and deciding again on
     /// `conflict` (a bounded number of times).
@@ -467,39 +318,64 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         if let Some(key) = key {
             check_key(key)?;
         }
+        // The state held for this arena is trusted for a write without reading anything: its append
+        // is refused with `conflict` if another writer moved the head. A refusal decided on it is
+        // checked against the head before it is returned.
+        let mut trust_held = true;
         for _ in 0..=limits::CONFLICT_RETRIES {
-            let state = self.load_state(arena, true)?;
-            if let Some(seq) = key.and_then(|key| state.keyed_seq(actor, key)) {
-                self.states.put(state);
-                return self.get_at(arena, seq);
-            }
-            let changes = match decide(&state) {
+            let held = if trust_held {
+                self.states.take_any(arena)
+            } else {
+                None
+            };
+            let (loaded, checked) = match held {
+                Some(loaded) => (loaded, false),
+                None => (self.load_current(arena)?, true),
+            };
+            let outcome = match key.and_then(|key| loaded.state.keyed_seq(actor, key)) {
+                Some(seq) => Err(Ok(seq)),
+                None => decide(&loaded.state).map_err(Err),
+            };
+            let changes = match outcome {
                 Ok(changes) => changes,
-                Err(refused) => {
-                    self.states.put(state);
-                    return Err(refused);
+                Err(answer) => {
+                    if !checked && !self.is_current(arena, &loaded.state)? {
+                        trust_held = false;
+                        continue;
+                    }
+                    self.states.put(loaded);
+                    return match answer {
+                        Ok(seq) => self.get_at(arena, seq),
+                        Err(refused) => Err(refused),
+                    };
                 }
             };
-            match self.commit(arena, Some(state), actor, &changes, key) {
-                Err(ArenaError::Conflict) => continue,
+            match self.commit(arena, Some(loaded), actor, &changes, key) {
+                Err(ArenaError::Conflict) => trust_held = false,
                 result => return result,
             }
         }
         Err(ArenaError::Conflict)
     }
 
-    /// Seals `changes` as the events after `state`, folds them, and appends events and the new state
-    /// in one atomic write guarded by the state's sequence number.
+    /// Seals `changes` as the events after `loaded`, folds them, and appends the events in one
+    /// atomic write guarded by the state's sequence number — with the indexed record when it
+    /// changes, and a snapshot of the new state when one is due.
     fn commit(
         &self,
         arena: &str,
-        state: Option<Arena>,
+        loaded: Option<Loaded>,
         actor: &str,
         changes: &[Change],
         key: Option<&str>,
     ) -> Result<Arena, ArenaError> {
         let at = timestamp(self.clock.now());
+        let (state, mut debt) = match loaded {
+            Some(Loaded { state, debt }) => (Some(state), debt),
+            None => (None, SnapshotDebt::default()),
+        };
         let expected_seq = state.as_ref().map_or(0, |a| a.last_seq);
+        let before = state.as_ref().map(|a| Indexed::of(a, changes));
         let mut current = state;
         let mut sealed = Vec::with_capacity(changes.len());
         for (index, change) in changes.iter().enumerate() {
@@ -529,44 +405,56 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         let Some(next) = current else {
             panic!("arena {arena}: an operation produced no state: no stored state and no change")
         };
-        let snapshot = serde_json::to_string(&next).unwrap_or_else(|e| {
-            panic!("arena {arena}: the state does not serialize into a snapshot: {e}")
-        });
-        let record = ArenaRecord {
-            snapshot,
+        let after = Indexed::of(&next, changes);
+        let record = (before.as_ref() != Some(&after)).then(|| ArenaRecord {
             status: next.status,
-            participants: next.participants.keys().cloned().collect(),
-            tags: next.fact_tags(),
-        };
-        self.storage.append(arena, expected_seq, &sealed, &record)?;
-        self.states.put(next.clone());
+            participants: after.participants.clone(),
+            tags: after.tags.clone().unwrap_or_else(|| next.fact_tags()),
+        });
+        debt.add(&sealed);
+        let snapshot = debt.due(&self.snapshots).then(|| {
+            serde_json::to_string(&next).unwrap_or_else(|e| {
+                panic!("arena {arena}: the state does not serialize into a snapshot: {e}")
+            })
+        });
+        self.storage.append(
+            arena,
+            expected_seq,
+            &sealed,
+            record.as_ref(),
+            snapshot.as_deref(),
+        )?;
+        if let Some(snapshot) = &snapshot {
+            debt = SnapshotDebt::kept(snapshot.len());
+        }
+        self.states.put(Loaded {
+            state: next.clone(),
+            debt,
+        });
         Ok(next)
     }
 }
 
-/// Names the first field in which two states differ.
-fn first_difference(stored: &Arena, replayed: &Arena) -> String {
-    let fields: [(&str, bool); 13] = [
-        ("id", stored.id == replayed.id),
-        ("goal", stored.goal == replayed.goal),
-        ("status", stored.status == replayed.status),
-        ("outcome", stored.outcome == replayed.outcome),
-        ("strategy", stored.strategy == replayed.strategy),
-        ("participants", stored.participants == replayed.participants),
-        ("aggregate", stored.aggregate == replayed.aggregate),
-        ("created_by", stored.created_by == replayed.created_by),
-        ("created_at", stored.created_at == replayed.created_at),
-        ("keys", stored.keys == replayed.keys),
-        ("slots", stored.slots == replayed.slots),
-        ("facts", stored.facts == replayed.facts),
-        ("last_seq", stored.last_seq == replayed.last_seq),
-    ];
-    fields
-        .iter()
-        .find(|(_, same)| !same)
-        .map_or("last_hash".to_string(), |(name, _)| {
-            format!("{name} differs")
-        })
+/// What the storage indexes about a state, as far as an operation of `changes` can change it: the
+/// fact tags only when it adds facts (they change no other way).
+#[derive(PartialEq)]
+struct Indexed {
+    status: crate::types::ArenaStatus,
+    participants: Vec<String>,
+    tags: Option<Vec<String>>,
+}
+
+impl Indexed {
+    fn of(state: &Arena, changes: &[Change]) -> Self {
+        let adds_facts = changes
+            .iter()
+            .any(|c| matches!(c, Change::FactAdded { .. }));
+        Indexed {
+            status: state.status,
+            participants: state.participants.keys().cloned().collect(),
+            tags: adds_facts.then(|| state.fact_tags()),
+        }
+    }
 }
 
 /// Re-exported for hosts that fold logs themselves.

@@ -3,14 +3,17 @@
 //! Parameterized statements only. Each `append` is one `BEGIN IMMEDIATE` transaction that checks the
 //! expected sequence number first, so any number of hosts can share one database file: the loser of a
 //! race gets `conflict`, writes nothing, and the component retries.
+//!
+//! The head of an arena is its last event: an append that changes neither the indexed record nor
+//! keeps a snapshot writes its event rows and nothing else (one page of the log, in the common case).
 
 use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{Backend, DbError, Durability, IndexCache, Rewrite, Storage, check_append};
-use arena_bindings::storage::{ArenaRecord, StoredArena};
+use super::{Backend, DbError, Durability, Storage, check_append};
+use arena_bindings::storage::{ArenaRecord, LogHead, StateSnapshot};
 use arena_bindings::types::{ArenaError, ArenaStatus, Event};
 
 /// The `synchronous` pragma a durability asks for.
@@ -69,6 +72,24 @@ pub const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (tag, arena_id)
      ) WITHOUT ROWID;
      CREATE INDEX arena_tags_by_arena ON arena_tags (arena_id);",
+    // 5: snapshots kept apart, now and then, instead of the whole state with every append; the head
+    // is the log's last event. Each arena's latest state becomes its first kept snapshot.
+    "CREATE TABLE snapshots (
+         arena_id TEXT NOT NULL,
+         seq      INTEGER NOT NULL,
+         state    TEXT NOT NULL,
+         PRIMARY KEY (arena_id, seq)
+     );
+     INSERT INTO snapshots (arena_id, seq, state) SELECT id, head_seq, snapshot FROM arenas;
+     CREATE TABLE arenas_v5 (
+         id     TEXT PRIMARY KEY NOT NULL,
+         status TEXT NOT NULL
+     ) WITHOUT ROWID;
+     INSERT INTO arenas_v5 (id, status) SELECT id, status FROM arenas;
+     DROP TABLE arenas;
+     ALTER TABLE arenas_v5 RENAME TO arenas;
+     CREATE TRIGGER snapshots_no_update BEFORE UPDATE ON snapshots
+     BEGIN SELECT RAISE(ABORT, 'snapshots are never altered'); END;",
 ];
 
 /// The schema version this build writes.
@@ -78,8 +99,6 @@ pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 pub struct SqliteStorage {
     conn: Connection,
     conflicts: u64,
-    /// The index rows this connection last wrote, to skip rewriting unchanged ones.
-    indexed: IndexCache,
 }
 
 impl SqliteStorage {
@@ -96,25 +115,28 @@ impl SqliteStorage {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", synchronous(durability))?;
         migrate(&conn)?;
-        Ok(SqliteStorage {
-            conn,
-            conflicts: 0,
-            indexed: IndexCache::default(),
-        })
+        Ok(SqliteStorage { conn, conflicts: 0 })
     }
 }
 
 impl Storage for SqliteStorage {
-    /// The arena's stored record.
-    fn load(&mut self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
+    /// The head of the arena's log: its last event.
+    fn head(&mut self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
+        read_head(&self.conn, arena)
+    }
+
+    /// The arena's latest snapshot at or before event `at_most`.
+    fn snapshot(&mut self, arena: &str, at_most: u64) -> Result<Option<StateSnapshot>, ArenaError> {
         self.conn
-            .prepare_cached("SELECT snapshot, head_seq, head_hash FROM arenas WHERE id = ?1")
+            .prepare_cached(
+                "SELECT seq, state FROM snapshots WHERE arena_id = ?1 AND seq <= ?2
+                 ORDER BY seq DESC LIMIT 1",
+            )
             .and_then(|mut stmt| {
-                stmt.query_row(params![arena], |row| {
-                    Ok(StoredArena {
-                        snapshot: row.get(0)?,
-                        head_seq: row.get(1)?,
-                        head_hash: row.get(2)?,
+                stmt.query_row(params![arena, at_most.min(i64::MAX as u64)], |row| {
+                    Ok(StateSnapshot {
+                        seq: row.get(0)?,
+                        state: row.get(1)?,
                     })
                 })
                 .optional()
@@ -151,20 +173,26 @@ impl Storage for SqliteStorage {
         rows.collect::<Result<_, _>>().map_err(storage_error)
     }
 
-    /// Appends `events` and replaces the arena's record in one `BEGIN IMMEDIATE` transaction, only if
-    /// the arena's head is still `expected_seq`; otherwise `conflict` and nothing is written.
+    /// Appends `events` (with the record when it changes, and the snapshot when one is kept) in one
+    /// `BEGIN IMMEDIATE` transaction, only if the arena's head is still `expected_seq`; otherwise
+    /// `conflict` and nothing is written.
     fn append(
         &mut self,
         arena: &str,
         expected_seq: u64,
         events: &[Event],
-        record: &ArenaRecord,
+        record: Option<&ArenaRecord>,
+        snapshot: Option<&str>,
     ) -> Result<(), ArenaError> {
-        let last = check_append(expected_seq, events)?;
-        // The head this append starts from is the one this connection wrote last (the expected
-        // sequence check below guarantees nobody wrote since), so index rows equal to what it wrote
-        // then are still there.
-        let rewrite = self.indexed.rewrite(arena, expected_seq, record);
+        let last = check_append(expected_seq, events, record)?;
+        let append = Append {
+            arena,
+            expected_seq,
+            events,
+            last,
+            record,
+            snapshot,
+        };
         // Alone, an append is its own `BEGIN IMMEDIATE` transaction; inside a group commit's open
         // transaction it is a savepoint, so a failed append leaves the batch as it was.
         let written = if self.conn.is_autocommit() {
@@ -172,25 +200,23 @@ impl Storage for SqliteStorage {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(storage_error)?;
-            let written = write_append(&tx, arena, expected_seq, events, last, record, &rewrite)?;
+            let written = append.write(&tx)?;
             if written {
                 tx.commit().map_err(storage_error)?;
             }
             written
         } else {
             let sp = self.conn.savepoint().map_err(storage_error)?;
-            let written = write_append(&sp, arena, expected_seq, events, last, record, &rewrite)?;
+            let written = append.write(&sp)?;
             if written {
                 sp.commit().map_err(storage_error)?;
             }
             written
         };
         if !written {
-            self.indexed.forget(arena);
             self.conflicts += 1;
             return Err(ArenaError::Conflict);
         }
-        self.indexed.written(arena, last.seq, record);
         Ok(())
     }
 
@@ -262,8 +288,6 @@ impl Backend for SqliteStorage {
     }
 
     fn rollback_batch(&mut self) {
-        // What the batch wrote is gone, index rows included.
-        self.indexed.clear();
         if !self.conn.is_autocommit()
             && let Err(e) = self.conn.execute_batch("ROLLBACK")
         {
@@ -319,70 +343,83 @@ impl Backend for SqliteStorage {
 /// How often a reader of an SQLite database looks at the log for new events.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Writes an append inside the caller's transaction or savepoint: `false`, writing nothing, when the
-/// arena's head is not `expected_seq`.
-fn write_append(
-    tx: &Connection,
-    arena: &str,
+/// The head of `arena`'s log: its last event.
+fn read_head(conn: &Connection, arena: &str) -> Result<Option<LogHead>, ArenaError> {
+    conn.prepare_cached(
+        "SELECT seq, hash FROM events WHERE arena_id = ?1 ORDER BY seq DESC LIMIT 1",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row(params![arena], |row| {
+            Ok(LogHead {
+                seq: row.get(0)?,
+                hash: row.get(1)?,
+            })
+        })
+        .optional()
+    })
+    .map_err(storage_error)
+}
+
+/// One checked append, ready to be written.
+struct Append<'a> {
+    arena: &'a str,
     expected_seq: u64,
-    events: &[Event],
-    last: &Event,
-    record: &ArenaRecord,
-    rewrite: &Rewrite,
-) -> Result<bool, ArenaError> {
-    // Move the head first, only from `expected_seq`: no row changed means another writer got there
-    // first (or the arena exists already), and nothing has been written.
-    let status = record.status.name();
-    let moved = if expected_seq == 0 {
-        tx.prepare_cached(
-            "INSERT INTO arenas (id, status, head_seq, head_hash, snapshot)
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING",
-        )
-        .and_then(|mut stmt| {
-            stmt.execute(params![arena, status, last.seq, last.hash, record.snapshot])
-        })
-    } else {
-        tx.prepare_cached(
-            "UPDATE arenas SET status = ?2, head_seq = ?3, head_hash = ?4, snapshot = ?5
-             WHERE id = ?1 AND head_seq = ?6",
-        )
-        .and_then(|mut stmt| {
-            stmt.execute(params![
-                arena,
-                status,
-                last.seq,
-                last.hash,
-                record.snapshot,
-                expected_seq
-            ])
-        })
-    }
-    .map_err(storage_error)?;
-    if moved == 0 {
-        return Ok(false);
-    }
-    {
+    events: &'a [Event],
+    last: &'a Event,
+    record: Option<&'a ArenaRecord>,
+    snapshot: Option<&'a str>,
+}
+
+impl Append<'_> {
+    /// Writes the append inside the caller's transaction or savepoint: `false`, writing nothing,
+    /// when the arena's head is not `expected_seq`.
+    fn write(&self, tx: &Connection) -> Result<bool, ArenaError> {
+        let arena = self.arena;
+        // Check the head first: a new arena's row must not exist yet (inserting it is the check),
+        // an existing arena's last event must be the expected one.
+        if self.expected_seq == 0 {
+            let Some(record) = self.record else {
+                unreachable!("check_append requires a record to create an arena")
+            };
+            let created = tx
+                .prepare_cached(
+                    "INSERT INTO arenas (id, status) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
+                )
+                .and_then(|mut stmt| stmt.execute(params![arena, record.status.name()]))
+                .map_err(storage_error)?;
+            if created == 0 {
+                return Ok(false);
+            }
+        } else if read_head(tx, arena)?.map(|h| h.seq) != Some(self.expected_seq) {
+            return Ok(false);
+        }
         let mut insert = tx
             .prepare_cached(
                 "INSERT INTO events (arena_id, seq, at, actor, kind, payload, hash)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .map_err(storage_error)?;
-        for e in events {
+        for e in self.events {
             insert
                 .execute(params![
                     arena, e.seq, e.at, e.actor, e.kind, e.payload, e.hash
                 ])
                 .map_err(storage_error)?;
         }
-        if rewrite.members {
+        if let Some(record) = self.record {
+            tx.prepare_cached("UPDATE arenas SET status = ?2 WHERE id = ?1 AND status <> ?2")
+                .and_then(|mut stmt| stmt.execute(params![arena, record.status.name()]))
+                .map_err(storage_error)?;
             write_members(tx, arena, record)?;
-        }
-        if rewrite.tags {
             write_tags(tx, arena, record)?;
         }
+        if let Some(state) = self.snapshot {
+            tx.prepare_cached("INSERT INTO snapshots (arena_id, seq, state) VALUES (?1, ?2, ?3)")
+                .and_then(|mut stmt| stmt.execute(params![arena, self.last.seq, state]))
+                .map_err(storage_error)?;
+        }
+        Ok(true)
     }
-    Ok(true)
 }
 
 fn write_members(tx: &Connection, arena: &str, record: &ArenaRecord) -> Result<(), ArenaError> {
@@ -436,141 +473,4 @@ fn storage_error(e: rusqlite::Error) -> ArenaError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn event(seq: u64) -> Event {
-        Event {
-            seq,
-            at: "2026-01-01T00:00:00.000000Z".into(),
-            actor: "a".into(),
-            kind: "k".into(),
-            payload: "{\"v\":1}".into(),
-            hash: format!("h{seq}"),
-        }
-    }
-
-    fn record(status: ArenaStatus, participants: &[&str]) -> ArenaRecord {
-        ArenaRecord {
-            snapshot: "{}".into(),
-            status,
-            participants: participants.iter().map(|p| p.to_string()).collect(),
-            tags: Vec::new(),
-        }
-    }
-
-    fn open() -> (tempfile::TempDir, SqliteStorage) {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = SqliteStorage::open(&dir.path().join("t.db"), Durability::Normal).unwrap();
-        (dir, storage)
-    }
-
-    #[test]
-    fn append_with_a_stale_expected_sequence_writes_nothing() {
-        let (_dir, mut s) = open();
-        s.append(
-            "x",
-            0,
-            &[event(1), event(2)],
-            &record(ArenaStatus::Created, &["a"]),
-        )
-        .unwrap();
-        let stale = s.append("x", 1, &[event(2)], &record(ArenaStatus::Active, &["b"]));
-        assert_eq!(stale, Err(ArenaError::Conflict));
-        assert_eq!(s.conflicts(), 1);
-        assert_eq!(s.load("x").unwrap().unwrap().head_seq, 2);
-        assert_eq!(s.read_events("x", 0, 10).unwrap().len(), 2);
-        assert_eq!(s.participating("a").unwrap(), vec!["x".to_string()]);
-        assert!(s.participating("b").unwrap().is_empty());
-    }
-
-    #[test]
-    fn creating_an_existing_arena_is_a_conflict() {
-        let (_dir, mut s) = open();
-        s.append("x", 0, &[event(1)], &record(ArenaStatus::Created, &[]))
-            .unwrap();
-        assert_eq!(
-            s.append("x", 0, &[event(1)], &record(ArenaStatus::Created, &[])),
-            Err(ArenaError::Conflict)
-        );
-    }
-
-    #[test]
-    fn appended_events_must_continue_the_sequence() {
-        let (_dir, mut s) = open();
-        assert!(matches!(
-            s.append("x", 0, &[event(2)], &record(ArenaStatus::Created, &[])),
-            Err(ArenaError::InvalidInput(_))
-        ));
-        assert!(s.load("x").unwrap().is_none());
-    }
-
-    #[test]
-    fn archived_arenas_are_not_participated_in() {
-        let (_dir, mut s) = open();
-        s.append("x", 0, &[event(1)], &record(ArenaStatus::Archived, &["a"]))
-            .unwrap();
-        assert!(s.participating("a").unwrap().is_empty());
-    }
-
-    #[test]
-    fn the_database_refuses_to_edit_or_delete_events() {
-        let (_dir, mut s) = open();
-        s.append("x", 0, &[event(1)], &record(ArenaStatus::Created, &[]))
-            .unwrap();
-        assert!(
-            s.conn
-                .execute("UPDATE events SET actor = 'evil'", [])
-                .is_err()
-        );
-        assert!(s.conn.execute("DELETE FROM events", []).is_err());
-        assert_eq!(s.read_events("x", 0, 10).unwrap()[0].actor, "a");
-    }
-
-    #[test]
-    fn an_older_schema_is_migrated_keeping_its_data() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.db");
-        {
-            let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(MIGRATIONS[0]).unwrap();
-            conn.pragma_update(None, "user_version", 1).unwrap();
-            conn.execute(
-                "INSERT INTO events VALUES ('x', 1, 't', 'a', 'k', '{}', 'h')",
-                [],
-            )
-            .unwrap();
-        }
-        let mut s = SqliteStorage::open(&path, Durability::Normal).unwrap();
-        let version: usize = s
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
-        assert_eq!(s.read_events("x", 0, 10).unwrap().len(), 1);
-        assert!(s.conn.execute("DELETE FROM events", []).is_err());
-    }
-
-    #[test]
-    fn a_newer_schema_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("new.db");
-        Connection::open(&path)
-            .unwrap()
-            .pragma_update(None, "user_version", 99)
-            .unwrap();
-        let error = SqliteStorage::open(&path, Durability::Normal)
-            .err()
-            .unwrap();
-        assert!(
-            matches!(
-                error,
-                DbError::SchemaTooNew {
-                    found: 99,
-                    supported: SCHEMA_VERSION
-                }
-            ),
-            "{error}"
-        );
-    }
-}
+mod tests;
