@@ -93,3 +93,15 @@ test('artifacts hand work over, and facts outlive their arena across arenas by t
   assert.deepEqual(report.outcome, { tag: 'aborted', val: 'done early' });
   assert.equal(manager.verify(ids[0]).problem, undefined);
 });
+
+test('a fresh instance rebuilds an arena from the log and the snapshots its storage kept', async () => {
+  const storage = new MemoryStorage();
+  const writer = await arena(storage);
+  const id = writer.create(config(3));
+  writer.activate(id, 'lead');
+  writer.completeStep(id, 'wendy', 1);
+  const cold = await arena(storage);
+  assert.deepEqual(cold.get(id), writer.get(id));
+  assert.deepEqual(refusal(() => cold.completeStep(id, 'wendy', 1)), { tag: 'already-done' });
+  assert.equal(cold.verify(id).problem, undefined);
+});
