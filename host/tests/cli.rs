@@ -1,36 +1,11 @@
 //! The `arena` program, run as a user runs it.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-/// The program, with its component cache inside the target directory.
-fn program() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_arena"));
-    command.env(
-        "ARENA_CACHE_DIR",
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
-    );
-    command
-}
+mod common;
 
-fn arena(db: &Path, args: &[&str]) -> Output {
-    program()
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .expect("run arena")
-}
-
-fn ok(db: &Path, args: &[&str]) -> String {
-    let out = arena(db, args);
-    assert!(
-        out.status.success(),
-        "arena {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
+use common::{arena, fails, ok, program};
 
 fn create(db: &Path) -> String {
     ok(
@@ -353,14 +328,6 @@ fn a_crash_loop_of_twenty_sigkills_loses_nothing_acknowledged() {
 fn json(db: &Path, args: &[&str]) -> serde_json::Value {
     let out = ok(db, &[&["--json"], args].concat());
     serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
-
-/// Runs `arena ARGS`, expects it to fail with nothing on stdout, and returns its stderr.
-fn fails(db: &Path, args: &[&str]) -> String {
-    let out = arena(db, args);
-    assert!(!out.status.success(), "arena {args:?} succeeded");
-    assert!(out.stdout.is_empty(), "arena {args:?} printed to stdout");
-    String::from_utf8(out.stderr).expect("utf-8 errors")
 }
 
 fn field<'a>(value: &'a serde_json::Value, name: &str) -> &'a str {

@@ -4,41 +4,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn program() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_arena"));
-    command.env(
-        "ARENA_CACHE_DIR",
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
-    );
-    command
-}
+mod common;
 
-fn arena(db: &Path, args: &[&str]) -> Output {
-    program()
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .expect("run arena")
-}
-
-fn ok(db: &Path, args: &[&str]) -> String {
-    let out = arena(db, args);
-    assert!(
-        out.status.success(),
-        "arena {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
-
-/// Runs `arena ARGS`, expects it to fail with nothing on stdout, and returns its stderr.
-fn fails(db: &Path, args: &[&str]) -> String {
-    let out = arena(db, args);
-    assert!(!out.status.success(), "arena {args:?} succeeded");
-    assert!(out.stdout.is_empty(), "arena {args:?} printed to stdout");
-    String::from_utf8(out.stderr).expect("utf-8 errors")
-}
+use common::{fails, ok};
 
 const CREATE: &[&str] = &[
     "create",
