@@ -53,11 +53,13 @@ pub(crate) struct AppState {
     heads: sse::Heads,
     /// Turns true on shutdown; live streams end then.
     shutdown: watch::Receiver<bool>,
+    /// How long one request may take: [`REQUEST_TIMEOUT`].
+    request_timeout: Duration,
 }
 
 impl AppState {
-    /// Runs `f` on the host in a blocking thread, within [`REQUEST_TIMEOUT`] (waiting for a turn
-    /// included).
+    /// Runs `f` on the host in a blocking thread, within the request's time limit (waiting for a
+    /// turn included).
     pub(crate) async fn call<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
@@ -74,9 +76,9 @@ impl AppState {
                 .await
                 .map_err(|e| ApiError::host(format!("a host call failed: {e}")))?
         };
-        tokio::time::timeout(REQUEST_TIMEOUT, work)
+        tokio::time::timeout(self.request_timeout, work)
             .await
-            .map_err(|_| ApiError::timeout(REQUEST_TIMEOUT))?
+            .map_err(|_| ApiError::timeout(self.request_timeout))?
     }
 }
 
@@ -143,6 +145,7 @@ async fn serve(host: ArenaHost, options: Options) -> Result<()> {
         max_streams: options.max_streams,
         heads,
         shutdown: shutdown.clone(),
+        request_timeout: REQUEST_TIMEOUT,
     };
     println!("serving http://{local}/ (Ctrl-C stops)");
     let signal = async move {
@@ -161,4 +164,53 @@ async fn serve(host: ArenaHost, options: Options) -> Result<()> {
         () = grace => eprintln!("stopped after {} s of grace", SHUTDOWN_GRACE.as_secs()),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::response::IntoResponse;
+
+    use super::*;
+
+    #[test]
+    fn a_host_call_past_the_request_limit_is_answered_503_naming_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = ArenaHost::open(dir.path().join("a.db"), Default::default()).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (stop, shutdown) = watch::channel(false);
+            let state = AppState {
+                host: host.clone(),
+                token: None,
+                calls: Arc::new(Semaphore::new(1)),
+                streams: Arc::new(Semaphore::new(1)),
+                max_streams: 1,
+                heads: sse::Heads::start(host, shutdown.clone()),
+                shutdown,
+                request_timeout: Duration::from_millis(50),
+            };
+            let slow = state.call(|_| {
+                std::thread::sleep(Duration::from_millis(500));
+                Ok(())
+            });
+            let response = slow.await.unwrap_err().into_response();
+            assert_eq!(
+                response.status(),
+                axum::http::StatusCode::SERVICE_UNAVAILABLE
+            );
+            let body = axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["error"], "timeout");
+            let message = body["message"].as_str().unwrap();
+            assert!(message.contains("within 50 ms"), "{message}");
+            // A call within the limit is answered.
+            assert_eq!(state.call(|_| Ok(7)).await.unwrap(), 7);
+            let _ = stop.send(true);
+        });
+    }
 }
