@@ -341,6 +341,13 @@ pub(crate) enum Command {
         /// Where replay fixtures are built once and kept.
         #[arg(long, value_name = "DIR", default_value = "target/bench-fixtures")]
         fixtures: PathBuf,
+        /// Run only the groups of cases whose name contains one of these words (repeatable), e.g.
+        /// `--only agents --only replay`; `arena bench --list` names the groups.
+        #[arg(long, value_name = "WORD")]
+        only: Vec<String>,
+        /// Name the groups of cases, and run none.
+        #[arg(long)]
+        list: bool,
     },
 }
 

@@ -138,9 +138,11 @@ fn run(cli: Cli) -> Result<()> {
         smoke,
         full,
         fixtures,
+        only,
+        list,
     } = cli.command
     {
-        return bench::command(smoke, full, fixtures, &out);
+        return bench::command(smoke, full, fixtures, only, list, &out);
     }
     let location = Location::parse(&cli.db);
     // The error names the database and says why.

@@ -2,8 +2,12 @@
 //! its own Store, so that while one agent waits for its model the others act. Writes still reach
 //! the arena one at a time through its runtime (group commit pays here).
 //!
-//! A plugin's next turn starts when the arena holds events by others that it has not seen, or
-//! after its `idle_ms`, so idle agents do not spin. Its thread ends when the arena is archived,
+//! A plugin's next turn starts when the arena holds events it has not been given a turn after
+//! (its own last turn's writes included: a plugin that acted may have more to do), or after its
+//! `idle_ms`, so idle agents do not spin. A plugin whose own slot is `done` or `failed`
+//! has said it is finished: only a lifecycle transition wakes it early (its `idle_ms` still gives
+//! it a turn now and then), so a team's finished members do not take a turn at every write of
+//! those still working. Its thread ends when the arena is archived,
 //! when the plugin is stopped, or after `max_turns`; the run ends when every thread has. The run's
 //! deadline and Ctrl-C interrupt the turns in flight. A turn blocked where the host cannot
 //! interrupt it (a WASI sleep) past its limit and a grace period is given up on: the plugin is
@@ -18,6 +22,7 @@ use std::time::{Duration, Instant};
 use super::{Delivered, Handed, Observer, Outcome, Run, RunError, deliver};
 use crate::ArenaHost;
 use crate::plugin::{Plugin, PluginErrorKind, TurnOutcome, TurnReport};
+use crate::types::{Event, SlotStatus};
 
 /// How often a waiting plugin looks for other hosts' events (its own host's wake it at once), and
 /// the run for news.
@@ -199,8 +204,13 @@ impl Lane {
     /// The plugin's turns, until the arena is archived, it is stopped, or the run ends.
     fn turns(&self, plugin: &mut Plugin) -> Result<(), RunError> {
         let mut seen = 0;
+        let mut finished = self
+            .host
+            .slots(&self.arena)?
+            .iter()
+            .any(|slot| slot.agent == plugin.agent() && is_finished(slot.status));
         for turn in 1..=self.max_turns {
-            if turn > 1 && !self.wait_for_work(plugin.agent(), &mut seen)? {
+            if turn > 1 && !self.wait_for_work(plugin.agent(), &mut seen, &mut finished)? {
                 break;
             }
             self.catch_up(plugin, turn)?;
@@ -249,9 +259,15 @@ impl Lane {
         Ok(())
     }
 
-    /// Waits until the arena holds events by others after `seen`, or the plugin's idle time has
-    /// passed; `false` if the run ends first.
-    fn wait_for_work(&self, agent: &str, seen: &mut u64) -> Result<bool, RunError> {
+    /// Waits until the arena holds events after `seen` (for a `finished` plugin, a
+    /// lifecycle transition), or the plugin's idle time has passed; `false` if the run ends first.
+    /// Keeps `finished` up to date with the plugin's own slot updates.
+    fn wait_for_work(
+        &self,
+        agent: &str,
+        seen: &mut u64,
+        finished: &mut bool,
+    ) -> Result<bool, RunError> {
         let until = Instant::now() + self.idle;
         loop {
             if self.stopping() {
@@ -259,13 +275,19 @@ impl Lane {
             }
             let mark = self.host.appends_mark();
             let events = self.host.events(&self.arena, *seen, 1000)?;
-            // News by others, or a lifecycle transition by anyone: a transition changes what every
-            // participant may do, its author included (a coordinator that settled the arena archives
-            // it next, and must not sit out its idle time first).
-            if events
-                .iter()
-                .any(|e| e.actor != agent || LIFECYCLE.contains(&e.kind.as_str()))
-            {
+            for event in events.iter().filter(|e| e.actor == agent) {
+                if let Some(status) = slot_status(event) {
+                    *finished = is_finished(status);
+                }
+            }
+            // A lifecycle transition by anyone changes what every participant may do, its author
+            // included (a coordinator that settled the arena archives it next, and must not sit out
+            // its idle time first); news by others matters to a plugin that is not finished.
+            // The plugin's own writes count too: they can only be those of its last turn, and a
+            // plugin that acted may have more to do (a coordinator settles, merges, then archives,
+            // one step a turn).
+            let lifecycle = events.iter().any(|e| LIFECYCLE.contains(&e.kind.as_str()));
+            if lifecycle || (!*finished && !events.is_empty()) {
                 return Ok(true);
             }
             if let Some(last) = events.last() {
@@ -280,5 +302,29 @@ impl Lane {
             self.host
                 .wait_for_appends_since(mark, POLL.min(until - now))?;
         }
+    }
+}
+
+/// Whether a slot's status says its owner is finished.
+fn is_finished(status: SlotStatus) -> bool {
+    matches!(status, SlotStatus::Done | SlotStatus::Failed)
+}
+
+/// The status a `slot-updated` event sets (`None` for any other event, or one it cannot read).
+fn slot_status(event: &Event) -> Option<SlotStatus> {
+    if event.kind != "slot-updated" {
+        return None;
+    }
+    #[derive(serde::Deserialize)]
+    struct Payload {
+        status: String,
+    }
+    let payload: Payload = serde_json::from_str(&event.payload).ok()?;
+    match payload.status.as_str() {
+        "idle" => Some(SlotStatus::Idle),
+        "working" => Some(SlotStatus::Working),
+        "done" => Some(SlotStatus::Done),
+        "failed" => Some(SlotStatus::Failed),
+        _ => None,
     }
 }

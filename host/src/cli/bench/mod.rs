@@ -28,15 +28,29 @@ use super::render::Output;
 
 /// `arena bench`: runs the suite (at `--smoke`, standard or `--full` sizes) on temporary files and
 /// prints the table, or with `--json` one line per row.
-pub(crate) fn command(smoke: bool, full: bool, fixtures: PathBuf, out: &Output) -> Result<()> {
+pub(crate) fn command(
+    smoke: bool,
+    full: bool,
+    fixtures: PathBuf,
+    only: Vec<String>,
+    list: bool,
+    out: &Output,
+) -> Result<()> {
     let exe = std::env::current_exe().ok();
-    let config = if smoke {
+    let mut config = if smoke {
         BenchConfig::smoke(fixtures, exe)
     } else if full {
         BenchConfig::full(fixtures, exe)
     } else {
         BenchConfig::standard(fixtures, exe)
     };
+    config.only = only;
+    if list {
+        for name in group_names(&config) {
+            println!("{name}");
+        }
+        return Ok(());
+    }
     let report = run(&config, |case| eprintln!("measuring: {case}")).context("benchmark")?;
     if !out.json {
         print!("{}", table(&report));
@@ -109,6 +123,8 @@ pub struct BenchConfig {
     pub resident_plugins: usize,
     /// How long each run of that case lasts, in milliseconds.
     pub resident_ms: u64,
+    /// Run only the groups whose short name contains one of these words (all when empty).
+    pub only: Vec<String>,
 }
 
 impl BenchConfig {
@@ -130,6 +146,7 @@ impl BenchConfig {
             llm_target: Some(8.0),
             resident_plugins: 64,
             resident_ms: 1500,
+            only: Vec::new(),
         }
     }
 
@@ -340,35 +357,105 @@ fn insert_rows<'a>(
     Ok(tx.commit()?)
 }
 
-/// Runs every case and returns the table; `progress` hears the name of each case as it starts.
-pub fn run(config: &BenchConfig, mut progress: impl FnMut(&str)) -> Result<Report> {
-    let dir = tempfile::tempdir()?;
-    let mut rows = Vec::new();
-    progress("one durable operation");
-    rows.extend(writes::durable_operation(config, dir.path())?);
-    progress("a plugin turn");
-    rows.extend(writes::plugin_turn(config, dir.path())?);
-    for durability in [Durability::Normal, Durability::Full] {
-        progress(&format!("group commit ({})", durability.name()));
-        rows.extend(writes::group_commit(config, dir.path(), durability)?);
-    }
-    progress("plugin instantiation");
-    rows.extend(instances::instantiation(config, dir.path())?);
-    progress("resident memory per plugin instance");
-    rows.extend(instances::memory_per_instance(config, dir.path())?);
-    progress("model-calling agents, concurrent and in rounds");
-    rows.extend(agents::concurrent_vs_rounds(config, dir.path())?);
-    progress("resident memory of plugins running at once");
-    rows.extend(agents::resident_memory(config, dir.path())?);
-    progress("replay");
-    rows.extend(replay::replay(config)?);
+/// A group of cases: its short name (what `--only` matches), what it measures, and the cases.
+type Group<'a> = (
+    &'static str,
+    &'static str,
+    Box<dyn Fn() -> Result<Vec<Row>> + 'a>,
+);
+
+/// Every group of cases, in the order they run.
+fn groups<'a>(config: &'a BenchConfig, dir: &'a Path) -> Vec<Group<'a>> {
+    let mut groups: Vec<Group<'a>> = vec![
+        (
+            "durable",
+            "one durable operation",
+            Box::new(|| writes::durable_operation(config, dir)),
+        ),
+        (
+            "turn",
+            "a plugin turn",
+            Box::new(|| writes::plugin_turn(config, dir)),
+        ),
+        (
+            "group-commit",
+            "group commit (normal)",
+            Box::new(|| writes::group_commit(config, dir, Durability::Normal)),
+        ),
+        (
+            "group-commit",
+            "group commit (full)",
+            Box::new(|| writes::group_commit(config, dir, Durability::Full)),
+        ),
+        (
+            "instantiation",
+            "plugin instantiation",
+            Box::new(|| instances::instantiation(config, dir)),
+        ),
+        (
+            "instance-memory",
+            "resident memory per plugin instance",
+            Box::new(|| instances::memory_per_instance(config, dir)),
+        ),
+        (
+            "agents",
+            "model-calling agents, concurrent and in rounds",
+            Box::new(|| agents::concurrent_vs_rounds(config, dir)),
+        ),
+        (
+            "run-memory",
+            "resident memory of plugins running at once",
+            Box::new(|| agents::resident_memory(config, dir)),
+        ),
+        ("replay", "replay", Box::new(|| replay::replay(config))),
+    ];
     if let Some(exe) = &config.arena_exe {
-        progress("cold start");
-        rows.extend(replay::cold_start(config, exe, dir.path())?);
+        groups.push((
+            "cold-start",
+            "cold start",
+            Box::new(move || replay::cold_start(config, exe, dir)),
+        ));
     }
     if let Some(url) = &config.postgres {
-        progress("PostgreSQL, one and three hosts");
-        rows.extend(writes::shared_database(config, dir.path(), url)?);
+        groups.push((
+            "postgres",
+            "PostgreSQL, one and three hosts",
+            Box::new(move || writes::shared_database(config, dir, url)),
+        ));
+    }
+    groups
+}
+
+/// The short names of the groups of cases, for `--only` (cold start and PostgreSQL run only when
+/// the program and a database are at hand).
+pub fn group_names(config: &BenchConfig) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = groups(config, Path::new(".")).iter().map(|g| g.0).collect();
+    names.dedup();
+    names
+}
+
+/// Runs every case (or those `config.only` selects) and returns the table; `progress` hears what
+/// each group measures as it starts. An error if `only` selects nothing.
+pub fn run(config: &BenchConfig, mut progress: impl FnMut(&str)) -> Result<Report> {
+    let dir = tempfile::tempdir()?;
+    let selected = |name: &str| {
+        config.only.is_empty() || config.only.iter().any(|w| name.contains(w.as_str()))
+    };
+    let groups: Vec<Group<'_>> = groups(config, dir.path())
+        .into_iter()
+        .filter(|g| selected(g.0))
+        .collect();
+    if groups.is_empty() {
+        anyhow::bail!(
+            "--only {} selects no group of cases; the groups are: {}",
+            config.only.join(" --only "),
+            group_names(config).join(", ")
+        );
+    }
+    let mut rows = Vec::new();
+    for (_, what, cases) in &groups {
+        progress(what);
+        rows.extend(cases()?);
     }
     Ok(Report {
         machine: machine(),
