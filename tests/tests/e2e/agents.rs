@@ -486,6 +486,40 @@ fn llm_run(engine: &PluginEngine, workers: usize, schedule: &str) -> Duration {
 }
 
 #[test]
+fn idle_time_is_sat_out_only_when_nothing_happened_and_finished_workers_skip_the_others_writes() {
+    // Every plugin may idle for ten minutes; the run's deadline is one. The coordinator settles,
+    // merges and archives on three turns of its own in a row, with nobody else writing between
+    // them: only a turn that wrote being followed by another at once lets it finish in time.
+    let (_dir, host) = fresh_host();
+    let model = ModelServer::start(Behaviour::Answer {
+        content: r#"{"content": "a section", "fact": "sections are short", "confidence": 0.8}"#
+            .into(),
+        latency: Duration::from_millis(50),
+    });
+    let manifest = llm_team(4, "concurrent", &model)
+        .replace("idle_ms = 20", "idle_ms = 600000")
+        .replace("max_turns = 40", "max_turns = 40\ndeadline_ms = 60000");
+    let (summary, log) = run_manifest(&host, &manifest);
+    assert_finished_and_verified(&host, &summary);
+    for n in 1..=4 {
+        let agent = format!("llm{n}");
+        let turns = log.of(&agent);
+        let asked = turns
+            .iter()
+            .position(|t| t.contains("asked test-model"))
+            .unwrap_or_else(|| panic!("{agent} never asked the model:\n{}", log.everything()));
+        // After its slot is done, a worker is woken only by the arena's settling (its archiving
+        // ends the run instead): one more turn at most, however many writes the others made.
+        let after: Vec<&&str> = turns[asked + 1..].iter().collect();
+        assert!(
+            after.len() <= 1 && after.iter().all(|t| t.contains("settling")),
+            "{agent} took turns after finishing: {after:?}\n{}",
+            log.everything()
+        );
+    }
+}
+
+#[test]
 fn four_model_calling_agents_overlap_when_concurrent_and_queue_in_rounds() {
     let engine = PluginEngine::new().unwrap();
     let one = llm_run(&engine, 1, "concurrent");
