@@ -24,8 +24,10 @@ fn synchronous(durability: Durability) -> &'static str {
 /// How long a writer waits for another connection's lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+mod integrity;
 mod schema;
 
+pub use integrity::integrity_check;
 pub use schema::{MIGRATIONS, SCHEMA_VERSION};
 use schema::{check_read_only, migrate};
 
