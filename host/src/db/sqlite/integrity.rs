@@ -35,7 +35,13 @@ pub fn integrity_check(path: &Path) -> Result<Vec<String>, DbError> {
     // database is read with, and nobody can be writing there, so it is read as immutable.
     let findings = check(&file_uri(path, "mode=ro"))
         .or_else(|first| check(&file_uri(path, "immutable=1")).map_err(|_| first))?;
-    Ok(findings.into_iter().filter(|line| line != "ok").collect())
+    // A finding may span lines, under a header naming the schema (`*** in database main ***`).
+    Ok(findings
+        .iter()
+        .flat_map(|finding| finding.lines())
+        .filter(|line| *line != "ok" && !line.starts_with("*** "))
+        .map(str::to_string)
+        .collect())
 }
 
 #[cfg(test)]
