@@ -53,6 +53,8 @@ impl Rng {
 
 /// The agents operations act as: `x` and `n*` are never declared at creation.
 const AGENTS: &[&str] = &["lead", "c2", "w1", "w2", "o1", "n1", "n2", "x"];
+/// How many of the latest arenas most operations choose from.
+const RECENT: usize = 12;
 /// A canonical UUID no arena has.
 const UNKNOWN: &str = "0192f0c8-7c1a-7c3e-8a4b-1234567890ab";
 
@@ -152,21 +154,25 @@ impl Fuzz {
         }
     }
 
-    fn live_arena(&mut self) -> Option<String> {
-        let live: Vec<&String> = self
-            .model
-            .arenas
+    /// The most recent arenas that are not archived: where most operations go. Only a window of
+    /// recent ones is looked at, so a long run costs the same per operation throughout.
+    fn live(&self) -> Vec<String> {
+        let ids = &self.model.ids;
+        ids[ids.len().saturating_sub(RECENT)..]
             .iter()
-            .filter(|(_, a)| a.status != arena_host::types::ArenaStatus::Archived)
-            .map(|(id, _)| id)
-            .collect();
-        let any: Vec<&String> = self.model.arenas.keys().collect();
-        let pool = if !live.is_empty() && self.rng.chance(93) {
-            live
-        } else {
-            any
-        };
-        (!pool.is_empty()).then(|| (*self.rng.pick(&pool)).clone())
+            .filter(|id| self.model.arenas[*id].status != arena_host::types::ArenaStatus::Archived)
+            .cloned()
+            .collect()
+    }
+
+    /// Mostly a recent live arena, now and then any arena (archived ones included).
+    fn live_arena(&mut self) -> Option<String> {
+        let live = self.live();
+        if !live.is_empty() && self.rng.chance(93) {
+            return Some(self.rng.pick(&live).clone());
+        }
+        let ids = self.model.ids.clone();
+        (!ids.is_empty()).then(|| self.rng.pick(&ids).clone())
     }
 
     fn config(&mut self) -> ArenaConfig {

@@ -87,6 +87,8 @@ pub struct Model {
     pub arenas: BTreeMap<String, ArenaModel>,
     /// (creator, key) → the config and the arena it created.
     pub created: BTreeMap<(String, String), (ArenaConfig, String)>,
+    /// The arenas' ids in the order they were created.
+    pub ids: Vec<String>,
 }
 
 /// Free text: 1 to `max` bytes, not only whitespace, no control characters but tab and line breaks.
@@ -281,7 +283,9 @@ impl Model {
             let slot = (config.created_by.clone(), k.to_string());
             arena.keys.insert(slot, (None, arena.last_seq));
         }
-        self.arenas.insert(id.to_string(), arena);
+        if self.arenas.insert(id.to_string(), arena).is_none() {
+            self.ids.push(id.to_string());
+        }
     }
 
     /// `perform(arena, actor, key, op)`: `Ok(Some(seq))` for a keyed retry answered with the arena
