@@ -38,4 +38,5 @@ pub use handle::{AgentHandle, Created, Performed, operation_permission, role_per
 pub use operator::{Arenas, FOLLOW_POLL, Follow, default_coordinator};
 pub use runtime::{
     ARENA_COMPONENT, ARENA_DEADLINE, ArenaHost, CommitStats, GroupCommit, HostOptions, MAX_BATCH,
+    OpenBackend,
 };

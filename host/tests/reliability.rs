@@ -256,32 +256,161 @@ fn a_step_after_the_last_event_row_was_deleted_is_refused_and_writes_nothing() {
     assert_eq!(count(&conn), before);
 }
 
-#[test]
-fn a_damaged_file_is_refused_for_writes() {
+/// An active arena in a file of several pages (ten long progress notes and ten steps), then 4 KiB of
+/// noise written over a page in the middle of the file. Returns the arena.
+fn damaged_database(db: &Path) -> String {
     use std::io::{Seek, SeekFrom, Write};
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("a.db");
-    let id = active(&db);
+    let id = active(db);
     for step in 1..=10 {
         let note = "n".repeat(3000);
-        ok(&db, &["progress", &id, &note, "--as", "w1"]);
-        ok(&db, &["step", &id, &step.to_string(), "--as", "w1"]);
+        ok(db, &["progress", &id, &note, "--as", "w1"]);
+        ok(db, &["step", &id, &step.to_string(), "--as", "w1"]);
     }
-    let len = std::fs::metadata(&db).unwrap().len();
+    let len = std::fs::metadata(db).unwrap().len();
     assert!(len > 32 * 1024, "a file of several pages: {len}");
-    let mut file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+    let mut file = std::fs::OpenOptions::new().write(true).open(db).unwrap();
     file.seek(SeekFrom::Start(len / 2 / 4096 * 4096)).unwrap();
     let noise: Vec<u8> = (0..4096u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
     file.write_all(&noise).unwrap();
-    drop(file);
+    id
+}
+
+#[test]
+fn a_damaged_file_is_refused_for_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let id = damaged_database(&db);
     let damaged = std::fs::read(&db).unwrap();
     for args in [&["step", &id, "1", "--as", "w1"][..], CREATE] {
         let refused = fails(&db, args);
         assert!(refused.contains("the file is damaged"), "{refused}");
         assert_eq!(std::fs::read(&db).unwrap(), damaged, "nothing was written");
     }
+}
+
+// ---- arena check -------------------------------------------------------------------------------
+
+/// Runs `arena check ARGS` on `db`: its exit status, stdout and stderr.
+fn check(db: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = common::arena(db, &[&["check"], args].concat());
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("utf-8 output");
+    (out.status.code(), text(out.stdout), text(out.stderr))
+}
+
+#[test]
+fn check_passes_a_whole_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let id = active(&db);
+    ok(&db, &["step", &id, "1", "--as", "w1"]);
+    ok(&db, CREATE);
+    let (status, stdout, stderr) = check(&db, &[]);
+    assert_eq!(status, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("integrity: ok"), "{stdout}");
+    assert!(
+        stdout.ends_with("ok: 2 arenas verified, 0 with problems\n"),
+        "{stdout}"
+    );
+
+    let (status, stdout, _) = check(&db, &["--json", &id]);
+    assert_eq!(status, Some(0));
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["integrity"]["ok"], true);
+    assert_eq!(report["checked"], 1);
+    assert_eq!(report["arenas"][0]["id"], id.as_str());
+    assert_eq!(report["arenas"][0]["events"], 5);
+}
+
+#[test]
+fn check_names_a_tampered_event_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let id = active(&db);
+    ok(&db, &["step", &id, "3", "--as", "w1"]);
+    let untouched = ok(&db, CREATE).trim().to_string();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("DROP TRIGGER events_no_update").unwrap();
+    conn.execute(
+        "UPDATE events SET payload = ?1 WHERE arena_id = ?2 AND seq = 5",
+        rusqlite::params![r#"{"step":4,"v":1}"#, id],
+    )
+    .unwrap();
+    drop(conn);
+    let (status, stdout, stderr) = check(&db, &[]);
+    assert_eq!(status, Some(1), "problems found: {stdout}{stderr}");
+    assert!(
+        stdout.contains("integrity: ok"),
+        "the file itself is whole: {stdout}"
+    );
+    assert!(stdout.contains(&format!("arena {id}: ")), "{stdout}");
+    assert!(stdout.contains("event 5"), "{stdout}");
+    assert!(!stdout.contains(&format!("arena {untouched}")), "{stdout}");
+    assert!(
+        stdout.contains("2 arenas verified, 1 with problems"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("check found problems") && stderr.contains("event 5"),
+        "{stderr}"
+    );
+
+    let (status, stdout, _) = check(&db, &["--json"]);
+    assert_eq!(status, Some(1));
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["failed"], 1);
+    let failed = report["arenas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["ok"] == false)
+        .unwrap();
+    assert_eq!(failed["id"], id.as_str());
+    assert!(failed["problem"].as_str().unwrap().contains("event 5"));
+}
+
+#[test]
+fn check_names_a_damaged_file_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    damaged_database(&db);
+    let damaged = std::fs::read(&db).unwrap();
+    let (status, stdout, stderr) = check(&db, &[]);
+    assert_eq!(status, Some(1), "problems found: {stdout}{stderr}");
+    assert!(stdout.contains("integrity: DAMAGED"), "{stdout}");
+    assert!(
+        stderr.contains("check found problems: the database file is damaged"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        damaged,
+        "a check writes nothing"
+    );
+
+    let (status, stdout, _) = check(&db, &["--json"]);
+    assert_eq!(status, Some(1));
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["integrity"]["ran"], true);
+    assert_eq!(report["integrity"]["ok"], false);
+    assert!(
+        !report["integrity"]["problems"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn check_tells_a_usage_error_from_a_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    ok(&db, CREATE);
+    let (status, _, _) = check(&db, &["one", "two"]);
+    assert_eq!(status, Some(2), "a usage error");
 }
 
 // ---- messages ----------------------------------------------------------------------------------

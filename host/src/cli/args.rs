@@ -171,6 +171,14 @@ pub(crate) enum Command {
     },
     /// Check an arena's hash chain and replay its log against the stored state.
     Verify { id: String },
+    /// Check the whole database: SQLite's full integrity check of the file (PostgreSQL has none),
+    /// then `verify` of every arena (or of ID alone). Read-only; a progress bar on a terminal.
+    /// Exit status: 0 when all is well, 1 when it finds any problem (a damaged file, an arena that
+    /// fails verification, a database it cannot read), 2 for a usage error.
+    Check {
+        /// Verify only this arena (the integrity check still covers the whole file).
+        id: Option<String>,
+    },
     /// created → active.
     Activate {
         id: String,

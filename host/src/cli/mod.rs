@@ -6,6 +6,7 @@ mod actions;
 mod arenas;
 mod args;
 mod bench;
+mod check;
 mod events;
 mod facts;
 mod render;
@@ -126,6 +127,7 @@ fn reads_only(command: &Command) -> bool {
         Command::List { .. }
             | Command::Show { .. }
             | Command::Verify { .. }
+            | Command::Check { .. }
             | Command::Events { .. }
             | Command::Facts { .. }
             | Command::Artifacts { .. }
@@ -143,6 +145,15 @@ fn run(cli: Cli) -> Result<()> {
     } = cli.command
     {
         return bench::command(smoke, full, fixtures, only, list, &out);
+    }
+    if let Command::Check { id } = &cli.command {
+        // Before the host opens: a file too damaged to open is a finding to report, not the end.
+        return check::command(
+            Location::parse(&cli.db),
+            host_options(&cli),
+            id.clone(),
+            &out,
+        );
     }
     let location = Location::parse(&cli.db);
     // The error names the database and says why.
@@ -237,6 +248,8 @@ fn run(cli: Cli) -> Result<()> {
                 max_streams,
             },
         ),
-        Command::Bench { .. } => unreachable!("handled before the database is opened"),
+        Command::Bench { .. } | Command::Check { .. } => {
+            unreachable!("handled before the database is opened")
+        }
     }
 }

@@ -90,8 +90,8 @@ pub enum DbError {
     NotWritable,
     /// SQLite finds the file damaged: it is opened for nothing but reading.
     #[error(
-        "the file is damaged ({0}): nothing is written to it; read commands and \
-         `arena verify` still show what can be read"
+        "the file is damaged ({0}): nothing is written to it; `arena check` names the damage, \
+         and read commands still show what can be read"
     )]
     Damaged(String),
     /// A read-only open found no file.

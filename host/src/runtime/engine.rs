@@ -15,9 +15,9 @@ use arena_bindings::arena::{Arena, ArenaPre};
 use arena_bindings::storage::{self, ArenaRecord, StoredArena};
 use arena_bindings::types::{self, AgentId, ArenaError, Event};
 
-use super::HostOptions;
+use super::{HostOptions, OpenBackend};
 use crate::HostError;
-use crate::db::{self, Backend, Location};
+use crate::db::{Backend, Location};
 use crate::precompiled;
 
 /// The arena component, built from `arena-component/` for `wasm32-wasip2` by this crate's build script.
@@ -167,15 +167,17 @@ pub(super) struct ArenaRuntime {
 }
 
 impl ArenaRuntime {
-    pub(super) fn start(location: &Location, options: &HostOptions) -> Result<Self, HostError> {
+    /// Starts an instance on the connection `open` returns (`location` names it in errors).
+    pub(super) fn start(
+        location: &Location,
+        options: &HostOptions,
+        open: &OpenBackend,
+    ) -> Result<Self, HostError> {
         let compiled = compiled(options.component_cache.as_deref())?;
-        let storage =
-            db::open_with(location, options.durability, options.access()).map_err(|reason| {
-                HostError::Open {
-                    location: location.to_string(),
-                    reason,
-                }
-            })?;
+        let storage = open().map_err(|reason| HostError::Open {
+            location: location.to_string(),
+            reason,
+        })?;
         let state = ArenaState {
             storage,
             // Default-deny: no files, no network, no environment; the arena needs only the clock and

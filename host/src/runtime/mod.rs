@@ -65,9 +65,14 @@ impl Default for HostOptions {
     }
 }
 
+/// Opens the connection the arena component's storage is served from: called when a host opens,
+/// and again whenever its runtime is rebuilt (see [`ArenaHost::open_with_backend`]).
+pub type OpenBackend = dyn Fn() -> Result<Box<dyn Backend>, db::DbError> + Send + Sync;
+
 struct Shared {
     runtime: Mutex<ArenaRuntime>,
     location: Location,
+    open: Arc<OpenBackend>,
     /// A connection of its own for [`ArenaHost::wait_for_appends`], opened on first use.
     waiter: Mutex<Option<Box<dyn Backend>>>,
     options: HostOptions,
@@ -100,11 +105,33 @@ impl ArenaHost {
     /// Opens the arena database at `location` — an SQLite file, or a PostgreSQL database shared with
     /// other hosts — and starts the arena component on it.
     pub fn open_at(location: Location, options: HostOptions) -> Result<Self, HostError> {
-        let runtime = ArenaRuntime::start(&location, &options)?;
+        let (at, durability, access) = (location.clone(), options.durability, options.access());
+        let open = move || db::open_with(&at, durability, access);
+        Self::open_with_backend(location, options, open)
+    }
+
+    /// Opens a host whose arena component is served by the storage `open` returns, instead of the
+    /// database at `location` (which still names it in messages and is where a PostgreSQL waiter
+    /// listens): a storage of the caller's own, such as a wrapper that meters calls or, in tests,
+    /// one that injects faults. `open` is called now, and again whenever the runtime is rebuilt
+    /// after a trap; it should open the same database each time. `options.read_only` and
+    /// `options.durability` are the storage's to honour.
+    ///
+    /// # Failure
+    /// `Open` with the error `open` returns, `Load` if the component cannot be compiled or
+    /// instantiated.
+    pub fn open_with_backend(
+        location: Location,
+        options: HostOptions,
+        open: impl Fn() -> Result<Box<dyn Backend>, db::DbError> + Send + Sync + 'static,
+    ) -> Result<Self, HostError> {
+        let open: Arc<OpenBackend> = Arc::new(open);
+        let runtime = ArenaRuntime::start(&location, &options, &*open)?;
         Ok(ArenaHost {
             shared: Arc::new(Shared {
                 runtime: Mutex::new(runtime),
                 location,
+                open,
                 waiter: Mutex::new(None),
                 options,
                 queue: Mutex::new(VecDeque::new()),
@@ -219,7 +246,8 @@ impl ArenaHost {
     fn rebuild(&self, runtime: &mut ArenaRuntime) -> Result<(), HostError> {
         tracing::warn!(db = %self.shared.location, "rebuilding the arena runtime from the database");
         let earlier = runtime.conflicts();
-        *runtime = ArenaRuntime::start(&self.shared.location, &self.shared.options)?;
+        let shared = &self.shared;
+        *runtime = ArenaRuntime::start(&shared.location, &shared.options, &*shared.open)?;
         runtime.earlier_conflicts = earlier;
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! race gets `conflict`, writes nothing, and the component retries.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -24,8 +25,17 @@ fn synchronous(durability: Durability) -> &'static str {
 /// How long a writer waits for another connection's lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A file at most this large gets `PRAGMA quick_check` when it is opened for writing (a few
+/// milliseconds); a larger one is not checked on open.
+pub const CHECKED_ON_OPEN_BYTES: u64 = 4 << 20;
+
+mod damage;
+mod integrity;
 mod schema;
 
+pub use damage::{Damaged, damaged};
+use damage::{failure, file_key, is_damage};
+pub use integrity::integrity_check;
 pub use schema::{MIGRATIONS, SCHEMA_VERSION};
 use schema::{check_read_only, migrate};
 
@@ -37,6 +47,8 @@ pub struct SqliteStorage {
     indexed: IndexCache,
     /// Opened read-only: every write is refused before SQLite sees it.
     read_only: bool,
+    /// The database file, as [`damaged`] knows it.
+    file: Arc<Path>,
 }
 
 impl SqliteStorage {
@@ -65,17 +77,22 @@ impl SqliteStorage {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", synchronous(durability))?;
         migrate(&conn)?;
-        // Before anything is written: a file SQLite finds damaged gets nothing more. One pass over
-        // the file's pages, without the index cross-checks of `integrity_check`.
-        let verdict: String = conn.pragma_query_value(None, "quick_check", |row| row.get(0))?;
-        if verdict != "ok" {
-            return Err(DbError::Damaged(verdict));
+        // A check reads every page: on every open for writing it cost 90 ms for 54 MiB. Only a
+        // small file, where it costs a few milliseconds, is checked before anything is written. On
+        // a larger one, damage SQLite meets on the way stops every later write (see `damage`), and
+        // `arena check` runs the full check.
+        if std::fs::metadata(path).is_ok_and(|m| m.len() <= CHECKED_ON_OPEN_BYTES) {
+            let verdict: String = conn.pragma_query_value(None, "quick_check", |row| row.get(0))?;
+            if verdict != "ok" {
+                return Err(DbError::Damaged(verdict));
+            }
         }
         Ok(SqliteStorage {
             conn,
             conflicts: 0,
             indexed: IndexCache::default(),
             read_only: false,
+            file: file_key(path).into(),
         })
     }
 
@@ -116,17 +133,15 @@ impl SqliteStorage {
             conflicts: 0,
             indexed: IndexCache::default(),
             read_only: true,
+            file: file_key(path).into(),
         })
     }
 
-    /// Refuses a write on a read-only connection, before SQLite is asked.
+    /// Refuses a write on a read-only connection, or to a file SQLite reported damaged in this
+    /// process, before SQLite is asked.
     fn writable(&self) -> Result<(), ArenaError> {
-        if DAMAGED.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(ArenaError::Storage(
-                "the database file is damaged (SQLite reported it earlier in this process): \
-                 nothing was written"
-                    .into(),
-            ));
+        if let Some(damaged) = damaged(&self.file) {
+            return Err(damaged.into());
         }
         if self.read_only {
             Err(ArenaError::Storage(
@@ -160,6 +175,8 @@ fn file_uri(path: &Path, query: &str) -> String {
 impl Storage for SqliteStorage {
     /// The arena's stored record.
     fn load(&mut self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
+        let file = Arc::clone(&self.file);
+        let fail = failure(&file);
         self.conn
             .prepare_cached("SELECT snapshot, head_seq, head_hash FROM arenas WHERE id = ?1")
             .and_then(|mut stmt| {
@@ -172,7 +189,7 @@ impl Storage for SqliteStorage {
                 })
                 .optional()
             })
-            .map_err(storage_error)
+            .map_err(fail)
     }
 
     /// Up to `limit` events of `arena` after `after`, in order.
@@ -182,13 +199,15 @@ impl Storage for SqliteStorage {
         after: u64,
         limit: u32,
     ) -> Result<Vec<Event>, ArenaError> {
+        let file = Arc::clone(&self.file);
+        let fail = failure(&file);
         let mut stmt = self
             .conn
             .prepare_cached(
                 "SELECT seq, at, actor, kind, payload, hash FROM events
                  WHERE arena_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
             )
-            .map_err(storage_error)?;
+            .map_err(fail)?;
         let rows = stmt
             .query_map(params![arena, after, limit], |row| {
                 Ok(Event {
@@ -200,8 +219,8 @@ impl Storage for SqliteStorage {
                     hash: row.get(5)?,
                 })
             })
-            .map_err(storage_error)?;
-        rows.collect::<Result<_, _>>().map_err(storage_error)
+            .map_err(fail)?;
+        rows.collect::<Result<_, _>>().map_err(fail)
     }
 
     /// Appends `events` and replaces the arena's record in one `BEGIN IMMEDIATE` transaction, only if
@@ -213,6 +232,8 @@ impl Storage for SqliteStorage {
         events: &[Event],
         record: &ArenaRecord,
     ) -> Result<(), ArenaError> {
+        let file = Arc::clone(&self.file);
+        let fail = failure(&file);
         self.writable()?;
         let last = check_append(expected_seq, events)?;
         // The head this append starts from is the one this connection wrote last (the expected
@@ -225,17 +246,35 @@ impl Storage for SqliteStorage {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(storage_error)?;
-            let written = write_append(&tx, arena, expected_seq, events, last, record, &rewrite)?;
+                .map_err(fail)?;
+            let written = write_append(
+                fail,
+                &tx,
+                arena,
+                expected_seq,
+                events,
+                last,
+                record,
+                &rewrite,
+            )?;
             if written {
-                tx.commit().map_err(storage_error)?;
+                tx.commit().map_err(fail)?;
             }
             written
         } else {
-            let sp = self.conn.savepoint().map_err(storage_error)?;
-            let written = write_append(&sp, arena, expected_seq, events, last, record, &rewrite)?;
+            let sp = self.conn.savepoint().map_err(fail)?;
+            let written = write_append(
+                fail,
+                &sp,
+                arena,
+                expected_seq,
+                events,
+                last,
+                record,
+                &rewrite,
+            )?;
             if written {
-                sp.commit().map_err(storage_error)?;
+                sp.commit().map_err(fail)?;
             }
             written
         };
@@ -250,31 +289,35 @@ impl Storage for SqliteStorage {
 
     /// Ids of non-archived arenas where `agent` currently participates.
     fn participating(&mut self, agent: &str) -> Result<Vec<String>, ArenaError> {
+        let file = Arc::clone(&self.file);
+        let fail = failure(&file);
         let mut stmt = self
             .conn
             .prepare_cached(
                 "SELECT m.arena_id FROM members m JOIN arenas a ON a.id = m.arena_id
                  WHERE m.agent = ?1 AND a.status <> ?2 ORDER BY m.arena_id",
             )
-            .map_err(storage_error)?;
+            .map_err(fail)?;
         let rows = stmt
             .query_map(params![agent, ArenaStatus::Archived.name()], |row| {
                 row.get(0)
             })
-            .map_err(storage_error)?;
-        rows.collect::<Result<_, _>>().map_err(storage_error)
+            .map_err(fail)?;
+        rows.collect::<Result<_, _>>().map_err(fail)
     }
 
     /// Up to `limit` arena ids after `after`, ascending.
     fn list_arenas(&mut self, after: Option<&str>, limit: u32) -> Result<Vec<String>, ArenaError> {
+        let file = Arc::clone(&self.file);
+        let fail = failure(&file);
         let mut stmt = self
             .conn
             .prepare_cached("SELECT id FROM arenas WHERE id > ?1 ORDER BY id LIMIT ?2")
-            .map_err(storage_error)?;
+            .map_err(fail)?;
         let rows = stmt
             .query_map(params![after.unwrap_or(""), limit], |row| row.get(0))
-            .map_err(storage_error)?;
-        rows.collect::<Result<_, _>>().map_err(storage_error)
+            .map_err(fail)?;
+        rows.collect::<Result<_, _>>().map_err(fail)
     }
 
     /// Up to `limit` ids of arenas whose facts carry `tag`, after `after`, ascending.
@@ -284,17 +327,19 @@ impl Storage for SqliteStorage {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<String>, ArenaError> {
+        let file = Arc::clone(&self.file);
+        let fail = failure(&file);
         let mut stmt = self
             .conn
             .prepare_cached(
                 "SELECT arena_id FROM arena_tags WHERE tag = ?1 AND arena_id > ?2
                  ORDER BY arena_id LIMIT ?3",
             )
-            .map_err(storage_error)?;
+            .map_err(fail)?;
         let rows = stmt
             .query_map(params![tag, after.unwrap_or(""), limit], |row| row.get(0))
-            .map_err(storage_error)?;
-        rows.collect::<Result<_, _>>().map_err(storage_error)
+            .map_err(fail)?;
+        rows.collect::<Result<_, _>>().map_err(fail)
     }
 }
 
@@ -302,17 +347,19 @@ impl Backend for SqliteStorage {
     /// Opens the transaction a group commit's appends join (`BEGIN IMMEDIATE`: the write lock is
     /// taken now, so no other writer can slip in between the batch's appends).
     fn begin_batch(&mut self) -> Result<(), ArenaError> {
+        let file = Arc::clone(&self.file);
+        let fail = failure(&file);
         self.writable()?;
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(storage_error)
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(fail)
     }
 
     /// Commits the open batch; on failure it is rolled back and nothing of it is stored.
     fn commit_batch(&mut self) -> Result<(), ArenaError> {
+        let file = Arc::clone(&self.file);
+        let fail = failure(&file);
         self.conn.execute_batch("COMMIT").map_err(|e| {
             self.rollback_batch();
-            storage_error(e)
+            fail(e)
         })
     }
 
@@ -334,6 +381,8 @@ impl Backend for SqliteStorage {
 
     /// The last event of `arena` that `subscriber` accepted (0 for none).
     fn cursor(&mut self, arena: &str, subscriber: &str) -> Result<u64, ArenaError> {
+        let file = Arc::clone(&self.file);
+        let fail = failure(&file);
         self.conn
             .prepare_cached("SELECT seq FROM cursors WHERE arena_id = ?1 AND subscriber = ?2")
             .and_then(|mut stmt| {
@@ -341,7 +390,7 @@ impl Backend for SqliteStorage {
                     .optional()
             })
             .map(Option::unwrap_or_default)
-            .map_err(storage_error)
+            .map_err(fail)
     }
 
     /// Moves `subscriber`'s cursor on `arena` forward to `seq` (never backward), durably.
@@ -351,6 +400,8 @@ impl Backend for SqliteStorage {
         subscriber: &str,
         seq: u64,
     ) -> Result<(), ArenaError> {
+        let file = Arc::clone(&self.file);
+        let fail = failure(&file);
         self.writable()?;
         self.conn
             .prepare_cached(
@@ -359,7 +410,7 @@ impl Backend for SqliteStorage {
             )
             .and_then(|mut stmt| stmt.execute(params![arena, subscriber, seq]))
             .map(drop)
-            .map_err(storage_error)
+            .map_err(fail)
     }
 
     fn conflicts(&self) -> u64 {
@@ -377,7 +428,9 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Writes an append inside the caller's transaction or savepoint: `false`, writing nothing, when the
 /// arena's head is not `expected_seq`.
+#[allow(clippy::too_many_arguments)]
 fn write_append(
+    fail: impl Fn(rusqlite::Error) -> ArenaError + Copy,
     tx: &Connection,
     arena: &str,
     expected_seq: u64,
@@ -387,7 +440,7 @@ fn write_append(
     rewrite: &Rewrite,
 ) -> Result<bool, ArenaError> {
     if expected_seq > 0 {
-        match check_log_end(tx, arena, expected_seq)? {
+        match check_log_end(fail, tx, arena, expected_seq)? {
             LogEnd::Moved => return Ok(false),
             LogEnd::AtHead => {}
         }
@@ -419,7 +472,7 @@ fn write_append(
             ])
         })
     }
-    .map_err(storage_error)?;
+    .map_err(fail)?;
     if moved == 0 {
         return Ok(false);
     }
@@ -429,19 +482,19 @@ fn write_append(
                 "INSERT INTO events (arena_id, seq, at, actor, kind, payload, hash)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
-            .map_err(storage_error)?;
+            .map_err(fail)?;
         for e in events {
             insert
                 .execute(params![
                     arena, e.seq, e.at, e.actor, e.kind, e.payload, e.hash
                 ])
-                .map_err(storage_error)?;
+                .map_err(fail)?;
         }
         if rewrite.members {
-            write_members(tx, arena, record)?;
+            write_members(fail, tx, arena, record)?;
         }
         if rewrite.tags {
-            write_tags(tx, arena, record)?;
+            write_tags(fail, tx, arena, record)?;
         }
     }
     Ok(true)
@@ -462,14 +515,19 @@ enum LogEnd {
 /// # Failure
 /// `storage` naming the arena and both sequence numbers when the log and the head disagree (a
 /// deleted or added event row): nothing is written over a broken log.
-fn check_log_end(tx: &Connection, arena: &str, expected_seq: u64) -> Result<LogEnd, ArenaError> {
+fn check_log_end(
+    fail: impl Fn(rusqlite::Error) -> ArenaError + Copy,
+    tx: &Connection,
+    arena: &str,
+    expected_seq: u64,
+) -> Result<LogEnd, ArenaError> {
     let head: Option<(u64, String)> = tx
         .prepare_cached("SELECT head_seq, head_hash FROM arenas WHERE id = ?1")
         .and_then(|mut stmt| {
             stmt.query_row(params![arena], |row| Ok((row.get(0)?, row.get(1)?)))
                 .optional()
         })
-        .map_err(storage_error)?;
+        .map_err(fail)?;
     let Some((head_seq, head_hash)) = head.filter(|(seq, _)| *seq == expected_seq) else {
         return Ok(LogEnd::Moved);
     };
@@ -481,59 +539,45 @@ fn check_log_end(tx: &Connection, arena: &str, expected_seq: u64) -> Result<LogE
             stmt.query_row(params![arena], |row| Ok((row.get(0)?, row.get(1)?)))
                 .optional()
         })
-        .map_err(storage_error)?;
+        .map_err(fail)?;
     super::check_log_end(arena, head_seq, &head_hash, last)?;
     Ok(LogEnd::AtHead)
 }
 
-fn write_members(tx: &Connection, arena: &str, record: &ArenaRecord) -> Result<(), ArenaError> {
+fn write_members(
+    fail: impl Fn(rusqlite::Error) -> ArenaError + Copy,
+    tx: &Connection,
+    arena: &str,
+    record: &ArenaRecord,
+) -> Result<(), ArenaError> {
     tx.prepare_cached("DELETE FROM members WHERE arena_id = ?1")
         .and_then(|mut stmt| stmt.execute(params![arena]))
-        .map_err(storage_error)?;
+        .map_err(fail)?;
     let mut member = tx
         .prepare_cached("INSERT OR IGNORE INTO members (agent, arena_id) VALUES (?1, ?2)")
-        .map_err(storage_error)?;
+        .map_err(fail)?;
     for agent in &record.participants {
-        member
-            .execute(params![agent, arena])
-            .map_err(storage_error)?;
+        member.execute(params![agent, arena]).map_err(fail)?;
     }
     Ok(())
 }
 
-fn write_tags(tx: &Connection, arena: &str, record: &ArenaRecord) -> Result<(), ArenaError> {
+fn write_tags(
+    fail: impl Fn(rusqlite::Error) -> ArenaError + Copy,
+    tx: &Connection,
+    arena: &str,
+    record: &ArenaRecord,
+) -> Result<(), ArenaError> {
     tx.prepare_cached("DELETE FROM arena_tags WHERE arena_id = ?1")
         .and_then(|mut stmt| stmt.execute(params![arena]))
-        .map_err(storage_error)?;
+        .map_err(fail)?;
     let mut tagged = tx
         .prepare_cached("INSERT OR IGNORE INTO arena_tags (tag, arena_id) VALUES (?1, ?2)")
-        .map_err(storage_error)?;
+        .map_err(fail)?;
     for tag in &record.tags {
-        tagged.execute(params![tag, arena]).map_err(storage_error)?;
+        tagged.execute(params![tag, arena]).map_err(fail)?;
     }
     Ok(())
-}
-
-/// Set once SQLite has reported a damaged file in this process: from then on every write is
-/// refused, so nothing more is written over the damage.
-static DAMAGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Whether SQLite's error says the file is damaged (`SQLITE_CORRUPT`, `SQLITE_NOTADB`).
-fn is_damage(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
-    )
-}
-
-fn storage_error(e: rusqlite::Error) -> ArenaError {
-    if is_damage(&e) {
-        DAMAGED.store(true, std::sync::atomic::Ordering::SeqCst);
-        return ArenaError::Storage(format!(
-            "the database file is damaged ({e}): this process writes nothing more to it"
-        ));
-    }
-    ArenaError::Storage(e.to_string())
 }
 
 #[cfg(test)]

@@ -136,3 +136,56 @@ fn a_newer_schema_is_refused() {
         "{error}"
     );
 }
+
+#[test]
+fn damage_met_by_a_write_stops_every_later_write_to_the_file() {
+    use std::io::{Seek, SeekFrom, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.db");
+    let mut s = SqliteStorage::open(&path, Durability::Normal).unwrap();
+    s.append("x", 0, &[event(1)], &record(ArenaStatus::Created, &["a"]))
+        .unwrap();
+    // Past the size checked on open, so that only the write itself can meet the damage.
+    let pad = vec![0u8; CHECKED_ON_OPEN_BYTES as usize + (1 << 20)];
+    s.conn
+        .execute_batch("CREATE TABLE pad (b BLOB)")
+        .and_then(|()| s.conn.execute("INSERT INTO pad VALUES (?1)", params![pad]))
+        .unwrap();
+    let root: u64 = s
+        .conn
+        .query_row(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'arenas'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    drop(s);
+    let mut file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.seek(SeekFrom::Start((root - 1) * 4096)).unwrap();
+    file.write_all(&[0xA5; 4096]).unwrap();
+    drop(file);
+    let damaged_bytes = std::fs::read(&path).unwrap();
+
+    let mut s = SqliteStorage::open(&path, Durability::Normal).expect("not checked on open");
+    let first = s
+        .append("y", 0, &[event(1)], &record(ArenaStatus::Created, &["a"]))
+        .unwrap_err();
+    let ArenaError::Storage(message) = &first else {
+        panic!("{first:?}")
+    };
+    let file = file_key(&path);
+    assert!(message.contains(&file.display().to_string()), "{message}");
+    assert!(message.contains("the file is damaged"), "{message}");
+    assert!(message.contains("`arena check`"), "{message}");
+    assert_eq!(damaged(&file).map(|d| d.file), Some(file.clone()));
+    // Every later write is refused before SQLite is asked, on any connection of this process.
+    let mut other = SqliteStorage::open(&path, Durability::Normal).unwrap();
+    let refused = other.advance_cursor("x", "sub", 1).unwrap_err();
+    assert_eq!(refused, ArenaError::from(damaged(&file).unwrap()));
+    drop((s, other));
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        damaged_bytes,
+        "nothing written"
+    );
+}

@@ -1,0 +1,177 @@
+//! A storage that fails on purpose: it wraps the host's real backend and, when the test arms it,
+//! fails one call — a read, or an append before it writes or after it has committed (the answer is
+//! lost on its way back) — or answers one append with `conflict`. Everything else passes through.
+//!
+//! The only file that knows the storage traits: when they change, this is the file to adapt.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arena_bindings::storage::{ArenaRecord, StoredArena};
+use arena_host::db::{Backend, Storage};
+use arena_host::types::{ArenaError, Event};
+
+/// What to do to the next call of its kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Fail the `nth` read (1 for the first) with a `storage` error.
+    Read { nth: u32 },
+    /// Fail the next append with a `storage` error before anything is written.
+    AppendBefore,
+    /// Commit the next append, then answer it with a `storage` error.
+    AppendAfter,
+    /// Answer the next append with `conflict`, writing nothing.
+    Conflict,
+}
+
+/// The text every injected error carries.
+pub const INJECTED: &str = "injected fault";
+
+/// The fault armed for the next operation, and whether it fired. Shared by the test and the storage.
+#[derive(Default)]
+pub struct Plan(Mutex<(Option<Fault>, u32, Option<Fault>)>);
+
+impl Plan {
+    /// Arms `fault`.
+    pub fn arm(&self, fault: Fault) {
+        *self.0.lock().unwrap() = (Some(fault), 0, None);
+    }
+
+    /// Disarms the plan; the fault if it fired.
+    pub fn disarm(&self) -> Option<Fault> {
+        std::mem::take(&mut *self.0.lock().unwrap()).2
+    }
+
+    /// Whether this read fails.
+    fn read(&self) -> Result<(), ArenaError> {
+        let mut plan = self.0.lock().unwrap();
+        let (armed, reads, fired) = &mut *plan;
+        if let Some(fault @ Fault::Read { nth }) = *armed {
+            *reads += 1;
+            if *reads == nth {
+                *armed = None;
+                *fired = Some(fault);
+                return Err(ArenaError::Storage(format!("{INJECTED}: read {nth}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The append fault to inject now, if one is armed.
+    fn append(&self) -> Option<Fault> {
+        let mut plan = self.0.lock().unwrap();
+        let (armed, _, fired) = &mut *plan;
+        match *armed {
+            Some(fault @ (Fault::AppendBefore | Fault::AppendAfter | Fault::Conflict)) => {
+                *armed = None;
+                *fired = Some(fault);
+                Some(fault)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The host's backend, failing as `plan` says.
+pub struct Faulty {
+    pub inner: Box<dyn Backend>,
+    pub plan: Arc<Plan>,
+}
+
+impl Storage for Faulty {
+    fn load(&mut self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
+        self.plan.read()?;
+        self.inner.load(arena)
+    }
+
+    fn read_events(
+        &mut self,
+        arena: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<Event>, ArenaError> {
+        self.plan.read()?;
+        self.inner.read_events(arena, after, limit)
+    }
+
+    fn append(
+        &mut self,
+        arena: &str,
+        expected_seq: u64,
+        events: &[Event],
+        record: &ArenaRecord,
+    ) -> Result<(), ArenaError> {
+        match self.plan.append() {
+            None => self.inner.append(arena, expected_seq, events, record),
+            Some(Fault::Conflict) => Err(ArenaError::Conflict),
+            Some(Fault::AppendAfter) => {
+                self.inner.append(arena, expected_seq, events, record)?;
+                Err(ArenaError::Storage(format!(
+                    "{INJECTED}: the append committed, its answer was lost"
+                )))
+            }
+            Some(_) => Err(ArenaError::Storage(format!(
+                "{INJECTED}: the append failed before writing"
+            ))),
+        }
+    }
+
+    fn participating(&mut self, agent: &str) -> Result<Vec<String>, ArenaError> {
+        self.plan.read()?;
+        self.inner.participating(agent)
+    }
+
+    fn list_arenas(&mut self, after: Option<&str>, limit: u32) -> Result<Vec<String>, ArenaError> {
+        self.plan.read()?;
+        self.inner.list_arenas(after, limit)
+    }
+
+    fn tagged(
+        &mut self,
+        tag: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, ArenaError> {
+        self.plan.read()?;
+        self.inner.tagged(tag, after, limit)
+    }
+}
+
+impl Backend for Faulty {
+    fn cursor(&mut self, arena: &str, subscriber: &str) -> Result<u64, ArenaError> {
+        self.inner.cursor(arena, subscriber)
+    }
+
+    fn advance_cursor(
+        &mut self,
+        arena: &str,
+        subscriber: &str,
+        seq: u64,
+    ) -> Result<(), ArenaError> {
+        self.inner.advance_cursor(arena, subscriber, seq)
+    }
+
+    fn conflicts(&self) -> u64 {
+        self.inner.conflicts()
+    }
+
+    fn begin_batch(&mut self) -> Result<(), ArenaError> {
+        self.inner.begin_batch()
+    }
+
+    fn commit_batch(&mut self) -> Result<(), ArenaError> {
+        self.inner.commit_batch()
+    }
+
+    fn rollback_batch(&mut self) {
+        self.inner.rollback_batch()
+    }
+
+    fn in_batch(&self) -> bool {
+        self.inner.in_batch()
+    }
+
+    fn wait_for_appends(&mut self, timeout: Duration) {
+        self.inner.wait_for_appends(timeout)
+    }
+}
