@@ -8,6 +8,7 @@
 //! hits both sides alike, and report medians.
 
 mod agents;
+mod full;
 mod instances;
 mod native;
 mod replay;
@@ -25,6 +26,8 @@ use arena_host::types::{ArenaConfig, Event, ParticipantSpec, Role, Strategy};
 use arena_host::{ArenaHost, GroupCommit, HostOptions};
 
 use super::render::Output;
+
+pub use full::FullArena;
 
 /// `arena bench`: runs the suite (at `--smoke`, standard or `--full` sizes) on temporary files and
 /// prints the table, or with `--json` one line per row.
@@ -101,6 +104,8 @@ pub struct BenchConfig {
     pub starts: usize,
     /// A PostgreSQL database (`postgres://…`) for the shared-database cases; skipped when `None`.
     pub postgres: Option<String>,
+    /// What the arena of the full-arena case holds.
+    pub full_arena: FullArena,
     /// Model-calling workers in the concurrent-vs-rounds case.
     pub llm_workers: usize,
     /// The target of that case's ratio (none at smoke sizes).
@@ -126,6 +131,7 @@ impl BenchConfig {
             arena_exe,
             starts: 3,
             postgres: std::env::var("ARENA_BENCH_POSTGRES").ok(),
+            full_arena: FullArena::LIMITS,
             llm_workers: 16,
             llm_target: Some(8.0),
             resident_plugins: 64,
@@ -156,6 +162,7 @@ impl BenchConfig {
             instance_counts: vec![10, 20],
             replay_events: 1000,
             starts: 1,
+            full_arena: FullArena::SMOKE,
             llm_workers: 4,
             llm_target: None,
             resident_plugins: 8,
@@ -346,6 +353,8 @@ pub fn run(config: &BenchConfig, mut progress: impl FnMut(&str)) -> Result<Repor
     let mut rows = Vec::new();
     progress("one durable operation");
     rows.extend(writes::durable_operation(config, dir.path())?);
+    progress("one durable operation on an arena at the limits");
+    rows.extend(full::full_arena(config, dir.path())?);
     progress("a plugin turn");
     rows.extend(writes::plugin_turn(config, dir.path())?);
     for durability in [Durability::Normal, Durability::Full] {
