@@ -346,7 +346,12 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             None => (None, SnapshotDebt::default()),
         };
         let expected_seq = state.as_ref().map_or(0, |a| a.last_seq);
-        let before = state.as_ref().map(|a| Indexed::of(a, changes));
+        // Most operations cannot change what storage indexes: for them the record is not compared.
+        let may_reindex = expected_seq == 0 || changes.iter().any(Indexed::may_change);
+        let before = state
+            .as_ref()
+            .filter(|_| may_reindex)
+            .map(|a| Indexed::of(a, changes));
         let mut current = state;
         let mut sealed = Vec::with_capacity(changes.len());
         for (index, change) in changes.iter().enumerate() {
@@ -377,12 +382,16 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             panic!("arena {arena}: an operation produced no state: no stored state and no change")
         };
         log_size::check(&next, changes)?;
-        let after = Indexed::of(&next, changes);
-        let record = (before.as_ref() != Some(&after)).then(|| ArenaRecord {
-            status: next.status,
-            participants: after.participants.clone(),
-            tags: after.tags.clone().unwrap_or_else(|| next.fact_tags()),
-        });
+        let record = if may_reindex {
+            let after = Indexed::of(&next, changes);
+            (before.as_ref() != Some(&after)).then(|| ArenaRecord {
+                status: next.status,
+                participants: after.participants.clone(),
+                tags: after.tags.clone().unwrap_or_else(|| next.fact_tags()),
+            })
+        } else {
+            None
+        };
         debt.add(&sealed);
         let snapshot = debt.due(&self.snapshots).then(|| {
             serde_json::to_string(&next).unwrap_or_else(|e| {
@@ -413,6 +422,21 @@ struct Indexed {
 }
 
 impl Indexed {
+    /// Whether `change` may change what storage indexes: the status, the participants, the tags.
+    fn may_change(change: &Change) -> bool {
+        matches!(
+            change,
+            Change::ArenaCreated { .. }
+                | Change::AgentJoined { .. }
+                | Change::AgentLeft { .. }
+                | Change::ArenaActivated {}
+                | Change::ArenaSettling {}
+                | Change::ArenaArchived { .. }
+                | Change::ArenaAborted { .. }
+                | Change::FactAdded { .. }
+        )
+    }
+
     fn of(state: &Arena, changes: &[Change]) -> Self {
         let adds_facts = changes
             .iter()
