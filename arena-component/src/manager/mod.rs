@@ -293,10 +293,8 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
                         continue;
                     }
                     self.states.put(loaded);
-                    let (keyed, kept) = match without_writing {
-                        Ok(kept) => kept,
-                        Err(refused) => return Err(refused),
-                    };
+                    // A refusal is returned as it is; a retried key is answered below.
+                    let (keyed, kept) = without_writing?;
                     return match kept.digest {
                         Some(digest) if digest == keyed.digest => {
                             self.get_at(arena, kept.seq).map(|after| answer(&after))
