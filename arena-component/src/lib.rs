@@ -25,6 +25,6 @@ pub use aggregate::{AgentProgress, Aggregate};
 pub use clock::{Clock, SteppingClock, SystemClock};
 pub use events::{Change, Event};
 pub use handle::Handle;
-pub use manager::{ArenaManager, VerifyReport};
-pub use storage::{ArenaRecord, MemoryStorage, Storage, StoredArena};
+pub use manager::{ArenaManager, SnapshotPolicy, VerifyReport};
+pub use storage::{ArenaRecord, LogHead, MemoryStorage, Snapshot, Storage};
 pub use types::*;

@@ -69,8 +69,8 @@ mod tests {
 
     use super::*;
     use crate::clock::SteppingClock;
-    use crate::manager::ArenaManager;
-    use crate::storage::{ArenaRecord, MemoryStorage, StoredArena};
+    use crate::manager::{ArenaManager, SnapshotPolicy};
+    use crate::storage::{ArenaRecord, LogHead, MemoryStorage, Snapshot};
     use crate::types::{ArenaConfig, ArenaId, ArenaStatus, ParticipantSpec, Role, Strategy};
 
     /// How [`Rewriting`] changes the `log_bytes` of the snapshots it loads.
@@ -90,10 +90,13 @@ mod tests {
     }
 
     impl Storage for Rewriting {
-        fn load(&self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
-            let mut stored = self.inner.load(arena)?;
+        fn head(&self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
+            self.inner.head(arena)
+        }
+        fn snapshot(&self, arena: &str, at_most: u64) -> Result<Option<Snapshot>, ArenaError> {
+            let mut stored = self.inner.snapshot(arena, at_most)?;
             if let Some(stored) = stored.as_mut() {
-                let mut state: serde_json::Value = serde_json::from_str(&stored.snapshot).unwrap();
+                let mut state: serde_json::Value = serde_json::from_str(&stored.state).unwrap();
                 match self.rewrite.get() {
                     Rewrite::Nothing => {}
                     Rewrite::Set(bytes) => state["log_bytes"] = bytes.into(),
@@ -101,7 +104,7 @@ mod tests {
                         state.as_object_mut().unwrap().remove("log_bytes");
                     }
                 }
-                stored.snapshot = state.to_string();
+                stored.state = state.to_string();
             }
             Ok(stored)
         }
@@ -118,9 +121,11 @@ mod tests {
             arena: &str,
             expected_seq: u64,
             events: &[Event],
-            record: &ArenaRecord,
+            record: Option<&ArenaRecord>,
+            snapshot: Option<&str>,
         ) -> Result<(), ArenaError> {
-            self.inner.append(arena, expected_seq, events, record)
+            self.inner
+                .append(arena, expected_seq, events, record, snapshot)
         }
         fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
             self.inner.participating(agent)
@@ -140,6 +145,12 @@ mod tests {
 
     type Manager = ArenaManager<Rewriting, SteppingClock>;
 
+    /// A snapshot with every operation, so that every state a cold manager reads comes from one.
+    const EVERY_OPERATION: SnapshotPolicy = SnapshotPolicy {
+        min_bytes: 0,
+        snapshot_percent: 0,
+    };
+
     /// An active arena of a coordinator and a worker, and its manager.
     fn active_arena() -> (Manager, ArenaId) {
         let manager = ArenaManager::new(
@@ -148,7 +159,8 @@ mod tests {
                 rewrite: Cell::new(Rewrite::Nothing),
             },
             SteppingClock::starting_at(0),
-        );
+        )
+        .with_snapshot_policy(EVERY_OPERATION);
         let spec = |agent: &str, role| ParticipantSpec {
             agent: agent.into(),
             role,
@@ -177,6 +189,7 @@ mod tests {
             },
             SteppingClock::starting_at(10_000),
         )
+        .with_snapshot_policy(EVERY_OPERATION)
     }
 
     fn logged(manager: &Manager, id: &str) -> u64 {

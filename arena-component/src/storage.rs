@@ -7,24 +7,29 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use crate::events::Event;
-use crate::types::{AgentId, ArenaError, ArenaId, ArenaStatus};
+use crate::types::{AgentId, Arena, ArenaError, ArenaId, ArenaStatus};
 
-/// An arena as stored: the latest snapshot and the head of its log.
+/// The end of an arena's log.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredArena {
-    /// The arena's state as of its last snapshot, as JSON.
-    pub snapshot: String,
-    /// The sequence number of the log's last event.
-    pub head_seq: u64,
-    /// The hash of the log's last event.
-    pub head_hash: String,
+pub struct LogHead {
+    /// The sequence number of the last event.
+    pub seq: u64,
+    /// The hash of the last event.
+    pub hash: String,
 }
 
-/// What the storage indexes about an arena, written with every append.
+/// An arena's state as of one of its events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The event the state is as of.
+    pub seq: u64,
+    /// The state after event `seq`, as JSON.
+    pub state: String,
+}
+
+/// What the storage indexes about an arena: written when an append changes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArenaRecord {
-    /// The arena's state after the appended events, as JSON.
-    pub snapshot: String,
     /// The arena's status after the appended events.
     pub status: ArenaStatus,
     /// Current participants, sorted.
@@ -35,18 +40,22 @@ pub struct ArenaRecord {
 
 /// The storage contract of DESIGN.md: reads, and one atomic append guarded by the expected sequence.
 pub trait Storage {
-    /// The arena's stored record, or `None`.
-    fn load(&self, arena: &str) -> Result<Option<StoredArena>, ArenaError>;
+    /// The head of the arena's log, or `None` if there is no such arena.
+    fn head(&self, arena: &str) -> Result<Option<LogHead>, ArenaError>;
+    /// The arena's latest snapshot at or before event `at_most`, or `None`.
+    fn snapshot(&self, arena: &str, at_most: u64) -> Result<Option<Snapshot>, ArenaError>;
     /// Up to `limit` events with `seq > after`, in order.
     fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError>;
-    /// Appends `events` and replaces the record, all or nothing; `Conflict` (writing nothing) when the
-    /// arena's last sequence number is not `expected_seq`.
+    /// Appends `events` with the record (when it changes) and a snapshot of the state after them
+    /// (when one is kept), all or nothing; `Conflict` (writing nothing) when the arena's last
+    /// sequence number is not `expected_seq`.
     fn append(
         &self,
         arena: &str,
         expected_seq: u64,
         events: &[Event],
-        record: &ArenaRecord,
+        record: Option<&ArenaRecord>,
+        snapshot: Option<&str>,
     ) -> Result<(), ArenaError>;
     /// Ids of non-archived arenas where `agent` currently participates, in any order.
     fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError>;
@@ -61,15 +70,70 @@ pub trait Storage {
     ) -> Result<Vec<ArenaId>, ArenaError>;
 }
 
-/// Checks that `events` continue a log whose last sequence number is `expected_seq` without gaps.
-/// Every storage implementation runs this inside its append.
-pub fn check_continuation(expected_seq: u64, events: &[Event]) -> Result<(), ArenaError> {
-    check_sequence(expected_seq, events.iter().map(|event| event.seq))
+/// A storage borrowed by several managers (several hosts on one database).
+impl<T: Storage + ?Sized> Storage for &T {
+    fn head(&self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
+        (**self).head(arena)
+    }
+    fn snapshot(&self, arena: &str, at_most: u64) -> Result<Option<Snapshot>, ArenaError> {
+        (**self).snapshot(arena, at_most)
+    }
+    fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
+        (**self).read_events(arena, after, limit)
+    }
+    fn append(
+        &self,
+        arena: &str,
+        expected_seq: u64,
+        events: &[Event],
+        record: Option<&ArenaRecord>,
+        snapshot: Option<&str>,
+    ) -> Result<(), ArenaError> {
+        (**self).append(arena, expected_seq, events, record, snapshot)
+    }
+    fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
+        (**self).participating(agent)
+    }
+    fn list_arenas(&self, after: Option<&str>, limit: u32) -> Result<Vec<ArenaId>, ArenaError> {
+        (**self).list_arenas(after, limit)
+    }
+    fn tagged(
+        &self,
+        tag: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ArenaId>, ArenaError> {
+        (**self).tagged(tag, after, limit)
+    }
+}
+
+/// Checks an append before anything is written: at least one event, continuing the log without
+/// gaps, and a record when the append creates the arena. Every storage runs this inside its append.
+///
+/// # Failure
+///
+/// `invalid-input` naming what is wrong.
+pub fn check_append(
+    expected_seq: u64,
+    seqs: impl IntoIterator<Item = u64>,
+    has_record: bool,
+) -> Result<(), ArenaError> {
+    let mut seqs = seqs.into_iter().peekable();
+    if seqs.peek().is_none() {
+        return Err(ArenaError::InvalidInput(
+            "an append needs at least one event".into(),
+        ));
+    }
+    if expected_seq == 0 && !has_record {
+        return Err(ArenaError::InvalidInput(
+            "an append that creates an arena needs its record".into(),
+        ));
+    }
+    check_sequence(expected_seq, seqs)
 }
 
 /// Checks that the sequence numbers `seqs` continue a log whose last sequence number is
-/// `expected_seq` without gaps: [`check_continuation`] for storages that keep events in a type of
-/// their own.
+/// `expected_seq` without gaps.
 ///
 /// # Failure
 ///
@@ -149,10 +213,58 @@ pub fn check_page(
     Ok(())
 }
 
+/// Checks a snapshot that `snapshot` returned for a read of `arena` at or before event `at_most`,
+/// on a log whose head is event `head`, and parses it: it must be taken at or before both, and be
+/// the state of this arena after its event `seq`. The component runs it on every snapshot it reads.
+///
+/// # Failure
+///
+/// `storage`, naming the arena and what is wrong with the snapshot.
+pub fn check_snapshot(
+    arena: &str,
+    at_most: u64,
+    head: u64,
+    snapshot: &Snapshot,
+) -> Result<Arena, ArenaError> {
+    let broken = |what: String| {
+        ArenaError::Storage(format!(
+            "arena {arena}: storage broke its contract reading a snapshot at or before event \
+             {at_most}: {what}"
+        ))
+    };
+    if snapshot.seq > at_most || snapshot.seq > head {
+        return Err(broken(format!(
+            "it returned one at event {}, past event {}",
+            snapshot.seq,
+            at_most.min(head)
+        )));
+    }
+    let state: Arena = serde_json::from_str(&snapshot.state).map_err(|e| {
+        broken(format!(
+            "the snapshot at event {} is unreadable: {e}",
+            snapshot.seq
+        ))
+    })?;
+    if state.id != arena {
+        return Err(broken(format!(
+            "it returned a snapshot of arena {}",
+            state.id
+        )));
+    }
+    if state.last_seq != snapshot.seq {
+        return Err(broken(format!(
+            "the snapshot said to be at event {} is the state after event {}",
+            snapshot.seq, state.last_seq
+        )));
+    }
+    Ok(state)
+}
+
 #[derive(Default)]
 struct MemoryArena {
     events: Vec<Event>,
     record: Option<ArenaRecord>,
+    snapshots: BTreeMap<u64, String>,
 }
 
 /// An in-memory storage honouring the contract; for unit tests.
@@ -170,17 +282,40 @@ impl MemoryStorage {
     fn arenas(&self) -> std::sync::MutexGuard<'_, BTreeMap<ArenaId, MemoryArena>> {
         self.arenas.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// The sequence numbers of the snapshots kept of `arena`, ascending (for tests).
+    pub fn snapshot_seqs(&self, arena: &str) -> Vec<u64> {
+        self.arenas()
+            .get(arena)
+            .map(|a| a.snapshots.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Replaces the state of `arena`'s snapshot at `seq` (for tests of what `verify` finds).
+    pub fn tamper_snapshot(&self, arena: &str, seq: u64, state: String) {
+        if let Some(a) = self.arenas().get_mut(arena) {
+            a.snapshots.insert(seq, state);
+        }
+    }
 }
 
 impl Storage for MemoryStorage {
-    fn load(&self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
+    fn head(&self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
         Ok(self.arenas().get(arena).and_then(|a| {
-            let record = a.record.as_ref()?;
             let head = a.events.last()?;
-            Some(StoredArena {
-                snapshot: record.snapshot.clone(),
-                head_seq: head.seq,
-                head_hash: head.hash.clone(),
+            Some(LogHead {
+                seq: head.seq,
+                hash: head.hash.clone(),
+            })
+        }))
+    }
+
+    fn snapshot(&self, arena: &str, at_most: u64) -> Result<Option<Snapshot>, ArenaError> {
+        Ok(self.arenas().get(arena).and_then(|a| {
+            let (seq, state) = a.snapshots.range(..=at_most).next_back()?;
+            Some(Snapshot {
+                seq: *seq,
+                state: state.clone(),
             })
         }))
     }
@@ -205,8 +340,10 @@ impl Storage for MemoryStorage {
         arena: &str,
         expected_seq: u64,
         events: &[Event],
-        record: &ArenaRecord,
+        record: Option<&ArenaRecord>,
+        snapshot: Option<&str>,
     ) -> Result<(), ArenaError> {
+        check_append(expected_seq, events.iter().map(|e| e.seq), record.is_some())?;
         let mut arenas = self.arenas();
         let head = arenas
             .get(arena)
@@ -215,10 +352,14 @@ impl Storage for MemoryStorage {
         if head != expected_seq {
             return Err(ArenaError::Conflict);
         }
-        check_continuation(expected_seq, events)?;
         let entry = arenas.entry(arena.to_string()).or_default();
         entry.events.extend_from_slice(events);
-        entry.record = Some(record.clone());
+        if let Some(record) = record {
+            entry.record = Some(record.clone());
+        }
+        if let (Some(state), Some(last)) = (snapshot, events.last()) {
+            entry.snapshots.insert(last.seq, state.to_string());
+        }
         Ok(())
     }
 
@@ -269,6 +410,27 @@ impl Storage for MemoryStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_append_is_refused() {
+        assert_eq!(
+            check_append(4, [], true),
+            Err(ArenaError::InvalidInput(
+                "an append needs at least one event".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn creating_an_arena_without_its_record_is_refused() {
+        assert_eq!(
+            check_append(0, [1], false),
+            Err(ArenaError::InvalidInput(
+                "an append that creates an arena needs its record".into()
+            ))
+        );
+        assert_eq!(check_append(1, [2], false), Ok(()));
+    }
 
     #[test]
     fn a_gapless_sequence_continues_the_log() {

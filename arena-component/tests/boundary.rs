@@ -4,10 +4,11 @@
 use std::cell::Cell;
 
 use arena_component::events::Event;
+use arena_component::storage::{LogHead, Snapshot};
 use arena_component::types::limits;
 use arena_component::{
     ArenaConfig, ArenaError, ArenaId, ArenaManager, ArenaRecord, MemoryStorage, Operation,
-    ParticipantSpec, Role, SlotStatus, SteppingClock, Storage, StoredArena, Strategy,
+    ParticipantSpec, Role, SlotStatus, SnapshotPolicy, SteppingClock, Storage, Strategy,
 };
 
 const START_MILLIS: i64 = 1_767_225_600_000;
@@ -45,7 +46,7 @@ fn active<S: Storage>(m: &ArenaManager<S, SteppingClock>) -> ArenaId {
 }
 
 fn head<S: Storage>(m: &ArenaManager<S, SteppingClock>, id: &str) -> u64 {
-    m.storage().load(id).unwrap().unwrap().head_seq
+    m.storage().head(id).unwrap().unwrap().seq
 }
 
 // ---- idempotency -------------------------------------------------------------------------------
@@ -185,6 +186,7 @@ enum Hostile {
     TooMany,
     Short,
     OtherSnapshot,
+    LaterSnapshot,
 }
 
 /// Stores faithfully; reads back broken in the way `mode` says.
@@ -195,19 +197,17 @@ struct HostileStorage {
 }
 
 impl Storage for HostileStorage {
-    fn load(&self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
+    fn head(&self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
+        self.inner.head(arena)
+    }
+
+    fn snapshot(&self, arena: &str, at_most: u64) -> Result<Option<Snapshot>, ArenaError> {
         match (self.mode.get(), self.other.get()) {
-            (Hostile::OtherSnapshot, Some(other)) => {
-                // The other arena's snapshot, under this arena's head.
-                let mut mine = self.inner.load(arena)?;
-                if let (Some(mine), Some(theirs)) = (&mut mine, self.inner.load(other)?) {
-                    mine.snapshot = theirs.snapshot;
-                    mine.head_seq = theirs.head_seq;
-                    mine.head_hash = theirs.head_hash;
-                }
-                Ok(mine)
-            }
-            _ => self.inner.load(arena),
+            // The other arena's snapshot, as if it were this arena's.
+            (Hostile::OtherSnapshot, Some(other)) => self.inner.snapshot(other, at_most),
+            // The latest snapshot, whatever event was asked for.
+            (Hostile::LaterSnapshot, _) => self.inner.snapshot(arena, u64::MAX),
+            _ => self.inner.snapshot(arena, at_most),
         }
     }
 
@@ -215,7 +215,7 @@ impl Storage for HostileStorage {
         let all = self.inner.read_events(arena, 0, limits::PAGE)?;
         let mut page = self.inner.read_events(arena, after, limit)?;
         match self.mode.get() {
-            Hostile::Honest | Hostile::OtherSnapshot => {}
+            Hostile::Honest | Hostile::OtherSnapshot | Hostile::LaterSnapshot => {}
             Hostile::Reversed => page.reverse(),
             Hostile::Gap => {
                 if page.len() > 1 {
@@ -255,9 +255,11 @@ impl Storage for HostileStorage {
         arena: &str,
         expected_seq: u64,
         events: &[Event],
-        record: &ArenaRecord,
+        record: Option<&ArenaRecord>,
+        snapshot: Option<&str>,
     ) -> Result<(), ArenaError> {
-        self.inner.append(arena, expected_seq, events, record)
+        self.inner
+            .append(arena, expected_seq, events, record, snapshot)
     }
 
     fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
@@ -382,23 +384,62 @@ fn an_honest_storage_passes_every_check() {
     assert_eq!(m.verify(&id).unwrap().problem, None);
 }
 
+/// A hostile storage (honest until told otherwise) on which every operation keeps a snapshot.
+fn hostile_storage() -> HostileStorage {
+    HostileStorage {
+        inner: MemoryStorage::new(),
+        mode: Cell::new(Hostile::Honest),
+        other: Cell::new(None),
+    }
+}
+
+const EVERY_OPERATION: SnapshotPolicy = SnapshotPolicy {
+    min_bytes: 0,
+    snapshot_percent: 0,
+};
+
 #[test]
 fn a_snapshot_of_another_arena_is_refused_by_name() {
-    let m = hostile();
-    let mine = active(&m);
-    let theirs = m.create(&config("another goal")).unwrap();
-    m.handle(&theirs, "lead").activate().unwrap();
-    assert_eq!(head(&m, &mine), head(&m, &theirs), "the same head sequence");
+    let storage = hostile_storage();
+    let writer = manager(&storage).with_snapshot_policy(EVERY_OPERATION);
+    let mine = active(&writer);
+    let theirs = writer.create(&config("another goal")).unwrap();
+    writer.handle(&theirs, "lead").activate().unwrap();
+    assert_eq!(
+        head(&writer, &mine),
+        head(&writer, &theirs),
+        "the same head sequence"
+    );
     let leaked: &'static str = Box::leak(theirs.clone().into_boxed_str());
-    m.storage().other.set(Some(leaked));
-    m.storage().mode.set(Hostile::OtherSnapshot);
-    let Err(ArenaError::Storage(why)) = m.get(&mine) else {
+    storage.other.set(Some(leaked));
+    storage.mode.set(Hostile::OtherSnapshot);
+    let cold = manager(&storage);
+    let Err(ArenaError::Storage(why)) = cold.get(&mine) else {
         panic!("another arena's snapshot must be refused");
     };
     assert!(
-        why.contains(&format!(
-            "arena {mine}: storage returned the snapshot of arena {theirs}"
-        )),
+        why.starts_with(&format!("arena {mine}: storage broke its contract"))
+            && why.ends_with(&format!("it returned a snapshot of arena {theirs}")),
         "{why}"
     );
+}
+
+#[test]
+fn a_snapshot_past_the_event_asked_for_is_refused() {
+    let storage = hostile_storage();
+    let writer = manager(&storage).with_snapshot_policy(EVERY_OPERATION);
+    let id = active(&writer);
+    writer.handle(&id, "w1").complete_step(1).unwrap();
+    let last = head(&writer, &id);
+    storage.mode.set(Hostile::LaterSnapshot);
+    let cold = manager(&storage);
+    assert_eq!(
+        cold.get_at(&id, 2),
+        Err(ArenaError::Storage(format!(
+            "arena {id}: storage broke its contract reading a snapshot at or before event 2: \
+             it returned one at event {last}, past event 2"
+        )))
+    );
+    storage.mode.set(Hostile::Honest);
+    assert_eq!(cold.get_at(&id, 2).map(|a| a.last_seq), Ok(2));
 }

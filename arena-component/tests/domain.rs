@@ -12,8 +12,8 @@ use arena_component::events::{Change, Event, replay};
 use arena_component::types::limits;
 use arena_component::{
     ArenaConfig, ArenaError, ArenaId, ArenaManager, ArenaRecord, ArenaStatus, ArtifactDraft, Clock,
-    Handle, Lifecycle, MemoryStorage, Operation, Outcome, ParticipantSpec, Permission, Role,
-    Storage, StoredArena, Strategy,
+    Handle, Lifecycle, LogHead, MemoryStorage, Operation, Outcome, ParticipantSpec, Permission,
+    Role, Snapshot, SnapshotPolicy, Storage, Strategy,
 };
 use chrono::{DateTime, Utc};
 
@@ -101,13 +101,16 @@ impl TamperingStorage {
 }
 
 impl Storage for TamperingStorage {
-    fn load(&self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
-        let mut stored = self.inner.load(arena)?;
-        if let (Tamper::AlterSnapshot { from, to }, Some(stored)) = (self.tamper.get(), &mut stored)
-        {
-            stored.snapshot = stored.snapshot.replace(from, to);
+    fn head(&self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
+        self.inner.head(arena)
+    }
+
+    fn snapshot(&self, arena: &str, at_most: u64) -> Result<Option<Snapshot>, ArenaError> {
+        let mut kept = self.inner.snapshot(arena, at_most)?;
+        if let (Tamper::AlterSnapshot { from, to }, Some(kept)) = (self.tamper.get(), &mut kept) {
+            kept.state = kept.state.replace(from, to);
         }
-        Ok(stored)
+        Ok(kept)
     }
 
     fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
@@ -120,7 +123,7 @@ impl Storage for TamperingStorage {
                 }
             }
             Tamper::DropLastEvent => {
-                let head = self.inner.load(arena)?.map_or(0, |a| a.head_seq);
+                let head = self.inner.head(arena)?.map_or(0, |h| h.seq);
                 events.retain(|e| e.seq != head);
             }
         }
@@ -132,9 +135,11 @@ impl Storage for TamperingStorage {
         arena: &str,
         expected_seq: u64,
         events: &[Event],
-        record: &ArenaRecord,
+        record: Option<&ArenaRecord>,
+        snapshot: Option<&str>,
     ) -> Result<(), ArenaError> {
-        self.inner.append(arena, expected_seq, events, record)
+        self.inner
+            .append(arena, expected_seq, events, record, snapshot)
     }
 
     fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
@@ -182,8 +187,12 @@ impl ConflictingStorage {
 }
 
 impl Storage for ConflictingStorage {
-    fn load(&self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
-        self.inner.load(arena)
+    fn head(&self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
+        self.inner.head(arena)
+    }
+
+    fn snapshot(&self, arena: &str, at_most: u64) -> Result<Option<Snapshot>, ArenaError> {
+        self.inner.snapshot(arena, at_most)
     }
 
     fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
@@ -195,7 +204,8 @@ impl Storage for ConflictingStorage {
         arena: &str,
         expected_seq: u64,
         events: &[Event],
-        record: &ArenaRecord,
+        record: Option<&ArenaRecord>,
+        snapshot: Option<&str>,
     ) -> Result<(), ArenaError> {
         self.appends.set(self.appends.get() + 1);
         let failures = self.failures.get();
@@ -203,7 +213,8 @@ impl Storage for ConflictingStorage {
             self.failures.set(failures - 1);
             return Err(ArenaError::Conflict);
         }
-        self.inner.append(arena, expected_seq, events, record)
+        self.inner
+            .append(arena, expected_seq, events, record, snapshot)
     }
 
     fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
@@ -228,8 +239,12 @@ impl Storage for ConflictingStorage {
 struct SharedStorage(Arc<MemoryStorage>);
 
 impl Storage for SharedStorage {
-    fn load(&self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
-        self.0.load(arena)
+    fn head(&self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
+        self.0.head(arena)
+    }
+
+    fn snapshot(&self, arena: &str, at_most: u64) -> Result<Option<Snapshot>, ArenaError> {
+        self.0.snapshot(arena, at_most)
     }
 
     fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
@@ -241,9 +256,10 @@ impl Storage for SharedStorage {
         arena: &str,
         expected_seq: u64,
         events: &[Event],
-        record: &ArenaRecord,
+        record: Option<&ArenaRecord>,
+        snapshot: Option<&str>,
     ) -> Result<(), ArenaError> {
-        self.0.append(arena, expected_seq, events, record)
+        self.0.append(arena, expected_seq, events, record, snapshot)
     }
 
     fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
@@ -271,8 +287,12 @@ struct RacingStorage {
 }
 
 impl Storage for RacingStorage {
-    fn load(&self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
-        self.shared.load(arena)
+    fn head(&self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
+        self.shared.head(arena)
+    }
+
+    fn snapshot(&self, arena: &str, at_most: u64) -> Result<Option<Snapshot>, ArenaError> {
+        self.shared.snapshot(arena, at_most)
     }
 
     fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
@@ -284,13 +304,15 @@ impl Storage for RacingStorage {
         arena: &str,
         expected_seq: u64,
         events: &[Event],
-        record: &ArenaRecord,
+        record: Option<&ArenaRecord>,
+        snapshot: Option<&str>,
     ) -> Result<(), ArenaError> {
         let rival = self.before_next_append.borrow_mut().take();
         if let Some(rival) = rival {
             rival();
         }
-        self.shared.append(arena, expected_seq, events, record)
+        self.shared
+            .append(arena, expected_seq, events, record, snapshot)
     }
 
     fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
@@ -314,8 +336,12 @@ impl Storage for RacingStorage {
 struct UnsortedStorage(MemoryStorage);
 
 impl Storage for UnsortedStorage {
-    fn load(&self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
-        self.0.load(arena)
+    fn head(&self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
+        self.0.head(arena)
+    }
+
+    fn snapshot(&self, arena: &str, at_most: u64) -> Result<Option<Snapshot>, ArenaError> {
+        self.0.snapshot(arena, at_most)
     }
 
     fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
@@ -327,9 +353,10 @@ impl Storage for UnsortedStorage {
         arena: &str,
         expected_seq: u64,
         events: &[Event],
-        record: &ArenaRecord,
+        record: Option<&ArenaRecord>,
+        snapshot: Option<&str>,
     ) -> Result<(), ArenaError> {
-        self.0.append(arena, expected_seq, events, record)
+        self.0.append(arena, expected_seq, events, record, snapshot)
     }
 
     fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
@@ -1678,21 +1705,61 @@ fn verify_reports_a_log_whose_last_event_is_missing() {
 }
 
 #[test]
-fn verify_reports_a_stored_state_that_the_log_does_not_rebuild() {
-    let m = ArenaManager::new(TamperingStorage::new(), TestClock::new());
+fn verify_reports_a_snapshot_that_does_not_match_its_events_with_its_seq() {
+    let every_append = SnapshotPolicy {
+        min_bytes: 0,
+        snapshot_percent: 0,
+    };
+    let m = ArenaManager::new(TamperingStorage::new(), TestClock::new())
+        .with_snapshot_policy(every_append);
     let id = arena_at(&m, Stage::Active);
+    m.handle(&id, LEAD).update_goal("Write a guide").unwrap();
+    m.handle(&id, WORKER).complete_step(1).unwrap();
+    let head = event_count(&m, &id) as u64;
+    assert_eq!(m.verify(&id).unwrap().problem, None);
+    // Every snapshot from the goal update on holds the new goal's words.
     m.storage().tamper.set(Tamper::AlterSnapshot {
-        from: GOAL,
+        from: "Write a guide",
         to: "Write nothing",
     });
     // This manager's cache of parsed states still answers `get` with the true state, keyed by the
     // head; `verify` reads what is stored.
-    assert_eq!(m.get(&id).unwrap().goal, GOAL);
+    assert_eq!(m.get(&id).unwrap().goal, "Write a guide");
 
     let report = m.verify(&id).unwrap();
-    let problem = report.problem.expect("the altered state is reported");
-    assert!(problem.contains("goal"), "{problem}");
-    assert_eq!(report.events, event_count(&m, &id) as u64);
+    let problem = report.problem.expect("the altered snapshot is reported");
+    assert_eq!(
+        problem,
+        format!(
+            "the snapshot at event {} does not match its events: goal differs",
+            head - 1
+        )
+    );
+    assert_eq!(report.events, head - 1);
+}
+
+#[test]
+fn a_manager_loading_a_tampered_snapshot_refuses_one_of_another_event() {
+    let every_append = SnapshotPolicy {
+        min_bytes: 0,
+        snapshot_percent: 0,
+    };
+    let m = ArenaManager::new(TamperingStorage::new(), TestClock::new())
+        .with_snapshot_policy(every_append);
+    let id = arena_at(&m, Stage::Active);
+    let head = event_count(&m, &id) as u64;
+    m.storage().tamper.set(Tamper::AlterSnapshot {
+        from: "\"last_seq\":",
+        to: "\"last_seq\":1",
+    });
+    let cold = ArenaManager::new(m.storage(), TestClock::new());
+    assert_eq!(
+        cold.get(&id),
+        Err(ArenaError::Storage(format!(
+            "arena {id}: storage broke its contract reading a snapshot at or before event \
+             {head}: the snapshot said to be at event {head} is the state after event 1{head}"
+        )))
+    );
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1772,6 +1839,41 @@ fn racing_pair() -> (Manager<RacingStorage>, Manager<SharedStorage>, ArenaId) {
     let rival = ArenaManager::new(shared, TestClock::starting_at(START_MILLIS + 1_000_000));
     let id = arena_at(&racer, Stage::Active);
     (racer, rival, id)
+}
+
+#[test]
+fn a_write_on_a_state_another_host_moved_on_is_decided_again_on_the_current_one() {
+    let shared = MemoryStorage::new();
+    let here = ArenaManager::new(&shared, TestClock::new());
+    let there = ArenaManager::new(&shared, TestClock::starting_at(START_MILLIS + 1_000_000));
+    let id = arena_at(&here, Stage::Created);
+    // `here` holds the arena as created; `there` activates it behind its back.
+    there.handle(&id, LEAD).activate().unwrap();
+    // Decided on the held state, the step would be refused (`invalid-state`): the refusal is
+    // checked against the head, found stale, and the step decided again on the active arena.
+    let arena = here.handle(&id, WORKER).complete_step(1).unwrap();
+    assert_eq!(arena.status, Active);
+    assert!(arena.aggregate.is_done(1));
+    // And a write the held state allows is appended under its head, refused with `conflict`, and
+    // decided again: nothing is lost.
+    there.handle(&id, WORKER).complete_step(2).unwrap();
+    let arena = here.handle(&id, WORKER).complete_step(3).unwrap();
+    assert_eq!(arena.aggregate.done_steps().collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(here.verify(&id).unwrap().problem, None);
+}
+
+#[test]
+fn a_refusal_decided_on_a_held_state_that_is_current_is_returned_and_writes_nothing() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Created);
+    let before = event_count(&m, &id);
+    assert_eq!(
+        m.handle(&id, WORKER).complete_step(1),
+        Err(ArenaError::InvalidState(
+            "complete-step needs the arena active, and it is created".into()
+        ))
+    );
+    assert_eq!(event_count(&m, &id), before);
 }
 
 #[test]

@@ -258,3 +258,128 @@ fn a_host_killed_mid_run_loses_no_acknowledged_step_and_the_others_carry_on() {
     assert_eq!(done, (1..=u64::from(STEPS)).collect::<Vec<_>>());
     assert!(ok(&db, &["verify", &arena]).starts_with("ok:"));
 }
+
+/// Copies every row of the SQLite database `sqlite` into the same tables of the PostgreSQL client.
+fn copy_rows(sqlite: &rusqlite::Connection, pg: &mut postgres::Client) {
+    let mut arenas = sqlite
+        .prepare("SELECT id, status, head_seq, head_hash, snapshot FROM arenas")
+        .unwrap();
+    let rows = arenas
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })
+        .unwrap();
+    for row in rows {
+        let (id, status, seq, hash, snapshot) = row.unwrap();
+        pg.execute(
+            "INSERT INTO arenas (id, status, head_seq, head_hash, snapshot) VALUES ($1, $2, $3, $4, $5)",
+            &[&id, &status, &seq, &hash, &snapshot],
+        )
+        .unwrap();
+    }
+    let mut events = sqlite
+        .prepare("SELECT arena_id, seq, at, actor, kind, payload, hash FROM events")
+        .unwrap();
+    let rows = events
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                [
+                    r.get::<_, String>(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ],
+            ))
+        })
+        .unwrap();
+    for row in rows {
+        let (arena, seq, [at, actor, kind, payload, hash]) = row.unwrap();
+        pg.execute(
+            "INSERT INTO events (arena_id, seq, at, actor, kind, payload, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[&arena, &seq, &at, &actor, &kind, &payload, &hash],
+        )
+        .unwrap();
+    }
+    for (table, first) in [("members", "agent"), ("arena_tags", "tag")] {
+        let mut pairs = sqlite
+            .prepare(&format!("SELECT {first}, arena_id FROM {table}"))
+            .unwrap();
+        let rows = pairs
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .unwrap();
+        for row in rows {
+            let (value, arena) = row.unwrap();
+            pg.execute(
+                &format!("INSERT INTO {table} ({first}, arena_id) VALUES ($1, $2)"),
+                &[&value, &arena],
+            )
+            .unwrap();
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: run via tests/postgres/with-postgres.sh"]
+fn a_database_written_by_schema_version_4_migrates_verifies_and_goes_on_writing() {
+    use arena_host::db::postgres::MIGRATIONS;
+    use arena_host::{ArenaHost, HostOptions, Location};
+    let db = database("schema4");
+    // The fixture's rows, in the schema version 4 created, as the release before wrote them.
+    let fixture = rusqlite::Connection::open_in_memory().unwrap();
+    fixture
+        .execute_batch(include_str!("../../tests/fixtures/schema-v4.sql"))
+        .unwrap();
+    let mut pg = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+    for sql in &MIGRATIONS[..4] {
+        pg.batch_execute(sql).unwrap();
+    }
+    pg.batch_execute(
+        "CREATE TABLE arena_schema (version INTEGER NOT NULL);
+         INSERT INTO arena_schema (version) VALUES (4);",
+    )
+    .unwrap();
+    copy_rows(&fixture, &mut pg);
+
+    let host = ArenaHost::open_at(Location::Postgres(db.clone()), HostOptions::default()).unwrap();
+    let version: i32 = pg
+        .query_one("SELECT version FROM arena_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version as usize, MIGRATIONS.len());
+    let kept: i64 = pg
+        .query_one("SELECT count(*) FROM snapshots", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(kept, 4, "each arena's stored state is its first snapshot");
+    let arenas = host.list(None, 10).unwrap();
+    let events: Vec<u64> = arenas
+        .iter()
+        .map(|a| {
+            let report = host.verify(&a.id).unwrap();
+            assert_eq!(report.problem, None, "arena {}", a.id);
+            report.events
+        })
+        .collect();
+    assert_eq!(events, [13, 14, 6, 2]);
+    let active = &arenas[0].id;
+    assert_eq!(host.active_arenas_for("wendy").unwrap(), [active.clone()]);
+    let wendy = host.handle(active, "wendy").unwrap();
+    wendy.complete_step(3).unwrap();
+    wendy.report_progress("south side next").unwrap();
+    drop(wendy);
+    drop(host);
+    let host = ArenaHost::open_at(Location::Postgres(db), HostOptions::default()).unwrap();
+    assert_eq!(host.get(active).unwrap().aggregate.completed_steps, 3);
+    let report = host.verify(active).unwrap();
+    assert_eq!((report.events, report.problem), (15, None));
+}

@@ -93,3 +93,34 @@ test('artifacts hand work over, and facts outlive their arena across arenas by t
   assert.deepEqual(report.outcome, { tag: 'aborted', val: 'done early' });
   assert.equal(manager.verify(ids[0]).problem, undefined);
 });
+
+test('a fresh instance rebuilds an arena from the log and the snapshots its storage kept', async () => {
+  const storage = new MemoryStorage();
+  const writer = await arena(storage);
+  const id = writer.create(config(3));
+  writer.activate(id, 'lead');
+  writer.completeStep(id, 'wendy', 1);
+  const cold = await arena(storage);
+  assert.deepEqual(cold.get(id), writer.get(id));
+  assert.deepEqual(refusal(() => cold.completeStep(id, 'wendy', 1)), { tag: 'already-done' });
+  assert.equal(cold.verify(id).problem, undefined);
+});
+
+test('an exception in a storage function is a storage error, and the instance carries on', async () => {
+  const storage = new MemoryStorage();
+  const manager = await arena(storage);
+  const id = manager.create(config(3));
+  storage.beforeAppend = () => {
+    throw new Error('disk full');
+  };
+  assert.deepEqual(refusal(() => manager.activate(id, 'lead')), { tag: 'storage', val: 'Error: disk full' });
+  assert.equal(manager.activate(id, 'lead'), 'active');
+  const cold = await arena(storage);
+  const events = storage.events;
+  storage.events = undefined; // every read of the log now throws a TypeError
+  const failed = refusal(() => cold.get(id));
+  assert.equal(failed.tag, 'storage');
+  assert.match(failed.val, /^TypeError: /);
+  storage.events = events;
+  assert.equal(cold.get(id).status, 'active');
+});

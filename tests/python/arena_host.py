@@ -2,12 +2,15 @@
 sqlite3. It honours the storage contract: one atomic append per operation, guarded by the arena's
 expected last sequence number, refused with `conflict` when another writer got there first."""
 
+import ctypes
+import functools
 import os
 import sqlite3
 from pathlib import Path
 
 from wasmtime import Engine, Store, WasiConfig
 from wasmtime.component import Component, Linker, Record, Variant
+from wasmtime.component._types import ResultType
 
 PACKAGE = "arena:core"
 VERSION = "0.1.0"
@@ -20,8 +23,9 @@ COMPONENT = Path(
 )
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS arenas (id TEXT PRIMARY KEY, status TEXT NOT NULL, head_seq INTEGER NOT NULL,
-                                   head_hash TEXT NOT NULL, snapshot TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS arenas (id TEXT PRIMARY KEY, status TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshots (arena_id TEXT NOT NULL, seq INTEGER NOT NULL, state TEXT NOT NULL,
+                                      PRIMARY KEY (arena_id, seq));
 CREATE TABLE IF NOT EXISTS events (arena_id TEXT NOT NULL, seq INTEGER NOT NULL, at TEXT NOT NULL,
                                    actor TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL,
                                    hash TEXT NOT NULL, PRIMARY KEY (arena_id, seq));
@@ -36,6 +40,50 @@ def record(**fields):
     for name, field in fields.items():
         setattr(value, name.replace("_", "-"), field)
     return value
+
+
+class Err:
+    """The `err` case of a WIT `result`, named explicitly.
+
+    wasmtime-py lowers a `result` whose cases hold different Python types untagged, matching the value
+    against the `ok` case first; for `result<option<T>, E>` (`head`, `snapshot`) every value matches
+    `ok`, since `none` is any object. A storage callback returns `Err(payload)` to answer the error."""
+
+    def __init__(self, payload):
+        self.payload = payload
+
+
+def _lower_err_first(lower):
+    @functools.wraps(lower)
+    def lowered(self, store, val):
+        if not isinstance(val, Err):
+            return lower(self, store, val)
+        raw = ffi_val()
+        self.err.convert_to_c(store, val.payload, ctypes.pointer(raw))
+        return ("err", ffi.wasmtime_component_val_new(ctypes.byref(raw)))
+
+    return lowered
+
+
+from wasmtime import _ffi as ffi  # noqa: E402  (private, pinned with wasmtime==50.0.1 in requirements.txt)
+
+ffi_val = ffi.wasmtime_component_val_t
+ResultType._lower = _lower_err_first(ResultType._lower)
+
+
+def storage_error(callback):
+    """`callback`, with an exception it raises answered as a `storage` arena-error value: the component
+    gets a typed error and the instance stays usable (an exception escaping a host function would trap
+    it)."""
+
+    @functools.wraps(callback)
+    def guarded(store, *args):
+        try:
+            return callback(store, *args)
+        except Exception as e:  # noqa: BLE001 — every failure of the storage becomes the error value
+            return Err(Variant("storage", f"{type(e).__name__}: {e}"))
+
+    return guarded
 
 
 class ArenaError(Exception):
@@ -57,13 +105,18 @@ class SqliteStorage:
         self.db.executescript(SCHEMA)
         self.before_append = None  # a test hook: runs once, before the next append's transaction
 
-    def load(self, _store, arena):
+    def head(self, _store, arena):
         row = self.db.execute(
-            "SELECT snapshot, head_seq, head_hash FROM arenas WHERE id = ?", (arena,)
+            "SELECT seq, hash FROM events WHERE arena_id = ? ORDER BY seq DESC LIMIT 1", (arena,)
         ).fetchone()
-        if row is None:
-            return None
-        return record(snapshot=row[0], head_seq=row[1], head_hash=row[2])
+        return None if row is None else record(seq=row[0], hash=row[1])
+
+    def snapshot(self, _store, arena, at_most):
+        row = self.db.execute(
+            "SELECT seq, state FROM snapshots WHERE arena_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
+            (arena, min(at_most, 2**63 - 1)),
+        ).fetchone()
+        return None if row is None else record(seq=row[0], state=row[1])
 
     def read_events(self, _store, arena, after, limit):
         rows = self.db.execute(
@@ -73,39 +126,48 @@ class SqliteStorage:
         )
         return [record(seq=r[0], at=r[1], actor=r[2], kind=r[3], payload=r[4], hash=r[5]) for r in rows]
 
-    def append(self, _store, arena, expected_seq, events, state):
+    def append(self, _store, arena, expected_seq, events, indexed, snapshot):
         hook, self.before_append = self.before_append, None
         if hook:
             hook()
+        if not events:
+            return Variant("invalid-input", "an append needs at least one event")
+        if expected_seq == 0 and indexed is None:
+            return Variant("invalid-input", "an append that creates an arena needs its record")
         for offset, event in enumerate(events):
             if event.seq != expected_seq + 1 + offset:
                 return Variant("invalid-input", f"event {event.seq} does not follow {expected_seq + offset}")
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            row = self.db.execute("SELECT head_seq FROM arenas WHERE id = ?", (arena,)).fetchone()
-            if (row[0] if row else 0) != expected_seq:
+            row = self.db.execute(
+                "SELECT max(seq) FROM events WHERE arena_id = ?", (arena,)
+            ).fetchone()
+            if (row[0] or 0) != expected_seq:
                 self.db.execute("ROLLBACK")
                 return Variant("conflict")
             self.db.executemany(
                 "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(arena, e.seq, e.at, e.actor, e.kind, e.payload, e.hash) for e in events],
             )
-            last = events[-1]
-            self.db.execute(
-                "INSERT INTO arenas VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
-                " status = excluded.status, head_seq = excluded.head_seq,"
-                " head_hash = excluded.head_hash, snapshot = excluded.snapshot",
-                (arena, state.status, last.seq, last.hash, state.snapshot),
-            )
-            self.db.execute("DELETE FROM members WHERE arena_id = ?", (arena,))
-            self.db.executemany(
-                "INSERT OR IGNORE INTO members VALUES (?, ?)",
-                [(agent, arena) for agent in state.participants],
-            )
-            self.db.execute("DELETE FROM arena_tags WHERE arena_id = ?", (arena,))
-            self.db.executemany(
-                "INSERT OR IGNORE INTO arena_tags VALUES (?, ?)", [(tag, arena) for tag in state.tags]
-            )
+            if indexed is not None:
+                self.db.execute(
+                    "INSERT INTO arenas VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status",
+                    (arena, indexed.status),
+                )
+                self.db.execute("DELETE FROM members WHERE arena_id = ?", (arena,))
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO members VALUES (?, ?)",
+                    [(agent, arena) for agent in indexed.participants],
+                )
+                self.db.execute("DELETE FROM arena_tags WHERE arena_id = ?", (arena,))
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO arena_tags VALUES (?, ?)",
+                    [(tag, arena) for tag in indexed.tags],
+                )
+            if snapshot is not None:
+                self.db.execute(
+                    "INSERT INTO snapshots VALUES (?, ?, ?)", (arena, events[-1].seq, snapshot)
+                )
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -152,12 +214,10 @@ class Arena:
             with root.add_instance(f"{PACKAGE}/types@{VERSION}"):
                 pass
             with root.add_instance(f"{PACKAGE}/storage@{VERSION}") as storage:
-                storage.add_func("load", self.storage.load)
-                storage.add_func("read-events", self.storage.read_events)
-                storage.add_func("append", self.storage.append)
-                storage.add_func("participating", self.storage.participating)
-                storage.add_func("list-arenas", self.storage.list_arenas)
-                storage.add_func("tagged", self.storage.tagged)
+                for name in ("head", "snapshot", "read-events", "append", "participating",
+                             "list-arenas", "tagged"):
+                    callback = getattr(self.storage, name.replace("-", "_"))
+                    storage.add_func(name, storage_error(callback))
         self.instance = linker.instantiate(self.store, Arena._component)
         self._manager = self.instance.get_export_index(self.store, f"{PACKAGE}/manager@{VERSION}")
 

@@ -1,5 +1,7 @@
 """The arena component, hosted by Python: wasmtime-py, with storage on sqlite3."""
 
+import sqlite3
+
 import pytest
 
 from arena_host import Arena, ArenaError, record
@@ -99,3 +101,26 @@ def test_facts_are_found_across_arenas_by_tag_after_archiving(tmp_path):
     found = arena.call("query-facts", None, record(tag="birds", text=None), None, 10)
     assert sorted((f.arena, f.source) for f in found) == sorted([(ids[0], "wendy"), (ids[1], "lead")])
     assert arena.call("verify", ids[0]).problem is None
+
+
+def test_an_exception_in_storage_is_a_storage_error_and_the_instance_carries_on(tmp_path):
+    arena = Arena(tmp_path / "arena.db")
+    aid = create(arena)
+
+    def disk_full():
+        raise sqlite3.OperationalError("database or disk is full")
+
+    arena.storage.before_append = disk_full
+    with pytest.raises(ArenaError) as failed:
+        arena.call("activate", aid, "lead")
+    assert (failed.value.tag, failed.value.payload) == ("storage", "OperationalError: database or disk is full")
+    assert arena.call("activate", aid, "lead") == "active"
+
+    cold = Arena(tmp_path / "arena.db")
+    cold.storage.db.close()  # every read (`head` first) now raises
+    with pytest.raises(ArenaError) as unreadable:
+        cold.call("get", aid)
+    assert unreadable.value.tag == "storage"
+    assert unreadable.value.payload.startswith("ProgrammingError: ")
+    cold.storage.db = sqlite3.connect(tmp_path / "arena.db", isolation_level=None)
+    assert cold.call("get", aid).status == "active"

@@ -9,7 +9,7 @@
 use std::sync::{Arc, Barrier};
 
 use arena_bindings::memory_storage::MemoryStorage;
-use arena_bindings::storage::{ArenaRecord, StoredArena};
+use arena_bindings::storage::{ArenaRecord, LogHead, StateSnapshot};
 use arena_host::db::{self, Durability, Location, Storage};
 use arena_host::types::{ArenaError, ArenaStatus, Event};
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -56,13 +56,22 @@ impl MemoryComponent {
 }
 
 impl Storage for MemoryComponent {
-    fn load(&mut self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
+    fn head(&mut self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
         let s = self.storage.arena_core_storage();
-        let stored = s.call_load(&mut self.store, &arena.to_string()).unwrap()?;
-        Ok(stored.map(|a| StoredArena {
-            snapshot: a.snapshot,
-            head_seq: a.head_seq,
-            head_hash: a.head_hash,
+        let head = s.call_head(&mut self.store, &arena.to_string()).unwrap()?;
+        Ok(head.map(|h| LogHead {
+            seq: h.seq,
+            hash: h.hash,
+        }))
+    }
+    fn snapshot(&mut self, arena: &str, at_most: u64) -> Result<Option<StateSnapshot>, ArenaError> {
+        let s = self.storage.arena_core_storage();
+        let kept = s
+            .call_snapshot(&mut self.store, &arena.to_string(), at_most)
+            .unwrap()?;
+        Ok(kept.map(|k| StateSnapshot {
+            seq: k.seq,
+            state: k.state,
         }))
     }
     fn read_events(&mut self, a: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
@@ -75,17 +84,26 @@ impl Storage for MemoryComponent {
         a: &str,
         expected: u64,
         events: &[Event],
-        record: &ArenaRecord,
+        record: Option<&ArenaRecord>,
+        snapshot: Option<&str>,
     ) -> Result<(), ArenaError> {
         let s = self.storage.arena_core_storage();
-        let record = arena_bindings::memory_storage::exports::arena::core::storage::ArenaRecord {
-            snapshot: record.snapshot.clone(),
-            status: record.status,
-            participants: record.participants.clone(),
-            tags: record.tags.clone(),
-        };
-        s.call_append(&mut self.store, &a.to_string(), expected, events, &record)
-            .unwrap()
+        let record = record.map(|record| {
+            arena_bindings::memory_storage::exports::arena::core::storage::ArenaRecord {
+                status: record.status,
+                participants: record.participants.clone(),
+                tags: record.tags.clone(),
+            }
+        });
+        s.call_append(
+            &mut self.store,
+            &a.to_string(),
+            expected,
+            events,
+            record.as_ref(),
+            snapshot,
+        )
+        .unwrap()
     }
     fn participating(&mut self, agent: &str) -> Result<Vec<String>, ArenaError> {
         let s = self.storage.arena_core_storage();
@@ -181,38 +199,38 @@ fn event(seq: u64) -> Event {
     }
 }
 
-fn record(
-    snapshot: &str,
-    status: ArenaStatus,
-    participants: &[&str],
-    tags: &[&str],
-) -> ArenaRecord {
+fn record(status: ArenaStatus, participants: &[&str], tags: &[&str]) -> ArenaRecord {
     ArenaRecord {
-        snapshot: snapshot.into(),
         status,
         participants: participants.iter().map(|p| p.to_string()).collect(),
         tags: tags.iter().map(|t| t.to_string()).collect(),
     }
 }
 
-fn active(snapshot: &str) -> ArenaRecord {
-    record(snapshot, ArenaStatus::Active, &["lead", "w"], &[])
+fn active() -> ArenaRecord {
+    record(ArenaStatus::Active, &["lead", "w"], &[])
+}
+
+fn head(s: &mut Box<dyn Storage>) -> Option<(u64, String)> {
+    s.head(ARENA).unwrap().map(|h| (h.seq, h.hash))
+}
+
+fn kept(s: &mut Box<dyn Storage>, at_most: u64) -> Option<(u64, String)> {
+    s.snapshot(ARENA, at_most)
+        .unwrap()
+        .map(|k| (k.seq, k.state))
 }
 
 #[test]
-fn an_append_stores_events_and_the_record_together() {
+fn an_append_stores_events_and_the_head_is_the_last_event() {
     for (name, kind) in kinds("append") {
         let mut s = kind.connect();
-        assert_eq!(s.load(ARENA).unwrap(), None, "{name}");
-        s.append(ARENA, 0, &[event(1), event(2)], &active("two"))
+        assert_eq!(head(&mut s), None, "{name}");
+        s.append(ARENA, 0, &[event(1), event(2)], Some(&active()), None)
             .unwrap();
-        let stored = s.load(ARENA).unwrap().unwrap();
-        assert_eq!(
-            (stored.snapshot.as_str(), stored.head_seq, stored.head_hash),
-            ("two", 2, event(2).hash),
-            "{name}"
-        );
-        s.append(ARENA, 2, &[event(3)], &active("three")).unwrap();
+        assert_eq!(head(&mut s), Some((2, event(2).hash)), "{name}");
+        s.append(ARENA, 2, &[event(3)], None, None).unwrap();
+        assert_eq!(head(&mut s), Some((3, event(3).hash)), "{name}");
         let all = s.read_events(ARENA, 0, 100).unwrap();
         assert_eq!(all, vec![event(1), event(2), event(3)], "{name}");
         assert_eq!(
@@ -229,23 +247,55 @@ fn an_append_stores_events_and_the_record_together() {
 }
 
 #[test]
+fn the_snapshot_kept_latest_at_or_before_the_asked_event_is_returned() {
+    for (name, kind) in kinds("snapshots") {
+        let mut s = kind.connect();
+        s.append(ARENA, 0, &[event(1)], Some(&active()), None)
+            .unwrap();
+        assert_eq!(kept(&mut s, u64::MAX), None, "{name}: none kept yet");
+        s.append(ARENA, 1, &[event(2), event(3)], None, Some("three"))
+            .unwrap();
+        s.append(ARENA, 3, &[event(4)], None, None).unwrap();
+        s.append(ARENA, 4, &[event(5)], None, Some("five")).unwrap();
+        assert_eq!(kept(&mut s, 2), None, "{name}");
+        assert_eq!(kept(&mut s, 3), Some((3, "three".into())), "{name}");
+        assert_eq!(kept(&mut s, 4), Some((3, "three".into())), "{name}");
+        assert_eq!(kept(&mut s, u64::MAX), Some((5, "five".into())), "{name}");
+        assert_eq!(
+            s.snapshot("no-such-arena", u64::MAX).unwrap(),
+            None,
+            "{name}"
+        );
+    }
+}
+
+#[test]
 fn a_stale_expected_sequence_is_a_conflict_that_writes_nothing() {
     for (name, kind) in kinds("stale") {
         let mut s = kind.connect();
-        s.append(ARENA, 0, &[event(1), event(2)], &active("two"))
-            .unwrap();
+        s.append(
+            ARENA,
+            0,
+            &[event(1), event(2)],
+            Some(&active()),
+            Some("two"),
+        )
+        .unwrap();
+        let archived = record(ArenaStatus::Archived, &[], &["t"]);
         assert_eq!(
-            s.append(ARENA, 1, &[event(2)], &active("stale")),
+            s.append(ARENA, 1, &[event(2)], Some(&archived), Some("stale")),
             Err(ArenaError::Conflict),
             "{name}"
         );
         assert_eq!(
-            s.append(ARENA, 0, &[event(1)], &active("again")),
+            s.append(ARENA, 0, &[event(1)], Some(&archived), Some("again")),
             Err(ArenaError::Conflict),
             "{name}: creating an existing arena"
         );
-        assert_eq!(s.load(ARENA).unwrap().unwrap().snapshot, "two", "{name}");
+        assert_eq!(kept(&mut s, u64::MAX), Some((2, "two".into())), "{name}");
         assert_eq!(s.read_events(ARENA, 0, 100).unwrap().len(), 2, "{name}");
+        assert_eq!(s.participating("w").unwrap(), [ARENA], "{name}");
+        assert!(s.tagged("t", None, 10).unwrap().is_empty(), "{name}");
     }
 }
 
@@ -253,15 +303,24 @@ fn a_stale_expected_sequence_is_a_conflict_that_writes_nothing() {
 fn events_that_do_not_continue_the_log_are_refused_and_write_nothing() {
     for (name, kind) in kinds("gap") {
         let mut s = kind.connect();
-        s.append(ARENA, 0, &[event(1)], &active("one")).unwrap();
+        s.append(ARENA, 0, &[event(1)], Some(&active()), None)
+            .unwrap();
         assert!(
             matches!(
-                s.append(ARENA, 1, &[event(3)], &active("gap")),
+                s.append(ARENA, 1, &[event(3)], None, Some("gap")),
                 Err(ArenaError::InvalidInput(_))
             ),
             "{name}"
         );
-        assert_eq!(s.load(ARENA).unwrap().unwrap().head_seq, 1, "{name}");
+        assert_eq!(
+            s.append(ARENA, 1, &[], None, None),
+            Err(ArenaError::InvalidInput(
+                "an append needs at least one event".into()
+            )),
+            "{name}"
+        );
+        assert_eq!(head(&mut s), Some((1, event(1).hash)), "{name}");
+        assert_eq!(kept(&mut s, u64::MAX), None, "{name}");
         assert_eq!(
             s.read_events(ARENA, 0, 100).unwrap(),
             vec![event(1)],
@@ -271,14 +330,30 @@ fn events_that_do_not_continue_the_log_are_refused_and_write_nothing() {
 }
 
 #[test]
-fn the_indexes_follow_every_append() {
+fn creating_an_arena_without_its_record_is_refused_and_writes_nothing() {
+    for (name, kind) in kinds("norecord") {
+        let mut s = kind.connect();
+        assert_eq!(
+            s.append(ARENA, 0, &[event(1)], None, Some("one")),
+            Err(ArenaError::InvalidInput(
+                "an append that creates an arena needs its record".into()
+            )),
+            "{name}"
+        );
+        assert_eq!(head(&mut s), None, "{name}");
+        assert!(s.list_arenas(None, 10).unwrap().is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn the_indexes_follow_every_append_that_carries_a_record_and_only_those() {
     for (name, kind) in kinds("indexes") {
         let mut s = kind.connect();
         let ids: Vec<String> = (0..5)
             .map(|i| format!("01934b5e-0000-7000-8000-00000000010{i}"))
             .collect();
         for id in &ids {
-            s.append(id, 0, &[event(1)], &active("{}")).unwrap();
+            s.append(id, 0, &[event(1)], Some(&active()), None).unwrap();
         }
         // Ids ascend; paging continues after the last one seen.
         assert_eq!(s.list_arenas(None, 3).unwrap(), ids[..3], "{name}");
@@ -292,16 +367,20 @@ fn the_indexes_follow_every_append() {
             &ids[1],
             1,
             &[event(2)],
-            &record("{}", ArenaStatus::Archived, &["lead", "w"], &[]),
+            Some(&record(ArenaStatus::Archived, &["lead", "w"], &[])),
+            None,
         )
         .unwrap();
         s.append(
             &ids[2],
             1,
             &[event(2)],
-            &record("{}", ArenaStatus::Active, &["lead"], &["birds", "tides"]),
+            Some(&record(ArenaStatus::Active, &["lead"], &["birds", "tides"])),
+            None,
         )
         .unwrap();
+        // An append without a record leaves the record as it was.
+        s.append(&ids[3], 1, &[event(2)], None, None).unwrap();
         let mut participating = s.participating("w").unwrap();
         participating.sort();
         assert_eq!(
@@ -315,7 +394,8 @@ fn the_indexes_follow_every_append() {
             &ids[4],
             1,
             &[event(2)],
-            &record("{}", ArenaStatus::Archived, &["lead"], &["birds"]),
+            Some(&record(ArenaStatus::Archived, &["lead"], &["birds"])),
+            None,
         )
         .unwrap();
         assert_eq!(
@@ -333,11 +413,18 @@ fn the_indexes_follow_every_append() {
             [ids[2].clone()],
             "{name}"
         );
+        s.append(&ids[2], 2, &[event(3)], None, None).unwrap();
+        assert_eq!(
+            s.tagged("tides", None, 10).unwrap(),
+            [ids[2].clone()],
+            "{name}: kept without a record"
+        );
         s.append(
             &ids[2],
-            2,
-            &[event(3)],
-            &record("{}", ArenaStatus::Active, &["lead"], &["tides"]),
+            3,
+            &[event(4)],
+            Some(&record(ArenaStatus::Active, &["lead"], &["tides"])),
+            None,
         )
         .unwrap();
         assert_eq!(
@@ -359,7 +446,7 @@ fn racing_writers_on_separate_connections_produce_exactly_one_winner() {
             continue;
         }
         kind.connect()
-            .append(ARENA, 0, &[event(1)], &active("one"))
+            .append(ARENA, 0, &[event(1)], Some(&active()), None)
             .unwrap();
         for round in 1..=5u64 {
             let start = Arc::new(Barrier::new(RACERS));
@@ -370,12 +457,8 @@ fn racing_writers_on_separate_connections_produce_exactly_one_winner() {
                         scope.spawn(move || {
                             let mut s = db::open(&location, Durability::Normal).unwrap();
                             start.wait();
-                            s.append(
-                                ARENA,
-                                round,
-                                &[event(round + 1)],
-                                &active(&format!("racer {r}")),
-                            )
+                            let state = format!("racer {r}");
+                            s.append(ARENA, round, &[event(round + 1)], None, Some(&state))
                         })
                     })
                     .collect();
@@ -398,7 +481,12 @@ fn racing_writers_on_separate_connections_produce_exactly_one_winner() {
             .map(|e| e.seq)
             .collect();
         assert_eq!(seqs, [1, 2, 3, 4, 5, 6], "{name}");
-        assert_eq!(s.load(ARENA).unwrap().unwrap().head_seq, 6, "{name}");
+        assert_eq!(head(&mut s).map(|h| h.0), Some(6), "{name}");
+        assert_eq!(
+            kept(&mut s, u64::MAX).map(|k| k.0),
+            Some(6),
+            "{name}: one snapshot per round, the winner's"
+        );
     }
 }
 

@@ -34,7 +34,7 @@ fn perform<T>(
     caller: &str,
     key: Option<&str>,
     op: &Operation,
-    answer: impl FnOnce(&ArenaHandle<'_>, domain::Arena) -> Result<T, domain::ArenaError>,
+    answer: impl FnOnce(&ArenaHandle<'_>, &domain::Arena) -> Result<T, domain::ArenaError>,
 ) -> WitResult<T> {
     let handle = manager().handle(arena, caller);
     let handle = match key {
@@ -42,14 +42,14 @@ fn perform<T>(
         None => handle,
     };
     handle
-        .perform(op)
-        .and_then(|after| answer(&handle, after))
+        .perform_with(op, |after| answer(&handle, after))
+        .and_then(|answered| answered)
         .map_err(error_out)
 }
 
 fn aggregate_after(
     _: &ArenaHandle<'_>,
-    after: domain::Arena,
+    after: &domain::Arena,
 ) -> Result<wit::Aggregate, domain::ArenaError> {
     Ok(aggregate_out(
         &after.aggregate,
@@ -59,16 +59,16 @@ fn aggregate_after(
 
 fn status_after(
     _: &ArenaHandle<'_>,
-    after: domain::Arena,
+    after: &domain::Arena,
 ) -> Result<wit::ArenaStatus, domain::ArenaError> {
     Ok(status_out(after.status))
 }
 
 fn artifact_after(
     handle: &ArenaHandle<'_>,
-    after: domain::Arena,
+    after: &domain::Arena,
 ) -> Result<wit::Artifact, domain::ArenaError> {
-    handle.stored_artifact(&after).map(artifact_out)
+    handle.stored_artifact(after).map(artifact_out)
 }
 
 pub(super) struct Component;
@@ -208,7 +208,7 @@ impl Guest for Component {
     ) -> WitResult<wit::ArenaInfo> {
         let op = operation_in(op);
         perform(&arena, &caller, key.as_deref(), &op, |_, after| {
-            Ok(info_out(after))
+            Ok(info_out(after.clone()))
         })
     }
 

@@ -4,19 +4,27 @@ use super::bindings::arena::core::storage as host;
 use super::bindings::arena::core::types as wit;
 use super::convert::{error_in, event_in, event_out, status_out};
 use crate::events::Event;
-use crate::storage::{ArenaRecord, Storage, StoredArena};
+use crate::storage::{ArenaRecord, LogHead, Snapshot, Storage};
 use crate::types::ArenaError;
 
 /// The storage imports, seen through the domain's trait.
 pub(super) struct HostStorage;
 
 impl Storage for HostStorage {
-    fn load(&self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
-        Ok(host::load(arena).map_err(error_in)?.map(|s| StoredArena {
-            snapshot: s.snapshot,
-            head_seq: s.head_seq,
-            head_hash: s.head_hash,
+    fn head(&self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
+        Ok(host::head(arena).map_err(error_in)?.map(|h| LogHead {
+            seq: h.seq,
+            hash: h.hash,
         }))
+    }
+
+    fn snapshot(&self, arena: &str, at_most: u64) -> Result<Option<Snapshot>, ArenaError> {
+        Ok(host::snapshot(arena, at_most)
+            .map_err(error_in)?
+            .map(|s| Snapshot {
+                seq: s.seq,
+                state: s.state,
+            }))
     }
 
     fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
@@ -32,16 +40,16 @@ impl Storage for HostStorage {
         arena: &str,
         expected_seq: u64,
         events: &[Event],
-        record: &ArenaRecord,
+        record: Option<&ArenaRecord>,
+        snapshot: Option<&str>,
     ) -> Result<(), ArenaError> {
         let events: Vec<wit::Event> = events.iter().cloned().map(event_out).collect();
-        let record = host::ArenaRecord {
-            snapshot: record.snapshot.clone(),
+        let record = record.map(|record| host::ArenaRecord {
             status: status_out(record.status),
             participants: record.participants.clone(),
             tags: record.tags.clone(),
-        };
-        host::append(arena, expected_seq, &events, &record).map_err(error_in)
+        });
+        host::append(arena, expected_seq, &events, record.as_ref(), snapshot).map_err(error_in)
     }
 
     fn participating(&self, agent: &str) -> Result<Vec<String>, ArenaError> {

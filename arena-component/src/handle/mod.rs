@@ -52,14 +52,28 @@ impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
     /// Performs `op` and returns the arena right after it; with a key (see [`Handle::with_key`]) a
     /// retry returns the arena right after the first. Needs the permission of the operation.
     pub fn perform(&self, op: &Operation) -> Result<Arena, ArenaError> {
+        self.perform_with(op, Arena::clone)
+    }
+
+    /// [`Handle::perform`], answered with what `answer` takes from the arena right after `op` (or,
+    /// for a retried key, right after the first): the arena's state is not copied.
+    pub fn perform_with<R>(
+        &self,
+        op: &Operation,
+        answer: impl FnOnce(&Arena) -> R,
+    ) -> Result<R, ArenaError> {
         let digest = self.key.map(|_| op.digest(self.agent));
         let keyed = self
             .key
             .zip(digest.as_deref())
             .map(|(key, digest)| Keyed { key, digest });
-        self.manager.mutate(self.arena, self.agent, keyed, |arena| {
-            decide::changes(op, arena, self.agent)
-        })
+        self.manager.mutate(
+            self.arena,
+            self.agent,
+            keyed,
+            |arena| decide::changes(op, arena, self.agent),
+            answer,
+        )
     }
 
     fn read(&self, permission: Permission) -> Result<Arena, ArenaError> {
@@ -83,7 +97,7 @@ impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
     /// Leaves the arena; afterwards the agent holds no permission. Needs `observe`; created or active.
     /// The last participant holding `coordinate` cannot leave (`invalid-state`).
     pub fn leave(&self) -> Result<(), ArenaError> {
-        self.perform(&Operation::Leave).map(drop)
+        self.perform_with(&Operation::Leave, |_| ())
     }
 
     /// Marks `step` (1..=total) complete and returns the arena after it; `already-done` if it is.
@@ -100,36 +114,35 @@ impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
 
     /// Replaces the goal (1 to 4096 bytes). Needs `steer`; created or active.
     pub fn update_goal(&self, goal: &str) -> Result<(), ArenaError> {
-        self.perform(&Operation::UpdateGoal(goal.to_string()))
-            .map(drop)
+        self.perform_with(&Operation::UpdateGoal(goal.to_string()), |_| ())
     }
 
     /// `created → active`. Needs `coordinate`.
     pub fn activate(&self) -> Result<ArenaStatus, ArenaError> {
-        self.perform(&Operation::Activate).map(|a| a.status)
+        self.perform_with(&Operation::Activate, |a| a.status)
     }
 
     /// `active → settling`. Needs `coordinate`.
     pub fn settle(&self) -> Result<ArenaStatus, ArenaError> {
-        self.perform(&Operation::Settle).map(|a| a.status)
+        self.perform_with(&Operation::Settle, |a| a.status)
     }
 
     /// `settling → archived` with outcome `completed`. Needs `coordinate`.
     pub fn archive(&self) -> Result<ArenaStatus, ArenaError> {
-        self.perform(&Operation::Archive).map(|a| a.status)
+        self.perform_with(&Operation::Archive, |a| a.status)
     }
 
     /// Any state but archived `→ archived` with outcome `aborted(reason)` (1 to 1024 bytes).
     /// Needs `coordinate`.
     pub fn abort(&self, reason: &str) -> Result<ArenaStatus, ArenaError> {
-        self.perform(&Operation::Abort(reason.to_string()))
-            .map(|a| a.status)
+        self.perform_with(&Operation::Abort(reason.to_string()), |a| a.status)
     }
 
     /// Adds a participant (or brings back one that left). Needs `coordinate`; created or active.
     pub fn invite(&self, spec: &ParticipantSpec) -> Result<Participant, ArenaError> {
-        let after = self.perform(&Operation::Invite(spec.clone()))?;
-        invited(after, &spec.agent)
+        self.perform_with(&Operation::Invite(spec.clone()), |after| {
+            invited(after, &spec.agent)
+        })?
     }
 
     /// This arena's facts matching `query`, in the order shared. Needs `observe`; any state.
@@ -169,27 +182,28 @@ impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
 
     /// Stores an artifact in the agent's own slot and returns it. Needs `contribute`; active only.
     pub fn put_artifact(&self, draft: &ArtifactDraft) -> Result<Artifact, ArenaError> {
-        let after = self.perform(&Operation::PutArtifact(draft.clone()))?;
-        self.stored_artifact(&after)
+        self.perform_with(&Operation::PutArtifact(draft.clone()), |after| {
+            self.stored_artifact(after)
+        })?
     }
 
     /// Sets the agent's own slot status. Needs `contribute`; active only. In a pipeline a done stage
     /// stays done, and `done` is refused until every stage the agent's stage depends on is done.
     pub fn set_slot_status(&self, status: SlotStatus) -> Result<(), ArenaError> {
-        self.perform(&Operation::SetSlotStatus(status)).map(drop)
+        self.perform_with(&Operation::SetSlotStatus(status), |_| ())
     }
 
     /// Shares a fact whose source is the agent and returns it. Needs `share-facts`; active only.
     pub fn add_fact(&self, draft: &FactDraft) -> Result<Fact, ArenaError> {
-        let after = self.perform(&Operation::AddFact(draft.clone()))?;
-        shared_fact(after)
+        self.perform_with(&Operation::AddFact(draft.clone()), shared_fact)?
     }
 
     /// Stores merged content in the agent's own slot, recording the source artifacts (which must exist
     /// in this arena). Needs `coordinate`; active or settling.
     pub fn merge(&self, request: &MergeRequest) -> Result<Artifact, ArenaError> {
-        let after = self.perform(&Operation::Merge(request.clone()))?;
-        self.stored_artifact(&after)
+        self.perform_with(&Operation::Merge(request.clone()), |after| {
+            self.stored_artifact(after)
+        })?
     }
 
     /// The artifact stored by the event `after` ends with (a put or a merge), its content read back
@@ -203,15 +217,20 @@ impl<'a, S: Storage, C: Clock> Handle<'a, S, C> {
 }
 
 /// The participant `agent` of the arena right after inviting it; `not-found` if it is not one.
-pub fn invited(mut after: Arena, agent: &str) -> Result<Participant, ArenaError> {
-    after.participants.remove(agent).ok_or(ArenaError::NotFound)
+pub fn invited(after: &Arena, agent: &str) -> Result<Participant, ArenaError> {
+    after
+        .participants
+        .get(agent)
+        .cloned()
+        .ok_or(ArenaError::NotFound)
 }
 
 /// The fact shared by the event `after` ends with; `not-found` if that event shared none.
-pub fn shared_fact(mut after: Arena) -> Result<Fact, ArenaError> {
+pub fn shared_fact(after: &Arena) -> Result<Fact, ArenaError> {
     after
         .facts
-        .pop()
+        .last()
         .filter(|fact| fact.id == fact_id(after.last_seq))
+        .cloned()
         .ok_or(ArenaError::NotFound)
 }

@@ -21,7 +21,10 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             let id = mint_arena_id(&self.clock);
             let changes = creation_changes(&id, config, &joined);
             match self.commit(&id, None, &config.created_by, &changes, None) {
-                Ok(_) => return Ok(id),
+                Ok(created) => {
+                    self.states.put(created);
+                    return Ok(id);
+                }
                 // The id was taken between minting and appending: mint another.
                 Err(ArenaError::Conflict) => continue,
                 Err(e) => return Err(e),
@@ -45,11 +48,14 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             digest: &digest,
         };
         for _ in 0..=limits::CONFLICT_RETRIES {
-            if let Some(stored) = self.storage.load(&id)? {
-                return self.created_with(&id, stored.head_seq, &config.created_by, key, &digest);
+            if let Some(head) = self.storage.head(&id)? {
+                return self.created_with(&id, head.seq, &config.created_by, key, &digest);
             }
             match self.commit(&id, None, &config.created_by, &changes, Some(keyed)) {
-                Ok(_) => return Ok(id),
+                Ok(created) => {
+                    self.states.put(created);
+                    return Ok(id);
+                }
                 // Another caller created it with this key in the meantime: compare with theirs.
                 Err(ArenaError::Conflict) => continue,
                 Err(e) => return Err(e),

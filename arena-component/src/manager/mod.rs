@@ -3,7 +3,7 @@
 //! retrying on `conflict`.
 
 use crate::clock::{Clock, timestamp};
-use crate::events::{self, Change, Event, Keyed, apply, apply_sealed, seal};
+use crate::events::{self, Change, Event, Keyed, apply_sealed, seal};
 use crate::facts::Matcher;
 use crate::handle::Handle;
 use crate::log_size;
@@ -13,20 +13,22 @@ use crate::types::{
     check_agent_id, check_arena_id, check_key, limits,
 };
 
-mod cache;
 mod create;
+mod load;
 mod verify;
 
 pub use create::keyed_arena_id;
+pub use load::SnapshotPolicy;
 pub use verify::VerifyReport;
 
-use cache::StateCache;
+use load::{Loaded, SnapshotDebt, StateCache};
 
 /// Runs arena operations on a storage, taking time and randomness from a clock.
 pub struct ArenaManager<S, C> {
     storage: S,
     clock: C,
     states: StateCache,
+    snapshots: SnapshotPolicy,
 }
 
 impl<S: Storage, C: Clock> ArenaManager<S, C> {
@@ -36,7 +38,14 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             storage,
             clock,
             states: StateCache::default(),
+            snapshots: SnapshotPolicy::default(),
         }
+    }
+
+    /// The same manager, keeping snapshots by `policy` instead of the default.
+    pub fn with_snapshot_policy(mut self, policy: SnapshotPolicy) -> Self {
+        self.snapshots = policy;
+        self
     }
 
     /// The storage underneath.
@@ -51,75 +60,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
 
     /// The arena's current state; `not-found` for an unknown id.
     pub fn get(&self, arena: &str) -> Result<Arena, ArenaError> {
-        self.load_state(arena, false)
-    }
-
-    /// The arena's current state: from the cache of parsed states when its head has not moved
-    /// (`take`: removed from it, for an operation that puts its result back), else parsed from the
-    /// stored snapshot.
-    fn load_state(&self, arena: &str, take: bool) -> Result<Arena, ArenaError> {
-        check_arena_id(arena)?;
-        let stored = self.storage.load(arena)?.ok_or(ArenaError::NotFound)?;
-        let cached = if take {
-            self.states.take(arena, stored.head_seq, &stored.head_hash)
-        } else {
-            self.states.get(arena, stored.head_seq, &stored.head_hash)
-        };
-        if let Some(state) = cached {
-            return Ok(state);
-        }
-        let mut state: Arena = serde_json::from_str(&stored.snapshot)
-            .map_err(|e| ArenaError::Storage(format!("arena {arena}: unreadable snapshot: {e}")))?;
-        if state.id != arena {
-            return Err(ArenaError::Storage(format!(
-                "arena {arena}: storage returned the snapshot of arena {} instead",
-                state.id
-            )));
-        }
-        if state.last_seq != stored.head_seq || state.last_hash != stored.head_hash {
-            return Err(ArenaError::Storage(format!(
-                "arena {arena}: snapshot at event {} but log head at event {}",
-                state.last_seq, stored.head_seq
-            )));
-        }
-        log_size::count_if_unknown(&self.storage, arena, &mut state)?;
-        if !take {
-            self.states.put(state.clone());
-        }
-        Ok(state)
-    }
-
-    /// The arena as it was right after event `seq`, rebuilt by replaying the log from event 1.
-    /// `invalid-input` unless `1 <= seq <= last`.
-    pub fn get_at(&self, arena: &str, seq: u64) -> Result<Arena, ArenaError> {
-        check_arena_id(arena)?;
-        let head = self
-            .storage
-            .load(arena)?
-            .ok_or(ArenaError::NotFound)?
-            .head_seq;
-        if seq == 0 || seq > head {
-            return Err(ArenaError::InvalidInput(format!(
-                "event {seq} is outside the log's 1..={head}"
-            )));
-        }
-        let mut state = None;
-        while state.as_ref().map_or(0, |a: &Arena| a.last_seq) < seq {
-            let after = state.as_ref().map_or(0, |a: &Arena| a.last_seq);
-            let wanted = (seq - after).min(u64::from(limits::PAGE)) as u32;
-            let page = self.read_events_checked(arena, after, wanted, Some(head))?;
-            if page.is_empty() {
-                return Err(ArenaError::Storage(format!(
-                    "arena {arena}: the log ends before event {seq}"
-                )));
-            }
-            for event in &page {
-                state = Some(apply(state, event).map_err(|e| {
-                    ArenaError::Storage(format!("arena {arena}: the log does not replay: {e}"))
-                })?);
-            }
-        }
-        state.ok_or(ArenaError::NotFound)
+        self.current(arena)
     }
 
     /// Up to `limit` (at most one page) arenas with ids after `after`, oldest first.
@@ -136,12 +77,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
 
     /// Up to `limit` (at most one page) events with `seq > after`.
     pub fn events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
-        check_arena_id(arena)?;
-        let head = self
-            .storage
-            .load(arena)?
-            .ok_or(ArenaError::NotFound)?
-            .head_seq;
+        let head = self.head(arena)?.seq;
         self.read_events_checked(arena, after, limit.min(limits::PAGE), Some(head))
     }
 
@@ -285,7 +221,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         };
         let mut cursor = match after {
             Some((id, _)) => {
-                if self.storage.load(id)?.is_some() {
+                if self.storage.head(id)?.is_some() {
                     take(&self.get(id)?, &mut found);
                 }
                 Some(id.to_string())
@@ -315,64 +251,105 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
     /// With an idempotency `key` (and the digest of the operation) the caller already used on this
     /// arena, nothing is decided or written: the result is the arena as it was right after that first
     /// operation if it was the same operation, and `invalid-input` naming the key if it was not.
-    pub(crate) fn mutate(
+    ///
+    /// The answer is what `answer` takes from the arena right after the operation: the state itself
+    /// is held for the next operation, never copied.
+    pub(crate) fn mutate<R>(
         &self,
         arena: &str,
         actor: &str,
         key: Option<Keyed<'_>>,
         decide: impl Fn(&Arena) -> Result<Vec<Change>, ArenaError>,
-    ) -> Result<Arena, ArenaError> {
+        answer: impl FnOnce(&Arena) -> R,
+    ) -> Result<R, ArenaError> {
         check_agent_id(actor)?;
         if let Some(keyed) = key {
             check_key(keyed.key)?;
         }
+        // The state held for this arena is trusted for a write without reading anything: its append
+        // is refused with `conflict` if another writer moved the head. An answer decided on it
+        // without writing (a refusal, a retried key) is checked against the head first.
+        let mut trust_held = true;
         for _ in 0..=limits::CONFLICT_RETRIES {
-            let state = self.load_state(arena, true)?;
-            if let Some((keyed, kept)) =
-                key.and_then(|k| Some((k, state.keyed(actor, k.key)?.clone())))
-            {
-                self.states.put(state);
-                return match kept.digest {
-                    Some(digest) if digest == keyed.digest => self.get_at(arena, kept.seq),
-                    Some(_) => Err(ArenaError::InvalidInput(format!(
-                        "idempotency key {:?} of {actor} was used for a different operation \
-                         (event {}); nothing was written",
-                        keyed.key, kept.seq
-                    ))),
-                    None => Err(ArenaError::InvalidInput(format!(
-                        "idempotency key {:?} of {actor} was recorded (event {}) before operations \
-                         were remembered with it, so a retry cannot be checked; use a new key",
-                        keyed.key, kept.seq
-                    ))),
-                };
-            }
-            let changes = match decide(&state) {
+            let held = if trust_held {
+                self.states.take_any(arena)
+            } else {
+                None
+            };
+            let (loaded, checked) = match held {
+                Some(loaded) => (loaded, false),
+                None => (self.load_current(arena)?, true),
+            };
+            let kept = key.and_then(|k| Some((k, loaded.state.keyed(actor, k.key)?.clone())));
+            let outcome = match kept {
+                Some(kept) => Err(Ok(kept)),
+                None => decide(&loaded.state).map_err(Err),
+            };
+            let changes = match outcome {
                 Ok(changes) => changes,
-                Err(refused) => {
-                    self.states.put(state);
-                    return Err(refused);
+                Err(without_writing) => {
+                    if !checked && !self.is_current(arena, &loaded.state)? {
+                        trust_held = false;
+                        continue;
+                    }
+                    self.states.put(loaded);
+                    // A refusal is returned as it is; a retried key is answered below.
+                    let (keyed, kept) = without_writing?;
+                    return match kept.digest {
+                        Some(digest) if digest == keyed.digest => {
+                            self.get_at(arena, kept.seq).map(|after| answer(&after))
+                        }
+                        Some(_) => Err(ArenaError::InvalidInput(format!(
+                            "idempotency key {:?} of {actor} was used for a different operation \
+                             (event {}); nothing was written",
+                            keyed.key, kept.seq
+                        ))),
+                        None => Err(ArenaError::InvalidInput(format!(
+                            "idempotency key {:?} of {actor} was recorded (event {}) before \
+                             operations were remembered with it, so a retry cannot be checked; \
+                             use a new key",
+                            keyed.key, kept.seq
+                        ))),
+                    };
                 }
             };
-            match self.commit(arena, Some(state), actor, &changes, key) {
-                Err(ArenaError::Conflict) => continue,
-                result => return result,
+            match self.commit(arena, Some(loaded), actor, &changes, key) {
+                Err(ArenaError::Conflict) => trust_held = false,
+                Err(e) => return Err(e),
+                Ok(after) => {
+                    let answered = answer(&after.state);
+                    self.states.put(after);
+                    return Ok(answered);
+                }
             }
         }
         Err(ArenaError::Conflict)
     }
 
-    /// Seals `changes` as the events after `state`, folds them, and appends events and the new state
-    /// in one atomic write guarded by the state's sequence number.
+    /// Seals `changes` as the events after `loaded`, folds them, and appends the events in one
+    /// atomic write guarded by the state's sequence number — with the indexed record when it
+    /// changes, and a snapshot of the new state when one is due. Returns the new state, for the
+    /// caller to hold.
     fn commit(
         &self,
         arena: &str,
-        state: Option<Arena>,
+        loaded: Option<Loaded>,
         actor: &str,
         changes: &[Change],
         key: Option<Keyed<'_>>,
-    ) -> Result<Arena, ArenaError> {
+    ) -> Result<Loaded, ArenaError> {
         let at = timestamp(self.clock.now());
+        let (state, mut debt) = match loaded {
+            Some(Loaded { state, debt }) => (Some(state), debt),
+            None => (None, SnapshotDebt::default()),
+        };
         let expected_seq = state.as_ref().map_or(0, |a| a.last_seq);
+        // Most operations cannot change what storage indexes: for them the record is not compared.
+        let may_reindex = expected_seq == 0 || changes.iter().any(Indexed::may_change);
+        let before = state
+            .as_ref()
+            .filter(|_| may_reindex)
+            .map(|a| Indexed::of(a, changes));
         let mut current = state;
         let mut sealed = Vec::with_capacity(changes.len());
         for (index, change) in changes.iter().enumerate() {
@@ -403,18 +380,70 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             panic!("arena {arena}: an operation produced no state: no stored state and no change")
         };
         log_size::check(&next, changes)?;
-        let snapshot = serde_json::to_string(&next).unwrap_or_else(|e| {
-            panic!("arena {arena}: the state does not serialize into a snapshot: {e}")
-        });
-        let record = ArenaRecord {
-            snapshot,
-            status: next.status,
-            participants: next.participants.keys().cloned().collect(),
-            tags: next.fact_tags(),
+        let record = if may_reindex {
+            let after = Indexed::of(&next, changes);
+            (before.as_ref() != Some(&after)).then(|| ArenaRecord {
+                status: next.status,
+                participants: after.participants.clone(),
+                tags: after.tags.clone().unwrap_or_else(|| next.fact_tags()),
+            })
+        } else {
+            None
         };
-        self.storage.append(arena, expected_seq, &sealed, &record)?;
-        self.states.put(next.clone());
-        Ok(next)
+        debt.add(&sealed);
+        let snapshot = debt.due(&self.snapshots).then(|| {
+            serde_json::to_string(&next).unwrap_or_else(|e| {
+                panic!("arena {arena}: the state does not serialize into a snapshot: {e}")
+            })
+        });
+        self.storage.append(
+            arena,
+            expected_seq,
+            &sealed,
+            record.as_ref(),
+            snapshot.as_deref(),
+        )?;
+        if let Some(snapshot) = &snapshot {
+            debt = SnapshotDebt::kept(snapshot.len());
+        }
+        Ok(Loaded { state: next, debt })
+    }
+}
+
+/// What the storage indexes about a state, as far as an operation of `changes` can change it: the
+/// fact tags only when it adds facts (they change no other way).
+#[derive(PartialEq)]
+struct Indexed {
+    status: crate::types::ArenaStatus,
+    participants: Vec<String>,
+    tags: Option<Vec<String>>,
+}
+
+impl Indexed {
+    /// Whether `change` may change what storage indexes: the status, the participants, the tags.
+    fn may_change(change: &Change) -> bool {
+        matches!(
+            change,
+            Change::ArenaCreated { .. }
+                | Change::AgentJoined { .. }
+                | Change::AgentLeft { .. }
+                | Change::ArenaActivated {}
+                | Change::ArenaSettling {}
+                | Change::ArenaArchived { .. }
+                | Change::ArenaAborted { .. }
+                | Change::FactAdded { .. }
+        )
+    }
+
+    fn of(state: &Arena, changes: &[Change]) -> Self {
+        let adds_facts = changes
+            .iter()
+            .any(|c| matches!(c, Change::FactAdded { .. }));
+        Indexed {
+            status: state.status,
+            participants: state.participants.keys().cloned().collect(),
+            tags: adds_facts.then(|| state.fact_tags()),
+        }
     }
 }
 

@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 wit_bindgen::generate!({ world: "memory-storage", path: "../../wit" });
 
 use arena::core::types::{ArenaError, ArenaStatus, Event};
-use exports::arena::core::storage::{ArenaRecord, Guest, StoredArena};
+use exports::arena::core::storage::{ArenaRecord, Guest, LogHead, StateSnapshot};
 
 struct Stored {
     record: ArenaRecord,
     events: Vec<Event>,
+    snapshots: BTreeMap<u64, String>,
 }
 
 thread_local! {
@@ -21,15 +22,26 @@ thread_local! {
 struct Memory;
 
 impl Guest for Memory {
-    fn load(arena: String) -> Result<Option<StoredArena>, ArenaError> {
+    fn head(arena: String) -> Result<Option<LogHead>, ArenaError> {
         Ok(ARENAS.with_borrow(|arenas| {
-            arenas.get(&arena).and_then(|a| {
-                let head = a.events.last()?;
-                Some(StoredArena {
-                    snapshot: a.record.snapshot.clone(),
-                    head_seq: head.seq,
-                    head_hash: head.hash.clone(),
-                })
+            let head = arenas.get(&arena)?.events.last()?;
+            Some(LogHead {
+                seq: head.seq,
+                hash: head.hash.clone(),
+            })
+        }))
+    }
+
+    fn snapshot(arena: String, at_most: u64) -> Result<Option<StateSnapshot>, ArenaError> {
+        Ok(ARENAS.with_borrow(|arenas| {
+            let (seq, state) = arenas
+                .get(&arena)?
+                .snapshots
+                .range(..=at_most)
+                .next_back()?;
+            Some(StateSnapshot {
+                seq: *seq,
+                state: state.clone(),
             })
         }))
     }
@@ -51,9 +63,29 @@ impl Guest for Memory {
         arena: String,
         expected_seq: u64,
         events: Vec<Event>,
-        state: ArenaRecord,
+        record: Option<ArenaRecord>,
+        snapshot: Option<String>,
     ) -> Result<(), ArenaError> {
         ARENAS.with_borrow_mut(|arenas| {
+            let Some(last) = events.last().map(|e| e.seq) else {
+                return Err(ArenaError::InvalidInput(
+                    "an append needs at least one event".into(),
+                ));
+            };
+            if expected_seq == 0 && record.is_none() {
+                return Err(ArenaError::InvalidInput(
+                    "an append that creates an arena needs its record".into(),
+                ));
+            }
+            for (offset, event) in events.iter().enumerate() {
+                let previous = expected_seq.saturating_add(offset as u64);
+                if previous.checked_add(1) != Some(event.seq) {
+                    return Err(ArenaError::InvalidInput(format!(
+                        "appended event {} does not follow sequence {previous}",
+                        event.seq
+                    )));
+                }
+            }
             let head = arenas
                 .get(&arena)
                 .and_then(|a| a.events.last())
@@ -61,21 +93,22 @@ impl Guest for Memory {
             if head != expected_seq {
                 return Err(ArenaError::Conflict);
             }
-            for (offset, event) in events.iter().enumerate() {
-                if event.seq != expected_seq + 1 + offset as u64 {
-                    return Err(ArenaError::InvalidInput(format!(
-                        "event {} does not follow {}",
-                        event.seq,
-                        expected_seq + offset as u64
-                    )));
+            let stored = match (arenas.get_mut(&arena), record) {
+                (Some(stored), Some(record)) => {
+                    stored.record = record;
+                    stored
                 }
-            }
-            let stored = arenas.entry(arena).or_insert_with(|| Stored {
-                record: state.clone(),
-                events: Vec::new(),
-            });
+                (Some(stored), None) => stored,
+                (None, record) => arenas.entry(arena).or_insert(Stored {
+                    record: record.expect("checked: a creation carries its record"),
+                    events: Vec::new(),
+                    snapshots: BTreeMap::new(),
+                }),
+            };
             stored.events.extend(events);
-            stored.record = state;
+            if let Some(state) = snapshot {
+                stored.snapshots.insert(last, state);
+            }
             Ok(())
         })
     }

@@ -15,7 +15,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use arena_bindings::storage::{ArenaRecord, StoredArena};
+use arena_bindings::storage::{ArenaRecord, LogHead, StateSnapshot};
 use arena_bindings::types::{ArenaError, Event};
 
 /// How hard a commit holds on to its data.
@@ -143,8 +143,10 @@ impl fmt::Display for Location {
 /// The WIT `storage` contract, as the host serves it to the arena component: every storage
 /// implements it, and the conformance suite drives it (the in-memory storage component included).
 pub trait Storage: Send {
-    /// The arena's stored record, or `None`.
-    fn load(&mut self, arena: &str) -> Result<Option<StoredArena>, ArenaError>;
+    /// The head of the arena's log, or `None` if there is no such arena.
+    fn head(&mut self, arena: &str) -> Result<Option<LogHead>, ArenaError>;
+    /// The arena's latest snapshot at or before event `at_most`, or `None`.
+    fn snapshot(&mut self, arena: &str, at_most: u64) -> Result<Option<StateSnapshot>, ArenaError>;
     /// Up to `limit` events of `arena` with `seq > after`, in order.
     fn read_events(
         &mut self,
@@ -152,14 +154,16 @@ pub trait Storage: Send {
         after: u64,
         limit: u32,
     ) -> Result<Vec<Event>, ArenaError>;
-    /// Appends `events` and replaces the record, all or nothing; `conflict`, writing nothing, when the
-    /// arena's last sequence number is not `expected_seq`.
+    /// Appends `events`, with the record when it changes and a snapshot of the state after them
+    /// when one is kept, all or nothing; `conflict`, writing nothing, when the arena's last sequence
+    /// number is not `expected_seq`.
     fn append(
         &mut self,
         arena: &str,
         expected_seq: u64,
         events: &[Event],
-        record: &ArenaRecord,
+        record: Option<&ArenaRecord>,
+        snapshot: Option<&str>,
     ) -> Result<(), ArenaError>;
     /// Ids of non-archived arenas where `agent` currently participates.
     fn participating(&mut self, agent: &str) -> Result<Vec<String>, ArenaError>;
@@ -239,22 +243,26 @@ pub fn open(location: &Location, durability: Durability) -> Result<Box<dyn Backe
     })
 }
 
-/// Checks an append's events before anything is written: at least one, numbered `expected_seq + 1`
-/// onwards without gaps (the continuation check every storage shares with the component). Returns
-/// the last one (the arena's new head).
-pub fn check_append(expected_seq: u64, events: &[Event]) -> Result<&Event, ArenaError> {
-    let Some(last) = events.last() else {
-        return Err(ArenaError::InvalidInput(
-            "an append needs at least one event".into(),
-        ));
-    };
-    arena_component::storage::check_sequence(expected_seq, events.iter().map(|e| e.seq)).map_err(
-        |e| match e {
-            arena_component::ArenaError::InvalidInput(what) => ArenaError::InvalidInput(what),
-            other => ArenaError::Storage(other.to_string()),
-        },
-    )?;
-    Ok(last)
+/// Checks an append before anything is written: at least one event, numbered `expected_seq + 1`
+/// onwards without gaps, and a record when it creates the arena (the checks every storage shares
+/// with the component). Returns the last event (the arena's new head).
+pub fn check_append<'a>(
+    expected_seq: u64,
+    events: &'a [Event],
+    record: Option<&ArenaRecord>,
+) -> Result<&'a Event, ArenaError> {
+    arena_component::storage::check_append(
+        expected_seq,
+        events.iter().map(|e| e.seq),
+        record.is_some(),
+    )
+    .map_err(|e| match e {
+        arena_component::ArenaError::InvalidInput(what) => ArenaError::InvalidInput(what),
+        other => ArenaError::Storage(other.to_string()),
+    })?;
+    events
+        .last()
+        .ok_or_else(|| ArenaError::InvalidInput("an append needs at least one event".into()))
 }
 
 /// Checks that the last event row of `arena`'s log (`last`: its sequence number and hash) is the
@@ -283,56 +291,4 @@ pub fn check_log_end(
          refusing to append over a broken log (nothing was written; `arena verify {arena}` \
          names the damage)"
     )))
-}
-
-/// Which index rows (members, fact tags) an append has to rewrite.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rewrite {
-    /// The `members` rows of the arena.
-    pub members: bool,
-    /// The `arena_tags` rows of the arena.
-    pub tags: bool,
-}
-
-/// What one connection last wrote to the index tables per arena, and at which head. An append that
-/// starts from that very head (its expected-sequence check guarantees nobody wrote since) and carries
-/// the same lists leaves those rows alone: each rewrite costs statements, or round trips.
-#[derive(Default)]
-pub struct IndexCache(std::collections::HashMap<String, (u64, Vec<String>, Vec<String>)>);
-
-impl IndexCache {
-    /// What an append from `expected_seq` carrying `record` must rewrite.
-    pub fn rewrite(&self, arena: &str, expected_seq: u64, record: &ArenaRecord) -> Rewrite {
-        match self.0.get(arena) {
-            Some((head, members, tags)) if *head == expected_seq && expected_seq > 0 => Rewrite {
-                members: *members != record.participants,
-                tags: *tags != record.tags,
-            },
-            _ => Rewrite {
-                members: true,
-                tags: true,
-            },
-        }
-    }
-
-    /// Records that the append ending at `head` committed `record`'s lists.
-    pub fn written(&mut self, arena: &str, head: u64, record: &ArenaRecord) {
-        if self.0.len() >= 1024 && !self.0.contains_key(arena) {
-            self.0.clear();
-        }
-        self.0.insert(
-            arena.to_string(),
-            (head, record.participants.clone(), record.tags.clone()),
-        );
-    }
-
-    /// Forgets `arena` (its append failed).
-    pub fn forget(&mut self, arena: &str) {
-        self.0.remove(arena);
-    }
-
-    /// Forgets everything (a batch was rolled back, index rows included).
-    pub fn clear(&mut self) {
-        self.0.clear();
-    }
 }

@@ -1,13 +1,14 @@
 //! Arenas in PostgreSQL, shared by hosts on several machines.
 //!
 //! The same tables and migrations as the SQLite storage, in PostgreSQL's dialect, behind the same
-//! [`Backend`] contract. An append is one transaction that first moves the arena's head *from the
-//! expected sequence number* (`UPDATE … WHERE head_seq = $expected`, or an insert that does nothing
-//! if the arena exists): of two hosts racing on one arena the second's update waits for the first's
-//! row lock, then finds the head moved and changes nothing — it gets `conflict`, and the component
-//! reloads and retries. A unique key on `(arena_id, seq)` backs this up in the log itself. Every
-//! append also sends a notification (`arena_events`, the arena id) that wakes readers on other hosts;
-//! the log stays the source of truth, so a reader that misses one still reads everything.
+//! [`Backend`] contract. An append is one statement, one round trip: `SELECT arena_append(…)`, a
+//! server-side function that checks the arena's head (its last event) is the expected one, inserts
+//! the events, and — when the append carries them — the record and the snapshot. Of two hosts racing
+//! on one arena, the second's insert of the same sequence number waits for the first's, then breaks
+//! the unique key on `(arena_id, seq)`: the function undoes everything it wrote and answers `false`,
+//! the host returns `conflict`, and the component reloads and retries. Every append also sends a
+//! notification (`arena_events`, the arena id) that wakes readers on other hosts; the log stays the
+//! source of truth, so a reader that misses one still reads everything.
 //!
 //! Connections come from a pool per database URL, shared by every host in the process.
 
@@ -21,11 +22,11 @@ use postgres::{Client, NoTls, Statement};
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
-use arena_bindings::storage::{ArenaRecord, StoredArena};
+use arena_bindings::storage::{ArenaRecord, LogHead, StateSnapshot};
 
 use arena_bindings::types::{ArenaError, ArenaStatus, Event};
 
-use super::{Backend, DbError, IndexCache, Storage, check_append};
+use super::{Backend, DbError, Storage, check_append};
 
 type Manager = PostgresConnectionManager<NoTls>;
 
@@ -74,6 +75,73 @@ pub const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (tag, arena_id)
      );
      CREATE INDEX arena_tags_by_arena ON arena_tags (arena_id);",
+    // 5: snapshots kept apart, now and then, instead of the whole state rewritten with every
+    // append; an arena's row keeps its status and the head its log must end at; an append is one
+    // call of a server-side function.
+    "CREATE TABLE snapshots (
+         arena_id TEXT NOT NULL,
+         seq      BIGINT NOT NULL,
+         state    TEXT NOT NULL,
+         PRIMARY KEY (arena_id, seq)
+     );
+     INSERT INTO snapshots (arena_id, seq, state) SELECT id, head_seq, snapshot FROM arenas;
+     ALTER TABLE arenas DROP COLUMN snapshot;
+     CREATE FUNCTION arena_snapshots_never_altered() RETURNS trigger LANGUAGE plpgsql AS
+         $$ BEGIN RAISE EXCEPTION 'snapshots are never altered'; END $$;
+     CREATE TRIGGER snapshots_no_update BEFORE UPDATE ON snapshots
+         FOR EACH ROW EXECUTE FUNCTION arena_snapshots_never_altered();
+     CREATE FUNCTION arena_append(
+         p_arena TEXT, p_expected BIGINT,
+         p_seqs BIGINT[], p_ats TEXT[], p_actors TEXT[], p_kinds TEXT[], p_payloads TEXT[],
+         p_hashes TEXT[],
+         p_status TEXT, p_participants TEXT[], p_tags TEXT[], p_snapshot TEXT,
+         OUT written BOOLEAN, OUT head_hash TEXT, OUT log_seq BIGINT, OUT log_hash TEXT
+     ) LANGUAGE plpgsql AS $$
+     DECLARE
+         last_seq BIGINT := p_seqs[array_upper(p_seqs, 1)];
+         last_hash TEXT := p_hashes[array_upper(p_hashes, 1)];
+     BEGIN
+         written := FALSE;
+         IF p_expected = 0 THEN
+             INSERT INTO arenas (id, status, head_seq, head_hash)
+                 VALUES (p_arena, p_status, last_seq, last_hash) ON CONFLICT (id) DO NOTHING;
+             IF NOT FOUND THEN RETURN; END IF;
+         ELSE
+             -- Lock the arena's row at the expected head (a racing writer waits here, then finds
+             -- the head moved), and check that its log really ends there.
+             SELECT a.head_hash INTO head_hash FROM arenas a
+                 WHERE a.id = p_arena AND a.head_seq = p_expected FOR UPDATE;
+             IF NOT FOUND THEN RETURN; END IF;
+             SELECT e.seq, e.hash INTO log_seq, log_hash FROM events e
+                 WHERE e.arena_id = p_arena ORDER BY e.seq DESC LIMIT 1;
+             IF log_seq IS DISTINCT FROM p_expected OR log_hash IS DISTINCT FROM head_hash THEN
+                 RETURN;
+             END IF;
+             UPDATE arenas SET head_seq = last_seq, head_hash = last_hash,
+                               status = COALESCE(p_status, status)
+                 WHERE id = p_arena;
+         END IF;
+         INSERT INTO events (arena_id, seq, at, actor, kind, payload, hash)
+             SELECT p_arena, e.* FROM unnest(p_seqs, p_ats, p_actors, p_kinds, p_payloads, p_hashes) AS e;
+         IF p_status IS NOT NULL THEN
+             DELETE FROM members WHERE arena_id = p_arena;
+             INSERT INTO members (agent, arena_id)
+                 SELECT DISTINCT a, p_arena FROM unnest(p_participants) AS a;
+             DELETE FROM arena_tags WHERE arena_id = p_arena;
+             INSERT INTO arena_tags (tag, arena_id)
+                 SELECT DISTINCT t, p_arena FROM unnest(p_tags) AS t;
+         END IF;
+         IF p_snapshot IS NOT NULL THEN
+             INSERT INTO snapshots (arena_id, seq, state) VALUES (p_arena, last_seq, p_snapshot);
+         END IF;
+         PERFORM pg_notify('arena_events', p_arena);
+         written := TRUE;
+         head_hash := NULL;
+     EXCEPTION WHEN unique_violation THEN
+         -- Another writer appended the same sequence number first: nothing of this is kept.
+         written := FALSE;
+         head_hash := NULL;
+     END $$;",
 ];
 
 /// The channel every append notifies, with the arena id as payload.
@@ -150,8 +218,6 @@ pub struct PgStorage {
     in_batch: bool,
     /// A connection of its own that LISTENs, opened on first wait.
     listener: Option<Client>,
-    /// The index rows this connection last wrote, to skip rewriting unchanged ones.
-    indexed: IndexCache,
 }
 
 impl PgStorage {
@@ -169,7 +235,6 @@ impl PgStorage {
             conflicts: 0,
             in_batch: false,
             listener: None,
-            indexed: IndexCache::default(),
         })
     }
 
@@ -213,115 +278,86 @@ impl PgStorage {
             .collect())
     }
 
-    /// The append's writes, inside the caller's transaction or savepoint: `false`, writing nothing,
-    /// when the arena's head is not `expected_seq`.
-    fn write_append(
+    /// The append, in one call of `arena_append`: `false`, writing nothing, when the arena's head
+    /// is not `expected_seq`.
+    fn call_append(
         &mut self,
         arena: &str,
         expected_seq: u64,
         events: &[Event],
-        last: &Event,
-        record: &ArenaRecord,
+        record: Option<&ArenaRecord>,
+        snapshot: Option<&str>,
     ) -> Result<bool, ArenaError> {
-        if expected_seq > 0 {
-            // Lock the arena's row at the expected head, then check its log ends there: two
-            // primary-key lookups in one round trip.
-            let found = self.query(
-                "SELECT a.head_hash, e.seq, e.hash FROM arenas a
-                 LEFT JOIN LATERAL (SELECT seq, hash FROM events WHERE arena_id = a.id
-                                    ORDER BY seq DESC LIMIT 1) e ON true
-                 WHERE a.id = $1 AND a.head_seq = $2 FOR UPDATE OF a",
-                &[&arena, &seq(expected_seq)],
-            )?;
-            let Some(row) = found.first() else {
-                return Ok(false);
-            };
-            let last_seq: Option<i64> = row.get(1);
-            let last_hash: Option<String> = row.get(2);
-            let last = last_seq.zip(last_hash).map(|(s, h)| (s as u64, h));
-            super::check_log_end(arena, expected_seq, &row.get::<_, String>(0), last)?;
-        }
-        let status = record.status.name();
-        let moved = if expected_seq == 0 {
-            self.execute(
-                "INSERT INTO arenas (id, status, head_seq, head_hash, snapshot)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+        let seqs: Vec<i64> = events.iter().map(|e| seq(e.seq)).collect();
+        let column = |field: fn(&Event) -> &str| events.iter().map(field).collect::<Vec<&str>>();
+        let (ats, actors, kinds) = (column(|e| &e.at), column(|e| &e.actor), column(|e| &e.kind));
+        let (payloads, hashes) = (column(|e| &e.payload), column(|e| &e.hash));
+        let status = record.map(|r| r.status.name());
+        let participants = record.map(|r| r.participants.as_slice());
+        let tags = record.map(|r| r.tags.as_slice());
+        let statement = self.statement(
+            "SELECT written, head_hash, log_seq, log_hash
+             FROM arena_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )?;
+        let row = self
+            .conn
+            .query_one(
+                &statement,
                 &[
                     &arena,
-                    &status,
-                    &seq(last.seq),
-                    &last.hash,
-                    &record.snapshot,
-                ],
-            )?
-        } else {
-            self.execute(
-                "UPDATE arenas SET status = $2, head_seq = $3, head_hash = $4, snapshot = $5
-                 WHERE id = $1 AND head_seq = $6",
-                &[
-                    &arena,
-                    &status,
-                    &seq(last.seq),
-                    &last.hash,
-                    &record.snapshot,
                     &seq(expected_seq),
+                    &seqs,
+                    &ats,
+                    &actors,
+                    &kinds,
+                    &payloads,
+                    &hashes,
+                    &status,
+                    &participants,
+                    &tags,
+                    &snapshot,
                 ],
-            )?
-        };
-        if moved == 0 {
-            return Ok(false);
+            )
+            .map_err(storage_error)?;
+        if row.get::<_, bool>(0) {
+            return Ok(true);
         }
-        for e in events {
-            self.execute(
-                "INSERT INTO events (arena_id, seq, at, actor, kind, payload, hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[
-                    &arena,
-                    &seq(e.seq),
-                    &e.at,
-                    &e.actor,
-                    &e.kind,
-                    &e.payload,
-                    &e.hash,
-                ],
-            )?;
+        // Not written: the head had moved (no hash is returned), or the log does not end at it.
+        if let Some(head_hash) = row.get::<_, Option<String>>(1) {
+            let log_seq: Option<i64> = row.get(2);
+            let log_hash: Option<String> = row.get(3);
+            let last = log_seq.zip(log_hash).map(|(s, h)| (s as u64, h));
+            super::check_log_end(arena, expected_seq, &head_hash, last)?;
         }
-        let rewrite = self.indexed.rewrite(arena, expected_seq, record);
-        if rewrite.members {
-            self.execute("DELETE FROM members WHERE arena_id = $1", &[&arena])?;
-            for agent in &record.participants {
-                self.execute(
-                    "INSERT INTO members (agent, arena_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    &[agent, &arena],
-                )?;
-            }
-        }
-        if rewrite.tags {
-            self.execute("DELETE FROM arena_tags WHERE arena_id = $1", &[&arena])?;
-            for tag in &record.tags {
-                self.execute(
-                    "INSERT INTO arena_tags (tag, arena_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    &[tag, &arena],
-                )?;
-            }
-        }
-        self.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &arena])?;
-        Ok(true)
+        Ok(false)
     }
 }
 
 impl Storage for PgStorage {
-    fn load(&mut self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
+    fn head(&mut self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
         Ok(self
             .query(
-                "SELECT snapshot, head_seq, head_hash FROM arenas WHERE id = $1",
+                "SELECT head_seq, head_hash FROM arenas WHERE id = $1",
                 &[&arena],
             )?
             .first()
-            .map(|row| StoredArena {
-                snapshot: row.get(0),
-                head_seq: row.get::<_, i64>(1) as u64,
-                head_hash: row.get(2),
+            .map(|row| LogHead {
+                seq: row.get::<_, i64>(0) as u64,
+                hash: row.get(1),
+            }))
+    }
+
+    fn snapshot(&mut self, arena: &str, at_most: u64) -> Result<Option<StateSnapshot>, ArenaError> {
+        Ok(self
+            .query(
+                "SELECT seq, state FROM snapshots WHERE arena_id = $1 AND seq <= $2
+                 ORDER BY seq DESC LIMIT 1",
+                &[&arena, &seq(at_most)],
+            )?
+            .first()
+            .map(|row| StateSnapshot {
+                seq: row.get::<_, i64>(0) as u64,
+                state: row.get(1),
             }))
     }
 
@@ -354,23 +390,30 @@ impl Storage for PgStorage {
         arena: &str,
         expected_seq: u64,
         events: &[Event],
-        record: &ArenaRecord,
+        record: Option<&ArenaRecord>,
+        snapshot: Option<&str>,
     ) -> Result<(), ArenaError> {
-        let last = check_append(expected_seq, events)?;
-        // Alone, an append is its own transaction; inside a group commit's it is a savepoint, so a
-        // failed append leaves the batch usable and as it was.
-        let (begin, keep, undo) = if self.in_batch {
-            (
-                "SAVEPOINT arena_append",
-                "RELEASE SAVEPOINT arena_append",
-                "ROLLBACK TO SAVEPOINT arena_append; RELEASE SAVEPOINT arena_append",
-            )
-        } else {
-            ("BEGIN", "COMMIT", "ROLLBACK")
-        };
-        self.conn.batch_execute(begin).map_err(storage_error)?;
-        let outcome = match self.write_append(arena, expected_seq, events, last, record) {
-            Ok(true) => self.conn.batch_execute(keep).map_err(storage_error),
+        check_append(expected_seq, events, record)?;
+        // Alone, an append is one statement, atomic by itself; inside a group commit's transaction
+        // it is a savepoint too, so a failed append leaves the batch usable and as it was.
+        if !self.in_batch {
+            return match self.call_append(arena, expected_seq, events, record, snapshot)? {
+                true => Ok(()),
+                false => {
+                    self.conflicts += 1;
+                    Err(ArenaError::Conflict)
+                }
+            };
+        }
+        self.conn
+            .batch_execute("SAVEPOINT arena_append")
+            .map_err(storage_error)?;
+        let undo = "ROLLBACK TO SAVEPOINT arena_append; RELEASE SAVEPOINT arena_append";
+        match self.call_append(arena, expected_seq, events, record, snapshot) {
+            Ok(true) => self
+                .conn
+                .batch_execute("RELEASE SAVEPOINT arena_append")
+                .map_err(storage_error),
             Ok(false) => {
                 self.conn.batch_execute(undo).map_err(storage_error)?;
                 self.conflicts += 1;
@@ -382,12 +425,7 @@ impl Storage for PgStorage {
                 }
                 Err(e)
             }
-        };
-        match &outcome {
-            Ok(()) => self.indexed.written(arena, last.seq, record),
-            Err(_) => self.indexed.forget(arena),
         }
-        outcome
     }
 
     fn participating(&mut self, agent: &str) -> Result<Vec<String>, ArenaError> {
@@ -465,8 +503,6 @@ impl Backend for PgStorage {
     }
 
     fn rollback_batch(&mut self) {
-        // What the batch wrote is gone, index rows included.
-        self.indexed.clear();
         if std::mem::take(&mut self.in_batch)
             && let Err(e) = self.conn.batch_execute("ROLLBACK")
         {

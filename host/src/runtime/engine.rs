@@ -12,7 +12,7 @@ use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use arena_bindings::arena::{Arena, ArenaPre};
-use arena_bindings::storage::{self, ArenaRecord, StoredArena};
+use arena_bindings::storage::{self, ArenaRecord, LogHead, StateSnapshot};
 use arena_bindings::types::{self, AgentId, ArenaError, Event};
 
 use super::{HostOptions, OpenBackend};
@@ -82,8 +82,16 @@ impl WasiView for ArenaState {
 impl types::Host for ArenaState {}
 
 impl storage::Host for ArenaState {
-    fn load(&mut self, arena: String) -> Result<Option<StoredArena>, ArenaError> {
-        self.storage.load(&arena)
+    fn head(&mut self, arena: String) -> Result<Option<LogHead>, ArenaError> {
+        self.storage.head(&arena)
+    }
+
+    fn snapshot(
+        &mut self,
+        arena: String,
+        at_most: u64,
+    ) -> Result<Option<StateSnapshot>, ArenaError> {
+        self.storage.snapshot(&arena, at_most)
     }
 
     fn read_events(
@@ -100,9 +108,16 @@ impl storage::Host for ArenaState {
         arena: String,
         expected_seq: u64,
         events: Vec<Event>,
-        state: ArenaRecord,
+        record: Option<ArenaRecord>,
+        snapshot: Option<String>,
     ) -> Result<(), ArenaError> {
-        self.storage.append(&arena, expected_seq, &events, &state)
+        self.storage.append(
+            &arena,
+            expected_seq,
+            &events,
+            record.as_ref(),
+            snapshot.as_deref(),
+        )
     }
 
     fn participating(&mut self, agent: AgentId) -> Result<Vec<String>, ArenaError> {

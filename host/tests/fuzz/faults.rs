@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arena_bindings::storage::{ArenaRecord, StoredArena};
+use arena_bindings::storage::{ArenaRecord, LogHead, StateSnapshot};
 use arena_host::db::{Backend, Storage};
 use arena_host::types::{ArenaError, Event};
 
@@ -79,9 +79,14 @@ pub struct Faulty {
 }
 
 impl Storage for Faulty {
-    fn load(&mut self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
+    fn head(&mut self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
         self.plan.read()?;
-        self.inner.load(arena)
+        self.inner.head(arena)
+    }
+
+    fn snapshot(&mut self, arena: &str, at_most: u64) -> Result<Option<StateSnapshot>, ArenaError> {
+        self.plan.read()?;
+        self.inner.snapshot(arena, at_most)
     }
 
     fn read_events(
@@ -99,13 +104,17 @@ impl Storage for Faulty {
         arena: &str,
         expected_seq: u64,
         events: &[Event],
-        record: &ArenaRecord,
+        record: Option<&ArenaRecord>,
+        snapshot: Option<&str>,
     ) -> Result<(), ArenaError> {
         match self.plan.append() {
-            None => self.inner.append(arena, expected_seq, events, record),
+            None => self
+                .inner
+                .append(arena, expected_seq, events, record, snapshot),
             Some(Fault::Conflict) => Err(ArenaError::Conflict),
             Some(Fault::AppendAfter) => {
-                self.inner.append(arena, expected_seq, events, record)?;
+                self.inner
+                    .append(arena, expected_seq, events, record, snapshot)?;
                 Err(ArenaError::Storage(format!(
                     "{INJECTED}: the append committed, its answer was lost"
                 )))

@@ -8,6 +8,7 @@
 //! hits both sides alike, and report medians.
 
 mod agents;
+mod full;
 mod instances;
 mod native;
 mod replay;
@@ -25,6 +26,8 @@ use arena_host::types::{ArenaConfig, Event, ParticipantSpec, Role, Strategy};
 use arena_host::{ArenaHost, GroupCommit, HostOptions};
 
 use super::render::Output;
+
+pub use full::FullArena;
 
 /// `arena bench`: runs the suite (at `--smoke`, standard or `--full` sizes) on temporary files and
 /// prints the table, or with `--json` one line per row.
@@ -115,6 +118,8 @@ pub struct BenchConfig {
     pub starts: usize,
     /// A PostgreSQL database (`postgres://…`) for the shared-database cases; skipped when `None`.
     pub postgres: Option<String>,
+    /// What the arena of the full-arena case holds.
+    pub full_arena: FullArena,
     /// Model-calling workers in the concurrent-vs-rounds case.
     pub llm_workers: usize,
     /// The target of that case's ratio (none at smoke sizes).
@@ -142,6 +147,7 @@ impl BenchConfig {
             arena_exe,
             starts: 3,
             postgres: std::env::var("ARENA_BENCH_POSTGRES").ok(),
+            full_arena: FullArena::LIMITS,
             llm_workers: 16,
             llm_target: Some(8.0),
             resident_plugins: 64,
@@ -173,6 +179,7 @@ impl BenchConfig {
             instance_counts: vec![10, 20],
             replay_events: 1000,
             starts: 1,
+            full_arena: FullArena::SMOKE,
             llm_workers: 4,
             llm_target: None,
             resident_plugins: 8,
@@ -371,6 +378,11 @@ fn groups<'a>(config: &'a BenchConfig, dir: &'a Path) -> Vec<Group<'a>> {
             "durable",
             "one durable operation",
             Box::new(|| writes::durable_operation(config, dir)),
+        ),
+        (
+            "full-arena",
+            "one durable operation on an arena at the limits",
+            Box::new(|| full::full_arena(config, dir)),
         ),
         (
             "turn",

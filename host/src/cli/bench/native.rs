@@ -70,16 +70,31 @@ fn error_in(e: ArenaError) -> domain::ArenaError {
 }
 
 impl domain::Storage for NativeStorage {
-    fn load(&self, arena: &str) -> Result<Option<domain::StoredArena>, domain::ArenaError> {
+    fn head(&self, arena: &str) -> Result<Option<domain::LogHead>, domain::ArenaError> {
         Ok(self
             .0
             .borrow_mut()
-            .load(arena)
+            .head(arena)
             .map_err(error_in)?
-            .map(|s| domain::StoredArena {
-                snapshot: s.snapshot,
-                head_seq: s.head_seq,
-                head_hash: s.head_hash,
+            .map(|h| domain::LogHead {
+                seq: h.seq,
+                hash: h.hash,
+            }))
+    }
+
+    fn snapshot(
+        &self,
+        arena: &str,
+        at_most: u64,
+    ) -> Result<Option<domain::Snapshot>, domain::ArenaError> {
+        Ok(self
+            .0
+            .borrow_mut()
+            .snapshot(arena, at_most)
+            .map_err(error_in)?
+            .map(|s| domain::Snapshot {
+                seq: s.seq,
+                state: s.state,
             }))
     }
 
@@ -102,18 +117,18 @@ impl domain::Storage for NativeStorage {
         arena: &str,
         expected_seq: u64,
         events: &[domain::Event],
-        record: &domain::ArenaRecord,
+        record: Option<&domain::ArenaRecord>,
+        snapshot: Option<&str>,
     ) -> Result<(), domain::ArenaError> {
         let events: Vec<types::Event> = events.iter().map(event_out).collect();
-        let record = ArenaRecord {
-            snapshot: record.snapshot.clone(),
+        let record = record.map(|record| ArenaRecord {
             status: status_out(record.status),
             participants: record.participants.clone(),
             tags: record.tags.clone(),
-        };
+        });
         self.0
             .borrow_mut()
-            .append(arena, expected_seq, &events, &record)
+            .append(arena, expected_seq, &events, record.as_ref(), snapshot)
             .map_err(error_in)
     }
 

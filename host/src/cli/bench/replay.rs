@@ -94,13 +94,13 @@ fn replay_fixture(config: &BenchConfig) -> Result<PathBuf> {
     {
         let mut storage = SqliteStorage::open(&partial, Durability::Normal)?;
         let record = arena_bindings::storage::ArenaRecord {
-            snapshot: serde_json::to_string(&state)?,
             status: ArenaStatus::Active,
             participants: state.participants.keys().cloned().collect(),
             tags: state.fact_tags(),
         };
+        let snapshot = serde_json::to_string(&state)?;
         storage
-            .append(REPLAY_ID, 0, &sealed, &record)
+            .append(REPLAY_ID, 0, &sealed, Some(&record), Some(&snapshot))
             .map_err(|e| anyhow!(arena_host::describe(&e)))?;
     }
     // Fold the WAL in so the fixture is one self-contained file.

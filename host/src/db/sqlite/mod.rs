@@ -3,6 +3,10 @@
 //! Parameterized statements only. Each `append` is one `BEGIN IMMEDIATE` transaction that checks the
 //! expected sequence number first, so any number of hosts can share one database file: the loser of a
 //! race gets `conflict`, writes nothing, and the component retries.
+//!
+//! An arena's row holds its status and its head (the sequence number and hash its log must end at);
+//! snapshots live in a table of their own and are written only when the component keeps one. An
+//! append that changes no index and keeps no snapshot writes its event rows and moves the head.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,8 +14,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
-use super::{Backend, DbError, Durability, IndexCache, Rewrite, Storage, check_append};
-use arena_bindings::storage::{ArenaRecord, StoredArena};
+use super::{Backend, DbError, Durability, Storage, check_append};
+use arena_bindings::storage::{ArenaRecord, LogHead, StateSnapshot};
 use arena_bindings::types::{ArenaError, ArenaStatus, Event};
 
 /// The `synchronous` pragma a durability asks for.
@@ -43,8 +47,6 @@ use schema::{check_read_only, migrate};
 pub struct SqliteStorage {
     conn: Connection,
     conflicts: u64,
-    /// The index rows this connection last wrote, to skip rewriting unchanged ones.
-    indexed: IndexCache,
     /// Opened read-only: every write is refused before SQLite sees it.
     read_only: bool,
     /// The database file, as [`damaged`] knows it.
@@ -90,7 +92,6 @@ impl SqliteStorage {
         Ok(SqliteStorage {
             conn,
             conflicts: 0,
-            indexed: IndexCache::default(),
             read_only: false,
             file: file_key(path).into(),
         })
@@ -131,7 +132,6 @@ impl SqliteStorage {
         Ok(SqliteStorage {
             conn,
             conflicts: 0,
-            indexed: IndexCache::default(),
             read_only: true,
             file: file_key(path).into(),
         })
@@ -173,18 +173,38 @@ fn file_uri(path: &Path, query: &str) -> String {
 }
 
 impl Storage for SqliteStorage {
-    /// The arena's stored record.
-    fn load(&mut self, arena: &str) -> Result<Option<StoredArena>, ArenaError> {
+    /// The head of the arena's log, as its row records it.
+    fn head(&mut self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
         let file = Arc::clone(&self.file);
         let fail = failure(&file);
         self.conn
-            .prepare_cached("SELECT snapshot, head_seq, head_hash FROM arenas WHERE id = ?1")
+            .prepare_cached("SELECT head_seq, head_hash FROM arenas WHERE id = ?1")
             .and_then(|mut stmt| {
                 stmt.query_row(params![arena], |row| {
-                    Ok(StoredArena {
-                        snapshot: row.get(0)?,
-                        head_seq: row.get(1)?,
-                        head_hash: row.get(2)?,
+                    Ok(LogHead {
+                        seq: row.get(0)?,
+                        hash: row.get(1)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(fail)
+    }
+
+    /// The arena's latest snapshot at or before event `at_most`.
+    fn snapshot(&mut self, arena: &str, at_most: u64) -> Result<Option<StateSnapshot>, ArenaError> {
+        let file = Arc::clone(&self.file);
+        let fail = failure(&file);
+        self.conn
+            .prepare_cached(
+                "SELECT seq, state FROM snapshots WHERE arena_id = ?1 AND seq <= ?2
+                 ORDER BY seq DESC LIMIT 1",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![arena, at_most.min(i64::MAX as u64)], |row| {
+                    Ok(StateSnapshot {
+                        seq: row.get(0)?,
+                        state: row.get(1)?,
                     })
                 })
                 .optional()
@@ -223,23 +243,30 @@ impl Storage for SqliteStorage {
         rows.collect::<Result<_, _>>().map_err(fail)
     }
 
-    /// Appends `events` and replaces the arena's record in one `BEGIN IMMEDIATE` transaction, only if
-    /// the arena's head is still `expected_seq`; otherwise `conflict` and nothing is written.
+    /// Appends `events` (with the record when it changes, and the snapshot when one is kept) in one
+    /// `BEGIN IMMEDIATE` transaction, only if the arena's head is still `expected_seq` and its log
+    /// really ends there; otherwise `conflict` (or `storage` for a broken log) and nothing is written.
     fn append(
         &mut self,
         arena: &str,
         expected_seq: u64,
         events: &[Event],
-        record: &ArenaRecord,
+        record: Option<&ArenaRecord>,
+        snapshot: Option<&str>,
     ) -> Result<(), ArenaError> {
         let file = Arc::clone(&self.file);
         let fail = failure(&file);
         self.writable()?;
-        let last = check_append(expected_seq, events)?;
-        // The head this append starts from is the one this connection wrote last (the expected
-        // sequence check below guarantees nobody wrote since), so index rows equal to what it wrote
-        // then are still there.
-        let rewrite = self.indexed.rewrite(arena, expected_seq, record);
+        let last = check_append(expected_seq, events, record)?;
+        let append = Append {
+            file: &file,
+            arena,
+            expected_seq,
+            events,
+            last,
+            record,
+            snapshot,
+        };
         // Alone, an append is its own `BEGIN IMMEDIATE` transaction; inside a group commit's open
         // transaction it is a savepoint, so a failed append leaves the batch as it was.
         let written = if self.conn.is_autocommit() {
@@ -247,43 +274,23 @@ impl Storage for SqliteStorage {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(fail)?;
-            let written = write_append(
-                fail,
-                &tx,
-                arena,
-                expected_seq,
-                events,
-                last,
-                record,
-                &rewrite,
-            )?;
+            let written = append.write(&tx)?;
             if written {
                 tx.commit().map_err(fail)?;
             }
             written
         } else {
             let sp = self.conn.savepoint().map_err(fail)?;
-            let written = write_append(
-                fail,
-                &sp,
-                arena,
-                expected_seq,
-                events,
-                last,
-                record,
-                &rewrite,
-            )?;
+            let written = append.write(&sp)?;
             if written {
                 sp.commit().map_err(fail)?;
             }
             written
         };
         if !written {
-            self.indexed.forget(arena);
             self.conflicts += 1;
             return Err(ArenaError::Conflict);
         }
-        self.indexed.written(arena, last.seq, record);
         Ok(())
     }
 
@@ -364,8 +371,6 @@ impl Backend for SqliteStorage {
     }
 
     fn rollback_batch(&mut self) {
-        // What the batch wrote is gone, index rows included.
-        self.indexed.clear();
         if !self.conn.is_autocommit()
             && let Err(e) = self.conn.execute_batch("ROLLBACK")
         {
@@ -426,78 +431,93 @@ impl Backend for SqliteStorage {
 /// How often a reader of an SQLite database looks at the log for new events.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Writes an append inside the caller's transaction or savepoint: `false`, writing nothing, when the
-/// arena's head is not `expected_seq`.
-#[allow(clippy::too_many_arguments)]
-fn write_append(
-    fail: impl Fn(rusqlite::Error) -> ArenaError + Copy,
-    tx: &Connection,
-    arena: &str,
+/// One checked append, ready to be written.
+struct Append<'a> {
+    file: &'a Path,
+    arena: &'a str,
     expected_seq: u64,
-    events: &[Event],
-    last: &Event,
-    record: &ArenaRecord,
-    rewrite: &Rewrite,
-) -> Result<bool, ArenaError> {
-    if expected_seq > 0 {
-        match check_log_end(fail, tx, arena, expected_seq)? {
-            LogEnd::Moved => return Ok(false),
-            LogEnd::AtHead => {}
+    events: &'a [Event],
+    last: &'a Event,
+    record: Option<&'a ArenaRecord>,
+    snapshot: Option<&'a str>,
+}
+
+impl Append<'_> {
+    /// Writes the append inside the caller's transaction or savepoint: `false`, writing nothing,
+    /// when the arena's head is not `expected_seq`.
+    fn write(&self, tx: &Connection) -> Result<bool, ArenaError> {
+        let fail = failure(self.file);
+        let (arena, last) = (self.arena, self.last);
+        // Move the head first, only from `expected_seq` (a new arena's row must not exist yet): no
+        // row changed means another writer got there first, and nothing has been written.
+        let moved = if self.expected_seq == 0 {
+            let Some(record) = self.record else {
+                unreachable!("check_append requires a record to create an arena")
+            };
+            tx.prepare_cached(
+                "INSERT INTO arenas (id, status, head_seq, head_hash)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO NOTHING",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![arena, record.status.name(), last.seq, last.hash])
+            })
+        } else {
+            if let LogEnd::Moved = check_log_end(fail, tx, arena, self.expected_seq)? {
+                return Ok(false);
+            }
+            match self.record {
+                Some(record) => tx
+                    .prepare_cached(
+                        "UPDATE arenas SET status = ?2, head_seq = ?3, head_hash = ?4
+                         WHERE id = ?1 AND head_seq = ?5",
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![
+                            arena,
+                            record.status.name(),
+                            last.seq,
+                            last.hash,
+                            self.expected_seq
+                        ])
+                    }),
+                None => tx
+                    .prepare_cached(
+                        "UPDATE arenas SET head_seq = ?2, head_hash = ?3
+                         WHERE id = ?1 AND head_seq = ?4",
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![arena, last.seq, last.hash, self.expected_seq])
+                    }),
+            }
         }
-    }
-    // Move the head first, only from `expected_seq`: no row changed means another writer got there
-    // first (or the arena exists already), and nothing has been written.
-    let status = record.status.name();
-    let moved = if expected_seq == 0 {
-        tx.prepare_cached(
-            "INSERT INTO arenas (id, status, head_seq, head_hash, snapshot)
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING",
-        )
-        .and_then(|mut stmt| {
-            stmt.execute(params![arena, status, last.seq, last.hash, record.snapshot])
-        })
-    } else {
-        tx.prepare_cached(
-            "UPDATE arenas SET status = ?2, head_seq = ?3, head_hash = ?4, snapshot = ?5
-             WHERE id = ?1 AND head_seq = ?6",
-        )
-        .and_then(|mut stmt| {
-            stmt.execute(params![
-                arena,
-                status,
-                last.seq,
-                last.hash,
-                record.snapshot,
-                expected_seq
-            ])
-        })
-    }
-    .map_err(fail)?;
-    if moved == 0 {
-        return Ok(false);
-    }
-    {
+        .map_err(fail)?;
+        if moved == 0 {
+            return Ok(false);
+        }
         let mut insert = tx
             .prepare_cached(
                 "INSERT INTO events (arena_id, seq, at, actor, kind, payload, hash)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .map_err(fail)?;
-        for e in events {
+        for e in self.events {
             insert
                 .execute(params![
                     arena, e.seq, e.at, e.actor, e.kind, e.payload, e.hash
                 ])
                 .map_err(fail)?;
         }
-        if rewrite.members {
+        if let Some(record) = self.record {
             write_members(fail, tx, arena, record)?;
-        }
-        if rewrite.tags {
             write_tags(fail, tx, arena, record)?;
         }
+        if let Some(state) = self.snapshot {
+            tx.prepare_cached("INSERT INTO snapshots (arena_id, seq, state) VALUES (?1, ?2, ?3)")
+                .and_then(|mut stmt| stmt.execute(params![arena, last.seq, state]))
+                .map_err(fail)?;
+        }
+        Ok(true)
     }
-    Ok(true)
 }
 
 /// Where an append finds the arena it extends.

@@ -49,6 +49,28 @@ pub const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (tag, arena_id)
      ) WITHOUT ROWID;
      CREATE INDEX arena_tags_by_arena ON arena_tags (arena_id);",
+    // 5: snapshots kept apart, now and then, instead of the whole state rewritten with every append;
+    // an arena's row keeps its status and the head its log must end at. Each arena's latest state
+    // becomes its first kept snapshot.
+    "CREATE TABLE snapshots (
+         arena_id TEXT NOT NULL,
+         seq      INTEGER NOT NULL,
+         state    TEXT NOT NULL,
+         PRIMARY KEY (arena_id, seq)
+     );
+     INSERT INTO snapshots (arena_id, seq, state) SELECT id, head_seq, snapshot FROM arenas;
+     CREATE TABLE arenas_v5 (
+         id        TEXT PRIMARY KEY NOT NULL,
+         status    TEXT NOT NULL,
+         head_seq  INTEGER NOT NULL,
+         head_hash TEXT NOT NULL
+     ) WITHOUT ROWID;
+     INSERT INTO arenas_v5 (id, status, head_seq, head_hash)
+         SELECT id, status, head_seq, head_hash FROM arenas;
+     DROP TABLE arenas;
+     ALTER TABLE arenas_v5 RENAME TO arenas;
+     CREATE TRIGGER snapshots_no_update BEFORE UPDATE ON snapshots
+     BEGIN SELECT RAISE(ABORT, 'snapshots are never altered'); END;",
 ];
 
 /// The schema version this build writes.

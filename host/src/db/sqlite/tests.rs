@@ -1,4 +1,4 @@
-//! The SQLite storage against its contract, on files in a temporary folder.
+//! The SQLite storage against a file of its own per test.
 
 use super::*;
 
@@ -15,7 +15,6 @@ fn event(seq: u64) -> Event {
 
 fn record(status: ArenaStatus, participants: &[&str]) -> ArenaRecord {
     ArenaRecord {
-        snapshot: "{}".into(),
         status,
         participants: participants.iter().map(|p| p.to_string()).collect(),
         tags: Vec::new(),
@@ -35,13 +34,20 @@ fn append_with_a_stale_expected_sequence_writes_nothing() {
         "x",
         0,
         &[event(1), event(2)],
-        &record(ArenaStatus::Created, &["a"]),
+        Some(&record(ArenaStatus::Created, &["a"])),
+        None,
     )
     .unwrap();
-    let stale = s.append("x", 1, &[event(2)], &record(ArenaStatus::Active, &["b"]));
+    let stale = s.append(
+        "x",
+        1,
+        &[event(2)],
+        Some(&record(ArenaStatus::Active, &["b"])),
+        None,
+    );
     assert_eq!(stale, Err(ArenaError::Conflict));
     assert_eq!(s.conflicts(), 1);
-    assert_eq!(s.load("x").unwrap().unwrap().head_seq, 2);
+    assert_eq!(s.head("x").unwrap().unwrap().seq, 2);
     assert_eq!(s.read_events("x", 0, 10).unwrap().len(), 2);
     assert_eq!(s.participating("a").unwrap(), vec!["x".to_string()]);
     assert!(s.participating("b").unwrap().is_empty());
@@ -50,10 +56,22 @@ fn append_with_a_stale_expected_sequence_writes_nothing() {
 #[test]
 fn creating_an_existing_arena_is_a_conflict() {
     let (_dir, mut s) = open();
-    s.append("x", 0, &[event(1)], &record(ArenaStatus::Created, &[]))
-        .unwrap();
+    s.append(
+        "x",
+        0,
+        &[event(1)],
+        Some(&record(ArenaStatus::Created, &[])),
+        None,
+    )
+    .unwrap();
     assert_eq!(
-        s.append("x", 0, &[event(1)], &record(ArenaStatus::Created, &[])),
+        s.append(
+            "x",
+            0,
+            &[event(1)],
+            Some(&record(ArenaStatus::Created, &[])),
+            None
+        ),
         Err(ArenaError::Conflict)
     );
 }
@@ -62,25 +80,70 @@ fn creating_an_existing_arena_is_a_conflict() {
 fn appended_events_must_continue_the_sequence() {
     let (_dir, mut s) = open();
     assert!(matches!(
-        s.append("x", 0, &[event(2)], &record(ArenaStatus::Created, &[])),
+        s.append(
+            "x",
+            0,
+            &[event(2)],
+            Some(&record(ArenaStatus::Created, &[])),
+            None
+        ),
         Err(ArenaError::InvalidInput(_))
     ));
-    assert!(s.load("x").unwrap().is_none());
+    assert!(s.head("x").unwrap().is_none());
+}
+
+#[test]
+fn snapshots_are_found_at_or_before_the_asked_event_and_the_record_kept_when_not_sent() {
+    let (_dir, mut s) = open();
+    let created = record(ArenaStatus::Created, &["a"]);
+    s.append("x", 0, &[event(1)], Some(&created), Some("one"))
+        .unwrap();
+    s.append("x", 1, &[event(2), event(3)], None, Some("three"))
+        .unwrap();
+    s.append("x", 3, &[event(4)], None, None).unwrap();
+    let kept = |s: &mut SqliteStorage, at| s.snapshot("x", at).unwrap().map(|k| (k.seq, k.state));
+    assert_eq!(kept(&mut s, 0), None);
+    assert_eq!(kept(&mut s, 2), Some((1, "one".into())));
+    assert_eq!(kept(&mut s, u64::MAX), Some((3, "three".into())));
+    assert_eq!(
+        s.head("x").unwrap().map(|h| (h.seq, h.hash)),
+        Some((4, "h4".into()))
+    );
+    assert_eq!(s.participating("a").unwrap(), ["x"]);
+    assert_eq!(
+        s.append("y", 0, &[event(1)], None, None),
+        Err(ArenaError::InvalidInput(
+            "an append that creates an arena needs its record".into()
+        ))
+    );
+    assert!(s.head("y").unwrap().is_none());
 }
 
 #[test]
 fn archived_arenas_are_not_participated_in() {
     let (_dir, mut s) = open();
-    s.append("x", 0, &[event(1)], &record(ArenaStatus::Archived, &["a"]))
-        .unwrap();
+    s.append(
+        "x",
+        0,
+        &[event(1)],
+        Some(&record(ArenaStatus::Archived, &["a"])),
+        None,
+    )
+    .unwrap();
     assert!(s.participating("a").unwrap().is_empty());
 }
 
 #[test]
 fn the_database_refuses_to_edit_or_delete_events() {
     let (_dir, mut s) = open();
-    s.append("x", 0, &[event(1)], &record(ArenaStatus::Created, &[]))
-        .unwrap();
+    s.append(
+        "x",
+        0,
+        &[event(1)],
+        Some(&record(ArenaStatus::Created, &[])),
+        None,
+    )
+    .unwrap();
     assert!(
         s.conn
             .execute("UPDATE events SET actor = 'evil'", [])
@@ -143,8 +206,14 @@ fn damage_met_by_a_write_stops_every_later_write_to_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.db");
     let mut s = SqliteStorage::open(&path, Durability::Normal).unwrap();
-    s.append("x", 0, &[event(1)], &record(ArenaStatus::Created, &["a"]))
-        .unwrap();
+    s.append(
+        "x",
+        0,
+        &[event(1)],
+        Some(&record(ArenaStatus::Created, &["a"])),
+        None,
+    )
+    .unwrap();
     // Past the size checked on open, so that only the write itself can meet the damage.
     let pad = vec![0u8; CHECKED_ON_OPEN_BYTES as usize + (1 << 20)];
     s.conn
@@ -168,7 +237,13 @@ fn damage_met_by_a_write_stops_every_later_write_to_the_file() {
 
     let mut s = SqliteStorage::open(&path, Durability::Normal).expect("not checked on open");
     let first = s
-        .append("y", 0, &[event(1)], &record(ArenaStatus::Created, &["a"]))
+        .append(
+            "y",
+            0,
+            &[event(1)],
+            Some(&record(ArenaStatus::Created, &["a"])),
+            None,
+        )
         .unwrap_err();
     let ArenaError::Storage(message) = &first else {
         panic!("{first:?}")
@@ -188,4 +263,63 @@ fn damage_met_by_a_write_stops_every_later_write_to_the_file() {
         damaged_bytes,
         "nothing written"
     );
+}
+
+#[test]
+fn an_append_over_a_truncated_log_is_refused_and_writes_nothing() {
+    let (_dir, mut s) = open();
+    let created = record(ArenaStatus::Created, &["a"]);
+    s.append("x", 0, &[event(1), event(2)], Some(&created), None)
+        .unwrap();
+    s.conn
+        .execute_batch(
+            "DROP TRIGGER events_no_delete;
+             DELETE FROM events WHERE arena_id = 'x' AND seq = 2;",
+        )
+        .unwrap();
+    assert_eq!(
+        s.append("x", 2, &[event(3)], None, Some("three")),
+        Err(ArenaError::Storage(
+            "arena x: the log ends at event 1 but the stored head is event 2: refusing to append \
+             over a broken log (nothing was written; `arena verify x` names the damage)"
+                .into()
+        ))
+    );
+    assert_eq!(s.read_events("x", 0, 10).unwrap().len(), 1);
+    assert_eq!(s.snapshot("x", u64::MAX).unwrap(), None);
+    assert_eq!(s.head("x").unwrap().map(|h| h.seq), Some(2));
+}
+
+#[test]
+fn a_schema_4_arena_keeps_its_head_and_its_state_becomes_its_first_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v4.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..4] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 4).unwrap();
+        conn.execute(
+            "INSERT INTO arenas VALUES ('x', 'active', 1, 'h1', '{\"state\":1}')",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO events VALUES ('x', 1, 't', 'a', 'k', '{}', 'h1')",
+            [],
+        )
+        .unwrap();
+    }
+    let mut s = SqliteStorage::open(&path, Durability::Normal).unwrap();
+    assert_eq!(
+        s.head("x").unwrap().map(|h| (h.seq, h.hash)),
+        Some((1, "h1".into()))
+    );
+    assert_eq!(
+        s.snapshot("x", 1).unwrap().map(|k| (k.seq, k.state)),
+        Some((1, "{\"state\":1}".into()))
+    );
+    s.append("x", 1, &[event(2)], None, None).unwrap();
+    assert_eq!(s.head("x").unwrap().map(|h| h.seq), Some(2));
 }
