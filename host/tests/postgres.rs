@@ -372,7 +372,10 @@ fn a_database_written_by_schema_version_4_migrates_verifies_and_goes_on_writing(
         .collect();
     assert_eq!(events, [13, 14, 6, 2]);
     let active = &arenas[0].id;
-    assert_eq!(host.active_arenas_for("wendy").unwrap(), [active.clone()]);
+    assert_eq!(
+        host.active_arenas_for("wendy").unwrap(),
+        std::slice::from_ref(active)
+    );
     let wendy = host.handle(active, "wendy").unwrap();
     wendy.complete_step(3).unwrap();
     wendy.report_progress("south side next").unwrap();
