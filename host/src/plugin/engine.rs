@@ -43,6 +43,9 @@ pub struct PluginEngine {
     linkers: Mutex<HashMap<u8, Arc<Linker<PluginState>>>>,
     components: Mutex<HashMap<[u8; 32], Component>>,
     pres: Mutex<HashMap<PreKey, AgentPre<PluginState>>>,
+    /// The digests of the component bytes still in use, by allocation: plugins that share their
+    /// bytes (a run's workers of one component) are hashed once.
+    digests: Mutex<Vec<(std::sync::Weak<[u8]>, [u8; 32])>>,
 }
 
 impl PluginEngine {
@@ -78,6 +81,7 @@ impl PluginEngine {
             linkers: Mutex::default(),
             components: Mutex::default(),
             pres: Mutex::default(),
+            digests: Mutex::default(),
         })
     }
 
@@ -152,6 +156,22 @@ impl PluginEngine {
         self.prepare(spec, handle.grant())?.instantiate(handle)
     }
 
+    /// The SHA-256 of `component`, computed once per allocation of its bytes.
+    fn digest(&self, component: &Arc<[u8]>) -> [u8; 32] {
+        let mut known = self.digests.lock().unwrap_or_else(|e| e.into_inner());
+        // Only live allocations are compared, so an address cannot have been reused.
+        known.retain(|(bytes, _)| bytes.strong_count() > 0);
+        let seen = known
+            .iter()
+            .find(|(bytes, _)| std::ptr::addr_eq(bytes.as_ptr(), Arc::as_ptr(component)))
+            .map(|(_, digest)| *digest);
+        seen.unwrap_or_else(|| {
+            let digest = Sha256::digest(component).into();
+            known.push((Arc::downgrade(component), digest));
+            digest
+        })
+    }
+
     /// Checks `spec`'s imports against `grant` and returns it compiled and linked (each once per
     /// component, and per component and grant), ready to instantiate for handles with that grant.
     pub fn prepare(
@@ -167,7 +187,7 @@ impl PluginEngine {
             }
             .of(&spec.name, &spec.agent)
         };
-        let digest: [u8; 32] = Sha256::digest(&spec.component).into();
+        let digest = self.digest(&spec.component);
         let http = !spec.allowed_outbound_hosts.is_empty();
         let key = (digest, link_bits(&grant, http));
         let cached = self

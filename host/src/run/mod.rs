@@ -205,11 +205,17 @@ pub fn run_with(
         return Err(RunError::Manifest("no [[plugin]] entries".into()));
     }
     let env = |name: &str| std::env::var(name).ok();
-    let specs = manifest
+    let mut specs = manifest
         .plugins
         .iter()
         .map(|entry| entry.spec(base, env))
         .collect::<Result<Vec<_>, _>>()?;
+    // Plugins of one component share its bytes, so that the engine hashes them once.
+    for i in 1..specs.len() {
+        if let Some(first) = specs[..i].iter().position(|s| s.name == specs[i].name) {
+            specs[i].component = specs[first].component.clone();
+        }
+    }
     let participants = manifest
         .plugins
         .iter()

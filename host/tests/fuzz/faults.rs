@@ -1,6 +1,7 @@
 //! A storage that fails on purpose: it wraps the host's real backend and, when the test arms it,
 //! fails one call — a read, or an append before it writes or after it has committed (the answer is
-//! lost on its way back) — or answers one append with `conflict`. Everything else passes through.
+//! lost on its way back) — answers one append with `conflict`, or returns one page of events
+//! malformed. Everything else passes through.
 //!
 //! The only file that knows the storage traits: when they change, this is the file to adapt.
 
@@ -22,6 +23,10 @@ pub enum Fault {
     AppendAfter,
     /// Answer the next append with `conflict`, writing nothing.
     Conflict,
+    /// Answer the `nth` page of events read (1 for the first) malformed: two events out of order,
+    /// an event twice, or an event past the log's head. The component must refuse it as a `storage`
+    /// error of its own.
+    Malformed { nth: u32 },
 }
 
 /// The text every injected error carries.
@@ -55,6 +60,21 @@ impl Plan {
             }
         }
         Ok(())
+    }
+
+    /// Whether this page of events is to be returned malformed.
+    fn malformed(&self) -> bool {
+        let mut plan = self.0.lock().unwrap();
+        let (armed, reads, fired) = &mut *plan;
+        if let Some(fault @ Fault::Malformed { nth }) = *armed {
+            *reads += 1;
+            if *reads == nth {
+                *armed = None;
+                *fired = Some(fault);
+                return true;
+            }
+        }
+        false
     }
 
     /// The append fault to inject now, if one is armed.
@@ -96,7 +116,22 @@ impl Storage for Faulty {
         limit: u32,
     ) -> Result<Vec<Event>, ArenaError> {
         self.plan.read()?;
-        self.inner.read_events(arena, after, limit)
+        let mut page = self.inner.read_events(arena, after, limit)?;
+        if self.plan.malformed() {
+            match page.len() {
+                0 => page.push(Event {
+                    seq: after + 1,
+                    at: "2026-01-01T00:00:00Z".into(),
+                    actor: "nobody".into(),
+                    kind: "step-completed".into(),
+                    payload: r#"{"step":1,"v":1}"#.into(),
+                    hash: "0".repeat(64),
+                }),
+                1 => page.push(page[0].clone()),
+                _ => page.swap(0, 1),
+            }
+        }
+        Ok(page)
     }
 
     fn append(

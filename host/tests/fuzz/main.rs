@@ -383,6 +383,17 @@ fn injected<T>(result: &Result<T, HostError>) -> bool {
     matches!(result, Err(HostError::Arena(ArenaError::Storage(m))) if m.contains(INJECTED))
 }
 
+/// Whether `result` is the storage error `fault` should cause: the injected one, or for a
+/// malformed page the component's own refusal of it.
+fn refused_by_storage<T>(fault: Fault, result: &Result<T, HostError>) -> bool {
+    match fault {
+        Fault::Malformed { .. } => {
+            matches!(result, Err(HostError::Arena(ArenaError::Storage(m))) if !m.contains(INJECTED))
+        }
+        _ => injected(result),
+    }
+}
+
 /// The faults a run may arm, by name.
 fn fault_name(fault: Fault) -> &'static str {
     match fault {
@@ -390,6 +401,7 @@ fn fault_name(fault: Fault) -> &'static str {
         Fault::AppendBefore => "append-before",
         Fault::AppendAfter => "append-after",
         Fault::Conflict => "conflict",
+        Fault::Malformed { .. } => "malformed-read",
     }
 }
 

@@ -5,13 +5,18 @@ use arena_host::types::{ArenaConfig, ArenaStatus};
 use arena_host::{Operation, operation_permission};
 
 use super::faults::Fault;
-use super::{AGENTS, Fuzz, UNKNOWN, fault_name, injected, refusal};
+use super::{AGENTS, Fuzz, UNKNOWN, fault_name, injected, refusal, refused_by_storage};
 
 impl Fuzz {
     /// Runs `n` operations, comparing every arena in full now and then.
     pub(crate) fn run(&mut self, n: u64) {
         for _ in 0..n {
             self.ops += 1;
+            // With faults, a host that has just opened now and then: its component holds no arena
+            // yet, so operations load theirs (snapshot and events) through the faulty storage.
+            if self.plan.is_some() && self.ops.is_multiple_of(40) {
+                self.host = super::open(&self.path, self.plan.clone());
+            }
             let create = if self.live().len() < 3 { 30 } else { 4 };
             if self.rng.chance(create) {
                 self.create();
@@ -43,7 +48,10 @@ impl Fuzz {
             0..=7 => Fault::Read {
                 nth: 1 + self.rng.below(3) as u32,
             },
-            8..=11 => Fault::AppendBefore,
+            8..=9 => Fault::Malformed {
+                nth: 1 + self.rng.below(2) as u32,
+            },
+            10..=11 => Fault::AppendBefore,
             12..=16 if after_commit => Fault::AppendAfter,
             12..=16 => Fault::AppendBefore,
             _ => Fault::Conflict,
@@ -85,8 +93,8 @@ impl Fuzz {
             None => self.host.create(&config),
         };
         match self.fired() {
-            Some(Fault::Read { .. } | Fault::AppendBefore) => {
-                if !injected(&result) {
+            Some(fault @ (Fault::Read { .. } | Fault::Malformed { .. } | Fault::AppendBefore)) => {
+                if !refused_by_storage(fault, &result) {
                     self.fail(format!("create under a storage fault answered {result:?}"));
                 }
                 self.compare_count();
@@ -187,8 +195,8 @@ impl Fuzz {
         let result = handle.perform(key.as_deref(), &op);
         let context = || format!("{op:?} by {actor:?} on {arena} with key {key:?}");
         match self.fired() {
-            Some(Fault::Read { .. } | Fault::AppendBefore) => {
-                if !injected(&result) {
+            Some(fault @ (Fault::Read { .. } | Fault::Malformed { .. } | Fault::AppendBefore)) => {
+                if !refused_by_storage(fault, &result) {
                     self.fail(format!("{} under a storage fault: {result:?}", context()));
                 }
                 // Nothing changed: the model goes back to where it was.
