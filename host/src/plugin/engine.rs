@@ -34,6 +34,9 @@ fn link_bits(grant: &[Permission], http: bool) -> u8 {
 /// A component's SHA-256 and a grant's bits: what an `InstancePre` is cached under.
 type PreKey = ([u8; 32], u8);
 
+/// Component bytes still in use, by allocation, with their SHA-256.
+type Digests = Vec<(std::sync::Weak<[u8]>, [u8; 32])>;
+
 /// Compiles and links plugins, caching a `Linker` per grant set and an `InstancePre` per
 /// (component, grant).
 pub struct PluginEngine {
@@ -45,7 +48,7 @@ pub struct PluginEngine {
     pres: Mutex<HashMap<PreKey, AgentPre<PluginState>>>,
     /// The digests of the component bytes still in use, by allocation: plugins that share their
     /// bytes (a run's workers of one component) are hashed once.
-    digests: Mutex<Vec<(std::sync::Weak<[u8]>, [u8; 32])>>,
+    digests: Mutex<Digests>,
 }
 
 impl PluginEngine {
