@@ -34,11 +34,13 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub const CHECKED_ON_OPEN_BYTES: u64 = 4 << 20;
 
 mod damage;
+mod indexed;
 mod integrity;
 mod schema;
 
 pub use damage::{Damaged, damaged};
 use damage::{failure, file_key, is_damage};
+use indexed::{write_members, write_tags};
 pub use integrity::integrity_check;
 pub use schema::{MIGRATIONS, SCHEMA_VERSION};
 use schema::{check_read_only, migrate};
@@ -562,42 +564,6 @@ fn check_log_end(
         .map_err(fail)?;
     super::check_log_end(arena, head_seq, &head_hash, last)?;
     Ok(LogEnd::AtHead)
-}
-
-fn write_members(
-    fail: impl Fn(rusqlite::Error) -> ArenaError + Copy,
-    tx: &Connection,
-    arena: &str,
-    record: &ArenaRecord,
-) -> Result<(), ArenaError> {
-    tx.prepare_cached("DELETE FROM members WHERE arena_id = ?1")
-        .and_then(|mut stmt| stmt.execute(params![arena]))
-        .map_err(fail)?;
-    let mut member = tx
-        .prepare_cached("INSERT OR IGNORE INTO members (agent, arena_id) VALUES (?1, ?2)")
-        .map_err(fail)?;
-    for agent in &record.participants {
-        member.execute(params![agent, arena]).map_err(fail)?;
-    }
-    Ok(())
-}
-
-fn write_tags(
-    fail: impl Fn(rusqlite::Error) -> ArenaError + Copy,
-    tx: &Connection,
-    arena: &str,
-    record: &ArenaRecord,
-) -> Result<(), ArenaError> {
-    tx.prepare_cached("DELETE FROM arena_tags WHERE arena_id = ?1")
-        .and_then(|mut stmt| stmt.execute(params![arena]))
-        .map_err(fail)?;
-    let mut tagged = tx
-        .prepare_cached("INSERT OR IGNORE INTO arena_tags (tag, arena_id) VALUES (?1, ?2)")
-        .map_err(fail)?;
-    for tag in &record.tags {
-        tagged.execute(params![tag, arena]).map_err(fail)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
