@@ -15,6 +15,36 @@ pub enum Behaviour {
     FailFirst { statuses: Vec<u16>, content: String },
     /// Accepts every request and never answers.
     Hang,
+    /// `200` with this message content once `gate` opens (or after [`GATE_LIMIT`], so that a test
+    /// whose gate never opens fails on its own assertions instead of hanging).
+    Gated { content: String, gate: Gate },
+}
+
+/// How long a gated answer waits for its gate at most.
+pub const GATE_LIMIT: Duration = Duration::from_secs(60);
+
+/// A condition a gated answer waits for: something the test saw happen.
+#[derive(Clone)]
+pub struct Gate(pub Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl Gate {
+    pub fn new(open: impl Fn() -> bool + Send + Sync + 'static) -> Gate {
+        Gate(Arc::new(open))
+    }
+
+    /// Waits until the gate opens, for [`GATE_LIMIT`] at most.
+    fn wait(&self) {
+        let until = Instant::now() + GATE_LIMIT;
+        while !(self.0)() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Gate")
+    }
 }
 
 /// A running model server; stops when dropped.
@@ -67,21 +97,30 @@ impl ModelServer {
                 {
                     auth.lock().unwrap().push(h.value.to_string());
                 }
-                let (status, content, latency) = match &behaviour {
+                let (status, content, latency, gate) = match &behaviour {
                     Behaviour::Hang => {
                         held.push(request);
                         continue;
                     }
-                    Behaviour::Answer { content, latency } => (200, content.clone(), *latency),
+                    Behaviour::Answer { content, latency } => {
+                        (200, content.clone(), *latency, None)
+                    }
                     Behaviour::FailFirst { statuses, content } => (
                         statuses.get(n).copied().unwrap_or(200),
                         content.clone(),
                         Duration::ZERO,
+                        None,
                     ),
+                    Behaviour::Gated { content, gate } => {
+                        (200, content.clone(), Duration::ZERO, Some(gate.clone()))
+                    }
                 };
                 // Each answer on a thread of its own, so that slow answers overlap.
                 let clock = clock.clone();
                 std::thread::spawn(move || {
+                    if let Some(gate) = gate {
+                        gate.wait();
+                    }
                     std::thread::sleep(latency);
                     let body = if status == 200 {
                         completion(&content)
@@ -129,6 +168,12 @@ impl ModelServer {
     /// Requests received so far.
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
+    }
+
+    /// A gate that opens at this server's first request.
+    pub fn requested(&self) -> Gate {
+        let requests = self.requests.clone();
+        Gate::new(move || requests.load(Ordering::SeqCst) > 0)
     }
 
     /// The bodies of the requests received so far.

@@ -275,19 +275,7 @@ impl Lane {
             }
             let mark = self.host.appends_mark();
             let events = self.host.events(&self.arena, *seen, 1000)?;
-            for event in events.iter().filter(|e| e.actor == agent) {
-                if let Some(status) = slot_status(event) {
-                    *finished = is_finished(status);
-                }
-            }
-            // A lifecycle transition by anyone changes what every participant may do, its author
-            // included (a coordinator that settled the arena archives it next, and must not sit out
-            // its idle time first); news by others matters to a plugin that is not finished.
-            // The plugin's own writes count too: they can only be those of its last turn, and a
-            // plugin that acted may have more to do (a coordinator settles, merges, then archives,
-            // one step a turn).
-            let lifecycle = events.iter().any(|e| LIFECYCLE.contains(&e.kind.as_str()));
-            if lifecycle || (!*finished && !events.is_empty()) {
+            if wakes(&events, agent, finished) {
                 return Ok(true);
             }
             if let Some(last) = events.last() {
@@ -303,6 +291,32 @@ impl Lane {
                 .wait_for_appends_since(mark, POLL.min(until - now))?;
         }
     }
+}
+
+/// Whether `events`, the next the arena holds for `agent`'s plugin, give it work, keeping
+/// `finished` up to date with the plugin's own slot updates.
+///
+/// A lifecycle transition by anyone changes what every participant may do, its author included (a
+/// coordinator that settled the arena archives it next, and must not sit out its idle time first);
+/// news by others matters to a plugin that is not finished. The plugin's own writes count too: they
+/// can only be those of its last turn, and a plugin that acted may have more to do (a coordinator
+/// settles, merges, then archives, one step a turn). A plugin that declared itself finished after
+/// an event has answered it: only what comes after its declaration wakes it (a transition committed
+/// while it was in its last turn, it may well have seen).
+fn wakes(events: &[Event], agent: &str, finished: &mut bool) -> bool {
+    let mut wake = false;
+    for event in events {
+        let status = slot_status(event).filter(|_| event.actor == agent);
+        if let Some(status) = status {
+            *finished = is_finished(status);
+            if *finished {
+                wake = false;
+                continue;
+            }
+        }
+        wake |= !*finished || LIFECYCLE.contains(&event.kind.as_str());
+    }
+    wake
 }
 
 /// Whether a slot's status says its owner is finished.
@@ -326,5 +340,74 @@ fn slot_status(event: &Event) -> Option<SlotStatus> {
         "done" => Some(SlotStatus::Done),
         "failed" => Some(SlotStatus::Failed),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: u64, actor: &str, kind: &str, payload: &str) -> Event {
+        Event {
+            seq,
+            at: String::new(),
+            actor: actor.into(),
+            kind: kind.into(),
+            payload: payload.into(),
+            hash: String::new(),
+        }
+    }
+
+    fn slot(seq: u64, actor: &str, status: &str) -> Event {
+        event(
+            seq,
+            actor,
+            "slot-updated",
+            &format!(r#"{{"v":1,"status":"{status}"}}"#),
+        )
+    }
+
+    #[test]
+    fn a_plugin_is_woken_by_news_until_it_declares_itself_finished() {
+        let mut finished = false;
+        assert!(!wakes(&[], "w", &mut finished));
+        assert!(wakes(
+            &[event(1, "x", "fact-added", "{}")],
+            "w",
+            &mut finished
+        ));
+        assert!(wakes(
+            &[event(1, "w", "fact-added", "{}")],
+            "w",
+            &mut finished
+        ));
+        // Its own last turn: whatever came before its declaration, a transition included.
+        let turn = [
+            event(1, "lead", "arena-activated", "{}"),
+            event(2, "w", "step-completed", "{}"),
+            slot(3, "w", "done"),
+        ];
+        assert!(!wakes(&turn, "w", &mut finished));
+        assert!(finished);
+        // Finished: the others' writes do not wake it, a later transition does.
+        assert!(!wakes(
+            &[event(4, "x", "fact-added", "{}")],
+            "w",
+            &mut finished
+        ));
+        assert!(wakes(
+            &[event(5, "lead", "arena-settling", "{}")],
+            "w",
+            &mut finished
+        ));
+        // Someone else's slot says nothing of this plugin; its own back at work wakes it again.
+        let mut finished = true;
+        assert!(!wakes(&[slot(6, "x", "working")], "w", &mut finished));
+        assert!(wakes(
+            &[slot(7, "w", "working"), event(8, "x", "fact-added", "{}")],
+            "w",
+            &mut finished
+        ));
+        assert!(!finished);
     }
 }

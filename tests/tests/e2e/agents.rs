@@ -2,6 +2,7 @@
 //! write quotas and the other limits a hostile plugin runs into — through `arena run`'s library.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arena_host::plugin::{PluginEngine, PluginErrorKind, TurnOutcome};
@@ -9,7 +10,7 @@ use arena_host::run::{self, Manifest, Observer, RunControl};
 use arena_host::types::{ArenaStatus, FactQuery};
 use arena_host::{ArenaHost, plugin::TurnReport};
 use arena_tests::fresh_host;
-use arena_tests::model::{Behaviour, ModelServer};
+use arena_tests::model::{Behaviour, Gate, ModelServer};
 
 fn guest(name: &str) -> String {
     PathBuf::from(env!("TEST_GUEST_DIR"))
@@ -22,12 +23,18 @@ fn guest(name: &str) -> String {
 /// (`turn-timeout 800`, `output-full`, `fuel`, `interrupted`, `other: …`), and all output.
 #[derive(Default)]
 struct Log {
+    /// The agents whose turns have started, in order, shared with the gates of [`Log::started`].
+    starts: Arc<Mutex<Vec<String>>>,
     turns: Vec<(String, String)>,
     stops: Vec<(String, String)>,
     output: String,
 }
 
 impl Observer for Log {
+    fn turn_started(&mut self, _plugin: &str, agent: &str, _turn: u32) {
+        self.starts.lock().unwrap().push(agent.to_string());
+    }
+
     fn turn_ended(&mut self, report: &TurnReport) {
         let outcome = match &report.outcome {
             TurnOutcome::Done(text) => format!("done: {text}"),
@@ -50,6 +57,12 @@ impl Observer for Log {
 }
 
 impl Log {
+    /// A gate that opens when a turn of `agent` has started.
+    fn started(&self, agent: &str) -> Gate {
+        let (starts, agent) = (self.starts.clone(), agent.to_string());
+        Gate::new(move || starts.lock().unwrap().contains(&agent))
+    }
+
     fn of(&self, agent: &str) -> Vec<&str> {
         self.turns
             .iter()
@@ -70,9 +83,13 @@ impl Log {
 
 /// Runs `manifest` on `host`, returning the summary and the log.
 fn run_manifest(host: &ArenaHost, manifest: &str) -> (run::RunSummary, Log) {
+    run_logged(host, manifest, Log::default())
+}
+
+/// Runs `manifest` on `host` into `log`, returning the summary and the log.
+fn run_logged(host: &ArenaHost, manifest: &str, mut log: Log) -> (run::RunSummary, Log) {
     let manifest = Manifest::parse(manifest).unwrap();
     let engine = PluginEngine::new().unwrap();
-    let mut log = Log::default();
     let summary = run::run_with(
         host,
         &engine,
@@ -126,6 +143,21 @@ fn rogue(mode: &str, limits: &str) -> String {
     )
 }
 
+/// A concurrent team that cannot finish before `gate` opens, plus `extra` plugin entries: a
+/// coordinator and one llm-worker whose model answers only then. (A team that may finish first
+/// could archive the arena before the plugin under test even starts its turn.)
+fn gated_team(gate: Gate, extra: &str) -> (ModelServer, String) {
+    let model = ModelServer::start(Behaviour::Gated {
+        content: ANSWER.into(),
+        gate,
+    });
+    let manifest = format!("{}\n{extra}", llm_team(1, "concurrent", &model));
+    (model, manifest)
+}
+
+/// What the test models answer the llm-worker.
+const ANSWER: &str = r#"{"content": "a section", "fact": "sections are short", "confidence": 0.8}"#;
+
 fn assert_finished_and_verified(host: &ArenaHost, summary: &run::RunSummary) {
     assert_eq!(
         summary.status,
@@ -140,10 +172,10 @@ fn assert_finished_and_verified(host: &ArenaHost, summary: &run::RunSummary) {
 fn a_model_that_never_answers_stops_its_plugin_at_the_turn_limit_and_the_others_finish() {
     let (_dir, host) = fresh_host();
     let model = ModelServer::start(Behaviour::Hang);
-    // The fetcher asks the URL its arena's goal names: here, the model that never answers.
-    let manifest = team(
-        2,
-        "concurrent",
+    // The fetcher asks the URL its arena's goal names: here, the model that never answers. The
+    // others finish once it has asked.
+    let (_team_model, manifest) = gated_team(
+        model.requested(),
         &format!(
             r#"
         [[plugin]]
@@ -156,9 +188,9 @@ fn a_model_that_never_answers_stops_its_plugin_at_the_turn_limit_and_the_others_
             path = guest("guest_fetcher"),
             endpoint = model.endpoint(),
         ),
-    )
-    .replace(
-        "finish beside a neighbour",
+    );
+    let manifest = manifest.replace(
+        "write four independent sections",
         &format!("{}/v1/chat/completions", model.endpoint()),
     );
     let started = Instant::now();
@@ -183,8 +215,10 @@ fn a_model_that_never_answers_stops_its_plugin_at_the_turn_limit_and_the_others_
 #[test]
 fn a_turn_asleep_past_its_limit_is_given_up_on_and_the_run_goes_on() {
     let (_dir, host) = fresh_host();
-    let manifest = team(3, "concurrent", &rogue("sleep", "turn_timeout_ms = 300"));
-    let (summary, log) = run_manifest(&host, &manifest);
+    let log = Log::default();
+    let rogue = rogue("sleep", "turn_timeout_ms = 300");
+    let (_model, manifest) = gated_team(log.started("rogue"), &rogue);
+    let (summary, log) = run_logged(&host, &manifest, log);
     assert_eq!(
         log.stops,
         vec![("rogue".to_string(), "turn-timeout 300".to_string())],
@@ -200,7 +234,9 @@ fn a_plugin_looping_on_host_calls_runs_out_of_fuel_they_are_charged() {
     // 100 M fuel is 5,000 host calls at their price; uncharged, the loop would run until the
     // wall-clock limit (an hour here).
     let limits = "fuel = 100000000\nturn_timeout_ms = 3600000";
-    let (summary, log) = run_manifest(&host, &team(2, "concurrent", &rogue("spin", limits)));
+    let log = Log::default();
+    let (_model, manifest) = gated_team(log.started("rogue"), &rogue("spin", limits));
+    let (summary, log) = run_logged(&host, &manifest, log);
     assert_eq!(
         log.stops,
         vec![("rogue".to_string(), "fuel".to_string())],
@@ -455,8 +491,7 @@ fn llm_team(workers: usize, schedule: &str, model: &ModelServer) -> String {
 fn llm_run(engine: &PluginEngine, workers: usize, schedule: &str) -> Duration {
     let (_dir, host) = fresh_host();
     let model = ModelServer::start(Behaviour::Answer {
-        content: r#"{"content": "a section", "fact": "sections are short", "confidence": 0.8}"#
-            .into(),
+        content: ANSWER.into(),
         latency: Duration::from_millis(300),
     });
     let manifest = Manifest::parse(&llm_team(workers, schedule, &model)).unwrap();
@@ -493,8 +528,7 @@ fn idle_time_is_sat_out_only_when_nothing_happened_and_finished_workers_skip_the
     // them: only a turn that wrote being followed by another at once lets it finish in time.
     let (_dir, host) = fresh_host();
     let model = ModelServer::start(Behaviour::Answer {
-        content: r#"{"content": "a section", "fact": "sections are short", "confidence": 0.8}"#
-            .into(),
+        content: ANSWER.into(),
         latency: Duration::from_millis(50),
     });
     let manifest = llm_team(4, "concurrent", &model)
@@ -510,10 +544,12 @@ fn idle_time_is_sat_out_only_when_nothing_happened_and_finished_workers_skip_the
             .position(|t| t.contains("asked test-model"))
             .unwrap_or_else(|| panic!("{agent} never asked the model:\n{}", log.everything()));
         // After its slot is done, a worker is woken only by the arena's settling (its archiving
-        // ends the run instead): one more turn at most, however many writes the others made.
+        // ends the run instead): one more turn at most, however many writes the others made. The
+        // coordinator may archive while that turn starts.
         let after: Vec<&&str> = turns[asked + 1..].iter().collect();
+        let lifecycle = |t: &&&str| t.contains("settling") || t.contains("archived");
         assert!(
-            after.len() <= 1 && after.iter().all(|t| t.contains("settling")),
+            after.len() <= 1 && after.iter().all(lifecycle),
             "{agent} took turns after finishing: {after:?}\n{}",
             log.everything()
         );
@@ -577,12 +613,19 @@ fn the_run_deadline_interrupts_the_turn_in_flight_in_either_schedule() {
     for schedule in ["rounds", "concurrent"] {
         let (_dir, host) = fresh_host();
         let limits = "fuel = 1000000000000\nturn_timeout_ms = 3600000";
-        let manifest = team(2, schedule, &rogue("spin", limits)).replace(
-            "max_turns = 60",
-            "max_turns = 60\n        deadline_ms = 1500",
-        );
+        let rogue = rogue("spin", limits);
+        let log = Log::default();
+        // In rounds the rogue takes its turn in the first round; a concurrent team must wait for it.
+        let (_model, manifest) = match schedule {
+            "rounds" => (None, team(2, schedule, &rogue)),
+            _ => {
+                let (model, manifest) = gated_team(log.started("rogue"), &rogue);
+                (Some(model), manifest)
+            }
+        };
+        let manifest = manifest.replace("[run]", "[run]\ndeadline_ms = 1500");
         let started = Instant::now();
-        let (summary, log) = run_manifest(&host, &manifest);
+        let (summary, log) = run_logged(&host, &manifest, log);
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "{schedule}: the deadline did not hold"
