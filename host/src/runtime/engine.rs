@@ -46,6 +46,10 @@ fn compiled(cache: Option<&Path>) -> Result<&'static Compiled, HostError> {
             let compile = || -> wasmtime::Result<Compiled> {
                 let mut config = Config::new();
                 config.epoch_interruption(true);
+                if std::env::var_os("ARENA_PERF_MAP").is_some() {
+                    // `/tmp/perf-PID.map`, for `perf report` (see the README's *Profiling*).
+                    config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+                }
                 let engine = Engine::new(&config)?;
                 start_ticker(&engine, "arena-epoch")?;
                 let digest: [u8; 32] = Sha256::digest(ARENA_COMPONENT).into();

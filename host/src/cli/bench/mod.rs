@@ -137,7 +137,12 @@ impl BenchConfig {
     pub fn standard(fixtures: PathBuf, arena_exe: Option<PathBuf>) -> Self {
         BenchConfig {
             durability: Durability::Normal,
-            ops: 200,
+            // More operations per sample, for a profile of one case that the component's compile
+            // does not swamp.
+            ops: std::env::var("ARENA_BENCH_OPS")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(200),
             samples: 5,
             writers: 32,
             ops_per_writer: 100,
