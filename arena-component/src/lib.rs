@@ -26,5 +26,5 @@ pub use clock::{Clock, SteppingClock, SystemClock};
 pub use events::{Change, Event};
 pub use handle::Handle;
 pub use manager::{ArenaManager, SnapshotPolicy, VerifyReport};
-pub use storage::{ArenaRecord, LogHead, MemoryStorage, Snapshot, Storage};
+pub use storage::{ArenaRecord, Layer, Layered, LogHead, MemoryStorage, Snapshot, Storage};
 pub use types::*;

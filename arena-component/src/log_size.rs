@@ -65,12 +65,11 @@ pub(crate) fn same_state(stored: &Arena, replayed: &Arena) -> bool {
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;
-    use std::sync::Arc;
 
     use super::*;
     use crate::clock::SteppingClock;
     use crate::manager::{ArenaManager, SnapshotPolicy};
-    use crate::storage::{ArenaRecord, LogHead, MemoryStorage, Snapshot};
+    use crate::storage::{Layer, Layered, MemoryStorage, Snapshot};
     use crate::types::{ArenaConfig, ArenaId, ArenaStatus, ParticipantSpec, Role, Strategy};
 
     /// How [`Rewriting`] changes the `log_bytes` of the snapshots it loads.
@@ -83,18 +82,19 @@ mod tests {
         Remove,
     }
 
-    /// A storage that rewrites the log size in the snapshots it returns.
+    /// Rewrites the log size in the snapshots a storage returns.
     struct Rewriting {
-        inner: Arc<MemoryStorage>,
         rewrite: Cell<Rewrite>,
     }
 
-    impl Storage for Rewriting {
-        fn head(&self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
-            self.inner.head(arena)
-        }
-        fn snapshot(&self, arena: &str, at_most: u64) -> Result<Option<Snapshot>, ArenaError> {
-            let mut stored = self.inner.snapshot(arena, at_most)?;
+    impl Layer<MemoryStorage> for Rewriting {
+        fn snapshot(
+            &self,
+            inner: &MemoryStorage,
+            arena: &str,
+            at_most: u64,
+        ) -> Result<Option<Snapshot>, ArenaError> {
+            let mut stored = inner.snapshot(arena, at_most)?;
             if let Some(stored) = stored.as_mut() {
                 let mut state: serde_json::Value = serde_json::from_str(&stored.state).unwrap();
                 match self.rewrite.get() {
@@ -108,42 +108,10 @@ mod tests {
             }
             Ok(stored)
         }
-        fn read_events(
-            &self,
-            arena: &str,
-            after: u64,
-            limit: u32,
-        ) -> Result<Vec<Event>, ArenaError> {
-            self.inner.read_events(arena, after, limit)
-        }
-        fn append(
-            &self,
-            arena: &str,
-            expected_seq: u64,
-            events: &[Event],
-            record: Option<&ArenaRecord>,
-            snapshot: Option<&str>,
-        ) -> Result<(), ArenaError> {
-            self.inner
-                .append(arena, expected_seq, events, record, snapshot)
-        }
-        fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
-            self.inner.participating(agent)
-        }
-        fn list_arenas(&self, after: Option<&str>, limit: u32) -> Result<Vec<ArenaId>, ArenaError> {
-            self.inner.list_arenas(after, limit)
-        }
-        fn tagged(
-            &self,
-            tag: &str,
-            after: Option<&str>,
-            limit: u32,
-        ) -> Result<Vec<ArenaId>, ArenaError> {
-            self.inner.tagged(tag, after, limit)
-        }
     }
 
-    type Manager = ArenaManager<Rewriting, SteppingClock>;
+    /// A manager on a storage it may share with others, whose snapshots it reads rewritten.
+    type Manager = ArenaManager<Layered<MemoryStorage, Rewriting>, SteppingClock>;
 
     /// A snapshot with every operation, so that every state a cold manager reads comes from one.
     const EVERY_OPERATION: SnapshotPolicy = SnapshotPolicy {
@@ -154,9 +122,11 @@ mod tests {
     /// An active arena of a coordinator and a worker, and its manager.
     fn active_arena() -> (Manager, ArenaId) {
         let manager = ArenaManager::new(
-            Rewriting {
-                inner: Arc::new(MemoryStorage::new()),
-                rewrite: Cell::new(Rewrite::Nothing),
+            Layered {
+                inner: MemoryStorage::new(),
+                layer: Rewriting {
+                    rewrite: Cell::new(Rewrite::Nothing),
+                },
             },
             SteppingClock::starting_at(0),
         )
@@ -183,9 +153,11 @@ mod tests {
     /// from a snapshot, rewritten as `rewrite` says.
     fn cold(manager: &Manager, rewrite: Rewrite) -> Manager {
         ArenaManager::new(
-            Rewriting {
-                inner: Arc::clone(&manager.storage().inner),
-                rewrite: Cell::new(rewrite),
+            Layered {
+                inner: manager.storage().inner.clone(),
+                layer: Rewriting {
+                    rewrite: Cell::new(rewrite),
+                },
             },
             SteppingClock::starting_at(10_000),
         )
@@ -244,7 +216,7 @@ mod tests {
         assert_eq!(cold.get(&id).unwrap().log_bytes, Some(bytes));
         assert_eq!(cold.verify(&id).unwrap().problem, None);
         let after = cold.handle(&id, "w").report_progress("more").unwrap();
-        cold.storage().rewrite.set(Rewrite::Nothing);
+        cold.storage().layer.rewrite.set(Rewrite::Nothing);
         assert_eq!(after.log_bytes, Some(logged(&cold, &id)));
         assert_eq!(cold.verify(&id).unwrap().problem, None);
     }

@@ -4,7 +4,7 @@
 //! (unit tests) or by the host's SQLite code (the native baseline).
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::events::Event;
 use crate::types::{AgentId, Arena, ArenaError, ArenaId, ArenaStatus};
@@ -104,6 +104,115 @@ impl<T: Storage + ?Sized> Storage for &T {
         limit: u32,
     ) -> Result<Vec<ArenaId>, ArenaError> {
         (**self).tagged(tag, after, limit)
+    }
+}
+
+/// What a [`Layered`] storage does to the calls it passes to the storage behind it. Each call goes
+/// through unchanged unless overridden: a layer names only what it changes.
+pub trait Layer<S: Storage> {
+    /// [`Storage::head`] on `inner`.
+    fn head(&self, inner: &S, arena: &str) -> Result<Option<LogHead>, ArenaError> {
+        inner.head(arena)
+    }
+    /// [`Storage::snapshot`] on `inner`.
+    fn snapshot(
+        &self,
+        inner: &S,
+        arena: &str,
+        at_most: u64,
+    ) -> Result<Option<Snapshot>, ArenaError> {
+        inner.snapshot(arena, at_most)
+    }
+    /// [`Storage::read_events`] on `inner`.
+    fn read_events(
+        &self,
+        inner: &S,
+        arena: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<Event>, ArenaError> {
+        inner.read_events(arena, after, limit)
+    }
+    /// [`Storage::append`] on `inner`.
+    fn append(
+        &self,
+        inner: &S,
+        arena: &str,
+        expected_seq: u64,
+        events: &[Event],
+        record: Option<&ArenaRecord>,
+        snapshot: Option<&str>,
+    ) -> Result<(), ArenaError> {
+        inner.append(arena, expected_seq, events, record, snapshot)
+    }
+    /// [`Storage::participating`] on `inner`.
+    fn participating(&self, inner: &S, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
+        inner.participating(agent)
+    }
+    /// [`Storage::list_arenas`] on `inner`.
+    fn list_arenas(
+        &self,
+        inner: &S,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ArenaId>, ArenaError> {
+        inner.list_arenas(after, limit)
+    }
+    /// [`Storage::tagged`] on `inner`.
+    fn tagged(
+        &self,
+        inner: &S,
+        tag: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ArenaId>, ArenaError> {
+        inner.tagged(tag, after, limit)
+    }
+}
+
+/// A storage whose every call goes through `layer` to `inner`: what tests of a storage the arena
+/// cannot trust (tampered, hostile, conflicting, racing) are made of.
+pub struct Layered<S, L> {
+    /// The storage that keeps everything.
+    pub inner: S,
+    /// What happens to the calls on their way.
+    pub layer: L,
+}
+
+impl<S: Storage, L: Layer<S>> Storage for Layered<S, L> {
+    fn head(&self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
+        self.layer.head(&self.inner, arena)
+    }
+    fn snapshot(&self, arena: &str, at_most: u64) -> Result<Option<Snapshot>, ArenaError> {
+        self.layer.snapshot(&self.inner, arena, at_most)
+    }
+    fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
+        self.layer.read_events(&self.inner, arena, after, limit)
+    }
+    fn append(
+        &self,
+        arena: &str,
+        expected_seq: u64,
+        events: &[Event],
+        record: Option<&ArenaRecord>,
+        snapshot: Option<&str>,
+    ) -> Result<(), ArenaError> {
+        self.layer
+            .append(&self.inner, arena, expected_seq, events, record, snapshot)
+    }
+    fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
+        self.layer.participating(&self.inner, agent)
+    }
+    fn list_arenas(&self, after: Option<&str>, limit: u32) -> Result<Vec<ArenaId>, ArenaError> {
+        self.layer.list_arenas(&self.inner, after, limit)
+    }
+    fn tagged(
+        &self,
+        tag: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ArenaId>, ArenaError> {
+        self.layer.tagged(&self.inner, tag, after, limit)
     }
 }
 
@@ -267,10 +376,11 @@ struct MemoryArena {
     snapshots: BTreeMap<u64, String>,
 }
 
-/// An in-memory storage honouring the contract; for unit tests.
-#[derive(Default)]
+/// An in-memory storage honouring the contract; for unit tests. A clone shares its arenas: managers
+/// on clones of one storage are hosts on one database.
+#[derive(Clone, Default)]
 pub struct MemoryStorage {
-    arenas: Mutex<BTreeMap<ArenaId, MemoryArena>>,
+    arenas: Arc<Mutex<BTreeMap<ArenaId, MemoryArena>>>,
 }
 
 impl MemoryStorage {

@@ -4,11 +4,11 @@
 use std::cell::Cell;
 
 use arena_component::events::Event;
-use arena_component::storage::{LogHead, Snapshot};
+use arena_component::storage::{Layer, Layered, Snapshot};
 use arena_component::types::limits;
 use arena_component::{
-    ArenaConfig, ArenaError, ArenaId, ArenaManager, ArenaRecord, MemoryStorage, Operation,
-    ParticipantSpec, Role, SlotStatus, SnapshotPolicy, SteppingClock, Storage, Strategy,
+    ArenaConfig, ArenaError, ArenaId, ArenaManager, MemoryStorage, Operation, ParticipantSpec,
+    Role, SlotStatus, SnapshotPolicy, SteppingClock, Storage, Strategy,
 };
 
 const START_MILLIS: i64 = 1_767_225_600_000;
@@ -189,31 +189,41 @@ enum Hostile {
     LaterSnapshot,
 }
 
-/// Stores faithfully; reads back broken in the way `mode` says.
-struct HostileStorage {
-    inner: MemoryStorage,
+/// Stores faithfully; reads back broken in the way its layer's `mode` says.
+type HostileStorage = Layered<MemoryStorage, Hostility>;
+
+/// How a [`HostileStorage`] breaks its reads: `mode`, and the other arena whose snapshot it hands
+/// out under [`Hostile::OtherSnapshot`].
+struct Hostility {
     mode: Cell<Hostile>,
     other: Cell<Option<&'static str>>,
 }
 
-impl Storage for HostileStorage {
-    fn head(&self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
-        self.inner.head(arena)
-    }
-
-    fn snapshot(&self, arena: &str, at_most: u64) -> Result<Option<Snapshot>, ArenaError> {
+impl Layer<MemoryStorage> for Hostility {
+    fn snapshot(
+        &self,
+        inner: &MemoryStorage,
+        arena: &str,
+        at_most: u64,
+    ) -> Result<Option<Snapshot>, ArenaError> {
         match (self.mode.get(), self.other.get()) {
             // The other arena's snapshot, as if it were this arena's.
-            (Hostile::OtherSnapshot, Some(other)) => self.inner.snapshot(other, at_most),
+            (Hostile::OtherSnapshot, Some(other)) => inner.snapshot(other, at_most),
             // The latest snapshot, whatever event was asked for.
-            (Hostile::LaterSnapshot, _) => self.inner.snapshot(arena, u64::MAX),
-            _ => self.inner.snapshot(arena, at_most),
+            (Hostile::LaterSnapshot, _) => inner.snapshot(arena, u64::MAX),
+            _ => inner.snapshot(arena, at_most),
         }
     }
 
-    fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
-        let all = self.inner.read_events(arena, 0, limits::PAGE)?;
-        let mut page = self.inner.read_events(arena, after, limit)?;
+    fn read_events(
+        &self,
+        inner: &MemoryStorage,
+        arena: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<Event>, ArenaError> {
+        let all = inner.read_events(arena, 0, limits::PAGE)?;
+        let mut page = inner.read_events(arena, after, limit)?;
         match self.mode.get() {
             Hostile::Honest | Hostile::OtherSnapshot | Hostile::LaterSnapshot => {}
             Hostile::Reversed => page.reverse(),
@@ -249,43 +259,10 @@ impl Storage for HostileStorage {
         }
         Ok(page)
     }
-
-    fn append(
-        &self,
-        arena: &str,
-        expected_seq: u64,
-        events: &[Event],
-        record: Option<&ArenaRecord>,
-        snapshot: Option<&str>,
-    ) -> Result<(), ArenaError> {
-        self.inner
-            .append(arena, expected_seq, events, record, snapshot)
-    }
-
-    fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
-        self.inner.participating(agent)
-    }
-
-    fn list_arenas(&self, after: Option<&str>, limit: u32) -> Result<Vec<ArenaId>, ArenaError> {
-        self.inner.list_arenas(after, limit)
-    }
-
-    fn tagged(
-        &self,
-        tag: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<ArenaId>, ArenaError> {
-        self.inner.tagged(tag, after, limit)
-    }
 }
 
 fn hostile() -> ArenaManager<HostileStorage, SteppingClock> {
-    manager(HostileStorage {
-        inner: MemoryStorage::new(),
-        mode: Cell::new(Hostile::Honest),
-        other: Cell::new(None),
-    })
+    manager(hostile_storage())
 }
 
 /// The storage error every read path answers under `mode`, after `after`.
@@ -295,7 +272,7 @@ fn refused(mode: Hostile, after: u64, limit: u32) -> String {
     for step in 1..=4 {
         m.handle(&id, "w1").complete_step(step).unwrap();
     }
-    m.storage().mode.set(mode);
+    m.storage().layer.mode.set(mode);
     let events = m.events(&id, after, limit);
     let observed = m.handle(&id, "w1").events(after, limit);
     assert_eq!(events, observed, "both read paths check the same way");
@@ -343,7 +320,7 @@ fn events_past_the_head_are_left_out() {
     let id = active(&m);
     m.handle(&id, "w1").complete_step(1).unwrap();
     let head = head(&m, &id);
-    m.storage().mode.set(Hostile::PastHead);
+    m.storage().layer.mode.set(Hostile::PastHead);
     let events = m.events(&id, 0, 100).unwrap();
     assert_eq!(events.last().map(|e| e.seq), Some(head));
     assert_eq!(m.handle(&id, "w1").events(0, 100).unwrap(), events);
@@ -366,7 +343,7 @@ fn replay_to_an_event_checks_its_reads_too() {
     let m = hostile();
     let id = active(&m);
     m.handle(&id, "w1").complete_step(1).unwrap();
-    m.storage().mode.set(Hostile::Gap);
+    m.storage().layer.mode.set(Hostile::Gap);
     assert!(matches!(m.get_at(&id, 3), Err(ArenaError::Storage(_))));
 }
 
@@ -384,12 +361,14 @@ fn an_honest_storage_passes_every_check() {
     assert_eq!(m.verify(&id).unwrap().problem, None);
 }
 
-/// A hostile storage (honest until told otherwise) on which every operation keeps a snapshot.
+/// A hostile storage, honest until told otherwise.
 fn hostile_storage() -> HostileStorage {
-    HostileStorage {
+    Layered {
         inner: MemoryStorage::new(),
-        mode: Cell::new(Hostile::Honest),
-        other: Cell::new(None),
+        layer: Hostility {
+            mode: Cell::new(Hostile::Honest),
+            other: Cell::new(None),
+        },
     }
 }
 
@@ -411,8 +390,8 @@ fn a_snapshot_of_another_arena_is_refused_by_name() {
         "the same head sequence"
     );
     let leaked: &'static str = Box::leak(theirs.clone().into_boxed_str());
-    storage.other.set(Some(leaked));
-    storage.mode.set(Hostile::OtherSnapshot);
+    storage.layer.other.set(Some(leaked));
+    storage.layer.mode.set(Hostile::OtherSnapshot);
     let cold = manager(&storage);
     let Err(ArenaError::Storage(why)) = cold.get(&mine) else {
         panic!("another arena's snapshot must be refused");
@@ -431,7 +410,7 @@ fn a_snapshot_past_the_event_asked_for_is_refused() {
     let id = active(&writer);
     writer.handle(&id, "w1").complete_step(1).unwrap();
     let last = head(&writer, &id);
-    storage.mode.set(Hostile::LaterSnapshot);
+    storage.layer.mode.set(Hostile::LaterSnapshot);
     let cold = manager(&storage);
     assert_eq!(
         cold.get_at(&id, 2),
@@ -440,6 +419,6 @@ fn a_snapshot_past_the_event_asked_for_is_refused() {
              it returned one at event {last}, past event 2"
         )))
     );
-    storage.mode.set(Hostile::Honest);
+    storage.layer.mode.set(Hostile::Honest);
     assert_eq!(cold.get_at(&id, 2).map(|a| a.last_seq), Ok(2));
 }

@@ -6,14 +6,13 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt::Debug;
-use std::sync::Arc;
 
 use arena_component::events::{Change, Event, replay};
 use arena_component::types::limits;
 use arena_component::{
     ArenaConfig, ArenaError, ArenaId, ArenaManager, ArenaRecord, ArenaStatus, ArtifactDraft, Clock,
-    Handle, Lifecycle, LogHead, MemoryStorage, Operation, Outcome, ParticipantSpec, Permission,
-    Role, Snapshot, SnapshotPolicy, Storage, Strategy,
+    Handle, Layer, Layered, Lifecycle, MemoryStorage, Operation, Outcome, ParticipantSpec,
+    Permission, Role, Snapshot, SnapshotPolicy, Storage, Strategy,
 };
 use chrono::{DateTime, Utc};
 
@@ -86,35 +85,45 @@ enum Tamper {
 }
 
 /// Stores faithfully, but can falsify the events it reads back (as a tampered database would).
-struct TamperingStorage {
-    inner: MemoryStorage,
+type TamperingStorage = Layered<MemoryStorage, Tampering>;
+
+/// What a [`TamperingStorage`] is set to falsify.
+struct Tampering {
     tamper: Cell<Tamper>,
 }
 
-impl TamperingStorage {
-    fn new() -> Self {
-        TamperingStorage {
-            inner: MemoryStorage::new(),
+/// A tampering storage that does not tamper yet.
+fn tampering_storage() -> TamperingStorage {
+    Layered {
+        inner: MemoryStorage::new(),
+        layer: Tampering {
             tamper: Cell::new(Tamper::Nothing),
-        }
+        },
     }
 }
 
-impl Storage for TamperingStorage {
-    fn head(&self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
-        self.inner.head(arena)
-    }
-
-    fn snapshot(&self, arena: &str, at_most: u64) -> Result<Option<Snapshot>, ArenaError> {
-        let mut kept = self.inner.snapshot(arena, at_most)?;
+impl Layer<MemoryStorage> for Tampering {
+    fn snapshot(
+        &self,
+        inner: &MemoryStorage,
+        arena: &str,
+        at_most: u64,
+    ) -> Result<Option<Snapshot>, ArenaError> {
+        let mut kept = inner.snapshot(arena, at_most)?;
         if let (Tamper::AlterSnapshot { from, to }, Some(kept)) = (self.tamper.get(), &mut kept) {
             kept.state = kept.state.replace(from, to);
         }
         Ok(kept)
     }
 
-    fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
-        let mut events = self.inner.read_events(arena, after, limit)?;
+    fn read_events(
+        &self,
+        inner: &MemoryStorage,
+        arena: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<Event>, ArenaError> {
+        let mut events = inner.read_events(arena, after, limit)?;
         match self.tamper.get() {
             Tamper::Nothing | Tamper::AlterSnapshot { .. } => {}
             Tamper::AlterPayload { seq, from, to } => {
@@ -123,58 +132,24 @@ impl Storage for TamperingStorage {
                 }
             }
             Tamper::DropLastEvent => {
-                let head = self.inner.head(arena)?.map_or(0, |h| h.seq);
+                let head = inner.head(arena)?.map_or(0, |h| h.seq);
                 events.retain(|e| e.seq != head);
             }
         }
         Ok(events)
     }
-
-    fn append(
-        &self,
-        arena: &str,
-        expected_seq: u64,
-        events: &[Event],
-        record: Option<&ArenaRecord>,
-        snapshot: Option<&str>,
-    ) -> Result<(), ArenaError> {
-        self.inner
-            .append(arena, expected_seq, events, record, snapshot)
-    }
-
-    fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
-        self.inner.participating(agent)
-    }
-
-    fn list_arenas(&self, after: Option<&str>, limit: u32) -> Result<Vec<ArenaId>, ArenaError> {
-        self.inner.list_arenas(after, limit)
-    }
-    fn tagged(
-        &self,
-        tag: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<ArenaId>, ArenaError> {
-        self.inner.tagged(tag, after, limit)
-    }
 }
 
-/// Answers `conflict` to the next `failures` appends (writing nothing), then delegates.
-struct ConflictingStorage {
-    inner: MemoryStorage,
+/// Answers `conflict` to the next appends its layer says (writing nothing), then delegates.
+type ConflictingStorage = Layered<MemoryStorage, Conflicts>;
+
+/// How many appends a [`ConflictingStorage`] still refuses, and how many it was asked for.
+struct Conflicts {
     failures: Cell<u32>,
     appends: Cell<u32>,
 }
 
-impl ConflictingStorage {
-    fn new() -> Self {
-        ConflictingStorage {
-            inner: MemoryStorage::new(),
-            failures: Cell::new(0),
-            appends: Cell::new(0),
-        }
-    }
-
+impl Conflicts {
     /// The next `n` appends conflict; resets the count of appends attempted.
     fn conflict_next(&self, n: u32) {
         self.failures.set(n);
@@ -186,21 +161,21 @@ impl ConflictingStorage {
     }
 }
 
-impl Storage for ConflictingStorage {
-    fn head(&self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
-        self.inner.head(arena)
+/// A storage that conflicts on nothing yet.
+fn conflicting_storage() -> ConflictingStorage {
+    Layered {
+        inner: MemoryStorage::new(),
+        layer: Conflicts {
+            failures: Cell::new(0),
+            appends: Cell::new(0),
+        },
     }
+}
 
-    fn snapshot(&self, arena: &str, at_most: u64) -> Result<Option<Snapshot>, ArenaError> {
-        self.inner.snapshot(arena, at_most)
-    }
-
-    fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
-        self.inner.read_events(arena, after, limit)
-    }
-
+impl Layer<MemoryStorage> for Conflicts {
     fn append(
         &self,
+        inner: &MemoryStorage,
         arena: &str,
         expected_seq: u64,
         events: &[Event],
@@ -213,94 +188,23 @@ impl Storage for ConflictingStorage {
             self.failures.set(failures - 1);
             return Err(ArenaError::Conflict);
         }
-        self.inner
-            .append(arena, expected_seq, events, record, snapshot)
-    }
-
-    fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
-        self.inner.participating(agent)
-    }
-
-    fn list_arenas(&self, after: Option<&str>, limit: u32) -> Result<Vec<ArenaId>, ArenaError> {
-        self.inner.list_arenas(after, limit)
-    }
-    fn tagged(
-        &self,
-        tag: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<ArenaId>, ArenaError> {
-        self.inner.tagged(tag, after, limit)
+        inner.append(arena, expected_seq, events, record, snapshot)
     }
 }
 
-/// One `MemoryStorage` shared by several managers, as one database is shared by several hosts.
-#[derive(Clone)]
-struct SharedStorage(Arc<MemoryStorage>);
+/// A storage shared with another manager that lets that writer in just before its next append: the
+/// append then runs against a log that moved since the operation loaded it.
+type RacingStorage = Layered<MemoryStorage, Rival>;
 
-impl Storage for SharedStorage {
-    fn head(&self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
-        self.0.head(arena)
-    }
-
-    fn snapshot(&self, arena: &str, at_most: u64) -> Result<Option<Snapshot>, ArenaError> {
-        self.0.snapshot(arena, at_most)
-    }
-
-    fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
-        self.0.read_events(arena, after, limit)
-    }
-
-    fn append(
-        &self,
-        arena: &str,
-        expected_seq: u64,
-        events: &[Event],
-        record: Option<&ArenaRecord>,
-        snapshot: Option<&str>,
-    ) -> Result<(), ArenaError> {
-        self.0.append(arena, expected_seq, events, record, snapshot)
-    }
-
-    fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
-        self.0.participating(agent)
-    }
-
-    fn list_arenas(&self, after: Option<&str>, limit: u32) -> Result<Vec<ArenaId>, ArenaError> {
-        self.0.list_arenas(after, limit)
-    }
-    fn tagged(
-        &self,
-        tag: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<ArenaId>, ArenaError> {
-        self.0.tagged(tag, after, limit)
-    }
-}
-
-/// A shared storage that lets another writer in just before its next append: the append then runs
-/// against a log that moved since the operation loaded it.
-struct RacingStorage {
-    shared: SharedStorage,
+/// What runs before a [`RacingStorage`]'s next append.
+struct Rival {
     before_next_append: RefCell<Option<Box<dyn FnOnce()>>>,
 }
 
-impl Storage for RacingStorage {
-    fn head(&self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
-        self.shared.head(arena)
-    }
-
-    fn snapshot(&self, arena: &str, at_most: u64) -> Result<Option<Snapshot>, ArenaError> {
-        self.shared.snapshot(arena, at_most)
-    }
-
-    fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
-        self.shared.read_events(arena, after, limit)
-    }
-
+impl Layer<MemoryStorage> for Rival {
     fn append(
         &self,
+        inner: &MemoryStorage,
         arena: &str,
         expected_seq: u64,
         events: &[Event],
@@ -311,70 +215,22 @@ impl Storage for RacingStorage {
         if let Some(rival) = rival {
             rival();
         }
-        self.shared
-            .append(arena, expected_seq, events, record, snapshot)
-    }
-
-    fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
-        self.shared.participating(agent)
-    }
-
-    fn list_arenas(&self, after: Option<&str>, limit: u32) -> Result<Vec<ArenaId>, ArenaError> {
-        self.shared.list_arenas(after, limit)
-    }
-    fn tagged(
-        &self,
-        tag: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<ArenaId>, ArenaError> {
-        self.shared.tagged(tag, after, limit)
+        inner.append(arena, expected_seq, events, record, snapshot)
     }
 }
 
 /// Returns `participating` in reverse order (the contract allows any order).
-struct UnsortedStorage(MemoryStorage);
+struct Unsorted;
 
-impl Storage for UnsortedStorage {
-    fn head(&self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
-        self.0.head(arena)
-    }
-
-    fn snapshot(&self, arena: &str, at_most: u64) -> Result<Option<Snapshot>, ArenaError> {
-        self.0.snapshot(arena, at_most)
-    }
-
-    fn read_events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
-        self.0.read_events(arena, after, limit)
-    }
-
-    fn append(
+impl Layer<MemoryStorage> for Unsorted {
+    fn participating(
         &self,
-        arena: &str,
-        expected_seq: u64,
-        events: &[Event],
-        record: Option<&ArenaRecord>,
-        snapshot: Option<&str>,
-    ) -> Result<(), ArenaError> {
-        self.0.append(arena, expected_seq, events, record, snapshot)
-    }
-
-    fn participating(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
-        let mut ids = self.0.participating(agent)?;
+        inner: &MemoryStorage,
+        agent: &str,
+    ) -> Result<Vec<ArenaId>, ArenaError> {
+        let mut ids = inner.participating(agent)?;
         ids.reverse();
         Ok(ids)
-    }
-
-    fn list_arenas(&self, after: Option<&str>, limit: u32) -> Result<Vec<ArenaId>, ArenaError> {
-        self.0.list_arenas(after, limit)
-    }
-    fn tagged(
-        &self,
-        tag: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<ArenaId>, ArenaError> {
-        self.0.tagged(tag, after, limit)
     }
 }
 
@@ -1566,7 +1422,13 @@ fn active_arenas_for_excludes_arenas_the_agent_never_joined() {
 
 #[test]
 fn active_arenas_for_is_sorted_whatever_order_the_storage_returns() {
-    let m = ArenaManager::new(UnsortedStorage(MemoryStorage::new()), TestClock::new());
+    let m = ArenaManager::new(
+        Layered {
+            inner: MemoryStorage::new(),
+            layer: Unsorted,
+        },
+        TestClock::new(),
+    );
     let ids: Vec<ArenaId> = (0..4).map(|_| arena_at(&m, Stage::Active)).collect();
     assert_eq!(
         m.storage().participating(WORKER).unwrap(),
@@ -1661,11 +1523,11 @@ fn verify_reports_no_problem_for_a_clean_arena() {
 
 #[test]
 fn verify_names_the_event_whose_payload_was_altered() {
-    let m = ArenaManager::new(TamperingStorage::new(), TestClock::new());
+    let m = ArenaManager::new(tampering_storage(), TestClock::new());
     let id = arena_at(&m, Stage::Active);
     m.handle(&id, WORKER).complete_step(1).unwrap();
     // Event 4 is the worker joining (1 created, 2 lead, 3 deputy): forge it into a coordinator.
-    m.storage().tamper.set(Tamper::AlterPayload {
+    m.storage().layer.tamper.set(Tamper::AlterPayload {
         seq: 4,
         from: r#""role":"worker""#,
         to: r#""role":"coordinator""#,
@@ -1681,11 +1543,11 @@ fn verify_names_the_event_whose_payload_was_altered() {
 
 #[test]
 fn verify_reports_a_log_whose_last_event_is_missing() {
-    let m = ArenaManager::new(TamperingStorage::new(), TestClock::new());
+    let m = ArenaManager::new(tampering_storage(), TestClock::new());
     let id = arena_at(&m, Stage::Active);
     m.handle(&id, WORKER).complete_step(1).unwrap();
     let head = event_count(&m, &id) as u64;
-    m.storage().tamper.set(Tamper::DropLastEvent);
+    m.storage().layer.tamper.set(Tamper::DropLastEvent);
     // Reads refuse the short log rather than pass it on; `verify` reports it.
     let Err(ArenaError::Storage(refused)) = m.events(&id, 0, limits::PAGE) else {
         panic!("a log that ends before its head must not be read as whole");
@@ -1710,15 +1572,15 @@ fn verify_reports_a_snapshot_that_does_not_match_its_events_with_its_seq() {
         min_bytes: 0,
         snapshot_percent: 0,
     };
-    let m = ArenaManager::new(TamperingStorage::new(), TestClock::new())
-        .with_snapshot_policy(every_append);
+    let m =
+        ArenaManager::new(tampering_storage(), TestClock::new()).with_snapshot_policy(every_append);
     let id = arena_at(&m, Stage::Active);
     m.handle(&id, LEAD).update_goal("Write a guide").unwrap();
     m.handle(&id, WORKER).complete_step(1).unwrap();
     let head = event_count(&m, &id) as u64;
     assert_eq!(m.verify(&id).unwrap().problem, None);
     // Every snapshot from the goal update on holds the new goal's words.
-    m.storage().tamper.set(Tamper::AlterSnapshot {
+    m.storage().layer.tamper.set(Tamper::AlterSnapshot {
         from: "Write a guide",
         to: "Write nothing",
     });
@@ -1744,11 +1606,11 @@ fn a_manager_loading_a_tampered_snapshot_refuses_one_of_another_event() {
         min_bytes: 0,
         snapshot_percent: 0,
     };
-    let m = ArenaManager::new(TamperingStorage::new(), TestClock::new())
-        .with_snapshot_policy(every_append);
+    let m =
+        ArenaManager::new(tampering_storage(), TestClock::new()).with_snapshot_policy(every_append);
     let id = arena_at(&m, Stage::Active);
     let head = event_count(&m, &id) as u64;
-    m.storage().tamper.set(Tamper::AlterSnapshot {
+    m.storage().layer.tamper.set(Tamper::AlterSnapshot {
         from: "\"last_seq\":",
         to: "\"last_seq\":1",
     });
@@ -1768,14 +1630,14 @@ fn a_manager_loading_a_tampered_snapshot_refuses_one_of_another_event() {
 
 #[test]
 fn an_operation_succeeds_after_transient_conflicts_and_leaves_no_gap() {
-    let m = ArenaManager::new(ConflictingStorage::new(), TestClock::new());
+    let m = ArenaManager::new(conflicting_storage(), TestClock::new());
     let id = arena_at(&m, Stage::Active);
     let before = event_count(&m, &id);
-    m.storage().conflict_next(3);
+    m.storage().layer.conflict_next(3);
 
     let arena = m.handle(&id, WORKER).complete_step(2).unwrap();
 
-    assert_eq!(m.storage().appends.get(), 4);
+    assert_eq!(m.storage().layer.appends.get(), 4);
     assert_eq!(event_count(&m, &id), before + 1);
     assert_eq!(arena, m.get(&id).unwrap());
     assert_gapless_and_verified(&m, &id);
@@ -1783,12 +1645,12 @@ fn an_operation_succeeds_after_transient_conflicts_and_leaves_no_gap() {
 
 #[test]
 fn create_succeeds_after_transient_conflicts_and_leaves_no_gap() {
-    let m = ArenaManager::new(ConflictingStorage::new(), TestClock::new());
-    m.storage().conflict_next(2);
+    let m = ArenaManager::new(conflicting_storage(), TestClock::new());
+    m.storage().layer.conflict_next(2);
 
     let id = m.create(&config(team())).unwrap();
 
-    assert_eq!(m.storage().appends.get(), 3);
+    assert_eq!(m.storage().layer.appends.get(), 3);
     assert_eq!(
         m.list(None, 10)
             .unwrap()
@@ -1803,36 +1665,44 @@ fn create_succeeds_after_transient_conflicts_and_leaves_no_gap() {
 
 #[test]
 fn an_operation_that_always_conflicts_returns_conflict_after_bounded_retries_and_writes_nothing() {
-    let m = ArenaManager::new(ConflictingStorage::new(), TestClock::new());
+    let m = ArenaManager::new(conflicting_storage(), TestClock::new());
     let id = arena_at(&m, Stage::Active);
-    m.storage().conflict_always();
+    m.storage().layer.conflict_always();
 
     let (result, written) = attempt(&m, &id, || m.handle(&id, WORKER).complete_step(2));
 
     assert_eq!(result, Err(ArenaError::Conflict));
     assert_eq!(written, 0);
-    assert_eq!(m.storage().appends.get(), limits::CONFLICT_RETRIES + 1);
+    assert_eq!(
+        m.storage().layer.appends.get(),
+        limits::CONFLICT_RETRIES + 1
+    );
     assert!(!m.get(&id).unwrap().aggregate.is_done(2));
 }
 
 #[test]
 fn create_that_always_conflicts_returns_conflict_after_bounded_retries_and_stores_nothing() {
-    let m = ArenaManager::new(ConflictingStorage::new(), TestClock::new());
-    m.storage().conflict_always();
+    let m = ArenaManager::new(conflicting_storage(), TestClock::new());
+    m.storage().layer.conflict_always();
 
     assert_eq!(m.create(&config(team())), Err(ArenaError::Conflict));
-    assert_eq!(m.storage().appends.get(), limits::CONFLICT_RETRIES + 1);
+    assert_eq!(
+        m.storage().layer.appends.get(),
+        limits::CONFLICT_RETRIES + 1
+    );
     assert_eq!(m.list(None, 10).unwrap(), []);
 }
 
 /// Two managers over one storage (two hosts on one database); `racer`'s next append is preceded by
 /// `rival`.
-fn racing_pair() -> (Manager<RacingStorage>, Manager<SharedStorage>, ArenaId) {
-    let shared = SharedStorage(Arc::new(MemoryStorage::new()));
+fn racing_pair() -> (Manager<RacingStorage>, Manager<MemoryStorage>, ArenaId) {
+    let shared = MemoryStorage::new();
     let racer = ArenaManager::new(
-        RacingStorage {
-            shared: shared.clone(),
-            before_next_append: RefCell::new(None),
+        Layered {
+            inner: shared.clone(),
+            layer: Rival {
+                before_next_append: RefCell::new(None),
+            },
         },
         TestClock::new(),
     );
@@ -1880,7 +1750,7 @@ fn a_refusal_decided_on_a_held_state_that_is_current_is_returned_and_writes_noth
 fn after_a_concurrent_write_the_operation_is_applied_to_the_new_state() {
     let (racer, rival, id) = racing_pair();
     let rival_id = id.clone();
-    *racer.storage().before_next_append.borrow_mut() = Some(Box::new(move || {
+    *racer.storage().layer.before_next_append.borrow_mut() = Some(Box::new(move || {
         rival.handle(&rival_id, LEAD).complete_step(1).unwrap();
     }));
 
@@ -1896,7 +1766,7 @@ fn after_a_concurrent_write_the_operation_is_applied_to_the_new_state() {
 fn after_a_concurrent_write_the_operation_is_validated_again() {
     let (racer, rival, id) = racing_pair();
     let rival_id = id.clone();
-    *racer.storage().before_next_append.borrow_mut() = Some(Box::new(move || {
+    *racer.storage().layer.before_next_append.borrow_mut() = Some(Box::new(move || {
         rival.handle(&rival_id, LEAD).complete_step(2).unwrap();
     }));
     let before = event_count(&racer, &id);
