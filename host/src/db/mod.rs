@@ -260,9 +260,9 @@ pub fn check_append<'a>(
         arena_component::ArenaError::InvalidInput(what) => ArenaError::InvalidInput(what),
         other => ArenaError::Storage(other.to_string()),
     })?;
-    events
+    Ok(events
         .last()
-        .ok_or_else(|| ArenaError::InvalidInput("an append needs at least one event".into()))
+        .expect("check_append refuses an append without events"))
 }
 
 /// Checks that the last event row of `arena`'s log (`last`: its sequence number and hash) is the

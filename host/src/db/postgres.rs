@@ -4,9 +4,10 @@
 //! [`Backend`] contract. An append is one statement, one round trip: `SELECT arena_append(…)`, a
 //! server-side function that checks the arena's head (its last event) is the expected one, inserts
 //! the events, and — when the append carries them — the record and the snapshot. Of two hosts racing
-//! on one arena, the second's insert of the same sequence number waits for the first's, then breaks
-//! the unique key on `(arena_id, seq)`: the function undoes everything it wrote and answers `false`,
-//! the host returns `conflict`, and the component reloads and retries. Every append also sends a
+//! on one arena, the second waits for the first's lock on the arena's row, then finds the head
+//! moved: the function writes nothing and answers `false`, the host returns `conflict`, and the
+//! component reloads and retries. The unique key on `(arena_id, seq)` backs this up in the log
+//! itself: an insert that breaks it undoes everything the call wrote and answers `false` too. Every append also sends a
 //! notification (`arena_events`, the arena id) that wakes readers on other hosts; the log stays the
 //! source of truth, so a reader that misses one still reads everything.
 //!

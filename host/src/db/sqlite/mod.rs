@@ -177,8 +177,7 @@ fn file_uri(path: &Path, query: &str) -> String {
 impl Storage for SqliteStorage {
     /// The head of the arena's log, as its row records it.
     fn head(&mut self, arena: &str) -> Result<Option<LogHead>, ArenaError> {
-        let file = Arc::clone(&self.file);
-        let fail = failure(&file);
+        let fail = failure(&self.file);
         self.conn
             .prepare_cached("SELECT head_seq, head_hash FROM arenas WHERE id = ?1")
             .and_then(|mut stmt| {
@@ -195,8 +194,7 @@ impl Storage for SqliteStorage {
 
     /// The arena's latest snapshot at or before event `at_most`.
     fn snapshot(&mut self, arena: &str, at_most: u64) -> Result<Option<StateSnapshot>, ArenaError> {
-        let file = Arc::clone(&self.file);
-        let fail = failure(&file);
+        let fail = failure(&self.file);
         self.conn
             .prepare_cached(
                 "SELECT seq, state FROM snapshots WHERE arena_id = ?1 AND seq <= ?2
@@ -221,8 +219,7 @@ impl Storage for SqliteStorage {
         after: u64,
         limit: u32,
     ) -> Result<Vec<Event>, ArenaError> {
-        let file = Arc::clone(&self.file);
-        let fail = failure(&file);
+        let fail = failure(&self.file);
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -256,12 +253,11 @@ impl Storage for SqliteStorage {
         record: Option<&ArenaRecord>,
         snapshot: Option<&str>,
     ) -> Result<(), ArenaError> {
-        let file = Arc::clone(&self.file);
-        let fail = failure(&file);
+        let fail = failure(&self.file);
         self.writable()?;
         let last = check_append(expected_seq, events, record)?;
         let append = Append {
-            file: &file,
+            file: &self.file,
             arena,
             expected_seq,
             events,
@@ -298,8 +294,7 @@ impl Storage for SqliteStorage {
 
     /// Ids of non-archived arenas where `agent` currently participates.
     fn participating(&mut self, agent: &str) -> Result<Vec<String>, ArenaError> {
-        let file = Arc::clone(&self.file);
-        let fail = failure(&file);
+        let fail = failure(&self.file);
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -317,8 +312,7 @@ impl Storage for SqliteStorage {
 
     /// Up to `limit` arena ids after `after`, ascending.
     fn list_arenas(&mut self, after: Option<&str>, limit: u32) -> Result<Vec<String>, ArenaError> {
-        let file = Arc::clone(&self.file);
-        let fail = failure(&file);
+        let fail = failure(&self.file);
         let mut stmt = self
             .conn
             .prepare_cached("SELECT id FROM arenas WHERE id > ?1 ORDER BY id LIMIT ?2")
@@ -336,8 +330,7 @@ impl Storage for SqliteStorage {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<String>, ArenaError> {
-        let file = Arc::clone(&self.file);
-        let fail = failure(&file);
+        let fail = failure(&self.file);
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -356,14 +349,14 @@ impl Backend for SqliteStorage {
     /// Opens the transaction a group commit's appends join (`BEGIN IMMEDIATE`: the write lock is
     /// taken now, so no other writer can slip in between the batch's appends).
     fn begin_batch(&mut self) -> Result<(), ArenaError> {
-        let file = Arc::clone(&self.file);
-        let fail = failure(&file);
+        let fail = failure(&self.file);
         self.writable()?;
         self.conn.execute_batch("BEGIN IMMEDIATE").map_err(fail)
     }
 
     /// Commits the open batch; on failure it is rolled back and nothing of it is stored.
     fn commit_batch(&mut self) -> Result<(), ArenaError> {
+        // The error is converted after the rollback, which needs the whole storage.
         let file = Arc::clone(&self.file);
         let fail = failure(&file);
         self.conn.execute_batch("COMMIT").map_err(|e| {
@@ -388,8 +381,7 @@ impl Backend for SqliteStorage {
 
     /// The last event of `arena` that `subscriber` accepted (0 for none).
     fn cursor(&mut self, arena: &str, subscriber: &str) -> Result<u64, ArenaError> {
-        let file = Arc::clone(&self.file);
-        let fail = failure(&file);
+        let fail = failure(&self.file);
         self.conn
             .prepare_cached("SELECT seq FROM cursors WHERE arena_id = ?1 AND subscriber = ?2")
             .and_then(|mut stmt| {
@@ -407,8 +399,7 @@ impl Backend for SqliteStorage {
         subscriber: &str,
         seq: u64,
     ) -> Result<(), ArenaError> {
-        let file = Arc::clone(&self.file);
-        let fail = failure(&file);
+        let fail = failure(&self.file);
         self.writable()?;
         self.conn
             .prepare_cached(
