@@ -267,8 +267,9 @@ pub fn check_sequence(
 /// `after + 1` onwards without gaps or repeats, there are at most `limit` of them, and the page stops
 /// short of `limit` only at the head. Events past `head` are not an error: another writer may append
 /// between the read of the head and this read, so the caller drops them (see
-/// `ArenaManager::events`) and the answer stays consistent with the head it read. The component runs it on every read,
-/// so a storage that breaks its contract gets a `storage` error naming how, never a wrong answer.
+/// `ArenaManager::events`) and the answer stays consistent with the head it read. The component
+/// runs it on every read, so a storage that breaks its contract gets a `storage` error naming how,
+/// never a wrong answer.
 ///
 /// # Failure
 ///
