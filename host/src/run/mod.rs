@@ -40,6 +40,7 @@
 mod concurrent;
 pub mod manifest;
 mod rounds;
+mod turn;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -298,26 +299,7 @@ pub fn run_with(
     };
     let cancels: Vec<_> = specs.iter().map(|s| s.cancel.clone()).collect();
     let outcome = match manifest.run.schedule {
-        Schedule::Rounds => {
-            // Turns run on this thread: a watcher interrupts the one in flight when the run ends.
-            let finished = AtomicBool::new(false);
-            std::thread::scope(|scope| {
-                scope.spawn(|| {
-                    while !finished.load(Ordering::Relaxed) {
-                        if run.ending() {
-                            cancels
-                                .iter()
-                                .for_each(|c| c.store(true, Ordering::Relaxed));
-                            return;
-                        }
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                });
-                let outcome = rounds::run(&run, plugins, observer);
-                finished.store(true, Ordering::Relaxed);
-                outcome
-            })?
-        }
+        Schedule::Rounds => rounds::run(&run, plugins, cancels, observer)?,
         Schedule::Concurrent => {
             let idle = manifest.plugins.iter().map(PluginEntry::idle).collect();
             concurrent::run(&run, plugins, idle, cancels, observer)?
@@ -381,15 +363,6 @@ struct Outcome {
     stopped: Vec<String>,
     /// The batches subscribers accepted, in delivery order.
     delivered: Vec<Delivered>,
-}
-
-/// `name (agent)` of each stopped plugin.
-fn stopped_names<'a>(plugins: impl IntoIterator<Item = &'a Plugin>) -> Vec<String> {
-    plugins
-        .into_iter()
-        .filter(|p| p.is_stopped())
-        .map(|p| format!("{} ({})", p.name(), p.agent()))
-        .collect()
 }
 
 /// Events handed to a subscriber at once; it catches up over several deliveries.
