@@ -760,3 +760,31 @@ fn a_sleeping_plugin_in_concurrent_is_cut_when_the_run_is_stopped() {
         log.everything()
     );
 }
+
+#[test]
+fn a_team_whose_memory_caps_sum_past_the_run_memory_cap_is_refused_naming_the_key() {
+    let (_dir, host) = fresh_host();
+    let engine = PluginEngine::new().unwrap();
+    // Two plugins at the default 64 MiB each: 128 MiB.
+    let over =
+        Manifest::parse(&team(2, "rounds", "").replace("[run]", "[run]\nmemory_mb = 127")).unwrap();
+    let error = run::run(&host, &engine, &over, Path::new("."), |_| {})
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        error,
+        "manifest: the 2 plugins' memory caps (memory_mb) sum to 128 MiB, over the team's cap \
+         of 127 MiB ([run] memory_mb)"
+    );
+    assert!(
+        host.list(None, 10).unwrap().is_empty(),
+        "an arena was created"
+    );
+    // At the cap, the team runs.
+    let (summary, _log) = run_manifest(
+        &host,
+        &team(2, "rounds", "").replace("[run]", "[run]\nmemory_mb = 128"),
+    );
+    assert_finished_and_verified(&host, &summary);
+}
