@@ -3,7 +3,12 @@
 //!
 //! [`api`] answers the JSON endpoints with the shapes `--json` prints, [`sse`] streams an arena's
 //! log as it commits, [`assets`] serves the page, [`guard`] checks the token and the Host header.
-//! Every handler runs its blocking host calls off the async runtime, within [`REQUEST_TIMEOUT`].
+//! Every handler runs its blocking host calls off the async runtime, within [`REQUEST_TIMEOUT`],
+//! and every request gets the same limit as a whole (a live stream's body excepted). Connections
+//! are hyper's, each accepted by [`serve`]'s loop: at most [`MAX_CONNECTIONS`] open at once (one
+//! past it is closed as soon as it is accepted), and one that has not sent a request's whole
+//! header within [`HEADER_TIMEOUT`] — the first request's, or the next on a kept-alive
+//! connection — is closed: a slow or idle client holds its place for ten seconds at most.
 
 mod api;
 mod assets;
@@ -18,6 +23,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use axum::Router;
 use axum::routing::get;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::sync::{Semaphore, watch};
 
 use arena_host::ArenaHost;
@@ -29,6 +38,14 @@ pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Host calls in flight at once; more requests wait (within their timeout) for a turn.
 const BLOCKING_CALLS: usize = 8;
+
+/// How long a connection may take to send a request's whole header, the first or the next one
+/// on a kept-alive connection; then it is closed.
+pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections open at once. One accepted past it is closed at once, which frees its descriptor
+/// and tells its client, instead of leaving it queued behind connections that may never speak.
+pub(crate) const MAX_CONNECTIONS: usize = 512;
 
 /// How long connections get to finish after Ctrl-C before the server stops anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -100,11 +117,31 @@ pub(crate) fn router(state: AppState) -> Router {
         .nest("/api", api)
         .merge(assets::routes())
         .fallback(api::no_such_path)
+        .method_not_allowed_fallback(api::wrong_method)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::check,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            time_limit,
+        ))
         .with_state(state)
+}
+
+/// Answers a request that has not produced its response within the request limit with a JSON
+/// 503 `timeout` (tower-http's `TimeoutLayer` would answer an empty body). A live stream's body
+/// flows after its response, so it is not cut.
+async fn time_limit(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(state.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::timeout(state.request_timeout).into_response(),
+    }
 }
 
 /// `arena serve`: serves until Ctrl-C, then lets open requests finish (live streams end at once).
@@ -148,20 +185,50 @@ async fn serve(host: ArenaHost, options: Options) -> Result<()> {
         request_timeout: REQUEST_TIMEOUT,
     };
     println!("serving http://{local}/ (Ctrl-C stops)");
-    let signal = async move {
+    tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
         eprintln!("stopping: finishing open requests");
         let _ = stop.send(true);
-    };
-    let mut stopped = shutdown.clone();
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(signal);
-    let grace = async move {
-        let _ = stopped.wait_for(|stop| *stop).await;
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
-    };
+    });
+    let app = router(state);
+    let graceful = GracefulShutdown::new();
+    let open = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut stopping = shutdown.clone();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopping.wait_for(|stop| *stop) => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors, say: pause rather than spin, and go on.
+                tracing::warn!("accepting a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(place) = open.clone().try_acquire_owned() else {
+            tracing::debug!("{MAX_CONNECTIONS} connections open: closing a new one");
+            drop(stream);
+            continue;
+        };
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A connection's errors (a client gone, a header too slow) are its own.
+            let _ = connection.await;
+            drop(place);
+        });
+    }
     tokio::select! {
-        served = server => served.context("serving")?,
-        () = grace => eprintln!("stopped after {} s of grace", SHUTDOWN_GRACE.as_secs()),
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            eprintln!("stopped after {} s of grace", SHUTDOWN_GRACE.as_secs());
+        }
     }
     Ok(())
 }

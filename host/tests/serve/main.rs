@@ -1,8 +1,10 @@
 //! `arena serve`, run as an operator runs it, asked over plain HTTP: the API's shapes and errors,
 //! its safety defaults (`api.rs`), and live events that arrive exactly once and in order
-//! (`streams.rs`). This file starts the server and speaks HTTP to it.
+//! (`streams.rs`), and connections that are slow, idle or many (`connections.rs`). This file
+//! starts the server and speaks HTTP to it.
 
 mod api;
+mod connections;
 mod streams;
 
 use std::io::{BufRead, BufReader, Read, Write};
