@@ -280,4 +280,68 @@ mod tests {
             let _ = stop.send(true);
         });
     }
+
+    #[test]
+    fn a_request_past_the_time_limit_is_answered_503_timeout_as_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = ArenaHost::open(dir.path().join("a.db"), Default::default()).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (stop, shutdown) = watch::channel(false);
+            let state = AppState {
+                host: host.clone(),
+                token: None,
+                calls: Arc::new(Semaphore::new(1)),
+                streams: Arc::new(Semaphore::new(1)),
+                max_streams: 1,
+                heads: sse::Heads::start(host, shutdown.clone()),
+                shutdown,
+                request_timeout: Duration::from_millis(50),
+            };
+            // A handler that keeps no limit of its own, behind the one every request gets.
+            let app = Router::new()
+                .route(
+                    "/slow",
+                    get(|| async {
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        "late"
+                    }),
+                )
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    time_limit,
+                ))
+                .with_state(state);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            let answer = tokio::task::spawn_blocking(move || {
+                use std::io::{Read, Write};
+                let mut stream = std::net::TcpStream::connect(addr).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(3)))
+                    .unwrap();
+                stream
+                    .write_all(b"GET /slow HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                    .unwrap();
+                let mut answer = String::new();
+                stream.read_to_string(&mut answer).unwrap();
+                answer
+            })
+            .await
+            .unwrap();
+            assert!(answer.starts_with("HTTP/1.0 503"), "{answer}");
+            let body = answer.split_once("\r\n\r\n").unwrap().1;
+            let body: serde_json::Value = serde_json::from_str(body).unwrap();
+            assert_eq!(body["error"], "timeout");
+            assert_eq!(
+                body["message"],
+                "the request did not finish within 50 ms; try again"
+            );
+            let _ = stop.send(true);
+        });
+    }
 }
