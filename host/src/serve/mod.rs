@@ -5,10 +5,11 @@
 //! log as it commits, [`assets`] serves the page, [`guard`] checks the token and the Host header.
 //! Every handler runs its blocking host calls off the async runtime, within [`REQUEST_TIMEOUT`],
 //! and every request gets the same limit as a whole (a live stream's body excepted). Connections
-//! are hyper's, each accepted by [`serve`]'s loop: at most [`MAX_CONNECTIONS`] open at once (one
-//! past it is closed as soon as it is accepted), and one that has not sent a request's whole
-//! header within [`HEADER_TIMEOUT`] — the first request's, or the next on a kept-alive
-//! connection — is closed: a slow or idle client holds its place for ten seconds at most.
+//! are hyper's, each accepted by [`serve`]'s loop: at most [`MAX_CONNECTIONS`] open at once, fewer
+//! under a low open-file limit (one past the cap is closed as soon as it is accepted), and one that
+//! has not sent a request's whole header within [`HEADER_TIMEOUT`] — the first request's, or the
+//! next on a kept-alive connection — is closed: a slow or idle client holds its place for ten
+//! seconds at most.
 
 mod api;
 mod assets;
@@ -43,9 +44,30 @@ const BLOCKING_CALLS: usize = 8;
 /// on a kept-alive connection; then it is closed.
 pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Connections open at once. One accepted past it is closed at once, which frees its descriptor
+/// Connections open at once, at most: fewer where the process may open fewer files
+/// ([`connection_cap`]). One accepted past the cap is closed at once, which frees its descriptor
 /// and tells its client, instead of leaving it queued behind connections that may never speak.
 pub(crate) const MAX_CONNECTIONS: usize = 512;
+
+/// Descriptors kept for everything but connections: the database, the runtime, live streams'
+/// watchers, the listener.
+const SPARE_DESCRIPTORS: usize = 64;
+
+/// [`MAX_CONNECTIONS`], or the process's open-file limit less [`SPARE_DESCRIPTORS`] when that is
+/// lower (at least 16), so that the cap is reached before the descriptors run out.
+fn connection_cap() -> usize {
+    #[cfg(unix)]
+    {
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+        if let Some(files) = limit.current {
+            let files = usize::try_from(files).unwrap_or(usize::MAX);
+            return files
+                .saturating_sub(SPARE_DESCRIPTORS)
+                .clamp(16, MAX_CONNECTIONS);
+        }
+    }
+    MAX_CONNECTIONS
+}
 
 /// How long connections get to finish after Ctrl-C before the server stops anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -192,7 +214,8 @@ async fn serve(host: ArenaHost, options: Options) -> Result<()> {
     });
     let app = router(state);
     let graceful = GracefulShutdown::new();
-    let open = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let cap = connection_cap();
+    let open = Arc::new(Semaphore::new(cap));
     let mut stopping = shutdown.clone();
     loop {
         let accepted = tokio::select! {
@@ -209,7 +232,7 @@ async fn serve(host: ArenaHost, options: Options) -> Result<()> {
             }
         };
         let Ok(place) = open.clone().try_acquire_owned() else {
-            tracing::debug!("{MAX_CONNECTIONS} connections open: closing a new one");
+            tracing::debug!("{cap} connections open: closing a new one");
             drop(stream);
             continue;
         };

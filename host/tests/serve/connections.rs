@@ -129,3 +129,48 @@ fn a_thousand_half_open_connections_do_not_keep_the_server_from_answering() {
         "the server still holds half-open connections"
     );
 }
+
+#[test]
+fn under_a_256_file_limit_1000_half_open_connections_do_not_keep_the_server_from_answering() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    // The program's own command, run under `ulimit -n 256` by a shell. Its cap on connections
+    // follows the limit, so it closes what it cannot hold as it accepts it, instead of leaving
+    // the queue behind the listener full of connections that never speak.
+    let program = program();
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg("ulimit -n 256 && exec \"$0\" \"$@\"")
+        .arg(program.get_program())
+        .arg("--db")
+        .arg(&db)
+        .args(["serve", "--addr", "127.0.0.1:0"]);
+    for (key, value) in program.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    let server = Server::spawn(command);
+    let opened = Instant::now();
+    let _held: Vec<TcpStream> = (0..1000).map(|_| half_open(server.addr)).collect();
+    let first = loop {
+        if answered_within(server.addr, Duration::from_secs(1)) == Some(200) {
+            break opened.elapsed();
+        }
+        assert!(
+            opened.elapsed() < Duration::from_secs(15),
+            "no answer within 15 s of opening 1,000 half-open connections"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    eprintln!("first answer {first:?} after the connections opened");
+    for _ in 0..10 {
+        assert_eq!(
+            answered_within(server.addr, Duration::from_secs(1)),
+            Some(200),
+            "not answered within 1 s"
+        );
+    }
+}

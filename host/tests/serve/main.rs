@@ -75,11 +75,18 @@ struct Server {
 
 impl Server {
     fn start(db: &Path, extra: &[&str]) -> Server {
-        let mut child = program()
+        let mut command = program();
+        command
             .arg("--db")
             .arg(db)
             .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(extra)
+            .args(extra);
+        Server::spawn(command)
+    }
+
+    /// `command`, an `arena serve` on an ephemeral port, started.
+    fn spawn(mut command: Command) -> Server {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
