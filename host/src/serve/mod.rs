@@ -9,7 +9,8 @@
 //! under a low open-file limit (one past the cap is closed as soon as it is accepted), and one that
 //! has not sent a request's whole header within [`HEADER_TIMEOUT`] — the first request's, or the
 //! next on a kept-alive connection — is closed: a slow or idle client holds its place for ten
-//! seconds at most.
+//! seconds at most. At Ctrl-C, a connection with a request in flight finishes it; any other is
+//! closed at once.
 
 mod api;
 mod assets;
@@ -26,7 +27,6 @@ use axum::Router;
 use axum::routing::get;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::sync::{Semaphore, watch};
 
@@ -213,7 +213,6 @@ async fn serve(host: ArenaHost, options: Options) -> Result<()> {
         let _ = stop.send(true);
     });
     let app = router(state);
-    let graceful = GracefulShutdown::new();
     let cap = connection_cap();
     let open = Arc::new(Semaphore::new(cap));
     let mut stopping = shutdown.clone();
@@ -236,24 +235,82 @@ async fn serve(host: ArenaHost, options: Options) -> Result<()> {
             drop(stream);
             continue;
         };
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            // A connection's errors (a client gone, a header too slow) are its own.
-            let _ = connection.await;
-            drop(place);
-        });
+        tokio::spawn(connection(stream, app.clone(), shutdown.clone(), place));
     }
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
-            eprintln!("stopped after {} s of grace", SHUTDOWN_GRACE.as_secs());
-        }
+    drop(listener);
+    // Every connection gives its place back when it ends.
+    let all = u32::try_from(cap).unwrap_or(u32::MAX);
+    if tokio::time::timeout(SHUTDOWN_GRACE, open.acquire_many(all))
+        .await
+        .is_err()
+    {
+        eprintln!("stopped after {} s of grace", SHUTDOWN_GRACE.as_secs());
     }
     Ok(())
+}
+
+/// Requests of one connection whose response is not ready yet.
+#[derive(Clone, Default)]
+struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+
+/// One request counted in [`InFlight`] until dropped.
+struct Counted(InFlight);
+
+impl InFlight {
+    fn enter(&self) -> Counted {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Counted(self.clone())
+    }
+
+    fn idle(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed) == 0
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        (self.0)
+            .0
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Serves one connection until it ends, holding its `place` under the cap. At shutdown, one with
+/// a request in flight finishes it; one without (idle, or still sending a header) is closed at once.
+async fn connection(
+    stream: tokio::net::TcpStream,
+    app: Router,
+    mut shutdown: watch::Receiver<bool>,
+    place: tokio::sync::OwnedSemaphorePermit,
+) {
+    let in_flight = InFlight::default();
+    let counter = in_flight.clone();
+    let inner = TowerToHyperService::new(app);
+    let service = hyper::service::service_fn(move |request| {
+        let counted = counter.enter();
+        let response = hyper::service::Service::call(&inner, request);
+        async move {
+            let response = response.await;
+            drop(counted);
+            response
+        }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    // A connection's errors (a client gone, a header too slow) are its own.
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        () = async { drop(shutdown.wait_for(|stop| *stop).await) } => {
+            if !in_flight.idle() {
+                connection.as_mut().graceful_shutdown();
+                let _ = connection.await;
+            }
+        }
+    }
+    drop(place);
 }
 
 #[cfg(test)]

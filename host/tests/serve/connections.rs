@@ -174,3 +174,35 @@ fn under_a_256_file_limit_1000_half_open_connections_do_not_keep_the_server_from
         );
     }
 }
+
+#[test]
+fn ctrl_c_stops_the_server_at_once_beside_idle_and_half_open_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&dir.path().join("a.db"), &[]);
+    // One kept alive after its request, one that never spoke, one halfway through its header.
+    let mut kept = TcpStream::connect(server.addr).expect("connect");
+    let request = format!("GET /api/arenas HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr);
+    kept.write_all(request.as_bytes()).unwrap();
+    let mut first = [0u8; 12];
+    kept.read_exact(&mut first).unwrap();
+    let _silent = TcpStream::connect(server.addr).expect("connect");
+    let _half = half_open(server.addr);
+    std::thread::sleep(Duration::from_millis(200));
+    let interrupted = Command::new("kill")
+        .args(["-INT", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let asked = Instant::now();
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(asked.elapsed() < Duration::from_secs(20), "still serving");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = asked.elapsed();
+    eprintln!("stopped {took:?} after Ctrl-C, {status}");
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(2), "took {took:?} to stop");
+}
