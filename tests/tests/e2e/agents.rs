@@ -788,3 +788,29 @@ fn a_team_whose_memory_caps_sum_past_the_run_memory_cap_is_refused_naming_the_ke
     );
     assert_finished_and_verified(&host, &summary);
 }
+
+#[test]
+fn a_subscriber_asleep_in_a_delivery_in_rounds_is_stopped_at_its_turn_limit() {
+    let (_dir, host) = fresh_host();
+    let watcher = format!(
+        r#"
+        [[plugin]]
+        agent = "watcher"
+        role = "observer"
+        component = {path:?}
+        turn_timeout_ms = 300
+        [plugin.config]
+        mode = "sleep"
+        "#,
+        path = guest("guest_bad_subscriber"),
+    );
+    let (summary, log) = run_manifest(&host, &team(2, "rounds", &watcher));
+    assert_eq!(
+        log.stops,
+        vec![("watcher".to_string(), "turn-timeout 300".to_string())],
+        "{}",
+        log.everything()
+    );
+    assert!(summary.stopped.iter().any(|s| s.contains("watcher")));
+    assert_finished_and_verified(&host, &summary);
+}
