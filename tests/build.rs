@@ -13,6 +13,7 @@ fn main() {
             "guest-big-arg",
             "guest-usurper",
             "guest-other-version",
+            "guest-wrong-turn",
             "guest-fetcher",
             "guest-rogue",
             "guest-subscriber",

@@ -998,3 +998,37 @@ fn a_reader_that_goes_away_ends_the_program_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(status.success(), "{status}: {stderr}");
 }
+
+#[test]
+fn a_refused_manifest_creates_no_database_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let plugins = "[[plugin]]\nagent = \"lead\"\nrole = \"coordinator\"\ncomponent = \"builtin:coordinator\"\n\
+                   [[plugin]]\nagent = \"w\"\nrole = \"worker\"\ncomponent = \"builtin:worker\"\n";
+    let refusals = [
+        // Past the team's memory cap.
+        (
+            format!("[arena]\ngoal = \"g\"\nsteps = 1\n[run]\nmemory_mb = 100\n{plugins}"),
+            "([run] memory_mb)",
+        ),
+        // A component that is not there.
+        (
+            format!(
+                "[arena]\ngoal = \"g\"\nsteps = 1\n{plugins}[[plugin]]\nagent = \"x\"\nrole = \"worker\"\ncomponent = \"missing.wasm\"\n"
+            ),
+            "missing.wasm",
+        ),
+        // A new arena without its steps.
+        (
+            format!("[arena]\ngoal = \"g\"\n{plugins}"),
+            "needs `goal` and `steps`",
+        ),
+    ];
+    for (text, expected) in refusals {
+        let manifest = dir.path().join("team.toml");
+        std::fs::write(&manifest, &text).unwrap();
+        let stderr = fails(&db, &["run", manifest.to_str().unwrap()]);
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(!db.exists(), "a refused manifest created {}", db.display());
+    }
+}

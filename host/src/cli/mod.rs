@@ -155,6 +155,10 @@ fn run(cli: Cli) -> Result<()> {
             &out,
         );
     }
+    if let Command::Run { manifest } = &cli.command {
+        // Before the database opens: a refused manifest leaves no file behind.
+        run::check(manifest)?;
+    }
     let location = Location::parse(&cli.db);
     // The error names the database and says why.
     let host = ArenaHost::open_at(location, host_options(&cli))?;

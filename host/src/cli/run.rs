@@ -16,11 +16,23 @@ use super::render::{Output, info_text};
 
 /// `run MANIFEST`: the arena the manifest describes, its plugins' paths relative to the manifest.
 pub(crate) fn manifest(s: &Session, manifest: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(manifest)
-        .with_context(|| format!("reading manifest {}", manifest.display()))?;
-    let parsed = Manifest::parse(&text).with_context(|| format!("in {}", manifest.display()))?;
+    let parsed = read(manifest)?;
     let base = manifest.parent().unwrap_or(Path::new("."));
     run_manifest(s, &parsed, base)
+}
+
+/// Reads and checks the manifest at `path` as far as it can be without the database; `run` calls
+/// it before the database is opened, so that a refused manifest creates no file.
+pub(crate) fn check(path: &Path) -> Result<()> {
+    let parsed = read(path)?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    run::check(&parsed, base).with_context(|| format!("in {}", path.display()))
+}
+
+fn read(path: &Path) -> Result<Manifest> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading manifest {}", path.display()))?;
+    Manifest::parse(&text).with_context(|| format!("in {}", path.display()))
 }
 
 /// `demo`: the sample plugins as a three-stage pipeline.

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, HasSelf, Linker, Type};
 use wasmtime::{Config, Engine};
 use wasmtime_wasi_config::WasiConfig;
 
@@ -229,9 +230,13 @@ impl PluginEngine {
                 pre
             }
         };
+        let component = pre.instance_pre().component();
+        // Checked here, before any arena exists: a wrong signature would otherwise surface only
+        // when the plugin is instantiated.
+        check_export(component, "plugin", "turn", TURN).map_err(invalid)?;
+        check_export(component, "subscriber", "on-events", ON_EVENTS).map_err(invalid)?;
         // Export lookups by name happen once here, not at every instantiation.
         let indices = AgentIndices::new(pre.instance_pre()).map_err(invalid)?;
-        let component = pre.instance_pre().component();
         let on_events = component
             .get_export_index(None, interface_name("subscriber"))
             .and_then(|subscriber| component.get_export_index(Some(&subscriber), "on-events"));
@@ -243,6 +248,86 @@ impl PluginEngine {
             indices,
             on_events,
         })
+    }
+}
+
+/// The signature of `plugin.turn`, as [`shape`] writes it.
+const TURN: &str = "func(u32) -> result<string, string>";
+
+/// The signature of `subscriber.on-events`, as [`shape`] writes it.
+const ON_EVENTS: &str = "func(list<record { seq: u64, at: string, actor: string, kind: string, \
+                         payload: string, hash: string }>) -> result<_, string>";
+
+/// Refuses an export `function` of the interface `interface` whose signature is not `expected`
+/// (a missing one is left to the bindings, which name it).
+fn check_export(
+    component: &Component,
+    interface: &str,
+    function: &str,
+    expected: &str,
+) -> wasmtime::Result<()> {
+    let name = interface_name(interface);
+    let Some((_, instance)) = component.get_export(None, name.as_str()) else {
+        return Ok(());
+    };
+    let Some((item, _)) = component.get_export(Some(&instance), function) else {
+        return Ok(());
+    };
+    let found = match item {
+        ComponentItem::ComponentFunc(func) => {
+            let params: Vec<String> = func.params().map(|(_, ty)| shape(&ty)).collect();
+            let results: Vec<String> = func.results().map(|ty| shape(&ty)).collect();
+            match results.as_slice() {
+                [] => format!("func({})", params.join(", ")),
+                [one] => format!("func({}) -> {one}", params.join(", ")),
+                many => format!("func({}) -> ({})", params.join(", "), many.join(", ")),
+            }
+        }
+        _ => "not a function".to_string(),
+    };
+    if found != expected {
+        wasmtime::bail!("its export `{name}#{function}` is `{found}`, not `{expected}`");
+    }
+    Ok(())
+}
+
+/// A component type written as WIT writes it, with type names resolved to their structure.
+fn shape(ty: &Type) -> String {
+    let opt = |ty: Option<Type>| ty.map_or("_".to_string(), |t| shape(&t));
+    match ty {
+        Type::Bool => "bool".into(),
+        Type::S8 => "s8".into(),
+        Type::U8 => "u8".into(),
+        Type::S16 => "s16".into(),
+        Type::U16 => "u16".into(),
+        Type::S32 => "s32".into(),
+        Type::U32 => "u32".into(),
+        Type::S64 => "s64".into(),
+        Type::U64 => "u64".into(),
+        Type::Float32 => "f32".into(),
+        Type::Float64 => "f64".into(),
+        Type::Char => "char".into(),
+        Type::String => "string".into(),
+        Type::List(list) => format!("list<{}>", shape(&list.ty())),
+        Type::Record(record) => {
+            let fields: Vec<String> = record
+                .fields()
+                .map(|f| format!("{}: {}", f.name, shape(&f.ty)))
+                .collect();
+            format!("record {{ {} }}", fields.join(", "))
+        }
+        Type::Tuple(tuple) => {
+            let types: Vec<String> = tuple.types().map(|t| shape(&t)).collect();
+            format!("tuple<{}>", types.join(", "))
+        }
+        Type::Option(option) => format!("option<{}>", shape(&option.ty())),
+        Type::Result(result) => format!("result<{}, {}>", opt(result.ok()), opt(result.err())),
+        // The expected signatures hold none of the rest: their kind is enough to tell them apart.
+        other => format!("{other:?}")
+            .split(['(', ' '])
+            .next()
+            .unwrap_or("type")
+            .to_lowercase(),
     }
 }
 

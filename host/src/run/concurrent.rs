@@ -10,15 +10,17 @@
 //! those still working. Its thread ends when the arena is archived,
 //! when the plugin is stopped, or after `max_turns`; the run ends when every thread has. The run's
 //! deadline and Ctrl-C interrupt the turns in flight. A turn blocked where the host cannot
-//! interrupt it (a WASI sleep) past its limit and a grace period is given up on: the plugin is
-//! reported stopped, its thread left to end on its own, and the others carry on; its handle
-//! refuses every call after the limit, so it writes nothing more.
+//! interrupt it (a WASI sleep) past its limit and a grace period, or a grace period after the run
+//! must end, is given up on: the plugin is reported stopped, its thread left to end on its own,
+//! and the others carry on; its handle refuses every call after the limit or the end, so it
+//! writes nothing more.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use super::turn::GRACE;
 use super::{Delivered, Handed, Observer, Outcome, Run, RunError, deliver};
 use crate::ArenaHost;
 use crate::plugin::{Plugin, PluginErrorKind, TurnOutcome, TurnReport};
@@ -35,9 +37,6 @@ const LIFECYCLE: [&str; 4] = [
     "arena-archived",
     "arena-aborted",
 ];
-
-/// How long past its limit a turn may stay blocked before the run stops waiting for it.
-const GRACE: Duration = Duration::from_secs(2);
 
 /// Batches a subscriber may take to catch up before a turn, or at the end.
 const CATCH_UP_BATCHES: usize = 100;
@@ -109,9 +108,12 @@ pub(super) fn run(
                 .for_each(|c| c.store(true, Ordering::Relaxed));
         }
     };
+    // When the run began to end (its deadline, Ctrl-C).
+    let mut ending: Option<Instant> = None;
     while finished.iter().any(|f| !f) {
-        if run.ending() {
+        if run.ending() && ending.is_none() {
             end(true);
+            ending = Some(Instant::now());
         }
         match inbox.recv_timeout(POLL) {
             Ok(Note::Started { index, turn }) if !finished[index] => {
@@ -140,19 +142,35 @@ pub(super) fn run(
             Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
+        let cut = ending.is_some_and(|since| since.elapsed() >= GRACE);
         for index in 0..count {
-            let Some((turn, started)) = in_turn[index] else {
-                continue;
-            };
-            if finished[index] || started.elapsed() < limits[index] + GRACE {
+            if finished[index] {
                 continue;
             }
-            // Blocked past its limit where the host could not interrupt it: give up on it.
+            let Some((turn, started)) = in_turn[index] else {
+                if cut {
+                    // Past the end and its grace, blocked outside a turn (delivering events to a
+                    // subscriber that sleeps): the run stops waiting for it.
+                    finished[index] = true;
+                    tracing::warn!("given up on {} at the end of the run", names[index].1);
+                }
+                continue;
+            };
+            let kind = if cut {
+                PluginErrorKind::Interrupted
+            } else if started.elapsed() >= limits[index] + GRACE {
+                PluginErrorKind::TurnTimeout {
+                    limit_ms: limits[index].as_millis() as u64,
+                }
+            } else {
+                continue;
+            };
+            // Blocked past its limit, or past the run's end, where the host could not interrupt
+            // it: give up on it.
             finished[index] = true;
             cancels[index].store(true, Ordering::Relaxed);
             let (plugin, agent) = &names[index];
-            let limit_ms = limits[index].as_millis() as u64;
-            let error = PluginErrorKind::TurnTimeout { limit_ms }.of(plugin, agent);
+            let error = kind.of(plugin, agent);
             tracing::warn!("{error}");
             observer.turn_ended(&TurnReport {
                 plugin: plugin.clone(),

@@ -148,6 +148,51 @@ pub struct RunSection {
     /// `rounds` only: a pause after each turn, in milliseconds, so that a person watching the arena
     /// (`arena serve`) can follow it. None by default.
     pub pace_ms: Option<u64>,
+    /// The memory of the whole team, in MiB: the plugins' `memory_mb` caps may sum to this at
+    /// most, or the run is refused before anything is compiled. Default: half the machine's
+    /// memory ([`default_team_memory_bytes`]).
+    pub memory_mb: Option<u64>,
+}
+
+impl RunSection {
+    /// The team's memory cap in bytes: `memory_mb`, or [`default_team_memory_bytes`].
+    pub fn team_memory_bytes(&self) -> u64 {
+        self.memory_mb
+            .map_or_else(default_team_memory_bytes, |mb| mb.saturating_mul(1 << 20))
+    }
+
+    /// Refuses a team whose plugins' memory caps sum past [`RunSection::team_memory_bytes`],
+    /// naming the key.
+    pub fn check_team_memory(&self, plugins: &[PluginSpec]) -> Result<(), RunError> {
+        let cap = self.team_memory_bytes();
+        let sum = plugins
+            .iter()
+            .map(|p| p.limits.memory_bytes as u64)
+            .fold(0u64, u64::saturating_add);
+        if sum > cap {
+            return Err(RunError::Manifest(format!(
+                "the {} plugins' memory caps (memory_mb) sum to {} MiB, over the team's cap of \
+                 {} MiB ([run] memory_mb)",
+                plugins.len(),
+                sum >> 20,
+                cap >> 20
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The team's memory cap when `[run] memory_mb` is not set: half the machine's memory as
+/// `/proc/meminfo` gives it, or 4 GiB where it cannot be read.
+pub fn default_team_memory_bytes() -> u64 {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib.saturating_mul(1024))
+        });
+    total.map_or(4 << 30, |bytes| bytes / 2)
 }
 
 impl Default for RunSection {
@@ -157,6 +202,7 @@ impl Default for RunSection {
             max_turns: default_turns(),
             deadline_ms: None,
             pace_ms: None,
+            memory_mb: None,
         }
     }
 }
@@ -293,15 +339,30 @@ impl PluginEntry {
         let reading = |e: std::io::Error| {
             self.manifest_error(format_args!("reading {}: {e}", path.display()))
         };
-        let mut bytes = Vec::new();
-        std::fs::File::open(&path)
-            .and_then(|file| file.take(MAX_COMPONENT_BYTES + 1).read_to_end(&mut bytes))
-            .map_err(reading)?;
-        if bytes.len() as u64 > MAX_COMPONENT_BYTES {
-            return Err(self.manifest_error(format_args!(
+        let too_large = || {
+            self.manifest_error(format_args!(
                 "{} is larger than the cap of {MAX_COMPONENT_BYTES} bytes for a component",
                 path.display()
-            )));
+            ))
+        };
+        let file = std::fs::File::open(&path).map_err(reading)?;
+        // Its size is checked before a byte is read; a device or a pipe has none to check.
+        let metadata = file.metadata().map_err(reading)?;
+        if !metadata.is_file() {
+            return Err(
+                self.manifest_error(format_args!("{} is not a regular file", path.display()))
+            );
+        }
+        if metadata.len() > MAX_COMPONENT_BYTES {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::with_capacity(metadata.len() as usize);
+        // A file growing while it is read stops at the cap all the same.
+        file.take(MAX_COMPONENT_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(reading)?;
+        if bytes.len() as u64 > MAX_COMPONENT_BYTES {
+            return Err(too_large());
         }
         Ok(Arc::from(bytes))
     }
@@ -403,11 +464,57 @@ mod tests {
     }
 
     #[test]
-    fn an_oversized_component_file_is_refused_naming_the_cap() {
-        let entry = entry("");
-        let mut entry = entry;
+    fn an_oversized_component_file_is_refused_naming_the_cap_before_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        // Sparse: its size says too large, though no byte of it was ever written.
+        let file = std::fs::File::create(dir.path().join("huge.wasm")).unwrap();
+        file.set_len(MAX_COMPONENT_BYTES + 1).unwrap();
+        let mut entry = entry("");
+        entry.component = "huge.wasm".into();
+        let error = entry.component(dir.path()).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!(
+                "manifest: plugin w: {} is larger than the cap of {MAX_COMPONENT_BYTES} bytes for \
+                 a component",
+                dir.path().join("huge.wasm").display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_component_that_is_not_a_regular_file_is_refused_unread() {
+        let mut entry = entry("");
         entry.component = "/dev/zero".into();
         let error = entry.component(Path::new("/")).unwrap_err().to_string();
-        assert!(error.contains(&MAX_COMPONENT_BYTES.to_string()), "{error}");
+        assert_eq!(error, "manifest: plugin w: /dev/zero is not a regular file");
+    }
+
+    #[test]
+    fn a_team_past_its_memory_cap_is_refused_naming_the_key() {
+        let manifest = Manifest::parse(
+            "[arena]\ngoal = \"g\"\nsteps = 1\n[run]\nmemory_mb = 100\n[[plugin]]\nagent = \"a\"\n\
+             role = \"worker\"\ncomponent = \"builtin:worker\"\nmemory_mb = 60\n[[plugin]]\n\
+             agent = \"b\"\nrole = \"worker\"\ncomponent = \"builtin:worker\"\nmemory_mb = 60",
+        )
+        .unwrap();
+        let specs: Vec<PluginSpec> = manifest
+            .plugins
+            .iter()
+            .map(|p| p.spec(Path::new("."), |_| None).unwrap())
+            .collect();
+        let error = manifest
+            .run
+            .check_team_memory(&specs)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("120 MiB") && error.contains("100 MiB"),
+            "{error}"
+        );
+        assert!(error.contains("[run] memory_mb"), "{error}");
+        assert!(manifest.run.check_team_memory(&specs[..1]).is_ok());
+        // The default fits the machine, and is never zero.
+        assert!(RunSection::default().team_memory_bytes() > 0);
     }
 }

@@ -10,6 +10,7 @@
 //! schedule = "concurrent"           # or "rounds": lockstep, deterministic
 //! max_turns = 100                   # per plugin (`max_rounds` is read too)
 //! deadline_ms = 600000              # optional: the whole run's wall-clock limit
+//! memory_mb = 4096                  # optional: the plugins' memory_mb may sum to this at most
 //!
 //! [[plugin]]
 //! agent = "lead"
@@ -40,6 +41,7 @@
 mod concurrent;
 pub mod manifest;
 mod rounds;
+mod turn;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -192,15 +194,34 @@ pub fn run(
     )
 }
 
-/// [`run`], stoppable through `control`.
-pub fn run_with(
-    host: &ArenaHost,
-    engine: &PluginEngine,
+/// Checks what can be checked of `manifest` without a database: every plugin entry (its component
+/// read within its size cap, its limits, config and secrets), the team's memory, the participants,
+/// and that a new arena has its goal and steps. `arena run` calls it before it opens the database,
+/// so that a refused manifest leaves no file behind.
+pub fn check(manifest: &Manifest, base: &Path) -> Result<(), RunError> {
+    read_plugins(manifest, base)?;
+    if manifest.arena.id.is_none()
+        && (manifest.arena.goal.is_none() || manifest.arena.steps.is_none())
+    {
+        return Err(RunError::Manifest(
+            "[arena] needs `goal` and `steps` for a new arena, or `id` to resume one".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The plugins of `manifest` (whose relative paths start at `base`) and the participants they
+/// declare, their team's memory checked.
+fn read_plugins(
     manifest: &Manifest,
     base: &Path,
-    control: &RunControl,
-    observer: &mut dyn Observer,
-) -> Result<RunSummary, RunError> {
+) -> Result<
+    (
+        Vec<crate::plugin::PluginSpec>,
+        Vec<crate::types::ParticipantSpec>,
+    ),
+    RunError,
+> {
     if manifest.plugins.is_empty() {
         return Err(RunError::Manifest("no [[plugin]] entries".into()));
     }
@@ -216,11 +237,25 @@ pub fn run_with(
             specs[i].component = specs[first].component.clone();
         }
     }
+    manifest.run.check_team_memory(&specs)?;
     let participants = manifest
         .plugins
         .iter()
         .map(PluginEntry::participant)
         .collect::<Result<Vec<_>, _>>()?;
+    Ok((specs, participants))
+}
+
+/// [`run`], stoppable through `control`.
+pub fn run_with(
+    host: &ArenaHost,
+    engine: &PluginEngine,
+    manifest: &Manifest,
+    base: &Path,
+    control: &RunControl,
+    observer: &mut dyn Observer,
+) -> Result<RunSummary, RunError> {
+    let (specs, participants) = read_plugins(manifest, base)?;
 
     // The grants: what the arena says now when resuming, else what its creation will declare.
     let resumed = manifest
@@ -298,26 +333,7 @@ pub fn run_with(
     };
     let cancels: Vec<_> = specs.iter().map(|s| s.cancel.clone()).collect();
     let outcome = match manifest.run.schedule {
-        Schedule::Rounds => {
-            // Turns run on this thread: a watcher interrupts the one in flight when the run ends.
-            let finished = AtomicBool::new(false);
-            std::thread::scope(|scope| {
-                scope.spawn(|| {
-                    while !finished.load(Ordering::Relaxed) {
-                        if run.ending() {
-                            cancels
-                                .iter()
-                                .for_each(|c| c.store(true, Ordering::Relaxed));
-                            return;
-                        }
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                });
-                let outcome = rounds::run(&run, plugins, observer);
-                finished.store(true, Ordering::Relaxed);
-                outcome
-            })?
-        }
+        Schedule::Rounds => rounds::run(&run, plugins, cancels, observer)?,
         Schedule::Concurrent => {
             let idle = manifest.plugins.iter().map(PluginEntry::idle).collect();
             concurrent::run(&run, plugins, idle, cancels, observer)?
@@ -381,15 +397,6 @@ struct Outcome {
     stopped: Vec<String>,
     /// The batches subscribers accepted, in delivery order.
     delivered: Vec<Delivered>,
-}
-
-/// `name (agent)` of each stopped plugin.
-fn stopped_names<'a>(plugins: impl IntoIterator<Item = &'a Plugin>) -> Vec<String> {
-    plugins
-        .into_iter()
-        .filter(|p| p.is_stopped())
-        .map(|p| format!("{} ({})", p.name(), p.agent()))
-        .collect()
 }
 
 /// Events handed to a subscriber at once; it catches up over several deliveries.

@@ -2,46 +2,97 @@
 //! in manifest order, and subscribers hear about each turn's commits right after it. The run ends
 //! after the round in which the arena becomes archived, after `max_turns` rounds, at the deadline,
 //! or when it is stopped. Deterministic, for tests and the demo.
+//!
+//! Each turn and each delivery runs on a thread of its own through the [`turn`](super::turn)
+//! runner, so that one blocked where the host cannot interrupt it (a WASI sleep) is given up on at
+//! its limit, at the deadline or at Ctrl-C, and the run goes on without it.
 
-use super::{Delivered, Handed, Observer, Outcome, Run, RunError, deliver, stopped_names};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use super::turn::{self, Ran};
+use super::{Delivered, Handed, Observer, Outcome, Run, RunError, deliver};
 use crate::plugin::Plugin;
 
 /// How many batches subscribers may take to catch up with the end of the run.
 const CATCH_UP_BATCHES: usize = 1000;
 
+/// A plugin's place in the rounds.
+struct Seat {
+    name: String,
+    agent: String,
+    /// `None` once a turn of it was given up on.
+    plugin: Option<Box<Plugin>>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Seat {
+    /// Whether it takes turns: neither stopped nor given up on.
+    fn running(&self) -> bool {
+        self.plugin.as_ref().is_some_and(|p| !p.is_stopped())
+    }
+}
+
 pub(super) fn run(
     run: &Run<'_>,
-    mut plugins: Vec<Plugin>,
+    plugins: Vec<Plugin>,
+    cancels: Vec<Arc<AtomicBool>>,
     observer: &mut dyn Observer,
 ) -> Result<Outcome, RunError> {
+    let mut seats: Vec<Seat> = plugins
+        .into_iter()
+        .zip(cancels)
+        .map(|(plugin, cancel)| Seat {
+            name: plugin.name().to_string(),
+            agent: plugin.agent().to_string(),
+            plugin: Some(Box::new(plugin)),
+            cancel,
+        })
+        .collect();
     let mut delivered = Vec::new();
     // Events committed before this run (a resumed arena) reach subscribers first.
-    deliver_all(run, &mut plugins, 0, observer, &mut delivered)?;
+    deliver_all(run, &mut seats, 0, observer, &mut delivered)?;
     let mut rounds = 0;
     while rounds < run.max_turns && !run.ending() && !run.archived()? {
         rounds += 1;
-        for index in 0..plugins.len() {
-            let plugin = &mut plugins[index];
-            if plugin.is_stopped() || run.ending() {
+        for index in 0..seats.len() {
+            let seat = &mut seats[index];
+            if !seat.running() || run.ending() {
                 continue;
             }
-            observer.turn_started(plugin.name(), plugin.agent(), rounds);
-            let report = plugin.turn(rounds);
+            let Some(plugin) = seat.plugin.take() else {
+                continue;
+            };
+            observer.turn_started(&seat.name, &seat.agent, rounds);
+            let turn = rounds;
+            let report = match turn::on_own_thread(run, *plugin, &seat.cancel, move |p| {
+                p.turn(turn)
+            })? {
+                Ran::Finished(plugin, report) => {
+                    seat.plugin = Some(plugin);
+                    report
+                }
+                Ran::Abandoned(error) => turn::abandoned(&seat.name, &seat.agent, rounds, error),
+            };
             observer.turn_ended(&report);
             run.progress(observer);
-            deliver_all(run, &mut plugins, rounds, observer, &mut delivered)?;
+            deliver_all(run, &mut seats, rounds, observer, &mut delivered)?;
             run.pause();
         }
     }
     // Let subscribers catch up with the end of the run, a bounded batch at a time.
     for _ in 0..CATCH_UP_BATCHES {
-        if run.ending() || !deliver_all(run, &mut plugins, rounds, observer, &mut delivered)? {
+        if run.ending() || !deliver_all(run, &mut seats, rounds, observer, &mut delivered)? {
             break;
         }
     }
     Ok(Outcome {
         turns: rounds,
-        stopped: stopped_names(&plugins),
+        stopped: seats
+            .iter()
+            .filter(|seat| !seat.running())
+            .map(|seat| format!("{} ({})", seat.name, seat.agent))
+            .collect(),
         delivered,
     })
 }
@@ -49,14 +100,29 @@ pub(super) fn run(
 /// Hands every subscriber its next batch; whether any accepted one.
 fn deliver_all(
     run: &Run<'_>,
-    plugins: &mut [Plugin],
+    seats: &mut [Seat],
     round: u32,
     observer: &mut dyn Observer,
     delivered: &mut Vec<Delivered>,
 ) -> Result<bool, RunError> {
     let mut any = false;
-    for plugin in plugins {
-        match deliver(run.host, run.arena, round, plugin)? {
+    for seat in seats {
+        let Some(plugin) = seat.plugin.take_if(|p| p.subscribes()) else {
+            continue;
+        };
+        let (host, arena) = (run.host.clone(), run.arena.to_string());
+        let handed = match turn::on_own_thread(run, *plugin, &seat.cancel, move |p| {
+            deliver(&host, &arena, round, p)
+        })? {
+            Ran::Finished(plugin, handed) => {
+                seat.plugin = Some(plugin);
+                handed?
+            }
+            Ran::Abandoned(error) => {
+                Handed::Stopped(turn::abandoned(&seat.name, &seat.agent, round, error))
+            }
+        };
+        match handed {
             Handed::Nothing => {}
             Handed::Accepted(batch) => {
                 delivered.push(batch);

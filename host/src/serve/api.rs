@@ -366,3 +366,8 @@ pub(super) async fn verify(State(state): State<AppState>, Path(id): Path<String>
 pub(super) async fn no_such_path(uri: Uri) -> ApiError {
     ApiError::not_found(format!("no such path {}", uri.path()))
 }
+
+/// A served path asked with another method than its own: a JSON 405, like every other error.
+pub(super) async fn wrong_method(method: axum::http::Method, uri: Uri) -> ApiError {
+    ApiError::method_not_allowed(method.as_str(), uri.path())
+}

@@ -12,7 +12,8 @@ use arena_host::{HostError, describe};
 ///
 /// `error` is an `arena-error` variant (`not-found`, `invalid-input`, `limit-exceeded`, …), or one of
 /// the server's own: `unauthorized` (no valid token), `forbidden` (a Host header that is not a
-/// loopback name), `timeout` (the request ran out of time) and `host` (the host failed).
+/// loopback name), `method-not-allowed` (a method other than GET), `timeout` (the request ran out
+/// of time) and `host` (the host failed).
 #[derive(Debug)]
 pub(crate) struct ApiError {
     status: StatusCode,
@@ -99,6 +100,15 @@ impl ApiError {
                 "the request did not finish within {} ms; try again",
                 limit.as_millis()
             ),
+        )
+    }
+
+    /// 405 `method-not-allowed`: the path is served, but not for this method.
+    pub(crate) fn method_not_allowed(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            format!("{path} is served for GET only, not {method}"),
         )
     }
 

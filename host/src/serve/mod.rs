@@ -3,7 +3,14 @@
 //!
 //! [`api`] answers the JSON endpoints with the shapes `--json` prints, [`sse`] streams an arena's
 //! log as it commits, [`assets`] serves the page, [`guard`] checks the token and the Host header.
-//! Every handler runs its blocking host calls off the async runtime, within [`REQUEST_TIMEOUT`].
+//! Every handler runs its blocking host calls off the async runtime, within [`REQUEST_TIMEOUT`],
+//! and every request gets the same limit as a whole (a live stream's body excepted). Connections
+//! are hyper's, each accepted by [`serve`]'s loop: at most [`MAX_CONNECTIONS`] open at once, fewer
+//! under a low open-file limit (one past the cap is closed as soon as it is accepted), and one that
+//! has not sent a request's whole header within [`HEADER_TIMEOUT`] — the first request's, or the
+//! next on a kept-alive connection — is closed: a slow or idle client holds its place for ten
+//! seconds at most. At Ctrl-C, a connection with a request in flight finishes it; any other is
+//! closed at once.
 
 mod api;
 mod assets;
@@ -18,6 +25,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use axum::Router;
 use axum::routing::get;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use tokio::sync::{Semaphore, watch};
 
 use arena_host::ArenaHost;
@@ -29,6 +39,35 @@ pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Host calls in flight at once; more requests wait (within their timeout) for a turn.
 const BLOCKING_CALLS: usize = 8;
+
+/// How long a connection may take to send a request's whole header, the first or the next one
+/// on a kept-alive connection; then it is closed.
+pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections open at once, at most: fewer where the process may open fewer files
+/// ([`connection_cap`]). One accepted past the cap is closed at once, which frees its descriptor
+/// and tells its client, instead of leaving it queued behind connections that may never speak.
+pub(crate) const MAX_CONNECTIONS: usize = 512;
+
+/// Descriptors kept for everything but connections: the database, the runtime, live streams'
+/// watchers, the listener.
+const SPARE_DESCRIPTORS: usize = 64;
+
+/// [`MAX_CONNECTIONS`], or the process's open-file limit less [`SPARE_DESCRIPTORS`] when that is
+/// lower (at least 16), so that the cap is reached before the descriptors run out.
+fn connection_cap() -> usize {
+    #[cfg(unix)]
+    {
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+        if let Some(files) = limit.current {
+            let files = usize::try_from(files).unwrap_or(usize::MAX);
+            return files
+                .saturating_sub(SPARE_DESCRIPTORS)
+                .clamp(16, MAX_CONNECTIONS);
+        }
+    }
+    MAX_CONNECTIONS
+}
 
 /// How long connections get to finish after Ctrl-C before the server stops anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -100,11 +139,31 @@ pub(crate) fn router(state: AppState) -> Router {
         .nest("/api", api)
         .merge(assets::routes())
         .fallback(api::no_such_path)
+        .method_not_allowed_fallback(api::wrong_method)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::check,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            time_limit,
+        ))
         .with_state(state)
+}
+
+/// Answers a request that has not produced its response within the request limit with a JSON
+/// 503 `timeout` (tower-http's `TimeoutLayer` would answer an empty body). A live stream's body
+/// flows after its response, so it is not cut.
+async fn time_limit(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(state.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::timeout(state.request_timeout).into_response(),
+    }
 }
 
 /// `arena serve`: serves until Ctrl-C, then lets open requests finish (live streams end at once).
@@ -148,22 +207,110 @@ async fn serve(host: ArenaHost, options: Options) -> Result<()> {
         request_timeout: REQUEST_TIMEOUT,
     };
     println!("serving http://{local}/ (Ctrl-C stops)");
-    let signal = async move {
+    tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
         eprintln!("stopping: finishing open requests");
         let _ = stop.send(true);
-    };
-    let mut stopped = shutdown.clone();
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(signal);
-    let grace = async move {
-        let _ = stopped.wait_for(|stop| *stop).await;
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
-    };
-    tokio::select! {
-        served = server => served.context("serving")?,
-        () = grace => eprintln!("stopped after {} s of grace", SHUTDOWN_GRACE.as_secs()),
+    });
+    let app = router(state);
+    let cap = connection_cap();
+    let open = Arc::new(Semaphore::new(cap));
+    let mut stopping = shutdown.clone();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopping.wait_for(|stop| *stop) => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors, say: pause rather than spin, and go on.
+                tracing::warn!("accepting a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(place) = open.clone().try_acquire_owned() else {
+            tracing::debug!("{cap} connections open: closing a new one");
+            drop(stream);
+            continue;
+        };
+        tokio::spawn(connection(stream, app.clone(), shutdown.clone(), place));
+    }
+    drop(listener);
+    // Every connection gives its place back when it ends.
+    let all = u32::try_from(cap).unwrap_or(u32::MAX);
+    if tokio::time::timeout(SHUTDOWN_GRACE, open.acquire_many(all))
+        .await
+        .is_err()
+    {
+        eprintln!("stopped after {} s of grace", SHUTDOWN_GRACE.as_secs());
     }
     Ok(())
+}
+
+/// Requests of one connection whose response is not ready yet.
+#[derive(Clone, Default)]
+struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+
+/// One request counted in [`InFlight`] until dropped.
+struct Counted(InFlight);
+
+impl InFlight {
+    fn enter(&self) -> Counted {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Counted(self.clone())
+    }
+
+    fn idle(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed) == 0
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        (self.0)
+            .0
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Serves one connection until it ends, holding its `place` under the cap. At shutdown, one with
+/// a request in flight finishes it; one without (idle, or still sending a header) is closed at once.
+async fn connection(
+    stream: tokio::net::TcpStream,
+    app: Router,
+    mut shutdown: watch::Receiver<bool>,
+    place: tokio::sync::OwnedSemaphorePermit,
+) {
+    let in_flight = InFlight::default();
+    let counter = in_flight.clone();
+    let inner = TowerToHyperService::new(app);
+    let service = hyper::service::service_fn(move |request| {
+        let counted = counter.enter();
+        let response = hyper::service::Service::call(&inner, request);
+        async move {
+            let response = response.await;
+            drop(counted);
+            response
+        }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    // A connection's errors (a client gone, a header too slow) are its own.
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        () = async { drop(shutdown.wait_for(|stop| *stop).await) } => {
+            if !in_flight.idle() {
+                connection.as_mut().graceful_shutdown();
+                let _ = connection.await;
+            }
+        }
+    }
+    drop(place);
 }
 
 #[cfg(test)]
@@ -210,6 +357,70 @@ mod tests {
             assert!(message.contains("within 50 ms"), "{message}");
             // A call within the limit is answered.
             assert_eq!(state.call(|_| Ok(7)).await.unwrap(), 7);
+            let _ = stop.send(true);
+        });
+    }
+
+    #[test]
+    fn a_request_past_the_time_limit_is_answered_503_timeout_as_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = ArenaHost::open(dir.path().join("a.db"), Default::default()).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (stop, shutdown) = watch::channel(false);
+            let state = AppState {
+                host: host.clone(),
+                token: None,
+                calls: Arc::new(Semaphore::new(1)),
+                streams: Arc::new(Semaphore::new(1)),
+                max_streams: 1,
+                heads: sse::Heads::start(host, shutdown.clone()),
+                shutdown,
+                request_timeout: Duration::from_millis(50),
+            };
+            // A handler that keeps no limit of its own, behind the one every request gets.
+            let app = Router::new()
+                .route(
+                    "/slow",
+                    get(|| async {
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        "late"
+                    }),
+                )
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    time_limit,
+                ))
+                .with_state(state);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            let answer = tokio::task::spawn_blocking(move || {
+                use std::io::{Read, Write};
+                let mut stream = std::net::TcpStream::connect(addr).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(3)))
+                    .unwrap();
+                stream
+                    .write_all(b"GET /slow HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                    .unwrap();
+                let mut answer = String::new();
+                stream.read_to_string(&mut answer).unwrap();
+                answer
+            })
+            .await
+            .unwrap();
+            assert!(answer.starts_with("HTTP/1.0 503"), "{answer}");
+            let body = answer.split_once("\r\n\r\n").unwrap().1;
+            let body: serde_json::Value = serde_json::from_str(body).unwrap();
+            assert_eq!(body["error"], "timeout");
+            assert_eq!(
+                body["message"],
+                "the request did not finish within 50 ms; try again"
+            );
             let _ = stop.send(true);
         });
     }

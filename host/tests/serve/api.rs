@@ -195,6 +195,12 @@ fn nothing_changes_an_arena() {
         ] {
             let answer = raw(server.addr, method, &path, &[("Content-Length", "0")]);
             assert_eq!(answer.status, 405, "{method} {path}");
+            let body = answer.json();
+            assert_eq!(body["error"], "method-not-allowed", "{method} {path}");
+            assert_eq!(
+                body["message"],
+                format!("{path} is served for GET only, not {method}")
+            );
         }
     }
     assert_eq!(host.get(&id).unwrap().last_seq, 5);

@@ -1,8 +1,10 @@
 //! `arena serve`, run as an operator runs it, asked over plain HTTP: the API's shapes and errors,
 //! its safety defaults (`api.rs`), and live events that arrive exactly once and in order
-//! (`streams.rs`). This file starts the server and speaks HTTP to it.
+//! (`streams.rs`), and connections that are slow, idle or many (`connections.rs`). This file
+//! starts the server and speaks HTTP to it.
 
 mod api;
+mod connections;
 mod streams;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -73,11 +75,18 @@ struct Server {
 
 impl Server {
     fn start(db: &Path, extra: &[&str]) -> Server {
-        let mut child = program()
+        let mut command = program();
+        command
             .arg("--db")
             .arg(db)
             .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(extra)
+            .args(extra);
+        Server::spawn(command)
+    }
+
+    /// `command`, an `arena serve` on an ephemeral port, started.
+    fn spawn(mut command: Command) -> Server {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

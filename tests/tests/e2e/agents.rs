@@ -639,3 +639,178 @@ fn the_run_deadline_interrupts_the_turn_in_flight_in_either_schedule() {
         assert_eq!(host.verify(&summary.arena).unwrap().problem, None);
     }
 }
+
+/// A plugin that sleeps in WASI for an hour, with the limits `limits`.
+fn sleeper(limits: &str) -> String {
+    rogue("sleep", limits)
+}
+
+/// Runs `manifest` with a control a thread stops once the rogue's turn has started.
+fn run_stopped_when_rogue_starts(host: &ArenaHost, manifest: &str, log: Log) -> (Duration, Log) {
+    let manifest = Manifest::parse(manifest).unwrap();
+    let engine = PluginEngine::new().unwrap();
+    let control = RunControl::new();
+    let (stopper, starts) = (control.clone(), log.starts.clone());
+    let watcher = std::thread::spawn(move || {
+        while !starts.lock().unwrap().iter().any(|a| a == "rogue") {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Well inside the sleep: the turn is blocked in WASI, not on its way there.
+        std::thread::sleep(Duration::from_millis(300));
+        stopper.stop();
+    });
+    let mut log = log;
+    let started = Instant::now();
+    let summary =
+        run::run_with(host, &engine, &manifest, Path::new("."), &control, &mut log).unwrap();
+    let elapsed = started.elapsed();
+    watcher.join().unwrap();
+    assert_eq!(host.verify(&summary.arena).unwrap().problem, None);
+    (elapsed, log)
+}
+
+#[test]
+fn a_sleeping_plugin_in_rounds_is_stopped_at_its_turn_limit_and_the_others_finish() {
+    let (_dir, host) = fresh_host();
+    let started = Instant::now();
+    let (summary, log) = run_manifest(&host, &team(2, "rounds", &sleeper("turn_timeout_ms = 300")));
+    assert_eq!(
+        log.stops,
+        vec![("rogue".to_string(), "turn-timeout 300".to_string())],
+        "{}",
+        log.everything()
+    );
+    assert!(summary.stopped.iter().any(|s| s.contains("rogue")));
+    assert_finished_and_verified(&host, &summary);
+    // The sleep lasts an hour; the limit and its grace, seconds.
+    assert!(started.elapsed() < Duration::from_secs(120));
+}
+
+#[test]
+fn a_sleeping_plugin_in_rounds_is_cut_at_the_run_deadline() {
+    let (_dir, host) = fresh_host();
+    let manifest = team(2, "rounds", &sleeper("turn_timeout_ms = 3600000"))
+        .replace("[run]", "[run]\ndeadline_ms = 1500");
+    let started = Instant::now();
+    let (summary, log) = run_manifest(&host, &manifest);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the deadline did not hold: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        log.stops,
+        vec![("rogue".to_string(), "interrupted".to_string())],
+        "{}",
+        log.everything()
+    );
+    assert!(summary.stopped.iter().any(|s| s.contains("rogue")));
+    assert_eq!(host.verify(&summary.arena).unwrap().problem, None);
+}
+
+#[test]
+fn a_sleeping_plugin_in_rounds_is_cut_when_the_run_is_stopped() {
+    let (_dir, host) = fresh_host();
+    let manifest = team(2, "rounds", &sleeper("turn_timeout_ms = 3600000"));
+    let (elapsed, log) = run_stopped_when_rogue_starts(&host, &manifest, Log::default());
+    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+    assert_eq!(
+        log.stops,
+        vec![("rogue".to_string(), "interrupted".to_string())],
+        "{}",
+        log.everything()
+    );
+}
+
+#[test]
+fn a_sleeping_plugin_in_concurrent_is_cut_at_the_run_deadline() {
+    let (_dir, host) = fresh_host();
+    let log = Log::default();
+    let (_model, manifest) =
+        gated_team(log.started("rogue"), &sleeper("turn_timeout_ms = 3600000"));
+    let manifest = manifest.replace("[run]", "[run]\ndeadline_ms = 1500");
+    let started = Instant::now();
+    let (summary, log) = run_logged(&host, &manifest, log);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the deadline did not hold: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        log.stops,
+        vec![("rogue".to_string(), "interrupted".to_string())],
+        "{}",
+        log.everything()
+    );
+    assert_eq!(host.verify(&summary.arena).unwrap().problem, None);
+}
+
+#[test]
+fn a_sleeping_plugin_in_concurrent_is_cut_when_the_run_is_stopped() {
+    let (_dir, host) = fresh_host();
+    let log = Log::default();
+    let (_model, manifest) =
+        gated_team(log.started("rogue"), &sleeper("turn_timeout_ms = 3600000"));
+    let (elapsed, log) = run_stopped_when_rogue_starts(&host, &manifest, log);
+    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+    assert!(
+        log.stops
+            .contains(&("rogue".to_string(), "interrupted".to_string())),
+        "{}",
+        log.everything()
+    );
+}
+
+#[test]
+fn a_team_whose_memory_caps_sum_past_the_run_memory_cap_is_refused_naming_the_key() {
+    let (_dir, host) = fresh_host();
+    let engine = PluginEngine::new().unwrap();
+    // Two plugins at the default 64 MiB each: 128 MiB.
+    let over =
+        Manifest::parse(&team(2, "rounds", "").replace("[run]", "[run]\nmemory_mb = 127")).unwrap();
+    let error = run::run(&host, &engine, &over, Path::new("."), |_| {})
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        error,
+        "manifest: the 2 plugins' memory caps (memory_mb) sum to 128 MiB, over the team's cap \
+         of 127 MiB ([run] memory_mb)"
+    );
+    assert!(
+        host.list(None, 10).unwrap().is_empty(),
+        "an arena was created"
+    );
+    // At the cap, the team runs.
+    let (summary, _log) = run_manifest(
+        &host,
+        &team(2, "rounds", "").replace("[run]", "[run]\nmemory_mb = 128"),
+    );
+    assert_finished_and_verified(&host, &summary);
+}
+
+#[test]
+fn a_subscriber_asleep_in_a_delivery_in_rounds_is_stopped_at_its_turn_limit() {
+    let (_dir, host) = fresh_host();
+    let watcher = format!(
+        r#"
+        [[plugin]]
+        agent = "watcher"
+        role = "observer"
+        component = {path:?}
+        turn_timeout_ms = 300
+        [plugin.config]
+        mode = "sleep"
+        "#,
+        path = guest("guest_bad_subscriber"),
+    );
+    let (summary, log) = run_manifest(&host, &team(2, "rounds", &watcher));
+    assert_eq!(
+        log.stops,
+        vec![("watcher".to_string(), "turn-timeout 300".to_string())],
+        "{}",
+        log.everything()
+    );
+    assert!(summary.stopped.iter().any(|s| s.contains("watcher")));
+    assert_finished_and_verified(&host, &summary);
+}

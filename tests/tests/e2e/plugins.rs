@@ -183,6 +183,40 @@ fn an_import_of_our_interface_at_another_version_is_refused() {
     }
 }
 
+#[test]
+fn a_turn_export_with_the_wrong_signature_is_refused_before_the_arena_is_created() {
+    let (_dir, host) = fresh_host();
+    let manifest = Manifest::parse(&format!(
+        "[arena]\ngoal = \"g\"\nsteps = 1\n[run]\nschedule = \"rounds\"\n\
+         [[plugin]]\nagent = \"lead\"\nrole = \"coordinator\"\ncomponent = \"builtin:coordinator\"\n\
+         [[plugin]]\nagent = \"w\"\nrole = \"worker\"\ncomponent = {:?}\n",
+        guest_path("guest_wrong_turn").display().to_string()
+    ))
+    .unwrap();
+    let engine = PluginEngine::new().unwrap();
+    let error = run::run(&host, &engine, &manifest, std::path::Path::new("."), |_| {})
+        .err()
+        .unwrap();
+    let RunError::Plugin(error) = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(error.agent, "w");
+    let PluginErrorKind::Invalid { message } = &error.kind else {
+        panic!("{error:?}")
+    };
+    assert_eq!(
+        message,
+        "its export `arena:core/plugin@0.1.0#turn` is `func(string) -> result<string, string>`, \
+         not `func(u32) -> result<string, string>`"
+    );
+    assert!(!error.to_string().contains("trapped"), "{error}");
+    assert_eq!(
+        host.list(None, 10).unwrap().len(),
+        0,
+        "an arena was created"
+    );
+}
+
 /// Runs a coordinator, the hostile plugin as worker `hostile`, and a well-behaved worker together.
 fn run_beside_a_worker(
     host: &ArenaHost,
