@@ -338,6 +338,22 @@ pub(crate) enum Command {
         #[arg(long, value_name = "N", default_value_t = 256)]
         max_streams: usize,
     },
+    /// Agent tokens, for MCP clients over HTTP: each acts as one agent on one arena.
+    Token {
+        #[command(subcommand)]
+        action: TokenCommand,
+    },
+    /// Serve MCP over standard input and output as AGENT on arena ID, for a client that starts this
+    /// program itself (Claude Code, Claude Desktop, Cursor…): the client gets exactly the tools the
+    /// agent's permissions grant. Needs no token: whoever can start it can open the database.
+    Mcp {
+        /// The arena.
+        #[arg(long, value_name = "ID")]
+        arena: String,
+        /// The participant the client acts as.
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
+    },
     /// Measure the hot paths against baselines measured in the same run; print one table of ratios.
     Bench {
         /// Every case at tiny sizes, in seconds: checks the suite runs (the figures mean nothing).
@@ -357,6 +373,56 @@ pub(crate) enum Command {
         #[arg(long)]
         list: bool,
     },
+}
+
+/// What `arena token` does.
+#[derive(Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Issue a token that acts as AGENT on arena ID, and print it alone on standard output: the
+    /// only time it is shown (the database keeps only its SHA-256).
+    Issue {
+        id: String,
+        agent: String,
+        /// How long it is honoured: `90s`, `30m`, `12h`, `7d` [default: until revoked].
+        #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+        ttl: Option<std::time::Duration>,
+        /// A note for `arena token list`: who or what it was issued to.
+        #[arg(long, value_name = "TEXT")]
+        label: Option<String>,
+    },
+    /// List the tokens of arena ID (of every arena without it): ids, agents, labels and times,
+    /// never a token.
+    List { id: Option<String> },
+    /// Revoke a token by its id (`tok-…`, as `list` shows it): it is refused from now on.
+    Revoke {
+        #[arg(value_name = "TOKEN-ID")]
+        token_id: String,
+    },
+}
+
+/// Parses a duration: a whole number and a unit, `s`, `m`, `h` or `d`.
+pub(crate) fn parse_ttl(text: &str) -> Result<std::time::Duration> {
+    let unit_at = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| anyhow!("{text:?} needs a unit: s, m, h or d (e.g. 12h)"))?;
+    let (number, unit) = text.split_at(unit_at);
+    let number: u64 = number
+        .parse()
+        .with_context(|| format!("{text:?} does not start with a whole number"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => bail!("{text:?}: the unit must be s, m, h or d"),
+    };
+    if number == 0 {
+        bail!("{text:?}: a token must be honoured for some time");
+    }
+    number
+        .checked_mul(seconds)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| anyhow!("{text:?} is too long"))
 }
 
 /// Usage rules clap cannot express: exits with a usage error (status 2) when one is broken.

@@ -12,6 +12,7 @@ mod facts;
 mod render;
 mod run;
 mod slots;
+mod tokens;
 pub(crate) mod views;
 
 use std::path::PathBuf;
@@ -248,6 +249,8 @@ fn run(cli: Cli) -> Result<()> {
                 max_streams,
             },
         ),
+        Command::Token { action } => tokens::command(s, action),
+        Command::Mcp { arena, agent } => crate::mcp::stdio(s.host.clone(), &arena, &agent),
         Command::Bench { .. } | Command::Check { .. } => {
             unreachable!("handled before the database is opened")
         }
