@@ -37,8 +37,8 @@ pub use db::{DbError, Durability, Location, TokenRecord};
 pub use error::{HostError, describe};
 pub use handle::{AgentHandle, Created, Performed, operation_permission, role_permissions};
 pub use operator::{Arenas, FOLLOW_POLL, Follow, default_coordinator};
-pub use tokens::{IssuedToken, TokenError, TokenSecret};
 pub use runtime::{
     ARENA_COMPONENT, ARENA_DEADLINE, ArenaHost, CommitStats, GroupCommit, HostOptions, MAX_BATCH,
     OpenBackend,
 };
+pub use tokens::{IssuedToken, TokenError, TokenSecret};

@@ -70,7 +70,9 @@ pub enum TokenError {
     )]
     Refused,
     /// `issue`: the agent does not take part in the arena (or holds no permission there).
-    #[error("agent {agent:?} does not take part in arena {arena}: a token can only act as a participant")]
+    #[error(
+        "agent {agent:?} does not take part in arena {arena}: a token can only act as a participant"
+    )]
     NotParticipant {
         /// The arena.
         arena: String,
@@ -142,9 +144,8 @@ impl ArenaHost {
             agent: agent.to_string(),
             label: label.map(str::to_string),
             created_at: now,
-            expires_at: ttl.map(|ttl| {
-                now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX))
-            }),
+            expires_at: ttl
+                .map(|ttl| now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX))),
             last_used_at: None,
             revoked_at: None,
         };

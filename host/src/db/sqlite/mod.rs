@@ -454,7 +454,9 @@ impl Backend for SqliteStorage {
     fn token_by_hash(&mut self, hash: &str) -> Result<Option<TokenRecord>, ArenaError> {
         let fail = failure(&self.file);
         self.conn
-            .prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1"))
+            .prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1"
+            ))
             .and_then(|mut stmt| stmt.query_row(params![hash], token_row).optional())
             .map_err(fail)
     }
@@ -476,9 +478,7 @@ impl Backend for SqliteStorage {
         let fail = failure(&self.file);
         self.writable()?;
         self.conn
-            .prepare_cached(
-                "UPDATE tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
-            )
+            .prepare_cached("UPDATE tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1")
             .and_then(|mut stmt| stmt.execute(params![id, at]))
             .map(|changed| changed > 0)
             .map_err(fail)
