@@ -337,6 +337,31 @@ pub(crate) enum Command {
         /// Live event streams served at once; one more is refused with 503.
         #[arg(long, value_name = "N", default_value_t = 256)]
         max_streams: usize,
+        /// MCP at `/mcp`: tool calls that write, per agent token per minute.
+        #[arg(long, value_name = "N", default_value_t = 600)]
+        mcp_writes_per_minute: u32,
+        /// MCP: request bytes per agent token per minute.
+        #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+        mcp_bytes_per_minute: u64,
+        /// MCP: the JSON arguments of one tool call, in bytes.
+        #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+        mcp_max_argument_bytes: usize,
+        /// MCP: one request body, in bytes.
+        #[arg(long, value_name = "BYTES", default_value_t = 2 << 20)]
+        mcp_max_body_bytes: usize,
+        /// MCP: open sessions per agent token.
+        #[arg(long, value_name = "N", default_value_t = 8)]
+        mcp_sessions_per_token: usize,
+        /// MCP: open sessions in all.
+        #[arg(long, value_name = "N", default_value_t = 256)]
+        mcp_max_sessions: usize,
+        /// MCP: a session idle this many seconds is closed.
+        #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+        mcp_idle_seconds: u64,
+        /// MCP: a browser origin allowed besides loopback ones, as `https://host:port`
+        /// (repeatable).
+        #[arg(long, value_name = "ORIGIN")]
+        mcp_allow_origin: Vec<String>,
     },
     /// Agent tokens, for MCP clients over HTTP: each acts as one agent on one arena.
     Token {

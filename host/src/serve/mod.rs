@@ -9,6 +9,7 @@ mod api;
 mod assets;
 mod error;
 mod guard;
+pub(crate) mod mcp;
 mod sse;
 
 use std::net::SocketAddr;
@@ -38,6 +39,8 @@ pub(crate) struct Options {
     pub(crate) addr: SocketAddr,
     pub(crate) token: Option<String>,
     pub(crate) max_streams: usize,
+    /// The limits of MCP over Streamable HTTP at `/mcp`.
+    pub(crate) mcp: mcp::Limits,
 }
 
 /// What every handler shares.
@@ -82,7 +85,8 @@ impl AppState {
     }
 }
 
-/// The routes: the API under `/api`, the page at `/`, and a JSON 404 for anything else.
+/// The routes: the API under `/api`, the page at `/`, and a JSON 404 for anything else. (`/mcp`,
+/// with its own guard, is merged in by [`serve`].)
 pub(crate) fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/arenas", get(api::arenas))
@@ -137,6 +141,7 @@ async fn serve(host: ArenaHost, options: Options) -> Result<()> {
     let local = listener.local_addr()?;
     let (stop, shutdown) = watch::channel(false);
     let heads = sse::Heads::start(host.clone(), shutdown.clone());
+    let mcp = mcp::routes(host.clone(), options.mcp);
     let state = AppState {
         host,
         token: options.token.map(Into::into),
@@ -154,7 +159,8 @@ async fn serve(host: ArenaHost, options: Options) -> Result<()> {
         let _ = stop.send(true);
     };
     let mut stopped = shutdown.clone();
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(signal);
+    let server =
+        axum::serve(listener, mcp.merge(router(state))).with_graceful_shutdown(signal);
     let grace = async move {
         let _ = stopped.wait_for(|stop| *stop).await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
