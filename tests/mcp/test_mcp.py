@@ -314,3 +314,50 @@ def test_the_token_never_appears_in_output_or_the_database(pipeline, server):
     for path in db.parent.iterdir():
         if path.name.startswith(db.name):
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_resources_and_the_join_prompt(pipeline):
+    db, arena_id = pipeline
+
+    async def main():
+        async with over_stdio(db, arena_id, "ada") as session:
+            uris = [str(r.uri) for r in (await session.list_resources()).resources]
+            assert f"arena://{arena_id}" in uris and f"arena://{arena_id}/slots/bob" in uris
+            read = await session.read_resource(f"arena://{arena_id}")
+            info = json.loads(read.contents[0].text)
+            assert info["goal"] == "A guide to delta birds"
+            page = json.loads((await session.read_resource(f"arena://{arena_id}/events?after=2")).contents[0].text)
+            assert page["events"][0]["seq"] == 3
+            prompt = await session.get_prompt("join")
+            text = prompt.messages[0].content.text
+            assert "A guide to delta birds" in text and "ada" in text and "`complete_step`" in text
+            assert "`settle`" not in text
+
+    asyncio.run(main())
+
+
+def test_a_subscriber_hears_another_clients_write_within_a_second(pipeline, server):
+    db, arena_id = pipeline
+    uri = f"arena://{arena_id}"
+
+    async def main():
+        heard = asyncio.Event()
+
+        async def on_message(message):
+            root = getattr(message, "root", message)
+            params = getattr(root, "params", None)
+            if getattr(root, "method", None) == "notifications/resources/updated" and str(params.uri) == uri:
+                heard.set()
+
+        all_headers = {"Authorization": f"Bearer {token(db, arena_id, 'olga')}"}
+        async with create_mcp_http_client(headers=all_headers) as client:
+            async with streamable_http_client(server, http_client=client) as (read, write):
+                async with ClientSession(read, write, message_handler=on_message) as listener:
+                    await listener.initialize()
+                    await listener.subscribe_resource(uri)
+                    await asyncio.sleep(0.3)
+                    async with over_http(server, token(db, arena_id, "lead")) as lead:
+                        await call(lead, "activate")
+                        await asyncio.wait_for(heard.wait(), timeout=1.0)
+
+    asyncio.run(main())

@@ -5,6 +5,7 @@
 //! catalogue's calls onto the handle. Over stdio the operator names the agent; over Streamable HTTP
 //! (`arena serve`) each request carries an agent token.
 
+pub(crate) mod resources;
 pub(crate) mod server;
 pub(crate) mod tools;
 
@@ -38,6 +39,7 @@ pub(crate) fn stdio(host: ArenaHost, arena: &str, agent: &str) -> Result<()> {
         .build()
         .context("starting the MCP server's runtime")?;
     let server = ArenaMcp::new(
+        host.clone(),
         Source::Agent {
             host,
             arena: arena.to_string(),

@@ -73,11 +73,12 @@ struct McpState {
 pub(crate) fn routes(host: ArenaHost, limits: Limits) -> Router {
     let mut manager = LocalSessionManager::default();
     manager.session_config.keep_alive = Some(limits.idle_timeout);
-    let config = StreamableHttpServerConfig::default()
-        .with_max_request_body_bytes(limits.max_body_bytes);
+    let config =
+        StreamableHttpServerConfig::default().with_max_request_body_bytes(limits.max_body_bytes);
     let timeout = limits.request_timeout;
+    let sessions_host = host.clone();
     let service = StreamableHttpService::new(
-        move || Ok(ArenaMcp::new(Source::Token, timeout)),
+        move || Ok(ArenaMcp::new(sessions_host.clone(), Source::Token, timeout)),
         Arc::new(manager),
         config,
     );
@@ -164,7 +165,8 @@ async fn admit(State(state): State<McpState>, request: Request, next: Next) -> R
     });
     let host = state.host.clone();
     let digest = hex::encode(Sha256::digest(token.as_bytes()));
-    let resolved = tokio::task::spawn_blocking(move || host.resolve_token(&token, arena.as_deref()));
+    let resolved =
+        tokio::task::spawn_blocking(move || host.resolve_token(&token, arena.as_deref()));
     let handle = match tokio::time::timeout(limits.request_timeout, resolved).await {
         Ok(Ok(Ok(handle))) => handle,
         Ok(Ok(Err(TokenError::Refused))) => return ApiError::unauthorized().into_response(),
@@ -186,7 +188,10 @@ async fn admit(State(state): State<McpState>, request: Request, next: Next) -> R
     let calls = serde_json::from_slice::<Value>(&bytes)
         .map(|body| tool_calls(&body))
         .unwrap_or_default();
-    if calls.iter().any(|(_, size)| *size > limits.max_argument_bytes) {
+    if calls
+        .iter()
+        .any(|(_, size)| *size > limits.max_argument_bytes)
+    {
         return refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
             "tool call argument bytes",
@@ -245,7 +250,10 @@ async fn admit(State(state): State<McpState>, request: Request, next: Next) -> R
                 }
             }
             None if parts.method == http::Method::POST => {
-                let mine = sessions.values().filter(|(owner, _)| *owner == digest).count();
+                let mine = sessions
+                    .values()
+                    .filter(|(owner, _)| *owner == digest)
+                    .count();
                 if mine >= limits.sessions_per_token {
                     return refuse(
                         StatusCode::TOO_MANY_REQUESTS,
@@ -297,7 +305,11 @@ mod tests {
         ] {
             assert!(loopback_origin(origin), "{origin}");
         }
-        for origin in ["https://evil.example", "http://localhost.evil.example", "null"] {
+        for origin in [
+            "https://evil.example",
+            "http://localhost.evil.example",
+            "null",
+        ] {
             assert!(!loopback_origin(origin), "{origin}");
         }
     }

@@ -159,8 +159,7 @@ async fn serve(host: ArenaHost, options: Options) -> Result<()> {
         let _ = stop.send(true);
     };
     let mut stopped = shutdown.clone();
-    let server =
-        axum::serve(listener, mcp.merge(router(state))).with_graceful_shutdown(signal);
+    let server = axum::serve(listener, mcp.merge(router(state))).with_graceful_shutdown(signal);
     let grace = async move {
         let _ = stopped.wait_for(|stop| *stop).await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
