@@ -139,6 +139,13 @@ async fn serve(host: ArenaHost, options: Options) -> Result<()> {
         .await
         .with_context(|| format!("listening on {}", options.addr))?;
     let local = listener.local_addr()?;
+    // Answers (an SSE stream of a few small writes) go out at once, not after the client's delayed
+    // ACK: without it an MCP call over HTTP took 40 ms more.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!("setting TCP_NODELAY: {e}");
+        }
+    });
     let (stop, shutdown) = watch::channel(false);
     let heads = sse::Heads::start(host.clone(), shutdown.clone());
     let mcp = mcp::routes(host.clone(), options.mcp);
