@@ -352,3 +352,47 @@ fn granted_tools_each_carry_a_description_and_an_object_schema() {
         .collect();
     assert!(listed.contains("complete_step") && listed.contains("merge"));
 }
+
+#[test]
+fn resources_are_read_through_the_handle_and_only_of_its_arena() {
+    use super::resources::{self, ReadError};
+    let f = arena();
+    let olga = handle(&f, "olga");
+    let base = resources::arena_uri(&f.arena);
+    let info = resources::read(&olga, &base).ok().unwrap();
+    assert_eq!(info["goal"], "Map the reef");
+    let page = resources::read(&olga, &format!("{base}/events?after=3"))
+        .ok()
+        .unwrap();
+    assert_eq!(page["events"][0]["seq"], 4);
+    assert!(matches!(
+        resources::read(&olga, "arena://another/events"),
+        Err(ReadError::NotFound(_))
+    ));
+    // nell may not read slots: the arena's own refusal.
+    match resources::read(&handle(&f, "nell"), &format!("{base}/slots/wendy")) {
+        Err(ReadError::Arena(e)) => {
+            assert_eq!(e.to_string(), "permission denied: needs read-slots")
+        }
+        _ => panic!("nell read a slot"),
+    }
+    let listed: Vec<String> = resources::list(&olga).into_iter().map(|r| r.uri).collect();
+    assert!(
+        listed.contains(&format!("{base}/slots/wendy")),
+        "{listed:?}"
+    );
+}
+
+#[test]
+fn the_join_prompt_names_the_goal_the_role_and_exactly_the_granted_tools() {
+    let f = arena();
+    let text = super::resources::join(&handle(&f, "wendy")).unwrap();
+    assert!(
+        text.contains("Map the reef") && text.contains("as its worker"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`complete_step`") && !text.contains("`settle`"),
+        "{text}"
+    );
+}
