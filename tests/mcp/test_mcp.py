@@ -56,14 +56,12 @@ def pipeline(tmp_path):
     return db, arena_id
 
 
-@pytest.fixture
-def server(pipeline):
-    """`arena serve` on a free loopback port; yields its `/mcp` URL."""
-    db, _ = pipeline
+@contextlib.contextmanager
+def serving(db, *flags):
+    """`arena serve` on a free loopback port with `flags`; yields its `/mcp` URL."""
     process = subprocess.Popen(
-        [ARENA, "--db", str(db), "serve", "--addr", "127.0.0.1:0",
-         "--mcp-writes-per-minute", "40", "--mcp-max-argument-bytes", "4096"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [ARENA, "--db", str(db), "serve", "--addr", "127.0.0.1:0", *flags],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     line = process.stdout.readline()
     match = re.search(r"http://([0-9.:]+)/", line)
@@ -72,8 +70,15 @@ def server(pipeline):
         yield f"http://{match.group(1)}/mcp"
     finally:
         process.terminate()
-        _, stderr = process.communicate(timeout=30)
-        process.stderr_text = stderr
+        process.communicate(timeout=30)
+
+
+@pytest.fixture
+def server(pipeline):
+    db, _ = pipeline
+    with serving(db, "--mcp-writes-per-minute", "40", "--mcp-max-argument-bytes", "4096",
+                 "--mcp-max-body-bytes", "65536") as url:
+        yield url
 
 
 def token(db, arena_id, agent, *extra):
@@ -361,3 +366,23 @@ def test_a_subscriber_hears_another_clients_write_within_a_second(pipeline, serv
                         await asyncio.wait_for(heard.wait(), timeout=1.0)
 
     asyncio.run(main())
+
+
+def test_a_body_past_its_cap_is_refused_naming_it(pipeline, server):
+    db, arena_id = pipeline
+    padding = {"jsonrpc": "2.0", "id": 4, "method": "ping", "params": {"pad": "x" * 70000}}
+    status, body = http_status(server, token(db, arena_id, "ada"), body=padding)
+    assert status == 413 and "request body bytes (limit 65536)" in body, body
+
+
+def test_sessions_past_the_per_token_cap_are_refused_naming_it(pipeline):
+    db, arena_id = pipeline
+    bearer = token(db, arena_id, "ada")
+    with serving(db, "--mcp-sessions-per-token", "1") as url:
+        first, _ = http_status(url, bearer)
+        assert first == 200
+        status, body = http_status(url, bearer)
+        assert status == 429 and "open MCP sessions for this token (limit 1)" in body, body
+        # Another agent's token has sessions of its own.
+        other, _ = http_status(url, token(db, arena_id, "bob"))
+        assert other == 200
