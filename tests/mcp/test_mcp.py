@@ -386,3 +386,57 @@ def test_sessions_past_the_per_token_cap_are_refused_naming_it(pipeline):
         # Another agent's token has sessions of its own.
         other, _ = http_status(url, token(db, arena_id, "bob"))
         assert other == 200
+
+
+def answers(text):
+    """The JSON-RPC answers in a response body (JSON, or SSE `data:` lines)."""
+    found = []
+    for line in text.splitlines():
+        data = line.removeprefix("data:").strip()
+        if data.startswith("{"):
+            found.append(json.loads(data))
+    return [a for a in found if "id" in a]
+
+
+def open_session(url, headers):
+    """Initializes a session over raw HTTP; returns the headers that carry it."""
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                       "clientInfo": {"name": "t", "version": "1"}}}
+    response = httpx2.post(url, headers=headers, json=init, timeout=30)
+    assert response.status_code == 200, response.text
+    session = {**headers, "Mcp-Session-Id": response.headers["mcp-session-id"],
+               "MCP-Protocol-Version": "2025-06-18"}
+    httpx2.post(url, headers=session, json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+                timeout=30)
+    return session
+
+
+def test_a_server_killed_during_a_keyed_call_loses_nothing_and_the_retry_answers_the_same(pipeline):
+    db, arena_id = pipeline
+    arena(db, "activate", arena_id, "--as", "lead")
+    bearer = token(db, arena_id, "ada")
+    keyed = {"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+             "params": {"name": "complete_step", "arguments": {"step": 1, "key": "ada-step-1"}}}
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json",
+               "Authorization": f"Bearer {bearer}"}
+    process = subprocess.Popen([ARENA, "--db", str(db), "serve", "--addr", "127.0.0.1:0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    url = "http://" + re.search(r"http://([0-9.:]+)/", process.stdout.readline()).group(1) + "/mcp"
+    try:
+        session = open_session(url, headers)
+        # The call goes out; the server is killed before (or while) it answers.
+        with contextlib.suppress(httpx2.HTTPError):
+            httpx2.post(url, headers=session, json=keyed, timeout=0.05)
+    finally:
+        process.kill()
+        process.wait()
+    with serving(db) as url:
+        session = open_session(url, headers)
+        first = answers(httpx2.post(url, headers=session, json=keyed, timeout=30).text)
+        again = answers(httpx2.post(url, headers=session, json=keyed, timeout=30).text)
+    assert first and first == again, (first, again)
+    assert first[0]["result"]["isError"] is False, first
+    arena(db, "verify", arena_id)
+    events = [json.loads(line) for line in arena(db, "--json", "events", arena_id).splitlines()]
+    assert sum(1 for e in events if e["kind"] == "step-completed") == 1
