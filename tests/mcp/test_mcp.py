@@ -440,3 +440,42 @@ def test_a_server_killed_during_a_keyed_call_loses_nothing_and_the_retry_answers
     arena(db, "verify", arena_id)
     events = [json.loads(line) for line in arena(db, "--json", "events", arena_id).splitlines()]
     assert sum(1 for e in events if e["kind"] == "step-completed") == 1
+
+
+POSTGRES = os.environ.get("ARENA_TEST_POSTGRES")
+
+
+@pytest.mark.skipif(not POSTGRES and not os.environ.get("ARENA_REQUIRE_POSTGRES"),
+                    reason="needs PostgreSQL: run under tests/postgres/with-postgres.sh")
+def test_two_hosts_on_postgresql_honour_one_token_and_a_write_on_one_reaches_a_subscriber_on_the_other():
+    assert POSTGRES, "ARENA_REQUIRE_POSTGRES is set but ARENA_TEST_POSTGRES is not"
+    arena_id = arena(POSTGRES, "create", "--goal", "Shared", "--steps", "2",
+                     "--participant", "lead:coordinator", "--participant", "ada:worker")
+    uri = f"arena://{arena_id}"
+    ada = token(POSTGRES, arena_id, "ada")
+    lead = token(POSTGRES, arena_id, "lead")
+
+    async def main(first, second):
+        heard = asyncio.Event()
+
+        async def on_message(message):
+            root = getattr(message, "root", message)
+            if getattr(root, "method", None) == "notifications/resources/updated" \
+                    and str(root.params.uri) == uri:
+                heard.set()
+
+        async with create_mcp_http_client(headers={"Authorization": f"Bearer {ada}"}) as client:
+            async with streamable_http_client(first, http_client=client) as (read, write):
+                async with ClientSession(read, write, message_handler=on_message) as listener:
+                    await listener.initialize()
+                    await listener.subscribe_resource(uri)
+                    await asyncio.sleep(0.3)
+                    # The same token on the other host, and a write there.
+                    async with over_http(second, ada) as elsewhere:
+                        assert "complete_step" in await tool_names(elsewhere)
+                    async with over_http(second, lead) as coordinator:
+                        await call(coordinator, "activate")
+                        await asyncio.wait_for(heard.wait(), timeout=1.0)
+
+    with serving(POSTGRES) as first, serving(POSTGRES) as second:
+        asyncio.run(main(first, second))
