@@ -51,7 +51,7 @@ pub(crate) struct Limits {
     pub(crate) allowed_origins: Vec<String>,
 }
 
-/// One token's use in the current minute, and its sessions.
+/// One token's use in the current minute.
 #[derive(Default)]
 struct Usage {
     window: Option<Instant>,
