@@ -28,11 +28,12 @@ pub mod plugin;
 pub mod precompiled;
 pub mod run;
 mod runtime;
+pub mod tokens;
 
 pub use arena_bindings::manager::{Operation, VerifyReport};
 pub use arena_bindings::names::{self, StepsError, UnknownName, parse_steps};
 pub use arena_bindings::types;
-pub use db::{DbError, Durability, Location};
+pub use db::{DbError, Durability, Location, TokenRecord};
 pub use error::{HostError, describe};
 pub use handle::{AgentHandle, Created, Performed, operation_permission, role_permissions};
 pub use operator::{Arenas, FOLLOW_POLL, Follow, default_coordinator};
@@ -40,3 +41,4 @@ pub use runtime::{
     ARENA_COMPONENT, ARENA_DEADLINE, ArenaHost, CommitStats, GroupCommit, HostOptions, MAX_BATCH,
     OpenBackend,
 };
+pub use tokens::{IssuedToken, TokenError, TokenSecret};

@@ -1,6 +1,7 @@
 //! `arena`: the operator's tool on an arena database it owns (see the `cli` module).
 
 mod cli;
+mod mcp;
 mod serve;
 
 use std::process::ExitCode;

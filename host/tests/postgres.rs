@@ -386,3 +386,53 @@ fn a_database_written_by_schema_version_4_migrates_verifies_and_goes_on_writing(
     let report = host.verify(active).unwrap();
     assert_eq!((report.events, report.problem), (15, None));
 }
+
+#[test]
+#[ignore = "needs PostgreSQL: run via tests/postgres/with-postgres.sh"]
+fn a_database_at_schema_version_5_migrates_and_keeps_agent_tokens() {
+    use arena_host::db::postgres::MIGRATIONS;
+    use arena_host::{ArenaHost, HostOptions, Location};
+    let db = database("schema5");
+    // The schema-4 fixture's rows, brought to version 5 by its own migration.
+    let fixture = rusqlite::Connection::open_in_memory().unwrap();
+    fixture
+        .execute_batch(include_str!("../../tests/fixtures/schema-v4.sql"))
+        .unwrap();
+    let mut pg = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+    for sql in &MIGRATIONS[..4] {
+        pg.batch_execute(sql).unwrap();
+    }
+    copy_rows(&fixture, &mut pg);
+    pg.batch_execute(MIGRATIONS[4]).unwrap();
+    pg.batch_execute(
+        "CREATE TABLE arena_schema (version INTEGER NOT NULL);
+         INSERT INTO arena_schema (version) VALUES (5);",
+    )
+    .unwrap();
+
+    let host = ArenaHost::open_at(Location::Postgres(db.clone()), HostOptions::default()).unwrap();
+    let version: i32 = pg
+        .query_one("SELECT version FROM arena_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version as usize, MIGRATIONS.len());
+    let active = host.list(None, 1).unwrap().remove(0).id;
+    assert!(host.tokens(None).unwrap().is_empty());
+    let issued = host.issue_token(&active, "wendy", None, None).unwrap();
+    drop(host);
+    let host = ArenaHost::open_at(Location::Postgres(db), HostOptions::default()).unwrap();
+    let wendy = host
+        .resolve_token(issued.secret.expose(), Some(&active))
+        .unwrap();
+    wendy.complete_step(3).unwrap();
+    let hashes: i64 = pg
+        .query_one(
+            "SELECT count(*) FROM tokens WHERE hash <> $1",
+            &[&issued.secret.expose()],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(hashes, 1, "the token's row keeps its hash, not the token");
+    let report = host.verify(&active).unwrap();
+    assert_eq!((report.events, report.problem), (14, None));
+}

@@ -337,6 +337,47 @@ pub(crate) enum Command {
         /// Live event streams served at once; one more is refused with 503.
         #[arg(long, value_name = "N", default_value_t = 256)]
         max_streams: usize,
+        /// MCP at `/mcp`: tool calls that write, per agent token per minute.
+        #[arg(long, value_name = "N", default_value_t = 600)]
+        mcp_writes_per_minute: u32,
+        /// MCP: request bytes per agent token per minute.
+        #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+        mcp_bytes_per_minute: u64,
+        /// MCP: the JSON arguments of one tool call, in bytes.
+        #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+        mcp_max_argument_bytes: usize,
+        /// MCP: one request body, in bytes.
+        #[arg(long, value_name = "BYTES", default_value_t = 2 << 20)]
+        mcp_max_body_bytes: usize,
+        /// MCP: open sessions per agent token.
+        #[arg(long, value_name = "N", default_value_t = 8)]
+        mcp_sessions_per_token: usize,
+        /// MCP: open sessions in all.
+        #[arg(long, value_name = "N", default_value_t = 256)]
+        mcp_max_sessions: usize,
+        /// MCP: a session idle this many seconds is closed.
+        #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+        mcp_idle_seconds: u64,
+        /// MCP: a browser origin allowed besides loopback ones, as `https://host:port`
+        /// (repeatable).
+        #[arg(long, value_name = "ORIGIN")]
+        mcp_allow_origin: Vec<String>,
+    },
+    /// Agent tokens, for MCP clients over HTTP: each acts as one agent on one arena.
+    Token {
+        #[command(subcommand)]
+        action: TokenCommand,
+    },
+    /// Serve MCP over standard input and output as AGENT on arena ID, for a client that starts this
+    /// program itself (Claude Code, Claude Desktop, Cursor…): the client gets exactly the tools the
+    /// agent's permissions grant. Needs no token: whoever can start it can open the database.
+    Mcp {
+        /// The arena.
+        #[arg(long, value_name = "ID")]
+        arena: String,
+        /// The participant the client acts as.
+        #[arg(long = "as", value_name = "AGENT")]
+        agent: String,
     },
     /// Measure the hot paths against baselines measured in the same run; print one table of ratios.
     Bench {
@@ -357,6 +398,56 @@ pub(crate) enum Command {
         #[arg(long)]
         list: bool,
     },
+}
+
+/// What `arena token` does.
+#[derive(Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Issue a token that acts as AGENT on arena ID, and print it alone on standard output: the
+    /// only time it is shown (the database keeps only its SHA-256).
+    Issue {
+        id: String,
+        agent: String,
+        /// How long it is honoured: `90s`, `30m`, `12h`, `7d` [default: until revoked].
+        #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+        ttl: Option<std::time::Duration>,
+        /// A note for `arena token list`: who or what it was issued to.
+        #[arg(long, value_name = "TEXT")]
+        label: Option<String>,
+    },
+    /// List the tokens of arena ID (of every arena without it): ids, agents, labels and times,
+    /// never a token.
+    List { id: Option<String> },
+    /// Revoke a token by its id (`tok-…`, as `list` shows it): it is refused from now on.
+    Revoke {
+        #[arg(value_name = "TOKEN-ID")]
+        token_id: String,
+    },
+}
+
+/// Parses a duration: a whole number and a unit, `s`, `m`, `h` or `d`.
+pub(crate) fn parse_ttl(text: &str) -> Result<std::time::Duration> {
+    let unit_at = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| anyhow!("{text:?} needs a unit: s, m, h or d (e.g. 12h)"))?;
+    let (number, unit) = text.split_at(unit_at);
+    let number: u64 = number
+        .parse()
+        .with_context(|| format!("{text:?} does not start with a whole number"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => bail!("{text:?}: the unit must be s, m, h or d"),
+    };
+    if number == 0 {
+        bail!("{text:?}: a token must be honoured for some time");
+    }
+    number
+        .checked_mul(seconds)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| anyhow!("{text:?} is too long"))
 }
 
 /// Usage rules clap cannot express: exits with a usage error (status 2) when one is broken.

@@ -12,6 +12,7 @@ mod facts;
 mod render;
 mod run;
 mod slots;
+mod tokens;
 pub(crate) mod views;
 
 use std::path::PathBuf;
@@ -244,14 +245,35 @@ fn run(cli: Cli) -> Result<()> {
             addr,
             token,
             max_streams,
+            mcp_writes_per_minute,
+            mcp_bytes_per_minute,
+            mcp_max_argument_bytes,
+            mcp_max_body_bytes,
+            mcp_sessions_per_token,
+            mcp_max_sessions,
+            mcp_idle_seconds,
+            mcp_allow_origin,
         } => crate::serve::command(
             s.host.clone(),
             crate::serve::Options {
                 addr,
                 token,
                 max_streams,
+                mcp: crate::serve::mcp::Limits {
+                    writes_per_minute: mcp_writes_per_minute,
+                    bytes_per_minute: mcp_bytes_per_minute,
+                    max_argument_bytes: mcp_max_argument_bytes,
+                    max_body_bytes: mcp_max_body_bytes,
+                    sessions_per_token: mcp_sessions_per_token,
+                    max_sessions: mcp_max_sessions,
+                    idle_timeout: std::time::Duration::from_secs(mcp_idle_seconds.max(1)),
+                    request_timeout: crate::mcp::REQUEST_TIMEOUT,
+                    allowed_origins: mcp_allow_origin,
+                },
             },
         ),
+        Command::Token { action } => tokens::command(s, action),
+        Command::Mcp { arena, agent } => crate::mcp::stdio(s.host.clone(), &arena, &agent),
         Command::Bench { .. } | Command::Check { .. } => {
             unreachable!("handled before the database is opened")
         }

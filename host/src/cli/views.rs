@@ -128,7 +128,7 @@ impl<'a> From<&'a Participant> for ParticipantView<'a> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "kebab-case")]
-struct AggregateView<'a> {
+pub(crate) struct AggregateView<'a> {
     completed_steps: u32,
     total_steps: u32,
     participants: &'a [String],

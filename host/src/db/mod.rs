@@ -178,14 +178,46 @@ pub trait Storage: Send {
     ) -> Result<Vec<String>, ArenaError>;
 }
 
+/// An agent token as the database keeps it: everything about it but the token itself, of which only
+/// the SHA-256 is stored. Times are unix seconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// The token's public id (`tok-…`): what `arena token list` shows and `revoke` takes.
+    pub id: String,
+    /// The arena it acts on.
+    pub arena: String,
+    /// The agent it acts as.
+    pub agent: String,
+    /// What the operator called it.
+    pub label: Option<String>,
+    /// When it was issued.
+    pub created_at: i64,
+    /// When it stops being honoured; `None` for never.
+    pub expires_at: Option<i64>,
+    /// When it was last honoured (kept to the minute); `None` if never.
+    pub last_used_at: Option<i64>,
+    /// When it was revoked; `None` while it is not.
+    pub revoked_at: Option<i64>,
+}
+
 /// A database the host runs arenas on: the [`Storage`] contract, plus what the host itself keeps
-/// (subscriber cursors) and the batch control group commit needs.
+/// (subscriber cursors, agent tokens) and the batch control group commit needs.
 pub trait Backend: Storage {
     /// The last event of `arena` that `subscriber` accepted (0 for none).
     fn cursor(&mut self, arena: &str, subscriber: &str) -> Result<u64, ArenaError>;
     /// Moves `subscriber`'s cursor on `arena` forward to `seq` (never backward), durably.
     fn advance_cursor(&mut self, arena: &str, subscriber: &str, seq: u64)
     -> Result<(), ArenaError>;
+    /// Stores a new token's record with the SHA-256 of the token (`hash`, hex); never the token.
+    fn add_token(&mut self, token: &TokenRecord, hash: &str) -> Result<(), ArenaError>;
+    /// The record of the token whose SHA-256 is `hash`, revoked or not; `None` for no such token.
+    fn token_by_hash(&mut self, hash: &str) -> Result<Option<TokenRecord>, ArenaError>;
+    /// The records of `arena`'s tokens (of every arena's, for `None`), oldest first.
+    fn tokens(&mut self, arena: Option<&str>) -> Result<Vec<TokenRecord>, ArenaError>;
+    /// Marks token `id` revoked at `at` (a revoked token stays revoked); `false` for no such token.
+    fn revoke_token(&mut self, id: &str, at: i64) -> Result<bool, ArenaError>;
+    /// Records that token `id` was honoured at `at`.
+    fn token_used(&mut self, id: &str, at: i64) -> Result<(), ArenaError>;
     /// How many appends this connection refused with `conflict`.
     fn conflicts(&self) -> u64;
     /// Opens the transaction a group commit's appends join, taking the write lock now. Each append

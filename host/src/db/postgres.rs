@@ -27,7 +27,7 @@ use arena_bindings::storage::{ArenaRecord, LogHead, StateSnapshot};
 
 use arena_bindings::types::{ArenaError, ArenaStatus, Event};
 
-use super::{Backend, DbError, Storage, check_append};
+use super::{Backend, DbError, Storage, TokenRecord, check_append};
 
 type Manager = PostgresConnectionManager<NoTls>;
 
@@ -143,6 +143,20 @@ pub const MIGRATIONS: &[&str] = &[
          written := FALSE;
          head_hash := NULL;
      END $$;",
+    // 6: agent tokens: only each token's SHA-256 is kept, with the arena and agent it acts as, its
+    // label, and its times (unix seconds).
+    "CREATE TABLE tokens (
+         id           TEXT PRIMARY KEY,
+         hash         TEXT NOT NULL UNIQUE,
+         arena_id     TEXT NOT NULL,
+         agent        TEXT NOT NULL,
+         label        TEXT,
+         created_at   BIGINT NOT NULL,
+         expires_at   BIGINT,
+         last_used_at BIGINT,
+         revoked_at   BIGINT
+     );
+     CREATE INDEX tokens_by_arena ON tokens (arena_id);",
 ];
 
 /// The channel every append notifies, with the arena id as payload.
@@ -458,7 +472,85 @@ impl Storage for PgStorage {
     }
 }
 
+/// The columns [`token_row`] reads, in its order.
+macro_rules! token_columns {
+    () => {
+        "id, arena_id, agent, label, created_at, expires_at, last_used_at, revoked_at"
+    };
+}
+
+fn token_row(row: &postgres::Row) -> TokenRecord {
+    TokenRecord {
+        id: row.get(0),
+        arena: row.get(1),
+        agent: row.get(2),
+        label: row.get(3),
+        created_at: row.get(4),
+        expires_at: row.get(5),
+        last_used_at: row.get(6),
+        revoked_at: row.get(7),
+    }
+}
+
 impl Backend for PgStorage {
+    fn add_token(&mut self, token: &TokenRecord, hash: &str) -> Result<(), ArenaError> {
+        self.execute(
+            "INSERT INTO tokens (id, hash, arena_id, agent, label, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &token.id,
+                &hash,
+                &token.arena,
+                &token.agent,
+                &token.label,
+                &token.created_at,
+                &token.expires_at,
+            ],
+        )
+        .map(drop)
+    }
+
+    fn token_by_hash(&mut self, hash: &str) -> Result<Option<TokenRecord>, ArenaError> {
+        Ok(self
+            .query(
+                concat!("SELECT ", token_columns!(), " FROM tokens WHERE hash = $1"),
+                &[&hash],
+            )?
+            .first()
+            .map(token_row))
+    }
+
+    fn tokens(&mut self, arena: Option<&str>) -> Result<Vec<TokenRecord>, ArenaError> {
+        Ok(self
+            .query(
+                concat!(
+                    "SELECT ",
+                    token_columns!(),
+                    " FROM tokens WHERE $1::TEXT IS NULL OR arena_id = $1 ORDER BY created_at, id"
+                ),
+                &[&arena],
+            )?
+            .iter()
+            .map(token_row)
+            .collect())
+    }
+
+    fn revoke_token(&mut self, id: &str, at: i64) -> Result<bool, ArenaError> {
+        self.execute(
+            "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+            &[&id, &at],
+        )
+        .map(|changed| changed > 0)
+    }
+
+    fn token_used(&mut self, id: &str, at: i64) -> Result<(), ArenaError> {
+        self.execute(
+            "UPDATE tokens SET last_used_at = $2 WHERE id = $1",
+            &[&id, &at],
+        )
+        .map(drop)
+    }
+
     fn cursor(&mut self, arena: &str, subscriber: &str) -> Result<u64, ArenaError> {
         Ok(self
             .query(

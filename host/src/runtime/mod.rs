@@ -285,6 +285,16 @@ impl ArenaHost {
         }
     }
 
+    /// Runs `f` on the database connection the component is served from, with the runtime locked:
+    /// for what the host keeps beside the arenas (agent tokens).
+    pub(crate) fn with_backend<R>(
+        &self,
+        f: impl FnOnce(&mut dyn Backend) -> Result<R, ArenaError>,
+    ) -> Result<R, HostError> {
+        let mut runtime = self.lock()?;
+        Ok(f(&mut *runtime.store.data_mut().storage)?)
+    }
+
     /// The last event of `arena` that `subscriber` accepted (0 for none).
     pub fn cursor(&self, arena: &str, subscriber: &str) -> Result<u64, HostError> {
         Ok(self

@@ -91,6 +91,19 @@ impl ApiError {
         )
     }
 
+    /// 403 `forbidden`: a browser page from an origin `/mcp` does not allow (DNS rebinding, or a
+    /// page elsewhere driving a local agent's token).
+    pub(crate) fn forbidden_origin(origin: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "origin {origin:?} is not allowed: /mcp serves loopback origins and those \
+                 --mcp-allow-origin names"
+            ),
+        )
+    }
+
     /// 503 `timeout`: the request did not finish in time.
     pub(crate) fn timeout(limit: std::time::Duration) -> Self {
         Self::new(

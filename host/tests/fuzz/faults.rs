@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arena_bindings::storage::{ArenaRecord, LogHead, StateSnapshot};
-use arena_host::db::{Backend, Storage};
+use arena_host::db::{Backend, Storage, TokenRecord};
 use arena_host::types::{ArenaError, Event};
 
 /// What to do to the next call of its kind.
@@ -182,6 +182,26 @@ impl Storage for Faulty {
 }
 
 impl Backend for Faulty {
+    fn add_token(&mut self, token: &TokenRecord, hash: &str) -> Result<(), ArenaError> {
+        self.inner.add_token(token, hash)
+    }
+
+    fn token_by_hash(&mut self, hash: &str) -> Result<Option<TokenRecord>, ArenaError> {
+        self.inner.token_by_hash(hash)
+    }
+
+    fn tokens(&mut self, arena: Option<&str>) -> Result<Vec<TokenRecord>, ArenaError> {
+        self.inner.tokens(arena)
+    }
+
+    fn revoke_token(&mut self, id: &str, at: i64) -> Result<bool, ArenaError> {
+        self.inner.revoke_token(id, at)
+    }
+
+    fn token_used(&mut self, id: &str, at: i64) -> Result<(), ArenaError> {
+        self.inner.token_used(id, at)
+    }
+
     fn cursor(&mut self, arena: &str, subscriber: &str) -> Result<u64, ArenaError> {
         self.inner.cursor(arena, subscriber)
     }

@@ -12,3 +12,4 @@ mod persistence;
 mod plugins;
 mod polyglot;
 mod standalone;
+mod tokens;

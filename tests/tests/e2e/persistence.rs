@@ -284,6 +284,47 @@ fn a_database_written_by_schema_version_4_opens_migrates_verifies_and_goes_on_wr
     assert_eq!(host.verify(&id).unwrap().problem, None);
 }
 
+/// `tests/fixtures/schema-v5.sql` holds the arenas of the schema-4 fixture as schema version 5 kept
+/// them (snapshots apart, no tokens yet); its active arena is [`V4_ACTIVE`].
+#[test]
+fn a_database_written_by_schema_version_5_opens_migrates_and_keeps_agent_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v5.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(include_str!("../../fixtures/schema-v5.sql"))
+        .unwrap();
+    let host = ArenaHost::open(&path, HostOptions::default()).unwrap();
+    let events: Vec<u64> = host
+        .list(None, 10)
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let report = host.verify(&a.id).unwrap();
+            assert_eq!(report.problem, None, "arena {}", a.id);
+            report.events
+        })
+        .collect();
+    assert_eq!(events, [13, 14, 6, 2]);
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, arena_host::db::sqlite::SCHEMA_VERSION as i64);
+    // The migrated database has no tokens, then keeps one across a reopen.
+    assert!(host.tokens(None).unwrap().is_empty());
+    let issued = host.issue_token(V4_ACTIVE, "wendy", None, None).unwrap();
+    drop(host);
+    let host = ArenaHost::open(&path, HostOptions::default()).unwrap();
+    let wendy = host
+        .resolve_token(issued.secret.expose(), Some(V4_ACTIVE))
+        .unwrap();
+    wendy.complete_step(3).unwrap();
+    assert_eq!(host.tokens(Some(V4_ACTIVE)).unwrap().len(), 1);
+    let report = host.verify(V4_ACTIVE).unwrap();
+    assert_eq!((report.events, report.problem), (14, None));
+}
+
 #[test]
 fn a_keyed_operation_retried_writes_one_event_and_returns_the_same_result() {
     use arena_host::Operation;

@@ -10,6 +10,7 @@
 mod agents;
 mod full;
 mod instances;
+mod mcp;
 mod native;
 mod replay;
 mod writes;
@@ -431,6 +432,11 @@ fn groups<'a>(config: &'a BenchConfig, dir: &'a Path) -> Vec<Group<'a>> {
             "cold-start",
             "cold start",
             Box::new(move || replay::cold_start(config, exe, dir)),
+        ));
+        groups.push((
+            "mcp",
+            "complete_step over MCP",
+            Box::new(move || mcp::mcp_tools_call(config, exe, dir)),
         ));
     }
     if let Some(url) = &config.postgres {

@@ -71,6 +71,20 @@ pub const MIGRATIONS: &[&str] = &[
      ALTER TABLE arenas_v5 RENAME TO arenas;
      CREATE TRIGGER snapshots_no_update BEFORE UPDATE ON snapshots
      BEGIN SELECT RAISE(ABORT, 'snapshots are never altered'); END;",
+    // 6: agent tokens: only each token's SHA-256 is kept, with the arena and agent it acts as, its
+    // label, and its times (unix seconds).
+    "CREATE TABLE tokens (
+         id           TEXT PRIMARY KEY NOT NULL,
+         hash         TEXT NOT NULL UNIQUE,
+         arena_id     TEXT NOT NULL,
+         agent        TEXT NOT NULL,
+         label        TEXT,
+         created_at   INTEGER NOT NULL,
+         expires_at   INTEGER,
+         last_used_at INTEGER,
+         revoked_at   INTEGER
+     ) WITHOUT ROWID;
+     CREATE INDEX tokens_by_arena ON tokens (arena_id);",
 ];
 
 /// The schema version this build writes.
