@@ -73,8 +73,10 @@ pub fn run() -> Result<String, String> {
     } else {
         None
     };
-    let (new_events, shown) = new_events(&me)?;
-    let fresh = MEMORY.with_borrow(|m| !m.asked) || !new_events_by_others(&shown, &me).is_empty();
+    // The next turn reads on from here, this turn's own writes included: only others' events make
+    // a turn worth a model call, so none written while the model thinks is missed.
+    let (new_events, shown, by_others) = new_events(&me)?;
+    let fresh = MEMORY.with_borrow(|m| !m.asked) || by_others;
 
     if !coordinator {
         if info.status != ArenaStatus::Active {
@@ -155,12 +157,7 @@ pub fn run() -> Result<String, String> {
             &me, coordinator, settings.model.system_prompt.as_deref())}),
         json!({"role": "user", "content": context::user_message(&ctx)}),
     ];
-    MEMORY.with_borrow_mut(|m| m.asked = true);
     let outcome = tool_loop(&settings, &grant, &mut messages);
-    // What this turn wrote is not news for the next one.
-    if let Ok(info) = observe::info() {
-        MEMORY.with_borrow_mut(|m| m.seen = m.seen.max(info.last_seq));
-    }
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(failure) if failure.permanent => {
@@ -171,7 +168,11 @@ pub fn run() -> Result<String, String> {
         }
         Err(failure) => return Err(format!("model {}: {}", settings.model.model, failure.what)),
     };
-    MEMORY.with_borrow_mut(|m| m.failures = 0);
+    // A turn the model ended itself waits for news; a failed, cut-off or stopped one asks again.
+    MEMORY.with_borrow_mut(|m| {
+        m.failures = 0;
+        m.asked = outcome.ended_by_model;
+    });
 
     let mut report = outcome.ending.clone();
     if outcome.calls.is_empty()
@@ -180,7 +181,7 @@ pub fn run() -> Result<String, String> {
         && let Some(text) = &outcome.text
     {
         // A model that does not call tools: its text is the draft, as the llm-worker hands it in.
-        report = hand_in_text(text, &steps, &settings.model.model)?;
+        report = hand_in_text(text, &steps, peer_total(&info), &settings.model.model)?;
     }
     let names = if outcome.calls.is_empty() {
         "no tool calls".to_string()
@@ -214,6 +215,8 @@ struct Outcome {
     cut_off: bool,
     /// Why the loop ended, for the report.
     ending: String,
+    /// The model ended the loop itself, with a whole reply and no tool call.
+    ended_by_model: bool,
     requests: u32,
     model_time: Duration,
     tokens: Option<(u64, u64)>,
@@ -234,6 +237,7 @@ fn tool_loop(
         text: None,
         cut_off: false,
         ending: String::new(),
+        ended_by_model: false,
         requests: 0,
         model_time: Duration::ZERO,
         tokens: None,
@@ -285,6 +289,7 @@ fn tool_loop(
                 ),
                 None => "said nothing".into(),
             };
+            out.ended_by_model = true;
             return Ok(out);
         }
         messages.push(reply.message.clone());
@@ -353,18 +358,46 @@ fn fail_for_good(reason: String, max_failures: u32) -> Result<String, String> {
     ))
 }
 
-/// Stores a tool-less model's text as the draft, completes the agent's steps and marks it done.
-fn hand_in_text(text: &str, steps: &[u32], model: &str) -> Result<String, String> {
+/// In a peer arena, its step count: a tool-less worker completes the lowest open step there.
+fn peer_total(info: &ArenaInfo) -> Option<u32> {
+    match info.strategy {
+        Strategy::Peer(_) => Some(info.aggregate.total_steps),
+        Strategy::Pipeline(_) => None,
+    }
+}
+
+/// Stores a tool-less model's text as the draft, completes the agent's steps (in a peer arena of
+/// `peer_total` steps, the lowest open one) and marks it done.
+fn hand_in_text(
+    text: &str,
+    steps: &[u32],
+    peer_total: Option<u32>,
+    model: &str,
+) -> Result<String, String> {
     let artifact = contribute::put_artifact(&ArtifactDraft {
         kind: DRAFT_KIND.into(),
         content: crate::worker_prompt::clip_bytes(text, ARTIFACT_MAX_BYTES).to_string(),
         metadata: vec![("model".into(), model.into())],
     })
     .map_err(|e| arena("storing the draft", e))?;
+    let mut done = Vec::new();
     for &step in steps {
         match contribute::complete_step(step) {
-            Ok(_) | Err(ArenaError::AlreadyDone) => {}
+            Ok(_) => done.push(step),
+            Err(ArenaError::AlreadyDone) => {}
             Err(e) => return Err(arena(&format!("completing step {step}"), e)),
+        }
+    }
+    if let Some(total) = peer_total {
+        for step in 1..=total {
+            match contribute::complete_step(step) {
+                Ok(_) => {
+                    done.push(step);
+                    break;
+                }
+                Err(ArenaError::AlreadyDone) => {}
+                Err(e) => return Err(arena(&format!("completing step {step}"), e)),
+            }
         }
     }
     match contribute::set_slot_status(SlotStatus::Done) {
@@ -374,7 +407,7 @@ fn hand_in_text(text: &str, steps: &[u32], model: &str) -> Result<String, String
     Ok(format!(
         "no tool calling: the text is the draft {}, steps {}",
         artifact.id,
-        crate::plan::step_list(steps)
+        crate::plan::step_list(&done)
     ))
 }
 
@@ -394,9 +427,11 @@ fn own_stage(info: &ArenaInfo, me: &str) -> (Vec<u32>, Vec<String>) {
     }
 }
 
-/// The events since the last turn: how many, and the last few as lines.
-fn new_events(_me: &str) -> Result<(usize, Vec<String>), String> {
+/// The events since the last turn: how many, the last few as lines, and whether anyone else caused
+/// one.
+fn new_events(me: &str) -> Result<(usize, Vec<String>, bool), String> {
     let mut count = 0;
+    let mut by_others = false;
     let mut lines: Vec<String> = Vec::new();
     MEMORY.with_borrow_mut(|m| {
         loop {
@@ -405,6 +440,7 @@ fn new_events(_me: &str) -> Result<(usize, Vec<String>), String> {
             for e in &events {
                 m.seen = e.seq;
                 count += 1;
+                by_others |= e.actor != me;
                 lines.push(format!(
                     "{} {} {} {}",
                     e.seq,
@@ -417,18 +453,10 @@ fn new_events(_me: &str) -> Result<(usize, Vec<String>), String> {
                 }
             }
             if events.len() < EVENT_PAGE as usize {
-                return Ok((count, lines));
+                return Ok((count, lines, by_others));
             }
         }
     })
-}
-
-/// The lines of events someone else caused.
-fn new_events_by_others<'a>(lines: &'a [String], me: &str) -> Vec<&'a String> {
-    lines
-        .iter()
-        .filter(|l| l.split(' ').nth(1) != Some(me))
-        .collect()
 }
 
 fn view(slot: &crate::arena::core::types::Slot) -> SlotView {

@@ -295,21 +295,34 @@ impl PluginEntry {
         Ok(config)
     }
 
+    /// The built-in plugin `builtin:NAME` stands for: `NAME`, except that the model agent takes the
+    /// build whose imports its grant allows (`steer` and `coordinate` too for a grant with both).
+    fn builtin_variant<'a>(&self, name: &'a str) -> &'a str {
+        match self.participant().map(|spec| declared_grant(&spec)) {
+            Ok(grant)
+                if name == "llm-agent"
+                    && grant.contains(&Permission::Steer)
+                    && grant.contains(&Permission::Coordinate) =>
+            {
+                super::LLM_AGENT_LEAD
+            }
+            _ => name,
+        }
+    }
+
+    /// The plugin's name in reports: the component as written, or the built-in build it took.
+    fn name(&self) -> String {
+        match self.component.strip_prefix("builtin:") {
+            Some(name) => format!("builtin:{}", self.builtin_variant(name)),
+            None => self.component.clone(),
+        }
+    }
+
     /// The component's bytes: a built-in plugin, or a file (relative to `base`) of at most
     /// [`MAX_COMPONENT_BYTES`].
     pub fn component(&self, base: &Path) -> Result<Arc<[u8]>, RunError> {
         if let Some(name) = self.component.strip_prefix("builtin:") {
-            // One name for the model agent in every role: the build whose imports the grant allows.
-            let name = match self.participant().map(|spec| declared_grant(&spec)) {
-                Ok(grant)
-                    if name == "llm-agent"
-                        && grant.contains(&Permission::Steer)
-                        && grant.contains(&Permission::Coordinate) =>
-                {
-                    super::LLM_AGENT_LEAD
-                }
-                _ => name,
-            };
+            let name = self.builtin_variant(name);
             let names: Vec<&str> = BUILTIN_PLUGINS.iter().map(|(n, _)| *n).collect();
             let (_, bytes) = BUILTIN_PLUGINS
                 .iter()
@@ -346,7 +359,7 @@ impl PluginEntry {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<PluginSpec, RunError> {
         Ok(PluginSpec {
-            name: self.component.clone(),
+            name: self.name(),
             agent: self.agent.clone(),
             component: self.component(base)?,
             limits: self.limits(),
