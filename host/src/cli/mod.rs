@@ -131,6 +131,7 @@ fn reads_only(command: &Command) -> bool {
             | Command::Events { .. }
             | Command::Facts { .. }
             | Command::Artifacts { .. }
+            | Command::Result { .. }
     )
 }
 
@@ -234,7 +235,21 @@ fn run(cli: Cli) -> Result<()> {
             agent,
         } => facts::share(s, &id, content, confidence, tags, &agent),
         Command::Facts { id, tag, text } => facts::query(s, id.as_deref(), tag, text),
-        Command::Run { manifest } => run::manifest(s, &manifest),
+        Command::Run {
+            manifest,
+            resume,
+            quiet,
+            events,
+        } => run::manifest(
+            s,
+            &manifest,
+            run::Options {
+                resume,
+                quiet,
+                all_events: events,
+            },
+        ),
+        Command::Result { id } => run::result(s, &id),
         Command::Demo { pace } => run::demo(s, pace),
         Command::Serve {
             addr,
