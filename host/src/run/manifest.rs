@@ -487,6 +487,33 @@ mod tests {
     }
 
     #[test]
+    fn the_llm_team_example_is_a_model_coordinator_over_three_model_workers() {
+        let manifest = Manifest::parse(include_str!("../../../examples/llm-team.toml")).unwrap();
+        let plugins: Vec<(&str, &str, String)> = manifest
+            .plugins
+            .iter()
+            .map(|p| (p.agent.as_str(), p.role.as_str(), p.name()))
+            .collect();
+        assert_eq!(
+            plugins,
+            [
+                (
+                    "lead",
+                    "coordinator",
+                    "builtin:llm-agent-coordinator".into()
+                ),
+                ("researcher", "worker", "builtin:llm-agent".into()),
+                ("writer", "worker", "builtin:llm-agent".into()),
+                ("editor", "worker", "builtin:llm-agent".into()),
+            ]
+        );
+        for plugin in &manifest.plugins {
+            plugin.config(|_| None).unwrap();
+            plugin.component(Path::new(".")).unwrap();
+        }
+    }
+
+    #[test]
     fn values_from_the_environment_are_secrets_and_written_ones_are_not() {
         let entry = entry("[plugin.config]\nmodel = \"tiny\"\napi_key = { env = \"K\" }");
         let config = entry.config(|_| Some("sk-9".into())).unwrap();

@@ -404,3 +404,37 @@ fn a_model_without_tool_calling_still_hands_its_text_in_as_the_draft() {
     assert_eq!(solo.artifacts[0].content, "A plain guide to herons.");
     assert_eq!(solo.status, SlotStatus::Done);
 }
+
+#[test]
+fn a_slow_model_team_still_archives_when_max_turns_is_small() {
+    // The issue's case, scaled down: a model answering in 40 s with max_turns = 10 and idle
+    // wake-ups every second is a model answering in 400 ms with wake-ups every 20 ms and
+    // max_turns = 3. The writer waits for the researcher's stage through many more wake-ups
+    // than three; waiting turns do not count, acting ones do.
+    let (_dir, host) = fresh_host();
+    let model = ModelServer::start(Behaviour::Scripted {
+        script: team_script(&[("researcher", 1), ("writer", 2)]),
+        latency: Duration::from_millis(400),
+    });
+    let manifest = format!(
+        "[arena]\ngoal = \"a guide\"\nsteps = 2\nstrategy = \"pipeline\"\n\
+         [[arena.stage]]\nagent = \"researcher\"\nsteps = \"1\"\n\
+         [[arena.stage]]\nagent = \"writer\"\nsteps = \"2\"\ndepends_on = [\"researcher\"]\n\
+         [run]\nschedule = \"concurrent\"\nmax_turns = 3\ndeadline_ms = 120000\n{}{}{}",
+        agent("lead", "coordinator", &model, ""),
+        agent("researcher", "worker", &model, ""),
+        agent("writer", "worker", &model, ""),
+    );
+    let (summary, turns) = run_manifest(&host, &manifest);
+    assert_eq!(summary.status, ArenaStatus::Archived, "{}", turns.all());
+    let waited = turns
+        .of("writer")
+        .iter()
+        .filter(|t| t.contains("waiting for researcher"))
+        .count();
+    assert!(
+        waited > 3,
+        "the writer waited only {waited} turns:\n{}",
+        turns.all()
+    );
+}
