@@ -90,10 +90,24 @@ struct Turn<'a> {
     report: String,
     output: &'a str,
     fuel: u64,
+    ms: u64,
 }
 
-/// One turn: a JSON line, or a line of text and the plugin's output beneath it.
-fn print_turn(out: &Output, turn: &TurnReport) -> Result<()> {
+/// A turn's duration, short: `12ms`, `3.4s`, `2m05s`.
+fn duration_text(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
+    }
+}
+
+/// One turn: a JSON line, or a line of text (with how long the turn took) and the plugin's output
+/// beneath it.
+fn print_turn(out: &Output, turn: &TurnReport, took: std::time::Duration) -> Result<()> {
     let (outcome, report, marker) = match &turn.outcome {
         TurnOutcome::Done(report) => ("done", report.clone(), ""),
         TurnOutcome::Failed(error) => ("failed", error.clone(), "error: "),
@@ -108,9 +122,15 @@ fn print_turn(out: &Output, turn: &TurnReport) -> Result<()> {
             report,
             output: &turn.output,
             fuel: turn.fuel,
+            ms: took.as_millis() as u64,
         });
     }
-    println!("turn {:<3} {:<8} {marker}{report}", turn.turn, turn.agent);
+    println!(
+        "turn {:<3} {:<8} {:>6} {marker}{report}",
+        turn.turn,
+        turn.agent,
+        duration_text(took)
+    );
     for line in turn.output.lines() {
         println!("           | {line}");
     }
@@ -134,6 +154,8 @@ struct Progress<'a> {
     /// Whether stderr is a terminal (the status line is drawn only there).
     live: bool,
     in_turn: BTreeMap<String, u32>,
+    /// When each agent's turn in flight started.
+    started: BTreeMap<String, std::time::Instant>,
     steps: (u32, u32),
     /// A turn that could not be printed (a closed pipe), reported once the run is over.
     printed: Result<()>,
@@ -183,11 +205,18 @@ impl Progress<'_> {
 impl Observer for Progress<'_> {
     fn turn_started(&mut self, _plugin: &str, agent: &str, turn: u32) {
         self.in_turn.insert(agent.to_string(), turn);
+        self.started
+            .insert(agent.to_string(), std::time::Instant::now());
         self.redraw();
     }
 
     fn turn_ended(&mut self, report: &TurnReport) {
         self.in_turn.remove(&report.agent);
+        let took = self
+            .started
+            .remove(&report.agent)
+            .map(|t| t.elapsed())
+            .unwrap_or_default();
         self.clear();
         let ok = matches!(report.outcome, TurnOutcome::Done(_));
         let text = match &report.outcome {
@@ -196,7 +225,7 @@ impl Observer for Progress<'_> {
         };
         self.last.insert(report.agent.clone(), text);
         if self.printed.is_ok() && !(self.quiet && ok) {
-            self.printed = print_turn(self.out, report);
+            self.printed = print_turn(self.out, report, took);
         }
         self.redraw();
     }
@@ -228,6 +257,7 @@ fn run_manifest(
         out,
         live: !out.json && std::io::stderr().is_terminal(),
         in_turn: BTreeMap::new(),
+        started: BTreeMap::new(),
         steps: (0, 0),
         printed: Ok(()),
         quiet: options.quiet,

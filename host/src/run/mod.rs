@@ -39,6 +39,7 @@
 
 mod concurrent;
 pub mod manifest;
+mod model_config;
 mod rounds;
 
 use std::path::Path;
@@ -219,6 +220,10 @@ pub fn run_with(
 ) -> Result<RunSummary, RunError> {
     if manifest.plugins.is_empty() {
         return Err(RunError::Manifest("no [[plugin]] entries".into()));
+    }
+    // The built-in model plugins' settings, before anything is compiled or any model called.
+    for entry in &manifest.plugins {
+        model_config::check(entry)?;
     }
     let env = |name: &str| std::env::var(name).ok();
     let mut specs = manifest

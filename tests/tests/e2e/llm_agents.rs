@@ -438,3 +438,36 @@ fn a_slow_model_team_still_archives_when_max_turns_is_small() {
         turns.all()
     );
 }
+
+#[test]
+fn a_bad_setting_fails_the_run_before_any_model_is_called() {
+    let (_dir, host) = fresh_host();
+    let model = ModelServer::start(Behaviour::Scripted {
+        script: team_script(&[("researcher", 1)]),
+        latency: Duration::ZERO,
+    });
+    let manifest = format!(
+        "[arena]\ngoal = \"a guide\"\nsteps = 1\n[run]\nschedule = \"concurrent\"\n{}{}",
+        agent("lead", "coordinator", &model, ""),
+        agent("researcher", "worker", &model, "temperature = \"warm\""),
+    );
+    let manifest = Manifest::parse(&manifest).unwrap();
+    let engine = PluginEngine::new().unwrap();
+    let error = run::run_with(
+        &host,
+        &engine,
+        &manifest,
+        Path::new("."),
+        &RunControl::new(),
+        &mut Turns::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        error,
+        "manifest: plugin researcher (builtin:llm-agent): config key \"temperature\": expected a \
+         number of 0 or more, found \"warm\""
+    );
+    assert_eq!(model.requests(), 0);
+    assert!(host.list(None, 10).unwrap().is_empty(), "an arena was created");
+}
