@@ -1003,6 +1003,7 @@ fn the_benchmark_runs_every_case_and_prints_ratios() {
         "group commit",
         "instantiate a plugin",
         "resident memory per live plugin instance",
+        "llm-agent turn, 4 tool calls",
         "replay + verify",
         "cold start",
     ] {
