@@ -469,5 +469,8 @@ fn a_bad_setting_fails_the_run_before_any_model_is_called() {
          number of 0 or more, found \"warm\""
     );
     assert_eq!(model.requests(), 0);
-    assert!(host.list(None, 10).unwrap().is_empty(), "an arena was created");
+    assert!(
+        host.list(None, 10).unwrap().is_empty(),
+        "an arena was created"
+    );
 }
