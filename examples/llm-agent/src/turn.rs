@@ -76,7 +76,15 @@ pub fn run() -> Result<String, String> {
     // The next turn reads on from here, this turn's own writes included: only others' events make
     // a turn worth a model call, so none written while the model thinks is missed.
     let (new_events, shown, by_others) = new_events(&me)?;
-    let fresh = MEMORY.with_borrow(|m| !m.asked) || by_others;
+    // A coordinator with lifecycle work in hand (activate, settle, merge and archive) is asked
+    // again even when nothing new happened: its model may have stopped short last time.
+    let lifecycle_due = coordinator
+        && match info.status {
+            ArenaStatus::Created | ArenaStatus::Settling => true,
+            ArenaStatus::Active => info.aggregate.completed_steps >= info.aggregate.total_steps,
+            ArenaStatus::Archived => false,
+        };
+    let fresh = MEMORY.with_borrow(|m| !m.asked) || by_others || lifecycle_due;
 
     if !coordinator {
         if info.status != ArenaStatus::Active {

@@ -93,6 +93,12 @@ fn drafts(context: &str) -> Vec<String> {
 
 /// The script of a coordinator and workers that each own one step (`steps` maps agent to step).
 fn team_script(steps: &'static [(&'static str, u32)]) -> Script {
+    team_script_with(steps, false)
+}
+
+/// As [`team_script`]; with `settle_apart`, the coordinator settles in one turn and merges and
+/// archives in a later one.
+fn team_script_with(steps: &'static [(&'static str, u32)], settle_apart: bool) -> Script {
     Script::new(move |request| {
         let me = agent_of(request);
         let ctx = context(request);
@@ -112,6 +118,12 @@ fn team_script(steps: &'static [(&'static str, u32)]) -> Script {
             let merge = format!(
                 r#"{{"kind": "result", "content": "THE MERGED GUIDE", "sources": {sources}}}"#
             );
+            if settle_apart && ctx.contains("The arena is active") {
+                return Scripted::calls(&[("settle", "{}")]);
+            }
+            if settle_apart {
+                return Scripted::calls(&[("merge", &merge), ("archive", "{}")]);
+            }
             return Scripted::calls(&[("settle", "{}"), ("merge", &merge), ("archive", "{}")]);
         }
         if answered {
@@ -472,5 +484,30 @@ fn a_bad_setting_fails_the_run_before_any_model_is_called() {
     assert!(
         host.list(None, 10).unwrap().is_empty(),
         "an arena was created"
+    );
+}
+
+#[test]
+fn a_coordinator_whose_model_stops_after_settling_is_asked_again_and_archives() {
+    let (_dir, host) = fresh_host();
+    let model = ModelServer::start(Behaviour::Scripted {
+        script: team_script_with(&[("solo", 1)], true),
+        latency: Duration::ZERO,
+    });
+    let manifest = format!(
+        "[arena]\ngoal = \"a guide\"\nsteps = 1\n[run]\nschedule = \"rounds\"\nmax_turns = 8\n{}{}",
+        agent("lead", "coordinator", &model, ""),
+        agent("solo", "worker", &model, ""),
+    );
+    let (summary, turns) = run_manifest(&host, &manifest);
+    assert_eq!(summary.status, ArenaStatus::Archived, "{}", turns.all());
+    let lead = turns.of("lead");
+    let settled = lead.iter().position(|t| t.contains("(settle)")).unwrap();
+    assert!(
+        lead[settled + 1..]
+            .iter()
+            .any(|t| t.contains("(merge, archive)")),
+        "{}",
+        turns.all()
     );
 }
