@@ -69,7 +69,7 @@ fn agent(name: &str, role: &str, model: &ModelServer, config: &str) -> String {
     format!(
         "[[plugin]]\nagent = \"{name}\"\nrole = \"{role}\"\ncomponent = \"builtin:llm-agent\"\n\
          idle_ms = 20\nallowed_outbound_hosts = [\"{endpoint}\"]\n\
-         [plugin.config]\nendpoint = \"{endpoint}\"\nmodel = \"test-model\"\nmax_retries = 0\n{config}\n",
+         [plugin.config]\nendpoint = \"{endpoint}\"\nmodel = \"test-model\"\n{config}\n",
         endpoint = model.endpoint()
     )
 }
@@ -510,4 +510,29 @@ fn a_coordinator_whose_model_stops_after_settling_is_asked_again_and_archives() 
         "{}",
         turns.all()
     );
+}
+
+#[test]
+fn a_busy_model_is_retried_with_backoff_and_the_turn_goes_on() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let asked = Arc::new(AtomicUsize::new(0));
+    let script = {
+        let asked = asked.clone();
+        Script::new(move |_| match asked.fetch_add(1, Ordering::SeqCst) {
+            0 => Scripted::Status(503),
+            1 => Scripted::Status(429),
+            _ => Scripted::text("A plain guide to herons."),
+        })
+    };
+    let (host, _dir, summary, turns, bodies) = solo(script, "max_retries = 2", 4);
+    assert_eq!(bodies.len(), 3, "{}", turns.all());
+    let first = turns.of("solo")[0].to_string();
+    assert!(
+        first.starts_with("done: asked test-model 1×"),
+        "{}",
+        turns.all()
+    );
+    let slots = host.slots(&summary.arena).unwrap();
+    let solo = slots.iter().find(|s| s.agent == "solo").unwrap();
+    assert_eq!(solo.artifacts[0].content, "A plain guide to herons.");
 }
