@@ -15,6 +15,8 @@ fn main() {
             "example-drafter",
             "example-reviewer",
             "example-llm-worker",
+            "example-llm-agent",
+            "example-llm-agent-coordinator",
         ],
         &[
             "arena-component",
@@ -25,6 +27,8 @@ fn main() {
             "examples/drafter",
             "examples/reviewer",
             "examples/llm-worker",
+            "examples/llm-agent",
+            "examples/llm-agent-coordinator",
         ],
     );
     guest_build::plug(

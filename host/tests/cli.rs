@@ -122,6 +122,95 @@ fn demo_runs_a_full_lifecycle() {
     }
 }
 
+/// The demo's pipeline (a drafter, two reviewers, an observer, the sample coordinator) in a file,
+/// taking at most `turns` turns.
+fn pipeline_manifest(dir: &Path, turns: u32) -> std::path::PathBuf {
+    let manifest = dir.join(format!("pipeline-{turns}.toml"));
+    std::fs::write(
+        &manifest,
+        format!(
+            "[arena]\ngoal = \"a field guide\"\nsteps = 5\nstrategy = \"pipeline\"\n\
+             [[arena.stage]]\nagent = \"ada\"\nsteps = \"1-3\"\n\
+             [[arena.stage]]\nagent = \"bob\"\nsteps = \"4-5\"\ndepends_on = [\"ada\"]\n\
+             [run]\nschedule = \"rounds\"\nmax_turns = {turns}\n\
+             [[plugin]]\nagent = \"lead\"\nrole = \"coordinator\"\ncomponent = \"builtin:coordinator\"\n\
+             [[plugin]]\nagent = \"ada\"\nrole = \"worker\"\ncomponent = \"builtin:drafter\"\n\
+             [[plugin]]\nagent = \"bob\"\nrole = \"worker\"\ncomponent = \"builtin:reviewer\"\n"
+        ),
+    )
+    .unwrap();
+    manifest
+}
+
+/// The arena id a run's closing `arena result ID` line names.
+fn result_id(out: &str) -> String {
+    out.split("arena result ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no result line in:\n{out}"))
+        .to_string()
+}
+
+#[test]
+fn a_run_ends_with_the_last_twenty_events_and_names_its_result_which_result_prints_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let manifest = pipeline_manifest(dir.path(), 20);
+    let out = ok(&db, &["run", manifest.to_str().unwrap()]);
+    let id = result_id(&out);
+    let total = ok(&db, &["events", &id]).lines().count();
+    assert!(total > 20, "{total} events");
+    assert!(
+        out.contains(&format!("the last 20 of {total} events of arena {id}")),
+        "{out}"
+    );
+    assert!(!out.contains("arena-created"), "{out}");
+    let result = ok(&db, &["result", &id]);
+    assert!(
+        result.starts_with("# The field guide, merged\n"),
+        "{result}"
+    );
+    assert!(!result.contains("arena-"), "{result}");
+}
+
+#[test]
+fn a_quiet_run_prints_only_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let manifest = pipeline_manifest(dir.path(), 20);
+    let out = ok(&db, &["run", "--quiet", manifest.to_str().unwrap()]);
+    assert!(!out.contains("turn 1"), "{out}");
+    assert!(!out.contains("events of arena"), "{out}");
+    assert!(out.contains("hash chain intact"), "{out}");
+    let all = ok(&db, &["run", "--events", manifest.to_str().unwrap()]);
+    assert!(all.contains("arena-created"), "{all}");
+}
+
+#[test]
+fn a_run_cut_short_names_who_is_still_working_and_resume_carries_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let short = pipeline_manifest(dir.path(), 1);
+    let cut = arena(&db, &["run", short.to_str().unwrap()]);
+    assert!(cut.status.success());
+    let err = String::from_utf8_lossy(&cut.stderr).to_string();
+    assert!(
+        err.contains("note: the arena is still active after 1 turns"),
+        "{err}"
+    );
+    assert!(err.contains("  bob (idle): "), "{err}");
+    let id = err
+        .split("arena run --resume ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no resume line in:\n{err}"))
+        .to_string();
+    let full = pipeline_manifest(dir.path(), 20);
+    let out = ok(&db, &["run", "--resume", &id, full.to_str().unwrap()]);
+    assert_eq!(result_id(&out), id);
+    assert!(out.contains("archived (completed)"), "{out}");
+}
+
 #[test]
 fn show_at_replays_the_arena_up_to_an_event() {
     let dir = tempfile::tempdir().unwrap();
@@ -914,6 +1003,7 @@ fn the_benchmark_runs_every_case_and_prints_ratios() {
         "group commit",
         "instantiate a plugin",
         "resident memory per live plugin instance",
+        "llm-agent turn, 4 tool calls",
         "replay + verify",
         "cold start",
     ] {

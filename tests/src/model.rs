@@ -18,6 +18,111 @@ pub enum Behaviour {
     /// `200` with this message content once `gate` opens (or after [`GATE_LIMIT`], so that a test
     /// whose gate never opens fails on its own assertions instead of hanging).
     Gated { content: String, gate: Gate },
+    /// Each request answered as the script says, after `latency`.
+    Scripted { script: Script, latency: Duration },
+}
+
+/// What a scripted server answers one request with.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scripted {
+    /// This error status.
+    Status(u16),
+    /// `200` with an assistant message: text, tool calls `(name, arguments as JSON text)`, and a
+    /// `finish_reason`.
+    Reply {
+        text: Option<String>,
+        calls: Vec<(String, String)>,
+        finish: String,
+    },
+}
+
+impl Scripted {
+    /// A reply calling these tools.
+    pub fn calls(calls: &[(&str, &str)]) -> Scripted {
+        Scripted::Reply {
+            text: None,
+            calls: calls
+                .iter()
+                .map(|(n, a)| (n.to_string(), a.to_string()))
+                .collect(),
+            finish: "tool_calls".into(),
+        }
+    }
+
+    /// A reply with text and no tool call.
+    pub fn text(text: &str) -> Scripted {
+        Scripted::Reply {
+            text: Some(text.into()),
+            calls: Vec::new(),
+            finish: "stop".into(),
+        }
+    }
+
+    /// A reply cut off at the token cap (`finish_reason: "length"`).
+    pub fn cut_off(text: &str) -> Scripted {
+        Scripted::Reply {
+            text: Some(text.into()),
+            calls: Vec::new(),
+            finish: "length".into(),
+        }
+    }
+}
+
+/// A script: from a request's body (JSON) to its answer.
+#[derive(Clone)]
+pub struct Script(pub Arc<dyn Fn(&serde_json::Value) -> Scripted + Send + Sync>);
+
+impl Script {
+    pub fn new(f: impl Fn(&serde_json::Value) -> Scripted + Send + Sync + 'static) -> Script {
+        Script(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for Script {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Script")
+    }
+}
+
+/// The agent a request comes from: the name in its system message's `You are NAME,`.
+pub fn agent_of(request: &serde_json::Value) -> String {
+    let system = request["messages"][0]["content"].as_str().unwrap_or("");
+    system
+        .split("You are ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The `tool` messages of a request, in order: what each earlier call of this turn answered.
+pub fn tool_results(request: &serde_json::Value) -> Vec<serde_json::Value> {
+    request["messages"]
+        .as_array()
+        .map(|messages| {
+            messages
+                .iter()
+                .filter(|m| m["role"] == "tool")
+                .map(|m| {
+                    let text = m["content"].as_str().unwrap_or("");
+                    serde_json::from_str(text).unwrap_or(serde_json::Value::String(text.into()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The tool names a request offers.
+pub fn offered_tools(request: &serde_json::Value) -> Vec<String> {
+    request["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|t| t["function"]["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// How long a gated answer waits for its gate at most.
@@ -97,7 +202,23 @@ impl ModelServer {
                 {
                     auth.lock().unwrap().push(h.value.to_string());
                 }
+                let scripted = match &behaviour {
+                    Behaviour::Scripted { script, latency } => {
+                        let last = kept.lock().unwrap().last().cloned().unwrap_or_default();
+                        let request = serde_json::from_str(&last).unwrap_or_default();
+                        Some(((script.0)(&request), *latency))
+                    }
+                    _ => None,
+                };
                 let (status, content, latency, gate) = match &behaviour {
+                    Behaviour::Scripted { .. } => {
+                        let (answer, latency) = scripted.clone().expect("a scripted answer");
+                        let (status, body) = match answer {
+                            Scripted::Status(status) => (status, String::new()),
+                            reply => (200, scripted_completion(&reply)),
+                        };
+                        (status, body, latency, None)
+                    }
                     Behaviour::Hang => {
                         held.push(request);
                         continue;
@@ -117,12 +238,15 @@ impl ModelServer {
                 };
                 // Each answer on a thread of its own, so that slow answers overlap.
                 let clock = clock.clone();
+                let scripted = scripted.is_some();
                 std::thread::spawn(move || {
                     if let Some(gate) = gate {
                         gate.wait();
                     }
                     std::thread::sleep(latency);
-                    let body = if status == 200 {
+                    let body = if status == 200 && scripted {
+                        content
+                    } else if status == 200 {
                         completion(&content)
                     } else {
                         format!("{{\"error\":{{\"message\":\"status {status}\"}}}}")
@@ -200,4 +324,32 @@ pub fn completion(content: &str) -> String {
     format!(
         r#"{{"id":"chatcmpl-test","object":"chat.completion","model":"test","choices":[{{"index":0,"message":{{"role":"assistant","content":{content}}},"finish_reason":"stop"}}]}}"#
     )
+}
+
+/// A chat-completions response carrying a scripted reply, with a `usage`.
+pub fn scripted_completion(reply: &Scripted) -> String {
+    let Scripted::Reply {
+        text,
+        calls,
+        finish,
+    } = reply
+    else {
+        return String::new();
+    };
+    let calls: Vec<serde_json::Value> = calls
+        .iter()
+        .enumerate()
+        .map(|(i, (name, arguments))| {
+            serde_json::json!({"id": format!("call_{i}"), "type": "function",
+                "function": {"name": name, "arguments": arguments}})
+        })
+        .collect();
+    let mut message = serde_json::json!({"role": "assistant", "content": text});
+    if !calls.is_empty() {
+        message["tool_calls"] = serde_json::Value::Array(calls);
+    }
+    serde_json::json!({"id": "chatcmpl-test", "object": "chat.completion", "model": "test",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}})
+    .to_string()
 }

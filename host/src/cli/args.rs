@@ -316,7 +316,22 @@ pub(crate) enum Command {
         text: Option<String>,
     },
     /// Run the arena of plugins a TOML manifest describes, printing every turn.
-    Run { manifest: PathBuf },
+    Run {
+        manifest: PathBuf,
+        /// Carry on with this arena (its plugins as the manifest describes them) instead of the
+        /// manifest's `[arena]`.
+        #[arg(long, value_name = "ID")]
+        resume: Option<String>,
+        /// Print only failed or stopped turns and the summary.
+        #[arg(long, conflicts_with = "events")]
+        quiet: bool,
+        /// End with every event of the arena, not the last 20.
+        #[arg(long)]
+        events: bool,
+    },
+    /// Print an arena's result raw: the content of its last merge (the coordinator's merged
+    /// artifact), ready to pipe.
+    Result { id: String },
     /// Run the sample plugins as a three-stage pipeline, from creation to the settle report.
     Demo {
         /// Pause this long after each turn, so that the arena can be watched as it works

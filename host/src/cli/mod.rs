@@ -132,6 +132,7 @@ fn reads_only(command: &Command) -> bool {
             | Command::Events { .. }
             | Command::Facts { .. }
             | Command::Artifacts { .. }
+            | Command::Result { .. }
     )
 }
 
@@ -156,9 +157,12 @@ fn run(cli: Cli) -> Result<()> {
             &out,
         );
     }
-    if let Command::Run { manifest } = &cli.command {
+    if let Command::Run {
+        manifest, resume, ..
+    } = &cli.command
+    {
         // Before the database opens: a refused manifest leaves no file behind.
-        run::check(manifest)?;
+        run::check(manifest, resume.as_deref())?;
     }
     let location = Location::parse(&cli.db);
     // The error names the database and says why.
@@ -239,7 +243,21 @@ fn run(cli: Cli) -> Result<()> {
             agent,
         } => facts::share(s, &id, content, confidence, tags, &agent),
         Command::Facts { id, tag, text } => facts::query(s, id.as_deref(), tag, text),
-        Command::Run { manifest } => run::manifest(s, &manifest),
+        Command::Run {
+            manifest,
+            resume,
+            quiet,
+            events,
+        } => run::manifest(
+            s,
+            &manifest,
+            run::Options {
+                resume,
+                quiet,
+                all_events: events,
+            },
+        ),
+        Command::Result { id } => run::result(s, &id),
         Command::Demo { pace } => run::demo(s, pace),
         Command::Serve {
             addr,

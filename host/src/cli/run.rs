@@ -14,17 +14,58 @@ use arena_host::types::ArenaStatus;
 use super::Session;
 use super::render::{Output, info_text};
 
+/// Events printed at the end of a run unless `--events` asks for all.
+const TAIL_EVENTS: usize = 20;
+
+/// How `run` prints and what it runs.
+#[derive(Default)]
+pub(crate) struct Options {
+    /// `--resume ID`: the arena to carry on with.
+    pub resume: Option<String>,
+    /// `--quiet`: only failed or stopped turns, and the summary.
+    pub quiet: bool,
+    /// `--events`: every event at the end, not the last [`TAIL_EVENTS`].
+    pub all_events: bool,
+}
+
 /// `run MANIFEST`: the arena the manifest describes, its plugins' paths relative to the manifest.
-pub(crate) fn manifest(s: &Session, manifest: &Path) -> Result<()> {
-    let parsed = read(manifest)?;
+pub(crate) fn manifest(s: &Session, manifest: &Path, options: Options) -> Result<()> {
+    let mut parsed = read(manifest)?;
+    if let Some(id) = &options.resume {
+        parsed.arena.id = Some(id.clone());
+    }
     let base = manifest.parent().unwrap_or(Path::new("."));
-    run_manifest(s, &parsed, base)
+    run_manifest(s, &parsed, base, &options, Some(manifest))
+}
+
+/// `result ID`: the content of the arena's last merge, raw.
+pub(crate) fn result(s: &Session, id: &str) -> Result<()> {
+    let events = s.host.all_events(id, 0)?;
+    let Some(merged) = events.iter().rev().find(|e| e.kind == "artifact-merged") else {
+        bail!("arena {id} has no result yet: nothing has been merged");
+    };
+    let artifact = s
+        .host
+        .slots(id)?
+        .into_iter()
+        .flat_map(|slot| slot.artifacts)
+        .find(|a| a.seq == merged.seq)
+        .with_context(|| format!("arena {id}: the merge of event {} is missing", merged.seq))?;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(artifact.content.as_bytes())?;
+    if !artifact.content.ends_with('\n') {
+        stdout.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 /// Reads and checks the manifest at `path` as far as it can be without the database; `run` calls
 /// it before the database is opened, so that a refused manifest creates no file.
-pub(crate) fn check(path: &Path) -> Result<()> {
-    let parsed = read(path)?;
+pub(crate) fn check(path: &Path, resume: Option<&str>) -> Result<()> {
+    let mut parsed = read(path)?;
+    if let Some(id) = resume {
+        parsed.arena.id = Some(id.to_string());
+    }
     let base = path.parent().unwrap_or(Path::new("."));
     run::check(&parsed, base).with_context(|| format!("in {}", path.display()))
 }
@@ -46,7 +87,12 @@ pub(crate) fn demo(s: &Session, pace: Option<u64>) -> Result<()> {
     }
     let mut manifest = Manifest::parse(run::DEMO_MANIFEST)?;
     manifest.run.pace_ms = pace;
-    run_manifest(s, &manifest, Path::new("."))
+    // The demo shows its whole log: it is there to be read.
+    let options = Options {
+        all_events: true,
+        ..Options::default()
+    };
+    run_manifest(s, &manifest, Path::new("."), &options, None)
 }
 
 #[derive(Serialize)]
@@ -58,10 +104,24 @@ struct Turn<'a> {
     report: String,
     output: &'a str,
     fuel: u64,
+    ms: u64,
 }
 
-/// One turn: a JSON line, or a line of text and the plugin's output beneath it.
-fn print_turn(out: &Output, turn: &TurnReport) -> Result<()> {
+/// A turn's duration, short: `12ms`, `3.4s`, `2m05s`.
+fn duration_text(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
+    }
+}
+
+/// One turn: a JSON line, or a line of text (with how long the turn took) and the plugin's output
+/// beneath it.
+fn print_turn(out: &Output, turn: &TurnReport, took: std::time::Duration) -> Result<()> {
     let (outcome, report, marker) = match &turn.outcome {
         TurnOutcome::Done(report) => ("done", report.clone(), ""),
         TurnOutcome::Failed(error) => ("failed", error.clone(), "error: "),
@@ -76,9 +136,15 @@ fn print_turn(out: &Output, turn: &TurnReport) -> Result<()> {
             report,
             output: &turn.output,
             fuel: turn.fuel,
+            ms: took.as_millis() as u64,
         });
     }
-    println!("turn {:<3} {:<8} {marker}{report}", turn.turn, turn.agent);
+    println!(
+        "turn {:<3} {:<8} {:>6} {marker}{report}",
+        turn.turn,
+        turn.agent,
+        duration_text(took)
+    );
     for line in turn.output.lines() {
         println!("           | {line}");
     }
@@ -102,9 +168,15 @@ struct Progress<'a> {
     /// Whether stderr is a terminal (the status line is drawn only there).
     live: bool,
     in_turn: BTreeMap<String, u32>,
+    /// When each agent's turn in flight started.
+    started: BTreeMap<String, std::time::Instant>,
     steps: (u32, u32),
     /// A turn that could not be printed (a closed pipe), reported once the run is over.
     printed: Result<()>,
+    /// Print only turns that failed or were stopped.
+    quiet: bool,
+    /// Each agent's last turn report.
+    last: BTreeMap<String, String>,
 }
 
 impl Progress<'_> {
@@ -147,14 +219,27 @@ impl Progress<'_> {
 impl Observer for Progress<'_> {
     fn turn_started(&mut self, _plugin: &str, agent: &str, turn: u32) {
         self.in_turn.insert(agent.to_string(), turn);
+        self.started
+            .insert(agent.to_string(), std::time::Instant::now());
         self.redraw();
     }
 
     fn turn_ended(&mut self, report: &TurnReport) {
         self.in_turn.remove(&report.agent);
+        let took = self
+            .started
+            .remove(&report.agent)
+            .map(|t| t.elapsed())
+            .unwrap_or_default();
         self.clear();
-        if self.printed.is_ok() {
-            self.printed = print_turn(self.out, report);
+        let ok = matches!(report.outcome, TurnOutcome::Done(_));
+        let text = match &report.outcome {
+            TurnOutcome::Done(text) | TurnOutcome::Failed(text) => text.clone(),
+            TurnOutcome::Stopped(error) => error.to_string(),
+        };
+        self.last.insert(report.agent.clone(), text);
+        if self.printed.is_ok() && !(self.quiet && ok) {
+            self.printed = print_turn(self.out, report, took);
         }
         self.redraw();
     }
@@ -167,7 +252,13 @@ impl Observer for Progress<'_> {
 
 /// Runs a manifest and prints every turn, then the arena's events and its verification. Ctrl-C
 /// stops the run cleanly: turns in flight are interrupted and the arena is verified as it stands.
-fn run_manifest(s: &Session, manifest: &Manifest, base: &Path) -> Result<()> {
+fn run_manifest(
+    s: &Session,
+    manifest: &Manifest,
+    base: &Path,
+    options: &Options,
+    path: Option<&Path>,
+) -> Result<()> {
     let (host, out) = (&s.host, &s.out);
     let engine = PluginEngine::new()?;
     let control = RunControl::new();
@@ -180,8 +271,11 @@ fn run_manifest(s: &Session, manifest: &Manifest, base: &Path) -> Result<()> {
         out,
         live: !out.json && std::io::stderr().is_terminal(),
         in_turn: BTreeMap::new(),
+        started: BTreeMap::new(),
         steps: (0, 0),
         printed: Ok(()),
+        quiet: options.quiet,
+        last: BTreeMap::new(),
     };
     let summary = run::run_with(host, &engine, manifest, base, &control, &mut progress);
     progress.clear();
@@ -193,10 +287,26 @@ fn run_manifest(s: &Session, manifest: &Manifest, base: &Path) -> Result<()> {
         );
     }
     let id = &summary.arena;
-    if !out.json {
-        println!("\nevents of arena {id}:");
+    let events = host.all_events(id, 0)?;
+    let shown = if options.all_events || out.json {
+        &events[..]
+    } else {
+        &events[events.len().saturating_sub(TAIL_EVENTS)..]
+    };
+    if !out.json && !options.quiet {
+        if shown.len() < events.len() {
+            println!(
+                "\nthe last {} of {} events of arena {id} (all with --events, or `arena events {id}`):",
+                shown.len(),
+                events.len()
+            );
+        } else {
+            println!("\nevents of arena {id}:");
+        }
     }
-    out.events(&host.all_events(id, 0)?)?;
+    if !options.quiet {
+        out.events(shown)?;
+    }
     let report = host.verify(id)?;
     if let Some(problem) = report.problem {
         bail!("arena {id} failed verification: {problem}");
@@ -224,6 +334,29 @@ fn run_manifest(s: &Session, manifest: &Manifest, base: &Path) -> Result<()> {
             "note: the arena is still {} after {} turns",
             summary.status, summary.rounds
         );
+        for slot in host.slots(id)? {
+            if matches!(
+                slot.status,
+                arena_host::types::SlotStatus::Done | arena_host::types::SlotStatus::Failed
+            ) {
+                continue;
+            }
+            let last = progress
+                .last
+                .get(&slot.agent)
+                .map_or("took no turn", String::as_str);
+            eprintln!("  {} ({}): {last}", slot.agent, slot.status);
+        }
+        if let Some(path) = path {
+            eprintln!("to carry on: arena run --resume {id} {}", path.display());
+        }
+    } else if host
+        .all_events(id, 0)?
+        .iter()
+        .any(|e| e.kind == "artifact-merged")
+        && !out.json
+    {
+        println!("the result: arena result {id}");
     }
     Ok(())
 }

@@ -8,7 +8,10 @@
 //! has said it is finished: only a lifecycle transition wakes it early (its `idle_ms` still gives
 //! it a turn now and then), so a team's finished members do not take a turn at every write of
 //! those still working. Its thread ends when the arena is archived,
-//! when the plugin is stopped, or after `max_turns`; the run ends when every thread has. The run's
+//! when the plugin is stopped, or after `max_turns` turns that counted: a turn that only waited
+//! (wrote nothing and did not fail) while another plugin's turn was in flight does not count, so
+//! that agents waiting on a slow model's stage are not used up by their idle wake-ups, while a run
+//! where nobody is working still ends. The run ends when every thread has. The run's
 //! deadline and Ctrl-C interrupt the turns in flight. A turn blocked where the host cannot
 //! interrupt it (a WASI sleep) past its limit and a grace period, or a grace period after the run
 //! must end, is given up on: the plugin is reported stopped, its thread left to end on its own,
@@ -16,7 +19,7 @@
 //! writes nothing more.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -60,6 +63,8 @@ struct Lane {
     max_turns: u32,
     idle: Duration,
     notes: mpsc::Sender<Note>,
+    /// Turns in flight across the run's plugins.
+    busy: Arc<AtomicUsize>,
 }
 
 pub(super) fn run(
@@ -71,6 +76,7 @@ pub(super) fn run(
 ) -> Result<Outcome, RunError> {
     let (notes, inbox) = mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));
+    let busy = Arc::new(AtomicUsize::new(0));
     let names: Vec<(String, String)> = plugins
         .iter()
         .map(|p| (p.name().to_string(), p.agent().to_string()))
@@ -85,6 +91,7 @@ pub(super) fn run(
             max_turns: run.max_turns,
             idle,
             notes: notes.clone(),
+            busy: busy.clone(),
         };
         std::thread::Builder::new()
             .name(format!("plugin {}", plugin.agent()))
@@ -227,7 +234,9 @@ impl Lane {
             .slots(&self.arena)?
             .iter()
             .any(|slot| slot.agent == plugin.agent() && is_finished(slot.status));
-        for turn in 1..=self.max_turns {
+        let (mut turn, mut counted) = (0, 0);
+        while counted < self.max_turns {
+            turn += 1;
             if turn > 1 && !self.wait_for_work(plugin.agent(), &mut seen, &mut finished)? {
                 break;
             }
@@ -244,7 +253,19 @@ impl Lane {
                 index: self.index,
                 turn,
             });
+            let others_busy = self.busy.fetch_add(1, Ordering::SeqCst) > 0;
             let report = plugin.turn(turn);
+            self.busy.fetch_sub(1, Ordering::SeqCst);
+            // A turn that failed or wrote counts; one that only waited while another plugin was
+            // working (a model call in flight) does not.
+            let wrote = self
+                .host
+                .events(&self.arena, seen, 1000)?
+                .iter()
+                .any(|e| e.actor == plugin.agent());
+            if wrote || !others_busy || !matches!(report.outcome, TurnOutcome::Done(_)) {
+                counted += 1;
+            }
             self.tell(Note::Ended {
                 index: self.index,
                 report,

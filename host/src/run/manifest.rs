@@ -211,15 +211,37 @@ fn default_turns() -> u32 {
     100
 }
 
-/// A `[plugin.config]` value: a string, or `{ env = "NAME" }` read from the host's environment
-/// at start (a secret).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(untagged)]
+/// A `[plugin.config]` value: a string (a number or a boolean is taken as its text), or
+/// `{ env = "NAME" }` read from the host's environment at start (a secret).
+#[derive(Clone, Debug)]
 pub enum ConfigValue {
     /// A value written in the manifest.
     Text(String),
     /// A value read from an environment variable: a secret.
     Env(EnvValue),
+}
+
+impl<'de> Deserialize<'de> for ConfigValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let expected = "a string, a number, a boolean or { env = \"NAME\" }";
+        Ok(match toml::Value::deserialize(deserializer)? {
+            toml::Value::String(text) => ConfigValue::Text(text),
+            toml::Value::Integer(n) => ConfigValue::Text(n.to_string()),
+            toml::Value::Float(x) => ConfigValue::Text(x.to_string()),
+            toml::Value::Boolean(b) => ConfigValue::Text(b.to_string()),
+            toml::Value::Table(table) => ConfigValue::Env(
+                EnvValue::deserialize(toml::Value::Table(table))
+                    .map_err(|e| D::Error::custom(format!("expected {expected}: {e}")))?,
+            ),
+            other => {
+                return Err(D::Error::custom(format!(
+                    "expected {expected}, found {}",
+                    other.type_str()
+                )));
+            }
+        })
+    }
 }
 
 /// `{ env = "NAME" }`.
@@ -319,10 +341,34 @@ impl PluginEntry {
         Ok(config)
     }
 
+    /// The built-in plugin `builtin:NAME` stands for: `NAME`, except that the model agent takes the
+    /// build whose imports its grant allows (`steer` and `coordinate` too for a grant with both).
+    fn builtin_variant<'a>(&self, name: &'a str) -> &'a str {
+        match self.participant().map(|spec| declared_grant(&spec)) {
+            Ok(grant)
+                if name == "llm-agent"
+                    && grant.contains(&Permission::Steer)
+                    && grant.contains(&Permission::Coordinate) =>
+            {
+                super::LLM_AGENT_LEAD
+            }
+            _ => name,
+        }
+    }
+
+    /// The plugin's name in reports: the component as written, or the built-in build it took.
+    fn name(&self) -> String {
+        match self.component.strip_prefix("builtin:") {
+            Some(name) => format!("builtin:{}", self.builtin_variant(name)),
+            None => self.component.clone(),
+        }
+    }
+
     /// The component's bytes: a built-in plugin, or a file (relative to `base`) of at most
     /// [`MAX_COMPONENT_BYTES`].
     pub fn component(&self, base: &Path) -> Result<Arc<[u8]>, RunError> {
         if let Some(name) = self.component.strip_prefix("builtin:") {
+            let name = self.builtin_variant(name);
             let names: Vec<&str> = BUILTIN_PLUGINS.iter().map(|(n, _)| *n).collect();
             let (_, bytes) = BUILTIN_PLUGINS
                 .iter()
@@ -374,7 +420,7 @@ impl PluginEntry {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<PluginSpec, RunError> {
         Ok(PluginSpec {
-            name: self.component.clone(),
+            name: self.name(),
             agent: self.agent.clone(),
             component: self.component(base)?,
             limits: self.limits(),
@@ -444,6 +490,87 @@ mod tests {
         let error = entry.config(|_| None).unwrap_err().to_string();
         for part in ["plugin w", "\"api_key\"", "NO_SUCH_VAR"] {
             assert!(error.contains(part), "{error}");
+        }
+    }
+
+    #[test]
+    fn unquoted_numbers_and_booleans_are_taken_as_their_text() {
+        let entry = entry("[plugin.config]\ntemperature = 0.5\nmax_tokens = 256\nstream = false");
+        let texts: Vec<String> = entry
+            .config
+            .values()
+            .map(|v| match v {
+                ConfigValue::Text(text) => text.clone(),
+                ConfigValue::Env(_) => panic!("not an env value"),
+            })
+            .collect();
+        assert_eq!(texts, ["256", "false", "0.5"]);
+    }
+
+    #[test]
+    fn a_config_value_of_another_type_names_what_is_expected() {
+        let error = Manifest::parse(
+            "[arena]\ngoal = \"g\"\nsteps = 1\n[[plugin]]\nagent = \"w\"\nrole = \"worker\"\ncomponent = \"builtin:worker\"\n[plugin.config]\nstops = [1, 2]",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains(
+                r#"expected a string, a number, a boolean or { env = "NAME" }, found array"#
+            ),
+            "{error}"
+        );
+        assert!(error.contains("stops"), "{error}");
+        assert!(!error.contains("untagged"), "{error}");
+    }
+
+    #[test]
+    fn builtin_llm_agent_takes_the_build_its_grant_allows() {
+        let lead_bytes = |role: &str, permissions: &str| {
+            let manifest = Manifest::parse(&format!(
+                "[arena]\ngoal = \"g\"\nsteps = 1\n[[plugin]]\nagent = \"a\"\nrole = \"{role}\"\ncomponent = \"builtin:llm-agent\"\n{permissions}"
+            ))
+            .unwrap();
+            let bytes = manifest.plugins[0].component(Path::new(".")).unwrap();
+            let lead = BUILTIN_PLUGINS
+                .iter()
+                .find(|(n, _)| *n == super::super::LLM_AGENT_LEAD)
+                .unwrap()
+                .1;
+            *bytes == *lead
+        };
+        assert!(lead_bytes("coordinator", ""));
+        assert!(!lead_bytes("worker", ""));
+        assert!(!lead_bytes(
+            "coordinator",
+            "permissions = [\"observe\", \"read-slots\", \"contribute\"]"
+        ));
+    }
+
+    #[test]
+    fn the_llm_team_example_is_a_model_coordinator_over_three_model_workers() {
+        let manifest = Manifest::parse(include_str!("../../../examples/llm-team.toml")).unwrap();
+        let plugins: Vec<(&str, &str, String)> = manifest
+            .plugins
+            .iter()
+            .map(|p| (p.agent.as_str(), p.role.as_str(), p.name()))
+            .collect();
+        assert_eq!(
+            plugins,
+            [
+                (
+                    "lead",
+                    "coordinator",
+                    "builtin:llm-agent-coordinator".into()
+                ),
+                ("researcher", "worker", "builtin:llm-agent".into()),
+                ("writer", "worker", "builtin:llm-agent".into()),
+                ("editor", "worker", "builtin:llm-agent".into()),
+            ]
+        );
+        for plugin in &manifest.plugins {
+            plugin.config(|_| None).unwrap();
+            plugin.component(Path::new(".")).unwrap();
         }
     }
 

@@ -40,6 +40,7 @@
 
 mod concurrent;
 pub mod manifest;
+mod model_config;
 mod rounds;
 mod turn;
 
@@ -58,7 +59,7 @@ use crate::{ArenaHost, HostError, default_coordinator};
 use manifest::declared_grant;
 
 /// The sample plugins built into the program, by the name `builtin:NAME` uses.
-pub const BUILTIN_PLUGINS: [(&str, &[u8]); 6] = [
+pub const BUILTIN_PLUGINS: [(&str, &[u8]); 8] = [
     (
         "coordinator",
         include_bytes!(concat!(
@@ -86,7 +87,23 @@ pub const BUILTIN_PLUGINS: [(&str, &[u8]); 6] = [
         "llm-worker",
         include_bytes!(concat!(env!("ARENA_GUEST_DIR"), "/example_llm_worker.wasm")),
     ),
+    // The model agent: `builtin:llm-agent` names it for every role; a grant with `steer` or
+    // `coordinate` gets the build that imports them too (see `PluginEntry::component`).
+    (
+        "llm-agent",
+        include_bytes!(concat!(env!("ARENA_GUEST_DIR"), "/example_llm_agent.wasm")),
+    ),
+    (
+        LLM_AGENT_LEAD,
+        include_bytes!(concat!(
+            env!("ARENA_GUEST_DIR"),
+            "/example_llm_agent_coordinator.wasm"
+        )),
+    ),
 ];
+
+/// The build of `builtin:llm-agent` that also imports `steer` and `coordinate`.
+pub const LLM_AGENT_LEAD: &str = "llm-agent-coordinator";
 
 /// The manifest `arena demo` runs.
 pub const DEMO_MANIFEST: &str = include_str!("demo.toml");
@@ -224,6 +241,10 @@ fn read_plugins(
 > {
     if manifest.plugins.is_empty() {
         return Err(RunError::Manifest("no [[plugin]] entries".into()));
+    }
+    // The built-in model plugins' settings, before anything is compiled or any model called.
+    for entry in &manifest.plugins {
+        model_config::check(entry)?;
     }
     let env = |name: &str| std::env::var(name).ok();
     let mut specs = manifest

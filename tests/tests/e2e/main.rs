@@ -6,6 +6,7 @@ mod collaboration;
 mod components;
 mod input;
 mod lifecycle;
+mod llm_agents;
 mod membership;
 mod permissions;
 mod persistence;

@@ -16,7 +16,7 @@ use arena_host::plugin::{PluginEngine, PluginErrorKind, TurnOutcome, TurnReport}
 use arena_host::run::{Manifest, Observer, RunControl, RunSummary, run_with};
 use arena_host::types::ArenaStatus;
 
-use super::{BenchConfig, Row, median, open_host};
+use super::{BenchConfig, Row, active_arena, median, open_host};
 
 /// How long the simulated model takes to answer each request.
 const MODEL_LATENCY: Duration = Duration::from_millis(50);
@@ -164,11 +164,97 @@ struct ModelServer {
     acceptor: Option<JoinHandle<()>>,
 }
 
+/// The four tools the tool-loop case's model calls in one reply, all reads (so every sample makes
+/// the same calls on the same arena).
+const FOUR_TOOLS: [&str; 4] = ["info", "own_slot", "list_slots", "events"];
+
+/// The tool-loop case's model: four tool calls, then (once they are answered) a closing text.
+fn tool_reply(request: &[u8]) -> String {
+    let answered = String::from_utf8_lossy(request).contains(r#""role":"tool""#);
+    let message = if answered {
+        serde_json::json!({"role": "assistant", "content": "looked around"})
+    } else {
+        let calls: Vec<serde_json::Value> = FOUR_TOOLS
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                serde_json::json!({"id": format!("c{i}"), "type": "function",
+                    "function": {"name": name, "arguments": "{}"}})
+            })
+            .collect();
+        serde_json::json!({"role": "assistant", "content": null, "tool_calls": calls})
+    };
+    serde_json::json!({"id": "bench", "object": "chat.completion", "model": "bench",
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
+    .to_string()
+}
+
+/// One llm-agent turn whose model (answering at once) calls four tools, against the same four
+/// handle calls made by native code in one turn: what the tool loop costs inside the sandbox
+/// (context, two model round trips over loopback, JSON both ways, the four calls).
+pub(super) fn tool_loop(config: &BenchConfig, dir: &Path) -> Result<Vec<Row>> {
+    use arena_host::plugin::PluginSpec;
+    let host = open_host(&dir.join("agents-tools.db"), config.durability, true)?;
+    let id = active_arena(&host, 4, 1)?;
+    let engine = PluginEngine::new()?;
+    let model = ModelServer::start_with(Duration::ZERO, tool_reply)?;
+    let bytes = arena_host::run::BUILTIN_PLUGINS
+        .iter()
+        .find(|(name, _)| *name == "llm-agent")
+        .context("the built-in llm-agent")?
+        .1;
+    let mut spec = PluginSpec::new("builtin:llm-agent", "w0", Arc::from(bytes));
+    spec.allowed_outbound_hosts = vec![model.endpoint()];
+    spec.config
+        .set("endpoint", model.endpoint())
+        .set("model", "bench")
+        .set("max_retries", "0");
+    let (mut agent, mut native) = (Vec::new(), Vec::new());
+    // The first sample compiles the plugin; it is not counted.
+    for sample in 0..=config.samples {
+        // A fresh instance each time: an agent that has seen nothing new does not ask its model.
+        let mut plugin = engine.load(&spec, host.handle(&id, "w0")?)?;
+        let started = Instant::now();
+        let report = plugin.turn(1);
+        let took = started.elapsed().as_secs_f64();
+        match &report.outcome {
+            TurnOutcome::Done(text) if text.contains("4 tool calls") => {}
+            other => bail!("the llm-agent's turn: {other:?}"),
+        }
+        let handle = host.handle(&id, "w0")?;
+        let started = Instant::now();
+        handle.info()?;
+        handle.own_slot()?;
+        handle.list_slots()?;
+        handle.events(0, 100)?;
+        let natively = started.elapsed().as_secs_f64();
+        if sample > 0 {
+            agent.push(took);
+            native.push(natively);
+        }
+    }
+    let (a, n) = (median(agent), median(native));
+    Ok(vec![Row {
+        case: "llm-agent turn, 4 tool calls, model answering at once".into(),
+        value: millis(a),
+        baseline: "the same 4 handle calls in native code".into(),
+        baseline_value: millis(n),
+        ratio: n / a,
+        higher_is_better: true,
+        target: None,
+    }])
+}
+
 /// What the model says, as a chat-completions response body.
 const COMPLETION: &str = r#"{"id":"bench","object":"chat.completion","model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"{\"content\": \"a section\", \"fact\": \"sections are short\", \"confidence\": 0.8}"},"finish_reason":"stop"}]}"#;
 
 impl ModelServer {
     fn start(latency: Duration) -> Result<Self> {
+        Self::start_with(latency, |_| COMPLETION.to_string())
+    }
+
+    /// A server answering each request's body with `reply`'s response body.
+    fn start_with(latency: Duration, reply: fn(&[u8]) -> String) -> Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").context("binding the model server")?;
         let port = listener.local_addr()?.port();
         let requests = Arc::new(AtomicUsize::new(0));
@@ -182,7 +268,7 @@ impl ModelServer {
                 let Ok(stream) = stream else { continue };
                 let count = count.clone();
                 std::thread::spawn(move || {
-                    if answer(stream, latency).is_ok() {
+                    if answer(stream, latency, reply).is_ok() {
                         count.fetch_add(1, Ordering::SeqCst);
                     }
                 });
@@ -218,7 +304,7 @@ impl Drop for ModelServer {
 }
 
 /// Reads one request (head and `Content-Length` body), waits `latency`, and answers it.
-fn answer(stream: TcpStream, latency: Duration) -> std::io::Result<()> {
+fn answer(stream: TcpStream, latency: Duration, reply: fn(&[u8]) -> String) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut length = 0usize;
     let mut line = String::new();
@@ -240,11 +326,12 @@ fn answer(stream: TcpStream, latency: Duration) -> std::io::Result<()> {
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
     std::thread::sleep(latency);
+    let content = reply(&body);
     // In one write: a response in pieces would wait on Nagle's algorithm and delayed ACKs.
     let response = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{COMPLETION}",
-        COMPLETION.len()
+         Connection: close\r\n\r\n{content}",
+        content.len()
     );
     let mut stream = stream;
     stream.set_nodelay(true)?;

@@ -421,6 +421,11 @@ fn groups<'a>(config: &'a BenchConfig, dir: &'a Path) -> Vec<Group<'a>> {
             Box::new(|| agents::concurrent_vs_rounds(config, dir)),
         ),
         (
+            "tool-loop",
+            "an llm-agent's tool loop against native handle calls",
+            Box::new(|| agents::tool_loop(config, dir)),
+        ),
+        (
             "run-memory",
             "resident memory of plugins running at once",
             Box::new(|| agents::resident_memory(config, dir)),
