@@ -545,3 +545,101 @@ def test_markdown_from_an_agent_is_rendered_without_its_html(server, page):
     expect(page.locator("#artifact-content h2")).to_have_text("Findings")
     page.locator('#artifact-formats button[data-format="text"]').click()
     expect(page.locator("#artifact-content pre")).to_have_text(hostile)
+
+
+def test_each_stage_shows_how_long_it_took(finished, page):
+    s, arena_id = finished
+    page.goto(f"{s.url}#/arenas/{arena_id}")
+    expect(page.locator("#timeline li")).to_have_count(31)
+    took = re.compile(r"^\d+(\.\d)? (ms|s)$|^\d+ min \d\d s$")
+    for stage in ("ada", "bob", "cy", "·settle"):
+        node = page.locator(f'g.node[data-stage="{stage}"]')
+        expect(node).to_have_attribute("data-took", took)
+        expect(node.locator(".node-sub")).to_contain_text(" · ")
+    # Rewound to where bob works, his stage is still running and cy's has not begun.
+    page.locator("#seq-input").fill("20")
+    page.locator("#seq-input").press("Enter")
+    expect(page.locator('g.node[data-stage="bob"]')).to_have_attribute("data-took", re.compile("so far$"))
+    expect(page.locator('g.node[data-stage="cy"]')).to_have_attribute("data-took", "")
+
+
+def test_a_merge_is_diffed_against_its_sources(finished, page):
+    s, arena_id = finished
+    merged = json.loads(arena_ok(s.db, "--json", "artifacts", arena_id, "--agent", "lead"))["artifacts"][-1]
+    page.goto(f"{s.url}#/arenas/{arena_id}/artifacts/{merged['id']}")
+    expect(page.locator("#artifact-dialog")).to_be_visible()
+    page.locator('#artifact-formats button[data-format="diff"]').click()
+    lines = page.locator(".diff-lines li")
+    expect(lines.first).to_be_visible()
+    ops = lines.evaluate_all("ls => ls.map(l => l.dataset.op)")
+    texts = lines.locator(".diff-text").all_text_contents()
+    # Every source line is kept, in order; the merge added its headings and blank lines.
+    kept = [t for op, t in zip(ops, texts) if op == " "]
+    sources = [json.loads(arena_ok(s.db, "--json", "artifacts", arena_id, "--agent", a))["artifacts"] for a in ("ada", "bob", "cy")]
+    contents = [art["content"] for arts in sources for art in arts]
+    assert kept == [line for c in contents for line in c.split("\n")], kept
+    assert "-" not in ops
+    added = [t for op, t in zip(ops, texts) if op == "+"]
+    assert "# The field guide, merged" in added and "## art-10 by ada" in added, added
+    expect(page.locator(".diff-summary")).to_contain_text(f"{len(kept)} lines kept, {len(added)} added by the merge, 0 left out")
+    expect(page.locator(".diff-lines li.same .diff-from").first).to_have_text("art-10")
+
+
+def test_facts_across_arenas_are_found_by_tag_and_text(server, page):
+    db, url = server
+    ids = []
+    for goal in ("Survey the reef", "Survey the lagoon"):
+        arena_id = arena_ok(db, "create", "--goal", goal, "--steps", "1",
+                            "--participant", "lead:coordinator", "--participant", "w:worker")
+        arena_ok(db, "activate", arena_id, "--as", "lead")
+        ids.append(arena_id)
+    arena_ok(db, "fact", ids[0], "--content", "Parrotfish graze the reef at noon", "--confidence", "0.8",
+             "--tag", "fish", "--tag", "reef", "--as", "w")
+    arena_ok(db, "fact", ids[1], "--content", "Mullet school in the lagoon at dusk", "--confidence", "0.6",
+             "--tag", "fish", "--as", "w")
+    arena_ok(db, "fact", ids[1], "--content", "The lagoon's water is brackish", "--confidence", "0.9",
+             "--tag", "water", "--as", "w")
+
+    page.goto(url)
+    page.locator("#nav-facts").click()
+    expect(page.locator("#all-facts-empty")).to_contain_text("Facts are found by tag")
+    page.locator("#facts-tag").fill("fish")
+    page.locator("#facts-tag").press("Enter")
+    rows = page.locator("#all-facts tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("Survey the reef")
+    expect(rows.nth(1)).to_contain_text("Survey the lagoon")
+    assert page.url.endswith("#/facts?tag=fish"), page.url
+    page.locator("#facts-text").fill("DUSK")
+    page.locator("#facts-text").press("Enter")
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("Mullet school")
+    # A tag chip finds the facts carrying it; the arena link opens the arena at the fact's event.
+    page.goto(f"{url}#/facts?tag=reef")
+    expect(rows).to_have_count(1)
+    rows.first.locator('a.chip[data-tag="fish"]').click()
+    expect(rows).to_have_count(2)
+    rows.nth(1).locator("td").last.locator("a").click()
+    expect(page.locator("#goal")).to_have_text("Survey the lagoon")
+    expect(page.locator("#time-text")).to_have_text("as it was after event 5")
+
+
+def test_facts_and_artifacts_of_an_arena_are_searched_by_their_text(finished, page):
+    s, arena_id = finished
+    page.goto(f"{s.url}#/arenas/{arena_id}")
+    expect(page.locator("#facts tr")).to_have_count(3)
+    page.locator("#fact-search").fill("north bank")
+    expect(page.locator("#facts tr")).to_have_count(1)
+    expect(page.locator("#facts tr")).to_contain_text("Herons feed")
+    page.locator("#fact-search").fill("TIDES")  # a tag
+    expect(page.locator("#facts tr")).to_have_count(2)
+    page.locator("#fact-search").fill("nothing says this")
+    expect(page.locator("#facts tr")).to_have_count(0)
+    expect(page.locator("#facts-empty")).to_have_text("No fact matches the search.")
+
+    page.locator("#artifact-search").fill("south bank")
+    # art-12 holds it, and so does the merge that quotes it.
+    expect(page.locator("#slots button.artifact")).to_have_count(2)
+    assert sorted(page.locator("#slots button.artifact").evaluate_all("bs => bs.map(b => b.dataset.artifact)")) == ["art-12", "art-30"]
+    page.locator("#artifact-search").fill("")
+    expect(page.locator("#slots button.artifact")).to_have_count(7)

@@ -228,9 +228,81 @@ function showList() {
   closeArena();
   $("list-view").hidden = false;
   $("arena-view").hidden = true;
+  $("facts-view").hidden = true;
   $("crumb").textContent = "";
   loadList(false);
   listTimer = setInterval(() => loadList(false), 2000);
+}
+
+// ---------------------------------------------------------------- facts across arenas
+
+let factsAfter = null;
+let factsGeneration = 0;
+const goals = new Map(); // arena id → goal, as far as the page has seen
+
+/** A tag chip that finds the facts carrying it, across arenas. */
+const tagChip = (t) => el("a", { class: "chip tag", href: "#/facts?tag=" + enc(t), "data-tag": t }, t);
+
+async function loadFacts(append) {
+  const tag = $("facts-tag").value.trim();
+  const text = $("facts-text").value.trim();
+  const generation = append ? factsGeneration : ++factsGeneration;
+  if (!append) {
+    $("all-facts").replaceChildren();
+    factsAfter = null;
+  }
+  $("facts-more").hidden = true;
+  $("all-facts-empty").textContent = tag ? "No facts carry this tag." : "Facts are found by tag: give one above, or click a tag anywhere.";
+  $("all-facts-empty").hidden = false;
+  if (!tag) return;
+  const params = new URLSearchParams({ tag, limit: "100" });
+  if (text) params.set("text", text);
+  if (append && factsAfter) {
+    params.set("after_arena", factsAfter.arena);
+    params.set("after_seq", String(factsAfter.seq));
+  }
+  try {
+    const page = await api("/facts?" + params);
+    if (generation !== factsGeneration) return;
+    for (const id of new Set(page.facts.map((f) => f.arena).filter((id) => !goals.has(id)))) {
+      try { goals.set(id, (await api("/arenas/" + enc(id))).goal); } catch (_) { goals.set(id, id); }
+    }
+    if (generation !== factsGeneration) return;
+    const known = new Set([...$("facts-tags").options].map((o) => o.value));
+    for (const t of new Set(page.facts.flatMap((f) => f.tags))) if (!known.has(t)) $("facts-tags").append(el("option", { value: t }));
+    $("all-facts").append(...page.facts.map((f) =>
+      el("tr", { "data-arena": f.arena },
+        el("td", {}, f.content),
+        el("td", {}, el("div", { class: "confidence" }, el("div", { class: "bar" }, el("div", { class: "bar-fill", style: { width: Math.round(f.confidence * 100) + "%" } })), el("span", {}, f.confidence.toFixed(2)))),
+        el("td", {}, f.tags.map(tagChip)),
+        el("td", { class: "narrow-hide" }, f.source),
+        el("td", {}, el("a", { href: `#/arenas/${enc(f.arena)}?at=${f.seq}`, title: `${f.arena}, event ${f.seq}` }, truncate(goals.get(f.arena) || f.arena, 48))))));
+    factsAfter = page.next;
+    $("facts-more").hidden = !page.next;
+    $("all-facts-empty").hidden = $("all-facts").children.length > 0;
+    showError(null);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function showFacts(params) {
+  closeArena();
+  for (const v of ["list-view", "arena-view"]) $(v).hidden = true;
+  $("facts-view").hidden = false;
+  $("crumb").textContent = "› facts";
+  $("facts-tag").value = params.get("tag") || "";
+  $("facts-text").value = params.get("text") || "";
+  loadFacts(false);
+}
+
+/** The facts page's address, from its filters. */
+function factsHash() {
+  const params = new URLSearchParams();
+  if ($("facts-tag").value.trim()) params.set("tag", $("facts-tag").value.trim());
+  if ($("facts-text").value.trim()) params.set("text", $("facts-text").value.trim());
+  const query = params.toString();
+  return "#/facts" + (query ? "?" + query : "");
 }
 
 // ---------------------------------------------------------------- one arena
@@ -319,6 +391,7 @@ function showArena(id, at, artifact) {
     missing: false, pendingAt: at, artifact: null,
   });
   $("list-view").hidden = true;
+  $("facts-view").hidden = true;
   $("arena-view").hidden = false;
   $("arena-content").hidden = true;
   $("arena-missing").hidden = true;
@@ -332,6 +405,9 @@ function showArena(id, at, artifact) {
   $("verify").replaceChildren(el("p", { class: "empty" }, "Not checked yet."));
   $("result").replaceChildren();
   $("result-card").hidden = true;
+  $("fact-search").value = "";
+  $("artifact-search").value = "";
+  view.found = null;
   if (artifact) openArtifact(artifact);
   refresh();
   const source = new EventSource(`/api/arenas/${enc(id)}/events/stream`);
@@ -556,6 +632,41 @@ function stageState(status) {
   return status === "done" ? "done" : status === "working" ? "working" : status === "failed" ? "failed" : "waiting";
 }
 
+/** A span of time, short: "840 ms", "3.2 s", "4 min 05 s". */
+function duration(ms) {
+  if (!(ms >= 0)) return "";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const s = Math.round(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor(s / 60) % 60).padStart(2, "0")} min`;
+}
+
+/**
+ * How long each agent's stage took, up to event `seq`, from the log: from its first piece of work
+ * (its slot set working, a step, an artifact, a fact) to its slot set done; `running` while not done.
+ * The key "·settle" is the settling: from arena-settling to arena-archived.
+ */
+function stageTimes(seq) {
+  const times = {};
+  const work = new Set(["step-completed", "artifact-put", "artifact-merged", "fact-added"]);
+  for (const e of view.events) {
+    if (e.seq > seq) break;
+    const key = e.kind === "arena-settling" || e.kind === "arena-archived" ? "·settle" : e.actor;
+    const t = times[key] || (times[key] = {});
+    const at = Date.parse(e.ts);
+    if (e.kind === "arena-settling" || work.has(e.kind) || e.status === "working") {
+      if (t.start === undefined) t.start = at;
+      if (e.status !== "working") t.end = undefined;
+    }
+    if ((e.status === "done" || e.kind === "arena-archived") && t.start !== undefined) t.end = at;
+  }
+  const last = view.events.filter((e) => e.seq <= seq).at(-1);
+  const now = last ? Date.parse(last.ts) : 0;
+  return Object.fromEntries(Object.entries(times).filter(([, t]) => t.start !== undefined).map(([key, t]) =>
+    [key, { ms: (t.end ?? now) - t.start, running: t.end === undefined }]));
+}
+
 const NODE_W = 160, NODE_H = 54, GAP_X = 60, GAP_Y = 18, PAD = 10, LANE = 14;
 
 function drawPipeline(info, status, worked) {
@@ -597,6 +708,12 @@ function drawPipeline(info, status, worked) {
       edges.push([coordinator, w.agent]);
     }
   }
+  const times = stageTimes(shownSeq());
+  for (const n of nodes) {
+    const t = times[n.key];
+    n.took = t && info.strategy.pipeline ? (t.running ? `${duration(t.ms)} so far` : duration(t.ms)) : "";
+    if (n.took) n.sub += " · " + n.took;
+  }
   const rows = {};
   for (const n of nodes) n.row = rows[n.col] = (rows[n.col] ?? -1) + 1;
   const at = Object.fromEntries(nodes.map((n) => [n.key, n]));
@@ -632,8 +749,8 @@ function drawPipeline(info, status, worked) {
       }
       return svg("path", { d, class: "edge " + from.state, "data-from": a, "data-to": b, "marker-end": "url(#arrow)" });
     }),
-    nodes.map((n) => svg("g", { class: "node " + n.state, "data-stage": n.key, transform: `translate(${n.x},${n.y})` },
-      svg("title", {}, `${n.title}: ${n.state}`),
+    nodes.map((n) => svg("g", { class: "node " + n.state, "data-stage": n.key, "data-took": n.took, transform: `translate(${n.x},${n.y})` },
+      svg("title", {}, `${n.title}: ${n.state}${n.took ? ", " + n.took : ""}`),
       svg("rect", { width: NODE_W, height: NODE_H, rx: 10 }),
       svg("text", { x: 12, y: 21, class: "node-title" }, n.title),
       svg("text", { x: 12, y: 40, class: "node-sub" }, n.sub),
@@ -666,11 +783,34 @@ function artifactKinds() {
   return Object.fromEntries(view.events.filter((e) => e.kindOf).map((e) => ["art-" + e.seq, e.kindOf]));
 }
 
+/** The artifacts whose content holds the search text (null: no search), once their content is read. */
+async function searchArtifacts() {
+  const query = $("artifact-search").value.trim().toLowerCase();
+  const id = view.id;
+  if (!query) {
+    view.found = null;
+  } else {
+    try {
+      const slots = await api(`/arenas/${enc(id)}/slots?content=true`);
+      if (id !== view.id || query !== $("artifact-search").value.trim().toLowerCase()) return;
+      view.found = new Set(slots.flatMap((s) => s.artifacts)
+        .filter((a) => a.content.toLowerCase().includes(query) || a.kind.toLowerCase().includes(query) || a.id === query)
+        .map((a) => a.id));
+    } catch (error) {
+      showError(error);
+      return;
+    }
+  }
+  draw();
+}
+
 function drawSlots(info, seq, status) {
   const kinds = artifactKinds();
+  const found = view.found;
   const members = new Set(info.participants.map((p) => p.agent));
   const slots = view.slots
-    .map((slot) => ({ slot, artifacts: slot.artifacts.filter((id) => artifactSeq(id) <= seq) }))
+    .map((slot) => ({ slot, artifacts: slot.artifacts.filter((id) => artifactSeq(id) <= seq && (!found || found.has(id))) }))
+    .filter(({ artifacts }) => !found || artifacts.length)
     // As it was: only the slots of participants then, or holding something then.
     .filter(({ slot, artifacts }) => view.live || members.has(slot.agent) || artifacts.length || status[slot.agent])
     .map(({ slot, artifacts }) => {
@@ -682,7 +822,7 @@ function drawSlots(info, seq, status) {
           el("li", {}, el("button", { class: "artifact", "data-artifact": id, onclick: () => showArtifact(id) },
             el("code", {}, id), el("span", { class: "muted" }, kinds[id] || "artifact"))))));
     });
-  $("slots").replaceChildren(...(slots.length ? slots : [el("p", { class: "empty" }, "No slots yet.")]));
+  $("slots").replaceChildren(...(slots.length ? slots : [el("p", { class: "empty" }, found ? "No artifact holds this text." : "No slots yet.")]));
 }
 
 // ---------------------------------------------------------------- artifacts and the result
@@ -714,6 +854,43 @@ function renderContent(a, format) {
   return el("pre", { class: "content-pre" }, a.content);
 }
 
+/**
+ * A line diff: the longest common subsequence of `a` and `b`, as [op, line, from] with op " ",
+ * "-" (only in a) or "+" (only in b). `from` names where an `a` line came from.
+ */
+function diffLines(a, b) {
+  const n = a.length, m = b.length;
+  if (n * m > 4_000_000) return [...a.map((l) => ["-", l.text, l.from]), ...b.map((t) => ["+", t])];
+  const lcs = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
+  for (let i = n - 1; i >= 0; i--)
+    for (let j = m - 1; j >= 0; j--)
+      lcs[i][j] = a[i].text === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+  const out = [];
+  let i = 0, j = 0;
+  while (i < n || j < m) {
+    if (i < n && j < m && a[i].text === b[j]) { out.push([" ", b[j], a[i].from]); i++; j++; }
+    else if (j < m && (i === n || lcs[i][j + 1] >= lcs[i + 1][j])) out.push(["+", b[j++]]);
+    else { out.push(["-", a[i].text, a[i].from]); i++; }
+  }
+  return out;
+}
+
+/** The merged artifact against its sources, one after the other: what the merge kept, added, left out. */
+async function mergeDiff(a) {
+  const sources = await Promise.all(a.sources.map((id) => api(`/arenas/${enc(view.id)}/artifacts/${enc(id)}`)));
+  const before = sources.flatMap((s) => s.content.split("\n").map((text) => ({ text, from: s.id })));
+  const lines = diffLines(before, a.content.split("\n"));
+  const counts = { "+": 0, "-": 0, " ": 0 };
+  for (const [op] of lines) counts[op]++;
+  return el("div", { class: "diff" },
+    el("p", { class: "muted small diff-summary" },
+      `Against ${sources.length} source${sources.length === 1 ? "" : "s"}: ${counts[" "]} lines kept, ${counts["+"]} added by the merge, ${counts["-"]} left out.`),
+    el("ol", { class: "diff-lines" }, lines.map(([op, text, from]) =>
+      el("li", { class: op === "+" ? "add" : op === "-" ? "del" : "same", "data-op": op },
+        el("span", { class: "diff-op" }, op), el("span", { class: "diff-text" }, text || " "),
+        from ? el("span", { class: "diff-from muted" }, from) : ""))));
+}
+
 const downloadHref = (id) => `/api/arenas/${enc(view.id)}/artifacts/${enc(id)}/content`;
 
 /** A link to an artifact's source: opens it here, at the time shown. */
@@ -740,12 +917,21 @@ async function openArtifact(id) {
       [clock(a["created-at"]), meta.join("  ")].filter(Boolean).join(" · "),
       a.sources.length ? el("span", { class: "sources" }, " · merged from ", a.sources.flatMap((s, i) => (i ? [", ", sourceLink(s)] : [sourceLink(s)]))) : "");
     const formats = contentFormat(a) === "json" ? ["json", "text"] : contentFormat(a) === "markdown" ? ["markdown", "text"] : ["text", "markdown"];
-    const show = (format) => {
-      $("artifact-content").replaceChildren(renderContent(a, format));
+    if (a.sources.length) formats.push("diff");
+    const show = async (format) => {
+      let shown;
+      try {
+        shown = format === "diff" ? await mergeDiff(a) : renderContent(a, format);
+      } catch (error) {
+        shown = el("p", { class: "verdict bad" }, String(error.message));
+      }
+      if (view.artifact !== a.id) return;
+      $("artifact-content").replaceChildren(shown);
       for (const b of $("artifact-formats").querySelectorAll("button")) b.classList.toggle("on", b.dataset.format === format);
     };
     $("artifact-formats").replaceChildren(...formats.map((f) =>
-      el("button", { type: "button", class: "button tab", "data-format": f, onclick: () => show(f) }, f === "json" ? "JSON" : f === "markdown" ? "Markdown" : "Text")));
+      el("button", { type: "button", class: "button tab", "data-format": f, onclick: () => show(f) },
+        { json: "JSON", markdown: "Markdown", text: "Text", diff: "Diff against sources" }[f])));
     $("artifact-download").href = downloadHref(a.id);
     show(formats[0]);
     if (!$("artifact-dialog").open) $("artifact-dialog").showModal();
@@ -794,15 +980,19 @@ async function drawResult() {
 }
 
 function drawFacts(seq) {
-  const facts = view.facts.filter((f) => f.seq <= seq);
+  const query = $("fact-search").value.trim().toLowerCase();
+  const matches = (f) => !query || f.content.toLowerCase().includes(query) || f.tags.some((t) => t.toLowerCase().includes(query))
+    || f.source.toLowerCase().includes(query);
+  const facts = view.facts.filter((f) => f.seq <= seq && matches(f));
   $("facts").replaceChildren(...facts.map((f) =>
     el("tr", {},
       el("td", {}, f.content),
       el("td", {}, el("div", { class: "confidence" }, el("div", { class: "bar" }, el("div", { class: "bar-fill", style: { width: Math.round(f.confidence * 100) + "%" } })), el("span", {}, f.confidence.toFixed(2)))),
-      el("td", {}, f.tags.map((t) => el("span", { class: "chip tag" }, t))),
+      el("td", {}, f.tags.map(tagChip)),
       el("td", { class: "narrow-hide" }, f.source),
       el("td", { class: "muted narrow-hide" }, "#" + f.seq))));
   $("facts-empty").hidden = facts.length > 0;
+  $("facts-empty").textContent = query ? "No fact matches the search." : "No facts shared yet.";
 }
 
 function drawReport(report) {
@@ -900,6 +1090,11 @@ async function showRaw(seq) {
 
 /** `#/arenas/ID`, `#/arenas/ID?at=N`, `#/arenas/ID/artifacts/ART`, or the list. */
 function route() {
+  const facts = location.hash.match(/^#\/facts(?:\?(.*))?$/);
+  if (facts) {
+    showFacts(new URLSearchParams(facts[1] || ""));
+    return;
+  }
   const match = location.hash.match(/^#\/arenas\/([^/?]+)(?:\/artifacts\/([^/?]+))?(?:\?(.*))?$/);
   if (!match) {
     showList();
@@ -943,9 +1138,21 @@ document.addEventListener("DOMContentLoaded", () => {
   $("filter-status").addEventListener("change", refilter);
   $("filter-agent").addEventListener("input", refilter);
   $("filter-goal").addEventListener("input", refilter);
+  $("fact-search").addEventListener("input", () => draw());
+  let searching = null;
+  $("artifact-search").addEventListener("input", () => {
+    clearTimeout(searching);
+    searching = setTimeout(searchArtifacts, 150);
+  });
   $("filter-actor").addEventListener("change", drawTimeline);
   $("filter-kind").addEventListener("change", drawTimeline);
   $("arena-more").addEventListener("click", () => loadList(true));
+  $("facts-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (location.hash === factsHash()) loadFacts(false);
+    else location.hash = factsHash();
+  });
+  $("facts-more").addEventListener("click", () => loadFacts(true));
   $("artifact-dialog").addEventListener("close", () => {
     view.artifact = null;
     updateAddress();
