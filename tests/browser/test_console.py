@@ -246,7 +246,7 @@ def test_an_archived_arena_opens_on_its_merged_result_with_its_sources_linked(fi
     links.first.click()
     expect(page.locator("#artifact-dialog")).to_be_visible()
     expect(page.locator("#artifact-title")).to_have_text(f"{merged['sources'][0]} · text by ada")
-    assert page.url.endswith(f"#/arenas/{arena_id}/artifacts/{merged['sources'][0]}"), page.url
+    expect(page).to_have_url(re.compile(f"#/arenas/{arena_id}/artifacts/{merged['sources'][0]}$"))
     page.reload()
     expect(page.locator("#artifact-dialog")).to_be_visible()
     expect(page.locator("#artifact-title")).to_have_text(f"{merged['sources'][0]} · text by ada")
@@ -260,7 +260,7 @@ def test_an_archived_arena_opens_on_its_merged_result_with_its_sources_linked(fi
     assert Path(path).read_text() == source["content"]
     page.keyboard.press("Escape")
     expect(page.locator("#artifact-dialog")).to_be_hidden()
-    assert page.url.endswith(f"#/arenas/{arena_id}"), page.url
+    expect(page).to_have_url(re.compile(f"#/arenas/{arena_id}$"))
 
 
 def test_pipeline_edges_cross_no_box_and_long_names_leave_the_state_readable(server, page):
@@ -339,14 +339,14 @@ def test_the_slider_filters_slots_steps_by_keyboard_and_takes_a_typed_event(fini
     page.locator("#seq-input").fill("12")
     page.locator("#seq-input").press("Enter")
     expect(page.locator("#time-text")).to_have_text("as it was after event 12")
-    assert page.url.endswith(f"#/arenas/{arena_id}?at=12"), page.url
+    expect(page).to_have_url(re.compile(re.escape(f"#/arenas/{arena_id}?at=12") + "$"))
     page.reload()
     expect(page.locator("#time-text")).to_have_text("as it was after event 12")
     expect(page.locator("#slider")).to_have_value("12")
     expect(page.locator("#timeline li.current")).to_have_attribute("data-seq", "12")
     page.keyboard.press("End")
     expect(page.locator("#time-text")).to_have_text("live · event 31")
-    assert page.url.endswith(f"#/arenas/{arena_id}"), page.url
+    expect(page).to_have_url(re.compile(f"#/arenas/{arena_id}$"))
 
 
 def test_the_timeline_filters_by_agent_and_kind_and_shows_any_event_as_raw_json(finished, page):
@@ -507,7 +507,11 @@ def test_dark_mode_follows_the_system_setting(finished, browser):
         expect(page.locator("#result-card")).to_be_visible()
         rgb = [int(n) for n in re.findall(r"\d+", page.evaluate(background))[:3]]
         assert (sum(rgb) < 150) == dark, (scheme, rgb)
-        page.screenshot(path=str(SHOTS / f"console-{scheme}.png"), full_page=True)
+        expect(page.locator("g.node.done")).to_have_count(4)
+        expect(page.locator("#verify-verdict")).to_be_visible()
+        time.sleep(1)  # the newest rows' arrival highlight fades
+        page.screenshot(path=str(SHOTS / f"console-{scheme}.png"), full_page=True,
+                        clip={"x": 0, "y": 0, "width": 1360, "height": 1640})
         assert not page.errors, page.errors
         page.close()
 
@@ -556,6 +560,13 @@ def test_each_stage_shows_how_long_it_took(finished, page):
         node = page.locator(f'g.node[data-stage="{stage}"]')
         expect(node).to_have_attribute("data-took", took)
         expect(node.locator(".node-sub")).to_contain_text(" · ")
+    # Every line stays inside its box.
+    outside = page.evaluate("""() => [...document.querySelectorAll('#pipeline g.node')].flatMap(g => {
+        const box = g.querySelector('rect').getBoundingClientRect();
+        return [...g.querySelectorAll('text')].filter(t => t.getBoundingClientRect().right > box.right)
+          .map(t => `${g.dataset.stage}: ${t.textContent}`);
+    })""")
+    assert outside == [], outside
     # Rewound to where bob works, his stage is still running and cy's has not begun.
     page.locator("#seq-input").fill("20")
     page.locator("#seq-input").press("Enter")
@@ -609,7 +620,7 @@ def test_facts_across_arenas_are_found_by_tag_and_text(server, page):
     expect(rows).to_have_count(2)
     expect(rows.nth(0)).to_contain_text("Survey the reef")
     expect(rows.nth(1)).to_contain_text("Survey the lagoon")
-    assert page.url.endswith("#/facts?tag=fish"), page.url
+    expect(page).to_have_url(re.compile(re.escape("#/facts?tag=fish") + "$"))
     page.locator("#facts-text").fill("DUSK")
     page.locator("#facts-text").press("Enter")
     expect(rows).to_have_count(1)
@@ -643,3 +654,36 @@ def test_facts_and_artifacts_of_an_arena_are_searched_by_their_text(finished, pa
     assert sorted(page.locator("#slots button.artifact").evaluate_all("bs => bs.map(b => b.dataset.artifact)")) == ["art-12", "art-30"]
     page.locator("#artifact-search").fill("")
     expect(page.locator("#slots button.artifact")).to_have_count(7)
+
+
+def test_the_arena_between_two_times_names_the_steps_slots_artifacts_and_facts_that_changed(finished, page):
+    s, arena_id = finished
+    page.goto(f"{s.url}#/arenas/{arena_id}?at=16&from=7")
+    card = page.locator("#changes-card")
+    expect(card).to_be_visible()
+    expect(page.locator("#changes-title")).to_have_text("Changes from event 7 to event 16")
+    group = lambda name: page.locator(f'.change-group[data-group="{name}"] li')  # noqa: E731
+    expect(group("steps")).to_have_count(3)
+    assert [t.split(" #")[0] for t in group("steps").all_text_contents()] == [
+        "step 1 by ada", "step 2 by ada", "step 3 by ada"]
+    expect(group("slots")).to_have_text(["ada: idle → done"])
+    assert group("artifacts").locator("a.source").all_text_contents() == ["art-10", "art-12", "art-14"]
+    expect(group("facts")).to_have_count(1)
+    expect(group("facts")).to_contain_text("Herons feed")
+    # The comparison is in the address, and survives a reload.
+    page.reload()
+    expect(page.locator("#changes-title")).to_have_text("Changes from event 7 to event 16")
+    # From the end of ada's stage to the end: bob's and cy's work, the merge, and the settling.
+    page.keyboard.press("End")
+    page.locator("#compare-from").fill("16")
+    page.locator("#compare-from").press("Enter")
+    expect(page.locator("#changes-title")).to_have_text("Changes from event 16 to event 31")
+    expect(page).to_have_url(re.compile(re.escape(f"#/arenas/{arena_id}?from=16") + "$"))
+    expect(group("steps")).to_have_count(3)
+    expect(group("slots")).to_have_text(["bob: idle → done", "cy: idle → done"])
+    expect(group("artifacts")).to_have_count(4)
+    expect(group("artifacts").last).to_contain_text("merged from art-10")
+    expect(group("arena")).to_have_count(2)
+    page.locator("#compare-clear").click()
+    expect(card).to_be_hidden()
+    expect(page).to_have_url(re.compile(f"#/arenas/{arena_id}$"))

@@ -371,7 +371,10 @@ function setConn(state) {
 function arenaHash() {
   let hash = "#/arenas/" + enc(view.id);
   if (view.artifact) hash += "/artifacts/" + enc(view.artifact);
-  if (!view.live) hash += "?at=" + view.seq;
+  const params = new URLSearchParams();
+  if (!view.live) params.set("at", view.seq);
+  if (Number($("compare-from").value)) params.set("from", $("compare-from").value);
+  if (params.toString()) hash += "?" + params;
   return hash;
 }
 
@@ -431,6 +434,7 @@ function showArena(id, at, artifact) {
       status: e.kind === "slot-updated" ? p.status : undefined,
       kindOf: p.kind,
       sources: e.kind === "artifact-merged" ? p.sources || [] : undefined,
+      step: e.kind === "step-completed" ? p.step : undefined,
     });
     scheduleTimeline();
     scheduleRefresh();
@@ -566,6 +570,11 @@ const shownSeq = () => (view.live ? (view.info ? view.info["last-seq"] : 0) : vi
 /** Each slot's status right after event `seq`: the server's now when live, else from the log. */
 function slotStatusAt(seq) {
   if (view.live) return Object.fromEntries(view.slots.map((s) => [s.agent, s.status]));
+  return logStatusAt(seq);
+}
+
+/** Each slot's status right after event `seq`, from the log. */
+function logStatusAt(seq) {
   const status = {};
   for (const e of view.events) {
     if (e.seq > seq) break;
@@ -618,6 +627,7 @@ function draw() {
   drawFacts(seq);
   drawReport(info.report);
   drawTimeline();
+  drawChanges();
 }
 
 function strategyText(strategy) {
@@ -692,7 +702,7 @@ function drawPipeline(info, status, worked) {
     const last = Math.max(0, ...Object.values(depth)) + 1;
     const coordinator = info.strategy.pipeline.coordinator;
     const settle = info.status === "archived" ? "done" : info.status === "settling" ? "working" : "waiting";
-    nodes.push({ key: "·settle", title: coordinator, sub: "settles and merges", col: last, state: settle });
+    nodes.push({ key: "·settle", title: coordinator, sub: "settles", col: last, state: settle });
     const leaves = stages.filter((s) => !stages.some((o) => o["depends-on"].includes(s.agent)));
     for (const s of leaves) edges.push([s.agent, "·settle"]);
   } else {
@@ -756,14 +766,17 @@ function drawPipeline(info, status, worked) {
       svg("text", { x: 12, y: 40, class: "node-sub" }, n.sub),
       svg("text", { x: NODE_W - 10, y: 21, class: "node-state", "text-anchor": "end" }, n.state))));
   $("pipeline").replaceChildren(drawing);
-  // A long name is cut to the room left of the state label, with an ellipsis (the full name in the title).
-  for (const g of drawing.querySelectorAll("g.node")) {
-    const title = g.querySelector(".node-title");
-    const state = g.querySelector(".node-state");
-    const room = NODE_W - 12 - 10 - state.getComputedTextLength() - 8;
-    const full = title.textContent;
+  // A long name is cut to the room left of the state label, with an ellipsis (the full name in the
+  // title); the line below it to the box.
+  const fit = (text, room) => {
+    const full = text.textContent;
     let n = full.length;
-    while (n > 1 && title.getComputedTextLength() > room) title.textContent = full.slice(0, --n) + "…";
+    while (n > 1 && text.getComputedTextLength() > room) text.textContent = full.slice(0, --n) + "…";
+  };
+  for (const g of drawing.querySelectorAll("g.node")) {
+    const state = g.querySelector(".node-state");
+    fit(g.querySelector(".node-title"), NODE_W - 12 - 10 - state.getComputedTextLength() - 8);
+    fit(g.querySelector(".node-sub"), NODE_W - 12 - 10);
   }
 }
 
@@ -1013,6 +1026,49 @@ function drawReport(report) {
         el("tr", {}, el("td", {}, c.agent), el("td", { class: "num" }, c.steps), el("td", { class: "num" }, c.artifacts), el("td", { class: "num" }, c.facts))))));
 }
 
+// ---------------------------------------------------------------- changes between two times
+
+/** The arena's changes from right after event `from` to right after event `to`, from the log. */
+function changesBetween(from, to) {
+  const between = view.events.filter((e) => e.seq > from && e.seq <= to);
+  const before = logStatusAt(from), after = logStatusAt(to);
+  const slots = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort()
+    .filter((agent) => (before[agent] || "idle") !== (after[agent] || "idle"))
+    .map((agent) => ({ agent, from: before[agent] || "idle", to: after[agent] || "idle" }));
+  return {
+    steps: between.filter((e) => e.kind === "step-completed"),
+    slots,
+    artifacts: between.filter((e) => e.kind === "artifact-put" || e.kind === "artifact-merged"),
+    facts: between.filter((e) => e.kind === "fact-added"),
+    arena: between.filter((e) => /^(arena-|agent-|goal-)/.test(e.kind)),
+  };
+}
+
+function drawChanges() {
+  const from = Number($("compare-from").value);
+  const card = $("changes-card");
+  const to = shownSeq();
+  if (!from || !view.info || from >= to) {
+    card.hidden = true;
+    return;
+  }
+  const c = changesBetween(from, to);
+  const section = (name, title, items) =>
+    el("div", { class: "change-group", "data-group": name },
+      el("h3", {}, `${title} (${items.length})`),
+      items.length ? el("ul", {}, items) : el("p", { class: "empty" }, "none"));
+  const at = (e) => el("span", { class: "muted" }, ` #${e.seq}`);
+  $("changes-title").textContent = `Changes from event ${from} to event ${to}`;
+  $("changes").replaceChildren(
+    section("steps", "Steps completed", c.steps.map((e) => el("li", {}, `step ${e.step} by ${e.actor}`, at(e)))),
+    section("slots", "Slots", c.slots.map((s) => el("li", {}, el("strong", {}, s.agent), `: ${s.from} → ${s.to}`))),
+    section("artifacts", "Artifacts", c.artifacts.map((e) => el("li", {}, sourceLink("art-" + e.seq), ` by ${e.actor}`,
+      e.sources ? ` (merged from ${e.sources.join(", ")})` : e.kindOf ? ` (${e.kindOf})` : "", at(e)))),
+    section("facts", "Facts", c.facts.map((e) => el("li", {}, `${e.actor} ${e.text}`, at(e)))),
+    section("arena", "The arena", c.arena.map((e) => el("li", {}, `${e.actor} ${e.text}`, at(e)))));
+  card.hidden = false;
+}
+
 // ---------------------------------------------------------------- the timeline
 
 /** Keeps the agent and kind filters' choices in step with the events seen. */
@@ -1102,7 +1158,9 @@ function route() {
   }
   const params = new URLSearchParams(match[3] || "");
   const at = Number(params.get("at")) || null;
-  showArena(decodeURIComponent(match[1]), at, match[2] ? decodeURIComponent(match[2]) : null);
+  const id = decodeURIComponent(match[1]);
+  if (view.id !== id) $("compare-from").value = params.get("from") || "";
+  showArena(id, at, match[2] ? decodeURIComponent(match[2]) : null);
 }
 
 /** ← → step the slider one event (Shift: ten), Home and End go to the first and the last. */
@@ -1135,6 +1193,16 @@ document.addEventListener("DOMContentLoaded", () => {
     setSeq(Number($("seq-input").value));
   });
   $("verify-again").addEventListener("click", verify);
+  $("compare-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    updateAddress();
+    drawChanges();
+  });
+  $("compare-clear").addEventListener("click", () => {
+    $("compare-from").value = "";
+    updateAddress();
+    drawChanges();
+  });
   $("filter-status").addEventListener("change", refilter);
   $("filter-agent").addEventListener("input", refilter);
   $("filter-goal").addEventListener("input", refilter);
