@@ -336,8 +336,11 @@ fn arenas_are_found_by_goal_ignoring_case_across_pages() {
             .map(|a| a["id"].as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(ids("/api/arenas?goal=the%20LAGOON"), [other.clone()]);
-    assert_eq!(ids("/api/arenas?goal=reef"), [reef.clone()]);
+    assert_eq!(
+        ids("/api/arenas?goal=the%20LAGOON"),
+        std::slice::from_ref(&other)
+    );
+    assert_eq!(ids("/api/arenas?goal=reef"), std::slice::from_ref(&reef));
     assert_eq!(
         ids("/api/arenas?goal=reef&status=archived"),
         Vec::<String>::new()
