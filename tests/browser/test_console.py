@@ -490,7 +490,10 @@ def test_readable_at_420_pixels(finished, browser):
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 420, f"the arena is {width} px wide"
     # The graph keeps its own size (in a box that scrolls), so its names stay readable.
-    title = page.locator('g.node[data-stage="ada"] .node-title').bounding_box()
+    expect(page.locator("g.node.done")).to_have_count(4)
+    # Read at once: the graph is redrawn as the arena refreshes.
+    title = page.evaluate("""() => document.querySelector('g.node[data-stage="ada"] .node-title')
+        .getBoundingClientRect().toJSON()""")
     assert title["height"] >= 12, title
     page.screenshot(path=str(SHOTS / "console-narrow.png"), full_page=True)
     assert not page.errors, page.errors
