@@ -8,7 +8,8 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -28,6 +29,9 @@ const DEFAULT_LIMIT: u32 = 100;
 /// Pages of arenas a filtered list reads at most per request; then it answers with what it found
 /// and a `next` to go on from.
 const FILTER_PAGES: usize = 10;
+
+/// The longest goal text `/api/arenas?goal=` searches for, in bytes.
+const MAX_GOAL_QUERY: usize = 1024;
 
 type Answer = Result<Json<Value>, ApiError>;
 
@@ -62,12 +66,15 @@ pub(super) struct ArenasQuery {
     limit: Option<u32>,
     status: Option<String>,
     agent: Option<String>,
+    /// Only arenas whose goal contains this text, ignoring case.
+    goal: Option<String>,
     #[allow(dead_code)]
     token: Option<String>,
 }
 
-/// `GET /api/arenas?after=ID&limit=N&status=S&agent=A`: arenas oldest first, optionally only those
-/// in a status and those an agent currently participates in.
+/// `GET /api/arenas?after=ID&limit=N&status=S&agent=A&goal=TEXT`: arenas oldest first, optionally
+/// only those in a status, those an agent currently participates in, and those whose goal contains
+/// the text (ignoring case).
 pub(super) async fn arenas(
     State(state): State<AppState>,
     q: Result<Query<ArenasQuery>, QueryRejection>,
@@ -80,13 +87,27 @@ pub(super) async fn arenas(
         .map(str::parse)
         .transpose()
         .map_err(ApiError::bad_input)?;
-    let filtered = status.is_some() || q.agent.is_some();
+    let goal = q
+        .goal
+        .map(|g| g.trim().to_lowercase())
+        .filter(|g| !g.is_empty());
+    if goal.as_ref().is_some_and(|g| g.len() > MAX_GOAL_QUERY) {
+        return Err(ApiError::limit(
+            StatusCode::BAD_REQUEST,
+            "goal",
+            MAX_GOAL_QUERY as u64,
+        ));
+    }
+    let filtered = status.is_some() || q.agent.is_some() || goal.is_some();
     let agent = q.agent;
     let matches = move |info: &ArenaInfo| {
         status.is_none_or(|s| info.status == s)
             && agent
                 .as_deref()
                 .is_none_or(|a| info.participants.iter().any(|p| p.agent == a))
+            && goal
+                .as_deref()
+                .is_none_or(|g| info.goal.to_lowercase().contains(g))
     };
     let mut after = q.after;
     state
@@ -281,6 +302,67 @@ pub(super) async fn artifact(
         })
         .await
         .map(Json)
+}
+
+/// `GET /api/arenas/{id}/artifacts/{artifact}/content`: the artifact's content alone, as a file to
+/// save (`Content-Disposition: attachment`), named after the artifact with an extension for its kind:
+/// `.json` for JSON, `.md` for Markdown, `.txt` else. Always served as plain text or JSON, never as
+/// something a browser would render or run.
+pub(super) async fn artifact_content(
+    State(state): State<AppState>,
+    Path((id, artifact)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (name, content_type, content) = state
+        .call(move |host| {
+            let slots = host.slots(&id)?;
+            let found = slots
+                .iter()
+                .flat_map(|slot| &slot.artifacts)
+                .find(|a| a.id == artifact)
+                .ok_or_else(|| {
+                    ApiError::not_found(format!("no artifact {artifact} in arena {id}"))
+                })?;
+            let (extension, content_type) = file_type(&found.kind, &found.content);
+            Ok((
+                format!("{id}-{}.{extension}", found.id),
+                content_type,
+                found.content.clone(),
+            ))
+        })
+        .await?;
+    // Ids are letters, digits and dashes; anything else is left out of the file name.
+    let name: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+        .collect();
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (header::CONTENT_SECURITY_POLICY, "sandbox".to_string()),
+        ],
+        content,
+    )
+        .into_response())
+}
+
+/// The file extension and content type an artifact downloads as.
+fn file_type(kind: &str, content: &str) -> (&'static str, &'static str) {
+    let kind = kind.to_ascii_lowercase();
+    let trimmed = content.trim_start();
+    let looks_json = (trimmed.starts_with('{') || trimmed.starts_with('['))
+        && serde_json::from_str::<Value>(content).is_ok();
+    if kind == "structured" || kind == "json" || looks_json {
+        ("json", "application/json")
+    } else if kind == "markdown" || kind == "md" {
+        ("md", "text/markdown; charset=utf-8")
+    } else {
+        ("txt", "text/plain; charset=utf-8")
+    }
 }
 
 #[derive(Deserialize)]

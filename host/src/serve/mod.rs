@@ -136,6 +136,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/arenas/{id}/slots", get(api::slots))
         .route("/arenas/{id}/slots/{agent}", get(api::slot))
         .route("/arenas/{id}/artifacts/{artifact}", get(api::artifact))
+        .route(
+            "/arenas/{id}/artifacts/{artifact}/content",
+            get(api::artifact_content),
+        )
         .route("/arenas/{id}/facts", get(api::arena_facts))
         .route("/arenas/{id}/verify", get(api::verify))
         .route("/facts", get(api::facts));

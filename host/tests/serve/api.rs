@@ -316,3 +316,115 @@ fn without_a_token_only_loopback_is_served() {
         200
     );
 }
+
+#[test]
+fn arenas_are_found_by_goal_ignoring_case_across_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let host = writer(&db);
+    let reef = active_arena(&host, 1);
+    let other = host
+        .create(&ArenaConfig {
+            goal: "Map the Lagoon".into(),
+            total_steps: 1,
+            strategy: Strategy::Peer("lead".into()),
+            participants: vec![spec("lead", Role::Coordinator)],
+            created_by: "operator".into(),
+        })
+        .unwrap();
+    let server = Server::start(&db, &[]);
+
+    let ids = |path: &str| -> Vec<String> {
+        server.get(path).json()["arenas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        ids("/api/arenas?goal=the%20LAGOON"),
+        std::slice::from_ref(&other)
+    );
+    assert_eq!(ids("/api/arenas?goal=reef"), std::slice::from_ref(&reef));
+    assert_eq!(
+        ids("/api/arenas?goal=reef&status=archived"),
+        Vec::<String>::new()
+    );
+    assert_eq!(ids("/api/arenas?goal=%20"), [reef.clone(), other.clone()]);
+    // A page of one match names where to go on from.
+    let page = server.get("/api/arenas?goal=E&limit=1").json();
+    assert_eq!(page["arenas"][0]["id"], reef.as_str());
+    assert_eq!(page["next"], reef.as_str());
+    let too_long = server.get(&format!("/api/arenas?goal={}", "x".repeat(1025)));
+    assert_eq!(too_long.status, 400);
+    assert_eq!(too_long.json()["error"], "limit-exceeded");
+    assert_eq!(too_long.json()["limit"], 1024);
+}
+
+#[test]
+fn an_artifact_downloads_as_a_file_of_its_content_never_as_a_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let host = writer(&db);
+    let id = active_arena(&host, 1);
+    let wendy = host.handle(&id, "wendy").unwrap();
+    let put = |kind: &str, content: &str| {
+        wendy
+            .put_artifact(&arena_host::types::ArtifactDraft {
+                kind: kind.into(),
+                content: content.into(),
+                metadata: vec![],
+            })
+            .unwrap()
+            .id
+    };
+    let html = put("text", "<script>alert(1)</script> plain");
+    let json = put("structured", "{\"a\": [1, 2]}");
+    let notes = put("markdown", "# Notes\n- one");
+    let server = Server::start(&db, &[]);
+
+    let text = server.get(&format!("/api/arenas/{id}/artifacts/{html}/content"));
+    assert_eq!(text.status, 200);
+    assert_eq!(text.body, "<script>alert(1)</script> plain");
+    assert_eq!(
+        text.header("content-type").as_deref(),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(
+        text.header("content-disposition"),
+        Some(format!("attachment; filename=\"{id}-{html}.txt\""))
+    );
+    assert_eq!(
+        text.header("x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    assert_eq!(
+        text.header("content-security-policy").as_deref(),
+        Some("sandbox")
+    );
+
+    let structured = server.get(&format!("/api/arenas/{id}/artifacts/{json}/content"));
+    assert_eq!(structured.body, "{\"a\": [1, 2]}");
+    assert_eq!(
+        structured.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    assert!(
+        structured
+            .header("content-disposition")
+            .unwrap()
+            .ends_with(".json\"")
+    );
+    let markdown = server.get(&format!("/api/arenas/{id}/artifacts/{notes}/content"));
+    assert!(
+        markdown
+            .header("content-disposition")
+            .unwrap()
+            .ends_with(".md\"")
+    );
+
+    let missing = server.get(&format!("/api/arenas/{id}/artifacts/art-999/content"));
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["error"], "not-found");
+}
