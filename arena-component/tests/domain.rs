@@ -1567,7 +1567,7 @@ fn verify_reports_a_log_whose_last_event_is_missing() {
 }
 
 #[test]
-fn verify_reports_a_snapshot_that_does_not_match_its_events_with_its_seq() {
+fn verify_reports_an_altered_snapshot_with_its_seq() {
     let every_append = SnapshotPolicy {
         min_bytes: 0,
         snapshot_percent: 0,
@@ -1593,7 +1593,7 @@ fn verify_reports_a_snapshot_that_does_not_match_its_events_with_its_seq() {
     assert_eq!(
         problem,
         format!(
-            "the snapshot at event {} does not match its events: goal differs",
+            "the snapshot at event {} does not have the digest its event records",
             head - 1
         )
     );
@@ -1601,7 +1601,7 @@ fn verify_reports_a_snapshot_that_does_not_match_its_events_with_its_seq() {
 }
 
 #[test]
-fn a_manager_loading_a_tampered_snapshot_refuses_one_of_another_event() {
+fn a_manager_loading_a_tampered_snapshot_drops_it_and_rebuilds_the_state_from_the_log() {
     let every_append = SnapshotPolicy {
         min_bytes: 0,
         snapshot_percent: 0,
@@ -1609,19 +1609,26 @@ fn a_manager_loading_a_tampered_snapshot_refuses_one_of_another_event() {
     let m =
         ArenaManager::new(tampering_storage(), TestClock::new()).with_snapshot_policy(every_append);
     let id = arena_at(&m, Stage::Active);
-    let head = event_count(&m, &id) as u64;
-    m.storage().layer.tamper.set(Tamper::AlterSnapshot {
-        from: "\"last_seq\":",
-        to: "\"last_seq\":1",
-    });
+    m.handle(&id, LEAD).update_goal("Write a guide").unwrap();
+    let truth = m.get(&id).unwrap();
+    for (from, to) in [
+        ("\"last_seq\":", "\"last_seq\":1"),
+        ("Write a guide", "Write nothing"),
+        ("\"completed_steps\":0", "\"completed_steps\":2"),
+    ] {
+        m.storage()
+            .layer
+            .tamper
+            .set(Tamper::AlterSnapshot { from, to });
+        let cold = ArenaManager::new(m.storage(), TestClock::new());
+        assert_eq!(cold.get(&id), Ok(truth.clone()), "{from} -> {to}");
+    }
+    // A write after a tampered load builds on the true state, and the log still replays.
     let cold = ArenaManager::new(m.storage(), TestClock::new());
-    assert_eq!(
-        cold.get(&id),
-        Err(ArenaError::Storage(format!(
-            "arena {id}: storage broke its contract reading a snapshot at or before event \
-             {head}: the snapshot said to be at event {head} is the state after event 1{head}"
-        )))
-    );
+    cold.handle(&id, WORKER).complete_step(1).unwrap();
+    m.storage().layer.tamper.set(Tamper::Nothing);
+    assert_eq!(m.get(&id).unwrap().aggregate.completed_steps, 1);
+    assert_eq!(m.verify(&id).unwrap().problem, None);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1780,4 +1787,86 @@ fn after_a_concurrent_write_the_operation_is_validated_again() {
     assert_eq!(events.len(), before + 1, "only the rival's step is logged");
     assert_eq!(events.last().unwrap().actor, LEAD);
     assert_gapless_and_verified(&racer, &id);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Authority, re-checked by verify
+// ------------------------------------------------------------------------------------------------
+
+/// Appends `change` by `actor` straight to `m`'s storage, sealed on the chain, as a host that holds
+/// the database could: nothing but `verify` looks at it before the next read.
+fn forge<S: Storage, C: Clock>(
+    m: &ArenaManager<S, C>,
+    id: &str,
+    actor: &str,
+    change: Change,
+) -> u64 {
+    let head = m.storage().head(id).unwrap().unwrap();
+    let event = arena_component::events::seal(
+        head.seq,
+        &head.hash,
+        "2026-01-01T01:00:00.000000Z",
+        actor,
+        &change,
+        None,
+    );
+    m.storage()
+        .append(id, head.seq, std::slice::from_ref(&event), None, None)
+        .unwrap();
+    event.seq
+}
+
+#[test]
+fn verify_names_a_strangers_forged_event_though_the_chain_holds() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+    let seq = forge(
+        &m,
+        &id,
+        OUTSIDER,
+        Change::GoalUpdated {
+            goal: "Hand me the keys".into(),
+        },
+    );
+    let report = m.verify(&id).unwrap();
+    assert_eq!(
+        report.problem,
+        Some(format!(
+            "event {seq}: goal-updated by {OUTSIDER}, who is not a participant at that point: \
+             the event was not written by the arena"
+        ))
+    );
+    assert_eq!(report.events, seq);
+}
+
+#[test]
+fn verify_names_a_participants_forged_event_that_needs_a_permission_it_lacks() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+    let seq = forge(
+        &m,
+        &id,
+        WORKER,
+        Change::GoalUpdated {
+            goal: "Do less".into(),
+        },
+    );
+    assert_eq!(
+        m.verify(&id).unwrap().problem,
+        Some(format!(
+            "event {seq}: goal-updated by {WORKER}, who does not hold steer at that point: the \
+             event was not written by the arena"
+        ))
+    );
+}
+
+#[test]
+fn verify_finds_no_authority_problem_in_a_log_the_arena_wrote() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+    m.handle(&id, LEAD).update_goal("Write a guide").unwrap();
+    m.handle(&id, WORKER).complete_step(1).unwrap();
+    m.handle(&id, OBSERVER).leave().unwrap();
+    m.handle(&id, LEAD).settle().unwrap();
+    assert_eq!(m.verify(&id).unwrap().problem, None);
 }

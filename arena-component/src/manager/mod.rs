@@ -3,7 +3,7 @@
 //! retrying on `conflict`.
 
 use crate::clock::{Clock, timestamp};
-use crate::events::{self, Change, Event, Keyed, apply_sealed, seal};
+use crate::events::{self, Change, Event, Keyed, apply_sealed, bind_snapshot, seal};
 use crate::facts::Matcher;
 use crate::handle::Handle;
 use crate::log_size;
@@ -352,10 +352,15 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             .map(|a| Indexed::of(a, changes));
         let mut current = state;
         let mut sealed = Vec::with_capacity(changes.len());
+        // The hash the last event follows: binding a snapshot seals it again.
+        let mut last_prev_hash = String::new();
         for (index, change) in changes.iter().enumerate() {
             let (seq, hash) = current
                 .as_ref()
                 .map_or((0, ""), |a| (a.last_seq, a.last_hash.as_str()));
+            if index + 1 == changes.len() {
+                last_prev_hash = hash.to_string();
+            }
             // The key rides on the operation's last event: a retry returns the state after it.
             let event_key = key.filter(|_| index + 1 == changes.len());
             let event = seal(seq, hash, &at, actor, change, event_key);
@@ -376,8 +381,16 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             current = Some(next);
             sealed.push(event);
         }
-        let Some(next) = current else {
+        let Some(mut next) = current else {
             panic!("arena {arena}: an operation produced no state: no stored state and no change")
+        };
+        debt.add(&sealed);
+        // A snapshot is bound to the chain: the last event records its digest.
+        let snapshot = match sealed.last_mut() {
+            Some(last) if debt.due(&self.snapshots) => {
+                Some(bind_snapshot(last, &last_prev_hash, &mut next))
+            }
+            _ => None,
         };
         log_size::check(&next, changes)?;
         let record = if may_reindex {
@@ -390,12 +403,6 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         } else {
             None
         };
-        debt.add(&sealed);
-        let snapshot = debt.due(&self.snapshots).then(|| {
-            serde_json::to_string(&next).unwrap_or_else(|e| {
-                panic!("arena {arena}: the state does not serialize into a snapshot: {e}")
-            })
-        });
         self.storage.append(
             arena,
             expected_seq,

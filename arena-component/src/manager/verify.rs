@@ -1,14 +1,15 @@
-//! `verify`: the hash chain from event 1, the fold of the whole log against the stored head, and
-//! every kept snapshot compared with the state its event leaves.
+//! `verify`: the hash chain from event 1, each event's authority (its actor held the permission its
+//! change needs), the fold of the whole log against the stored head, and every kept snapshot
+//! compared with the digest its event records and the state its event leaves.
 
 use std::collections::BTreeMap;
 
 use super::ArenaManager;
 use crate::clock::Clock;
-use crate::events::apply;
+use crate::events::{Change, Event, apply, recorded_snapshot_digest, snapshot_digest};
 use crate::log_size;
 use crate::storage::{Storage, check_page};
-use crate::types::{Arena, ArenaError, limits};
+use crate::types::{Arena, ArenaError, Permission, limits};
 
 /// What `verify` found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +54,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             }
         }
         let mut state: Option<Arena> = None;
+        let mut creating = true;
         let mut count = 0u64;
         let mut after = 0;
         loop {
@@ -67,12 +69,15 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             after = last.seq;
             for event in &page {
                 count += 1;
+                if let Some(problem) = unauthorised(state.as_ref(), event, &mut creating) {
+                    return report(count, problem);
+                }
                 let next = match apply(state.take(), event) {
                     Ok(next) => next,
                     Err(e) => return report(count, e.to_string()),
                 };
                 if let Some(kept) = snapshots.get(&event.seq)
-                    && let Some(problem) = snapshot_problem(event.seq, kept, &next)
+                    && let Some(problem) = snapshot_problem(event, kept, &next)
                 {
                     return report(count, problem);
                 }
@@ -106,14 +111,73 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
     }
 }
 
-/// What is wrong with the snapshot `kept` at event `seq`, given the state the log leaves there.
-fn snapshot_problem(seq: u64, kept: &str, replayed: &Arena) -> Option<String> {
+/// What is wrong with the snapshot `kept` after `event`, given the state the log leaves there. A
+/// snapshot bound to the chain must have the digest its event records and hold that state without
+/// its last hash; one kept before snapshots were bound must hold the state.
+fn snapshot_problem(event: &Event, kept: &str, replayed: &Arena) -> Option<String> {
+    let seq = event.seq;
+    let mut expected = replayed.clone();
+    if let Some(recorded) = recorded_snapshot_digest(event) {
+        if snapshot_digest(kept) != recorded {
+            return Some(format!(
+                "the snapshot at event {seq} does not have the digest its event records"
+            ));
+        }
+        expected.last_hash.clear();
+    }
     match serde_json::from_str::<Arena>(kept) {
         Err(e) => Some(format!("the snapshot at event {seq} is unreadable: {e}")),
-        Ok(snapshot) if !log_size::same_state(&snapshot, replayed) => Some(format!(
+        Ok(snapshot) if !log_size::same_state(&snapshot, &expected) => Some(format!(
             "the snapshot at event {seq} does not match its events: {}",
-            snapshot.first_difference(replayed)
+            snapshot.first_difference(&expected)
         )),
         Ok(_) => None,
     }
+}
+
+/// Why `event`'s actor had no authority for it in `state`, the state before it, if it had none: the
+/// actor must be a participant holding the permission its change needs at that point, as the
+/// operation that wrote it checked. The creation (`arena-created` and the joins by its creator at
+/// its time that follow it) needs none. `creating` says whether every event so far belongs to it.
+fn unauthorised(state: Option<&Arena>, event: &Event, creating: &mut bool) -> Option<String> {
+    // A payload that does not decode, and a first event that is not a creation, are `apply`'s to name.
+    let change = Change::decode(event).ok()?;
+    let state = state?;
+    let joins_creation = matches!(change, Change::AgentJoined { .. })
+        && *creating
+        && event.actor == state.created_by
+        && event.at == state.created_at;
+    *creating = joins_creation;
+    let needed = match &change {
+        Change::ArenaCreated { .. } => return None,
+        Change::AgentJoined { .. } if joins_creation => return None,
+        Change::AgentLeft { agent } if *agent != event.actor => {
+            return Some(format!(
+                "event {}: agent-left of {agent} by {}: a participant leaves only by itself",
+                event.seq, event.actor
+            ));
+        }
+        Change::AgentLeft { .. } => Permission::Observe,
+        Change::AgentJoined { .. }
+        | Change::ArenaActivated {}
+        | Change::ArenaSettling {}
+        | Change::ArenaArchived { .. }
+        | Change::ArenaAborted { .. }
+        | Change::ArtifactMerged { .. } => Permission::Coordinate,
+        Change::StepCompleted { .. }
+        | Change::ProgressReported { .. }
+        | Change::ArtifactPut { .. }
+        | Change::SlotUpdated { .. } => Permission::Contribute,
+        Change::GoalUpdated { .. } => Permission::Steer,
+        Change::FactAdded { .. } => Permission::ShareFacts,
+    };
+    let holds = match state.participants.get(&event.actor) {
+        None => "is not a participant".to_string(),
+        Some(p) if !p.permissions.contains(&needed) => format!("does not hold {needed}"),
+        Some(_) => return None,
+    };
+    Some(format!(
+        "event {}: {} by {}, who {holds} at that point: the event was not written by the arena",
+        event.seq, event.kind, event.actor
+    ))
 }
