@@ -11,7 +11,7 @@ use arena_component::events::{Change, Event, replay};
 use arena_component::types::limits;
 use arena_component::{
     ArenaConfig, ArenaError, ArenaId, ArenaManager, ArenaRecord, ArenaStatus, ArtifactDraft, Clock,
-    Handle, Layer, Layered, Lifecycle, MemoryStorage, Operation, Outcome, ParticipantSpec,
+    Handle, Layer, Layered, Lifecycle, LogHead, MemoryStorage, Operation, Outcome, ParticipantSpec,
     Permission, Role, Snapshot, SnapshotPolicy, Storage, Strategy,
 };
 use chrono::{DateTime, Utc};
@@ -77,6 +77,8 @@ enum Tamper {
     },
     /// Leaves out the log's last event.
     DropLastEvent,
+    /// Cuts the log and its head back to event `seq`, consistently, keeping every snapshot.
+    CutTo(u64),
     /// Replaces `from` with `to` in the stored snapshot.
     AlterSnapshot {
         from: &'static str,
@@ -103,6 +105,36 @@ fn tampering_storage() -> TamperingStorage {
 }
 
 impl Layer<MemoryStorage> for Tampering {
+    fn head(&self, inner: &MemoryStorage, arena: &str) -> Result<Option<LogHead>, ArenaError> {
+        match self.tamper.get() {
+            Tamper::CutTo(seq) => {
+                Ok(inner
+                    .read_events(arena, seq - 1, 1)?
+                    .pop()
+                    .map(|event| LogHead {
+                        seq: event.seq,
+                        hash: event.hash,
+                    }))
+            }
+            _ => inner.head(arena),
+        }
+    }
+
+    fn append(
+        &self,
+        inner: &MemoryStorage,
+        arena: &str,
+        expected_seq: u64,
+        events: &[Event],
+        record: Option<&ArenaRecord>,
+        snapshot: Option<&str>,
+    ) -> Result<(), ArenaError> {
+        if let Tamper::CutTo(_) = self.tamper.get() {
+            panic!("an append to a cut log: nothing may be written on it");
+        }
+        inner.append(arena, expected_seq, events, record, snapshot)
+    }
+
     fn snapshot(
         &self,
         inner: &MemoryStorage,
@@ -126,6 +158,7 @@ impl Layer<MemoryStorage> for Tampering {
         let mut events = inner.read_events(arena, after, limit)?;
         match self.tamper.get() {
             Tamper::Nothing | Tamper::AlterSnapshot { .. } => {}
+            Tamper::CutTo(seq) => events.retain(|e| e.seq <= seq),
             Tamper::AlterPayload { seq, from, to } => {
                 for event in events.iter_mut().filter(|e| e.seq == seq) {
                     event.payload = event.payload.replace(from, to);
@@ -1869,4 +1902,93 @@ fn verify_finds_no_authority_problem_in_a_log_the_arena_wrote() {
     m.handle(&id, OBSERVER).leave().unwrap();
     m.handle(&id, LEAD).settle().unwrap();
     assert_eq!(m.verify(&id).unwrap().problem, None);
+}
+
+// ------------------------------------------------------------------------------------------------
+// The end of the log
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn a_log_cut_below_a_kept_snapshot_refuses_writes_and_reads_and_verify_names_it() {
+    let every_append = SnapshotPolicy {
+        min_bytes: 0,
+        snapshot_percent: 0,
+    };
+    let m =
+        ArenaManager::new(tampering_storage(), TestClock::new()).with_snapshot_policy(every_append);
+    let id = arena_at(&m, Stage::Active);
+    m.handle(&id, WORKER).complete_step(1).unwrap();
+    let kept = event_count(&m, &id) as u64;
+    let cut = kept - 1;
+    m.storage().layer.tamper.set(Tamper::CutTo(cut));
+    let refused = format!(
+        "arena {id}: a snapshot is kept at event {kept}, after the log's head at event {cut}: the \
+         log was cut back, so nothing was written (`arena verify {id}` names the damage)"
+    );
+    let cold = ArenaManager::new(m.storage(), TestClock::new());
+    assert_eq!(
+        cold.handle(&id, WORKER).complete_step(2),
+        Err(ArenaError::Storage(refused.clone()))
+    );
+    assert_eq!(cold.get(&id), Err(ArenaError::Storage(refused)));
+    assert_eq!(
+        cold.verify(&id).unwrap().problem,
+        Some(format!(
+            "a snapshot is kept at event {kept}, after the stored head at event {cut}: the log \
+             was cut back"
+        ))
+    );
+}
+
+/// Appends an event by another writer to the log when the head has been read, before `verify`
+/// reads the log (as a writer in another process may).
+struct AppendAfterHead {
+    writer: RefCell<Option<Box<dyn FnOnce()>>>,
+    heads: Cell<u32>,
+}
+
+impl Layer<MemoryStorage> for AppendAfterHead {
+    fn head(&self, inner: &MemoryStorage, arena: &str) -> Result<Option<LogHead>, ArenaError> {
+        let head = inner.head(arena)?;
+        self.heads.set(self.heads.get() + 1);
+        let writer = self.writer.borrow_mut().take();
+        if let Some(writer) = writer {
+            writer();
+        }
+        Ok(head)
+    }
+}
+
+#[test]
+fn verify_reads_the_log_up_to_the_head_it_read_first_so_a_concurrent_writer_is_no_damage() {
+    let every_append = SnapshotPolicy {
+        min_bytes: 0,
+        snapshot_percent: 0,
+    };
+    let storage = MemoryStorage::new();
+    let writer =
+        ArenaManager::new(storage.clone(), TestClock::new()).with_snapshot_policy(every_append);
+    let id = arena_at(&writer, Stage::Active);
+    let verifier = ArenaManager::new(
+        Layered {
+            inner: storage.clone(),
+            layer: AppendAfterHead {
+                writer: RefCell::new(None),
+                heads: Cell::new(0),
+            },
+        },
+        TestClock::new(),
+    );
+    let before = event_count(&writer, &id) as u64;
+    let (write_id, w) = (id.clone(), writer);
+    *verifier.storage().layer.writer.borrow_mut() = Some(Box::new(move || {
+        w.handle(&write_id, WORKER).complete_step(1).unwrap();
+    }));
+    let report = verifier.verify(&id).unwrap();
+    assert!(
+        verifier.storage().layer.writer.borrow().is_none(),
+        "the writer ran"
+    );
+    assert_eq!(report.problem, None);
+    assert_eq!(report.events, before);
 }

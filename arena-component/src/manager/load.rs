@@ -259,6 +259,20 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         state.map(|state| (state, debt)).ok_or(ArenaError::NotFound)
     }
 
+    /// Refuses a log whose head, event `head`, is below a kept snapshot at event `kept`: the log
+    /// was cut back, and a write would reuse sequence numbers the snapshot already covers. A head
+    /// that moved past the snapshot since it was read (another writer) is no damage.
+    fn refuse_a_cut_log(&self, arena: &str, head: u64, kept: u64) -> Result<(), ArenaError> {
+        if self.head(arena)?.seq >= kept {
+            return Ok(());
+        }
+        Err(ArenaError::Storage(format!(
+            "arena {arena}: a snapshot is kept at event {kept}, after the log's head at event \
+             {head}: the log was cut back, so nothing was written (`arena verify {arena}` names \
+             the damage)"
+        )))
+    }
+
     /// The latest snapshot at or before event `seq` (of a log whose head is event `head`) that its
     /// event binds to the chain, parsed, with its size; `None` to fold from event 1.
     ///
@@ -273,11 +287,21 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         seq: u64,
         head: u64,
     ) -> Result<Option<(Arena, u64)>, ArenaError> {
-        let mut at_most = seq;
+        // At the head, the latest snapshot of all: one past the head means the log was cut.
+        let mut at_most = if seq == head { u64::MAX } else { seq };
         for _ in 0..SNAPSHOT_TRIES {
-            let Some(snapshot) = self.storage.snapshot(arena, at_most)? else {
+            let Some(mut snapshot) = self.storage.snapshot(arena, at_most)? else {
                 return Ok(None);
             };
+            if at_most == u64::MAX && snapshot.seq > head {
+                self.refuse_a_cut_log(arena, head, snapshot.seq)?;
+                at_most = seq;
+                match self.storage.snapshot(arena, at_most)? {
+                    Some(earlier) => snapshot = earlier,
+                    None => return Ok(None),
+                }
+            }
+            at_most = at_most.min(seq);
             check_snapshot_seq(arena, at_most, head, &snapshot)?;
             let from = snapshot.seq.saturating_sub(2);
             let wanted = (snapshot.seq - from) as u32;

@@ -33,9 +33,25 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
                 problem: Some(problem),
             })
         };
-        // Every kept snapshot, newest first, each read with the bound below the one before.
+        // One view of the log: the head is read first, and nothing past it (another writer may be
+        // appending). A snapshot past the head is a cut log unless the head has moved past it.
+        if let Some(latest) = self.storage.snapshot(arena, u64::MAX)?
+            && latest.seq > head.seq
+            && self.head(arena)?.seq < latest.seq
+        {
+            return report(
+                0,
+                format!(
+                    "a snapshot is kept at event {}, after the stored head at event {}: the log \
+                     was cut back",
+                    latest.seq, head.seq
+                ),
+            );
+        }
+        // Every kept snapshot up to the head, newest first, each read with the bound below the one
+        // before.
         let mut snapshots = BTreeMap::new();
-        let mut at_most = u64::MAX;
+        let mut at_most = head.seq;
         while let Some(snapshot) = self.storage.snapshot(arena, at_most)? {
             if snapshot.seq > at_most || snapshots.contains_key(&snapshot.seq) {
                 return report(
@@ -57,11 +73,11 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         let mut creating = true;
         let mut count = 0u64;
         let mut after = 0;
-        loop {
-            let page = self.storage.read_events(arena, after, limits::PAGE)?;
+        while after < head.seq {
+            let wanted = (head.seq - after).min(u64::from(limits::PAGE)) as u32;
+            let page = self.storage.read_events(arena, after, wanted)?;
             // A page out of order or too long is a problem of this log, reported as such.
-            if let Err(ArenaError::Storage(problem)) =
-                check_page(arena, after, limits::PAGE, None, &page)
+            if let Err(ArenaError::Storage(problem)) = check_page(arena, after, wanted, None, &page)
             {
                 return report(count, problem);
             }
