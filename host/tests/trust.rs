@@ -1,0 +1,205 @@
+//! What the log guarantees against a database changed behind the program's back: kept snapshots
+//! checked against the chain, a log cut back refused or caught by an anchor kept elsewhere.
+
+use std::path::Path;
+
+mod common;
+
+use common::{arena, fails, ok};
+
+/// An active arena of a lead and a worker.
+fn active(db: &Path) -> String {
+    let id = ok(
+        db,
+        &[
+            "create",
+            "--goal",
+            "survey the reef",
+            "--steps",
+            "3",
+            "--participant",
+            "lead:coordinator",
+            "--participant",
+            "wendy:worker",
+        ],
+    )
+    .trim()
+    .to_string();
+    ok(db, &["activate", &id, "--as", "lead"]);
+    id
+}
+
+/// Puts an artifact large enough that the append keeps a snapshot; returns the snapshot's event.
+fn keep_a_snapshot(db: &Path, id: &str) -> u64 {
+    let content = db.with_file_name("large.txt");
+    std::fs::write(&content, "r".repeat(65_000)).unwrap();
+    ok(
+        db,
+        &[
+            "put",
+            id,
+            "--kind",
+            "text",
+            "--file",
+            content.to_str().unwrap(),
+            "--as",
+            "wendy",
+        ],
+    );
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let (kept, head): (u64, u64) = conn
+        .query_row(
+            "SELECT (SELECT max(seq) FROM snapshots WHERE arena_id = ?1),
+                    (SELECT head_seq FROM arenas WHERE id = ?1)",
+            [id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(kept, head, "the large append keeps a snapshot");
+    kept
+}
+
+/// Cuts the log and its head back to event `seq`, consistently, as someone holding the file could.
+fn cut_to(db: &Path, id: &str, seq: u64) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch("DROP TRIGGER events_no_delete").unwrap();
+    conn.execute(
+        "DELETE FROM events WHERE arena_id = ?1 AND seq > ?2",
+        rusqlite::params![id, seq],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE arenas SET (head_seq, head_hash) =
+             (SELECT seq, hash FROM events WHERE arena_id = ?1 AND seq = ?2)
+         WHERE id = ?1",
+        rusqlite::params![id, seq],
+    )
+    .unwrap();
+}
+
+/// `arena head`: `SEQ:HASH`.
+fn head(db: &Path, id: &str) -> String {
+    let head = ok(db, &["head", id]).trim().to_string();
+    let (seq, hash) = head.split_once(':').expect("SEQ:HASH");
+    assert!(seq.parse::<u64>().is_ok(), "{head}");
+    assert_eq!(hash.len(), 64, "{head}");
+    head
+}
+
+#[test]
+fn a_one_byte_edit_of_a_snapshot_on_disk_is_dropped_with_a_warning_and_never_built_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let id = active(&db);
+    let kept = keep_a_snapshot(&db, &id);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("DROP TRIGGER snapshots_no_update")
+        .unwrap();
+    let edited = conn
+        .execute(
+            "UPDATE snapshots SET state = replace(state, '\"completed_steps\":0', '\"completed_steps\":2')
+             WHERE arena_id = ?1 AND seq = ?2",
+            rusqlite::params![id, kept],
+        )
+        .unwrap();
+    assert_eq!(edited, 1);
+    drop(conn);
+
+    let shown = arena(&db, &["--json", "show", &id]);
+    assert!(shown.status.success());
+    let state: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(state["aggregate"]["completed-steps"], 0, "the log's count");
+    let warning = String::from_utf8_lossy(&shown.stderr);
+    assert!(
+        warning.contains(&format!(
+            "warning: arena {id}: the snapshot at event {kept} does not have the digest its \
+             event records; it is not used"
+        )),
+        "{warning}"
+    );
+    // A write builds on the state the log holds: the log still replays to the end.
+    assert!(ok(&db, &["step", &id, "1", "--as", "wendy"]).contains("1/3"));
+    let refused = fails(&db, &["verify", &id]);
+    assert!(
+        refused.contains(&format!(
+            "the snapshot at event {kept} does not have the digest its event records"
+        )),
+        "{refused}"
+    );
+}
+
+#[test]
+fn a_log_truncated_below_a_snapshot_refuses_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let id = active(&db);
+    let kept = keep_a_snapshot(&db, &id);
+    cut_to(&db, &id, kept - 1);
+    let refused = fails(&db, &["step", &id, "1", "--as", "wendy"]);
+    assert!(
+        refused.contains(&format!(
+            "a snapshot is kept at event {kept}, after the log's head at event {}: the log was \
+             cut back, so nothing was written",
+            kept - 1
+        )),
+        "{refused}"
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let events: u64 = conn
+        .query_row(
+            "SELECT count(*) FROM events WHERE arena_id = ?1",
+            [&id],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(events, kept - 1, "nothing written");
+    let verified = fails(&db, &["verify", &id]);
+    assert!(
+        verified.contains(&format!("a snapshot is kept at event {kept}")),
+        "{verified}"
+    );
+}
+
+#[test]
+fn a_consistent_truncation_is_caught_by_verify_expect() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let id = active(&db);
+    let early = head(&db, &id);
+    ok(&db, &["step", &id, "1", "--as", "wendy"]);
+    let anchor = head(&db, &id);
+    assert!(ok(&db, &["verify", &id, "--expect", &anchor]).contains("has the expected hash"));
+    let seq: u64 = anchor.split_once(':').unwrap().0.parse().unwrap();
+
+    cut_to(&db, &id, seq - 1);
+    // The chain and the head agree: only the anchor shows the cut.
+    ok(&db, &["verify", &id]);
+    ok(&db, &["verify", &id, "--expect", &early]);
+    let refused = fails(&db, &["verify", &id, "--expect", &anchor]);
+    let hash = anchor.split_once(':').unwrap().1;
+    assert!(
+        refused.contains(&format!(
+            "the log no longer holds event {seq}, which had hash {hash}: it was cut back (it now \
+             ends at event {})",
+            seq - 1
+        )),
+        "{refused}"
+    );
+}
+
+#[test]
+fn verify_expect_names_a_hash_that_differs_and_refuses_a_malformed_anchor() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let id = active(&db);
+    let anchor = head(&db, &id);
+    let (seq, _) = anchor.split_once(':').unwrap();
+    let other = format!("{seq}:{}", "0".repeat(64));
+    let refused = fails(&db, &["verify", &id, "--expect", &other]);
+    assert!(
+        refused.contains(&format!("event {seq} has hash")) && refused.contains("not the expected"),
+        "{refused}"
+    );
+    let malformed = fails(&db, &["verify", &id, "--expect", "12"]);
+    assert!(malformed.contains("is not SEQ:HASH"), "{malformed}");
+}
