@@ -2,8 +2,13 @@
 //! checked against the chain, a log cut back refused or caught by an anchor kept elsewhere.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 mod common;
+
+use arena_host::types::{ArenaConfig, ParticipantSpec, Role, Strategy};
+use arena_host::{ArenaHost, HostOptions};
 
 use common::{arena, fails, ok};
 
@@ -202,4 +207,87 @@ fn verify_expect_names_a_hash_that_differs_and_refuses_a_malformed_anchor() {
     );
     let malformed = fails(&db, &["verify", &id, "--expect", "12"]);
     assert!(malformed.contains("is not SEQ:HASH"), "{malformed}");
+}
+
+/// A host on `db`, as another process on the same file would be.
+fn host(db: &Path) -> ArenaHost {
+    let options = HostOptions {
+        component_cache: Some(Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache")),
+        ..HostOptions::default()
+    };
+    ArenaHost::open(db, options).expect("open the database")
+}
+
+#[test]
+fn verify_while_three_writers_append_reports_no_damage_in_100_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let writers = ["w1", "w2", "w3"];
+    let reader = host(&db);
+    let mut participants = vec![ParticipantSpec {
+        agent: "lead".into(),
+        role: Role::Coordinator,
+        permissions: None,
+    }];
+    participants.extend(writers.iter().map(|w| ParticipantSpec {
+        agent: (*w).into(),
+        role: Role::Worker,
+        permissions: None,
+    }));
+    let id = reader
+        .create(&ArenaConfig {
+            goal: "survey the reef".into(),
+            total_steps: 10,
+            strategy: Strategy::Peer("lead".into()),
+            participants,
+            created_by: "operator".into(),
+        })
+        .unwrap();
+    reader.handle(&id, "lead").unwrap().activate().unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicU64::new(0));
+    let threads: Vec<_> = writers
+        .iter()
+        .map(|agent| {
+            let (db, id, stop, written) = (db.clone(), id.clone(), stop.clone(), written.clone());
+            let agent = agent.to_string();
+            std::thread::spawn(move || {
+                let host = host(&db);
+                let handle = host.handle(&id, &agent).unwrap();
+                // Notes large enough that snapshots are kept while verify reads.
+                let note = "n".repeat(1000);
+                while !stop.load(Ordering::Relaxed) {
+                    handle.report_progress(&note).unwrap();
+                    written.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            })
+        })
+        .collect();
+    // A log of some length, so that each run reads several pages while the writers append.
+    while written.load(Ordering::Relaxed) < 300 {
+        std::thread::yield_now();
+    }
+    let mut alarms = Vec::new();
+    let mut raced = 0;
+    for _ in 0..100 {
+        let before = written.load(Ordering::Relaxed);
+        let report = reader.verify(&id).unwrap();
+        if let Some(problem) = report.problem {
+            alarms.push(problem);
+        }
+        raced += u32::from(written.load(Ordering::Relaxed) != before);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let written = written.load(Ordering::Relaxed);
+    assert!(
+        written > 20,
+        "the writers wrote while verify ran: {written}"
+    );
+    assert_eq!(alarms, Vec::<String>::new(), "{written} writes");
+    assert_eq!(reader.verify(&id).unwrap().problem, None);
 }
