@@ -291,3 +291,94 @@ fn verify_while_three_writers_append_reports_no_damage_in_100_runs() {
     assert_eq!(alarms, Vec::<String>::new(), "{written} writes");
     assert_eq!(reader.verify(&id).unwrap().problem, None);
 }
+
+/// Runs the program as a user who may not write `db` or its folder: as root, permission bits do not
+/// apply, so it drops to `nobody` (uid 65534) with `setpriv`.
+fn as_reader(db: &Path, args: &[&str]) -> std::process::Output {
+    let root = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false);
+    let mut command = if root {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+        c.arg(env!("CARGO_BIN_EXE_arena"));
+        c
+    } else {
+        std::process::Command::new(env!("CARGO_BIN_EXE_arena"))
+    };
+    command
+        .env("HOME", "/nonexistent")
+        .arg("--no-cache")
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .expect("run arena as a reader (setpriv is part of util-linux)")
+}
+
+#[test]
+fn a_copy_of_a_wal_database_without_its_shm_in_a_read_only_folder_is_refused_not_shown_stale() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live");
+    let copy = dir.path().join("copy");
+    std::fs::create_dir(&live).unwrap();
+    std::fs::create_dir(&copy).unwrap();
+    let db = live.join("a.db");
+    let writer = host(&db);
+    let id = writer
+        .create(&ArenaConfig {
+            goal: "survey the reef".into(),
+            total_steps: 5,
+            strategy: Strategy::Peer("lead".into()),
+            participants: vec![
+                ParticipantSpec {
+                    agent: "lead".into(),
+                    role: Role::Coordinator,
+                    permissions: None,
+                },
+                ParticipantSpec {
+                    agent: "wendy".into(),
+                    role: Role::Worker,
+                    permissions: None,
+                },
+            ],
+            created_by: "operator".into(),
+        })
+        .unwrap();
+    writer.handle(&id, "lead").unwrap().activate().unwrap();
+    let wendy = writer.handle(&id, "wendy").unwrap();
+    for step in 1..=5 {
+        wendy.complete_step(step).unwrap();
+    }
+    // Copied while the writer is open: the acknowledged steps are in the `-wal`, not yet in the file.
+    for name in ["a.db", "a.db-wal"] {
+        std::fs::copy(live.join(name), copy.join(name)).unwrap();
+    }
+    drop(wendy);
+    drop(writer);
+    let copied = copy.join("a.db");
+    assert!(
+        std::fs::metadata(copy.join("a.db-wal")).unwrap().len() > 0,
+        "the copy's write-ahead log holds the steps"
+    );
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for name in ["a.db", "a.db-wal"] {
+        std::fs::set_permissions(copy.join(name), std::fs::Permissions::from_mode(0o444)).unwrap();
+    }
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o555)).unwrap();
+
+    for args in [&["--json", "show", &id][..], &["verify", &id], &["check"]] {
+        let out = as_reader(&copied, args);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "arena {args:?} read the file alone: {stdout}"
+        );
+        assert!(
+            format!("{stdout}{stderr}").contains("holds changes that cannot be read here"),
+            "arena {args:?}: {stdout}{stderr}"
+        );
+    }
+}
