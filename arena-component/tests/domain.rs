@@ -1992,3 +1992,71 @@ fn verify_reads_the_log_up_to_the_head_it_read_first_so_a_concurrent_writer_is_n
     assert_eq!(report.problem, None);
     assert_eq!(report.events, before);
 }
+
+// ------------------------------------------------------------------------------------------------
+// A storage that stores and then answers conflict
+// ------------------------------------------------------------------------------------------------
+
+/// Stores each append, then answers `conflict` to the next `n` of them (an answer lost, as a storage
+/// that retries on its own may).
+struct StoresThenConflicts {
+    lies: Cell<u32>,
+}
+
+impl Layer<MemoryStorage> for StoresThenConflicts {
+    fn append(
+        &self,
+        inner: &MemoryStorage,
+        arena: &str,
+        expected_seq: u64,
+        events: &[Event],
+        record: Option<&ArenaRecord>,
+        snapshot: Option<&str>,
+    ) -> Result<(), ArenaError> {
+        inner.append(arena, expected_seq, events, record, snapshot)?;
+        if self.lies.get() > 0 {
+            self.lies.set(self.lies.get() - 1);
+            return Err(ArenaError::Conflict);
+        }
+        Ok(())
+    }
+}
+
+fn storing_then_conflicting() -> Layered<MemoryStorage, StoresThenConflicts> {
+    Layered {
+        inner: MemoryStorage::new(),
+        layer: StoresThenConflicts { lies: Cell::new(0) },
+    }
+}
+
+#[test]
+fn an_unkeyed_write_stored_then_answered_conflict_is_not_repeated() {
+    let m = ArenaManager::new(storing_then_conflicting(), TestClock::new());
+    let id = arena_at(&m, Stage::Active);
+    let before = event_count(&m, &id);
+    m.storage().layer.lies.set(1);
+    let after = m.handle(&id, WORKER).complete_step(1).unwrap();
+    assert_eq!(after.aggregate.completed_steps, 1);
+    assert_eq!(
+        event_count(&m, &id),
+        before + 1,
+        "one event, not one per retry"
+    );
+    assert_eq!(m.storage().layer.lies.get(), 0, "the conflict was answered");
+    assert_eq!(m.verify(&id).unwrap().problem, None);
+}
+
+#[test]
+fn a_create_stored_then_answered_conflict_makes_one_arena() {
+    let m = ArenaManager::new(storing_then_conflicting(), TestClock::new());
+    m.storage().layer.lies.set(1);
+    let id = m.create(&config(full_team())).unwrap();
+    assert_eq!(m.storage().layer.lies.get(), 0, "the conflict was answered");
+    let listed: Vec<_> = m
+        .list(None, 100)
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(listed, vec![id]);
+}

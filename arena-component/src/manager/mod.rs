@@ -403,17 +403,37 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         } else {
             None
         };
-        self.storage.append(
+        match self.storage.append(
             arena,
             expected_seq,
             &sealed,
             record.as_ref(),
             snapshot.as_deref(),
-        )?;
+        ) {
+            // A storage may store the events and still answer `conflict` (an answer lost, a retry
+            // of its own): the events' last hash identifies this attempt, so the caller's retry
+            // does not write the operation twice.
+            Err(ArenaError::Conflict) if self.stored_anyway(arena, &sealed)? => {}
+            answer => answer?,
+        }
         if let Some(snapshot) = &snapshot {
             debt = SnapshotDebt::kept(snapshot.len());
         }
         Ok(Loaded { state: next, debt })
+    }
+}
+
+impl<S: Storage, C: Clock> ArenaManager<S, C> {
+    /// Whether `sealed`, refused with `conflict`, is in `arena`'s log all the same: its last event
+    /// is there with its hash (which chains every event before it, and covers its time and actor).
+    fn stored_anyway(&self, arena: &str, sealed: &[Event]) -> Result<bool, ArenaError> {
+        let Some(last) = sealed.last() else {
+            return Ok(false);
+        };
+        let found = self.read_events_checked(arena, last.seq - 1, 1, None)?;
+        Ok(found
+            .first()
+            .is_some_and(|event| event.seq == last.seq && event.hash == last.hash))
     }
 }
 
