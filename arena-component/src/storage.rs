@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use crate::events::Event;
-use crate::types::{AgentId, Arena, ArenaError, ArenaId, ArenaStatus};
+use crate::types::{AgentId, ArenaError, ArenaId, ArenaStatus, check_arena_id};
 
 /// The end of an arena's log.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -319,6 +319,53 @@ pub fn check_page(
                 "the read ended at event {last}, but the log's head is event {head}"
             ));
         }
+    }
+    Ok(())
+}
+
+/// Checks arena ids that storage's `call` returned for ids greater than `after`, at most `limit`
+/// of them (`None`: any number, in any order): each is a canonical arena id, and with a limit they
+/// ascend without repeats, after the cursor, within the limit. A bad id from storage is storage's
+/// error, never the caller's `invalid-input`.
+///
+/// # Failure
+///
+/// `storage`, naming the call and the first id out of place.
+pub fn check_ids(
+    call: &str,
+    after: Option<&str>,
+    limit: Option<u32>,
+    ids: &[ArenaId],
+) -> Result<(), ArenaError> {
+    let broken = |what: String| {
+        Err(ArenaError::Storage(format!(
+            "storage broke its contract in {call}: {what}"
+        )))
+    };
+    if let Some(bad) = ids.iter().find(|id| check_arena_id(id).is_err()) {
+        let shown: String = bad.chars().take(64).collect();
+        return broken(format!("it returned {shown:?}, which is not an arena id"));
+    }
+    let Some(limit) = limit else {
+        return Ok(());
+    };
+    if ids.len() > limit as usize {
+        return broken(format!(
+            "{} ids returned for a read of at most {limit}",
+            ids.len()
+        ));
+    }
+    if let Some(after) = after
+        && let Some(first) = ids.first()
+        && first.as_str() <= after
+    {
+        return broken(format!("arena {first} is not after {after}"));
+    }
+    if let Some(pair) = ids.windows(2).find(|pair| pair[0] >= pair[1]) {
+        return broken(format!(
+            "arena {} follows {}: the ids are not ascending without repeats",
+            pair[1], pair[0]
+        ));
     }
     Ok(())
 }

@@ -7,7 +7,8 @@ use crate::events::{self, Change, Event, Keyed, apply_sealed, bind_snapshot, sea
 use crate::facts::Matcher;
 use crate::handle::Handle;
 use crate::log_size;
-use crate::storage::{ArenaRecord, Storage, check_page};
+use crate::storage::{ArenaRecord, Storage, check_ids, check_page};
+
 use crate::types::{
     Arena, ArenaError, ArenaId, Artifact, ArtifactEntry, Fact, FactQuery, SlotContents,
     check_agent_id, check_arena_id, check_key, limits,
@@ -22,6 +23,9 @@ pub use load::SnapshotPolicy;
 pub use verify::VerifyReport;
 
 use load::{Loaded, SnapshotDebt, StateCache};
+
+/// Pages of `tagged` a fact query across arenas reads at most (a million arenas).
+const TAGGED_PAGES: usize = 1000;
 
 /// Runs arena operations on a storage, taking time and randomness from a clock.
 pub struct ArenaManager<S, C> {
@@ -68,11 +72,23 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         if let Some(after) = after {
             check_arena_id(after)?;
         }
-        self.storage
-            .list_arenas(after, limit.min(limits::PAGE))?
-            .iter()
-            .map(|id| self.get(id))
+        let limit = limit.min(limits::PAGE);
+        let ids = self.storage.list_arenas(after, limit)?;
+        check_ids("list-arenas", after, Some(limit), &ids)?;
+        ids.iter()
+            .map(|id| self.listed(id, "list-arenas"))
             .collect()
+    }
+
+    /// The state of arena `id`, which storage's `call` listed: one it listed without a log is
+    /// storage's error.
+    fn listed(&self, id: &str, call: &str) -> Result<Arena, ArenaError> {
+        self.get(id).map_err(|e| match e {
+            ArenaError::NotFound => ArenaError::Storage(format!(
+                "storage broke its contract in {call}: it returned arena {id}, which has no log"
+            )),
+            other => other,
+        })
     }
 
     /// Up to `limit` (at most one page) events with `seq > after`.
@@ -102,6 +118,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
     pub fn active_arenas_for(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
         check_agent_id(agent)?;
         let mut ids = self.storage.participating(agent)?;
+        check_ids("participating", None, None, &ids)?;
         ids.sort();
         ids.dedup();
         Ok(ids)
@@ -228,8 +245,18 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             }
             None => None,
         };
+        // Each page starts after the last (checked), so the walk ends; and it reads at most
+        // `TAGGED_PAGES` pages.
+        let mut pages = 0;
         while found.len() < limit {
+            if pages == TAGGED_PAGES {
+                return Err(ArenaError::Storage(format!(
+                    "storage returned more than {TAGGED_PAGES} pages of arenas tagged {tag:?}"
+                )));
+            }
+            pages += 1;
             let page = self.storage.tagged(tag, cursor.as_deref(), limits::PAGE)?;
+            check_ids("tagged", cursor.as_deref(), Some(limits::PAGE), &page)?;
             let Some(last) = page.last().cloned() else {
                 break;
             };
@@ -237,7 +264,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
                 if found.len() == limit {
                     break;
                 }
-                take(&self.get(id)?, &mut found);
+                take(&self.listed(id, "tagged")?, &mut found);
             }
             cursor = Some(last);
         }
