@@ -53,13 +53,23 @@ pub(crate) fn count_if_unknown(
 
 /// Whether a stored state equals its replay, a stored state without a log size (written before the
 /// bound) counting as equal in that field.
+/// Artifacts without a digest (kept before artifacts carried one) count as equal in that field too.
 pub(crate) fn same_state(stored: &Arena, replayed: &Arena) -> bool {
+    let mut stored = stored.clone();
     if stored.log_bytes.is_none() {
-        let mut stored = stored.clone();
         stored.log_bytes = replayed.log_bytes;
-        return stored == *replayed;
     }
-    stored == replayed
+    for (agent, slot) in stored.slots.iter_mut() {
+        let Some(replayed_slot) = replayed.slots.get(agent) else {
+            continue;
+        };
+        for (entry, replayed_entry) in slot.artifacts.iter_mut().zip(&replayed_slot.artifacts) {
+            if entry.digest.is_none() {
+                entry.digest = replayed_entry.digest.clone();
+            }
+        }
+    }
+    stored == *replayed
 }
 
 #[cfg(test)]

@@ -2060,3 +2060,37 @@ fn a_create_stored_then_answered_conflict_makes_one_arena() {
         .collect();
     assert_eq!(listed, vec![id]);
 }
+
+#[test]
+fn read_artifact_refuses_content_altered_in_storage() {
+    let m = ArenaManager::new(tampering_storage(), TestClock::new());
+    let id = arena_at(&m, Stage::Active);
+    let stored = m
+        .handle(&id, WORKER)
+        .put_artifact(&ArtifactDraft {
+            kind: "text".into(),
+            content: "the reef is north".into(),
+            metadata: vec![],
+        })
+        .unwrap();
+    assert_eq!(
+        m.handle(&id, LEAD)
+            .read_artifact(&stored.id)
+            .unwrap()
+            .content,
+        "the reef is north"
+    );
+    m.storage().layer.tamper.set(Tamper::AlterPayload {
+        seq: stored.seq,
+        from: "north",
+        to: "south",
+    });
+    assert_eq!(
+        m.handle(&id, LEAD).read_artifact(&stored.id),
+        Err(ArenaError::Storage(format!(
+            "arena {id}: event {} does not hold the content of artifact {}: its digest differs \
+             from the one the state holds",
+            stored.seq, stored.id
+        )))
+    );
+}

@@ -7,6 +7,7 @@ use crate::events::{self, Change, Event, Keyed, apply_sealed, bind_snapshot, sea
 use crate::facts::Matcher;
 use crate::handle::Handle;
 use crate::log_size;
+use crate::slots::artifact_digest;
 use crate::storage::{ArenaRecord, Storage, check_ids, check_page};
 
 use crate::types::{
@@ -141,7 +142,8 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         let change = Change::decode(&event).map_err(|e| {
             ArenaError::Storage(format!("arena {arena}: the log does not decode: {e}"))
         })?;
-        let (content, metadata) = match change {
+        let (content, metadata): (String, std::collections::BTreeMap<String, String>) = match change
+        {
             Change::ArtifactPut {
                 content, metadata, ..
             }
@@ -155,6 +157,15 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
                 )));
             }
         };
+        if let Some(digest) = &entry.digest
+            && artifact_digest(&content, &metadata) != *digest
+        {
+            return Err(ArenaError::Storage(format!(
+                "arena {arena}: event {} does not hold the content of artifact {}: its digest \
+                 differs from the one the state holds",
+                entry.seq, entry.id
+            )));
+        }
         Ok(Artifact {
             id: entry.id.clone(),
             author: owner.to_string(),
