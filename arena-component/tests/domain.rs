@@ -1565,7 +1565,15 @@ fn verify_names_the_event_whose_payload_was_altered() {
         from: r#""role":"worker""#,
         to: r#""role":"coordinator""#,
     });
-    assert!(all_events(&m, &id)[3].payload.contains("coordinator"));
+    // Reads of the log refuse the altered event rather than pass it on.
+    assert_eq!(
+        m.events(&id, 0, limits::PAGE),
+        Err(ArenaError::Storage(format!(
+            "arena {id}: event 4 does not chain to the event before: the log was altered \
+             (`arena verify {id}` names the damage)"
+        )))
+    );
+    assert_eq!(m.handle(&id, LEAD).events(3, 10), m.events(&id, 3, 10));
 
     let report = m.verify(&id).unwrap();
     let problem = report.problem.expect("the forgery is reported");

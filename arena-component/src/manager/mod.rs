@@ -8,7 +8,7 @@ use crate::facts::Matcher;
 use crate::handle::Handle;
 use crate::log_size;
 use crate::slots::artifact_digest;
-use crate::storage::{ArenaRecord, Storage, check_ids, check_page};
+use crate::storage::{ArenaRecord, LogHead, Storage, check_ids, check_page};
 
 use crate::types::{
     Arena, ArenaError, ArenaId, Artifact, ArtifactEntry, Fact, FactQuery, SlotContents,
@@ -93,9 +93,68 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
     }
 
     /// Up to `limit` (at most one page) events with `seq > after`.
+    ///
+    /// The page is checked against the chain: each event's hash is recomputed from the event before
+    /// (event `after` is read for the first), and a page that reaches the head must end with the
+    /// head's hash. Content altered in storage is a `storage` error, never an answer.
     pub fn events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
-        let head = self.head(arena)?.seq;
-        self.read_events_checked(arena, after, limit.min(limits::PAGE), Some(head))
+        let head = self.head(arena)?;
+        let page =
+            self.read_events_checked(arena, after, limit.min(limits::PAGE), Some(head.seq))?;
+        self.check_chained(arena, after, &page, &head)?;
+        Ok(page)
+    }
+
+    /// Checks that `page`, read after event `after`, chains from that event, and ends with `head`'s
+    /// hash if it reaches the head.
+    fn check_chained(
+        &self,
+        arena: &str,
+        after: u64,
+        page: &[Event],
+        head: &LogHead,
+    ) -> Result<(), ArenaError> {
+        if page.is_empty() {
+            return Ok(());
+        }
+        let mut prev = if after == 0 {
+            String::new()
+        } else {
+            self.read_events_checked(arena, after - 1, 1, None)?
+                .pop()
+                .filter(|event| event.seq == after)
+                .map(|event| event.hash)
+                .ok_or_else(|| {
+                    ArenaError::Storage(format!("arena {arena}: event {after} is missing"))
+                })?
+        };
+        for event in page {
+            let computed = events::chain_hash(
+                &prev,
+                event.seq,
+                &event.kind,
+                &event.actor,
+                &event.at,
+                &event.payload,
+            );
+            if computed != event.hash {
+                return Err(ArenaError::Storage(format!(
+                    "arena {arena}: event {} does not chain to the event before: the log was \
+                     altered (`arena verify {arena}` names the damage)",
+                    event.seq
+                )));
+            }
+            prev = computed;
+        }
+        match page.last() {
+            Some(last) if last.seq == head.seq && last.hash != head.hash => {
+                Err(ArenaError::Storage(format!(
+                    "arena {arena}: the log's event {} does not have the head's hash",
+                    head.seq
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// `read-events`, checked with [`check_page`] against the log's `head` when it is known, and cut
