@@ -285,8 +285,8 @@ fn verify_while_three_writers_append_reports_no_damage_in_100_runs() {
     }
     let written = written.load(Ordering::Relaxed);
     assert!(
-        written > 20,
-        "the writers wrote while verify ran: {written}"
+        raced > 0,
+        "no verify run overlapped a write ({written} writes): the test proves nothing"
     );
     assert_eq!(alarms, Vec::<String>::new(), "{written} writes");
     assert_eq!(reader.verify(&id).unwrap().problem, None);
