@@ -73,31 +73,46 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         let mut creating = true;
         let mut count = 0u64;
         let mut after = 0;
-        while after < head.seq {
-            let wanted = (head.seq - after).min(u64::from(limits::PAGE)) as u32;
-            let page = self.storage.read_events(arena, after, wanted)?;
-            // A page out of order or too long is a problem of this log, reported as such.
-            if let Err(ArenaError::Storage(problem)) = check_page(arena, after, wanted, None, &page)
-            {
-                return report(count, problem);
-            }
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            for event in &page {
-                count += 1;
-                if let Some(problem) = unauthorised(state.as_ref(), event, &mut creating) {
-                    return report(count, problem);
-                }
-                let next = match apply(state.take(), event) {
-                    Ok(next) => next,
-                    Err(e) => return report(count, e.to_string()),
-                };
-                if let Some(kept) = snapshots.get(&event.seq)
-                    && let Some(problem) = snapshot_problem(event, kept, &next)
+        // The walk ends at the head it read; an event past it that the head, read again, still does
+        // not cover was added without moving the head (a writer's event always moves it in the same
+        // transaction), and the walk goes on to the log's end so that it is named.
+        let mut end = head.seq;
+        loop {
+            while after < end {
+                let wanted = (end - after).min(u64::from(limits::PAGE)) as u32;
+                let page = self.storage.read_events(arena, after, wanted)?;
+                // A page out of order or too long is a problem of this log, reported as such.
+                if let Err(ArenaError::Storage(problem)) =
+                    check_page(arena, after, wanted, None, &page)
                 {
                     return report(count, problem);
                 }
-                state = Some(next);
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                for event in &page {
+                    count += 1;
+                    if let Some(problem) = unauthorised(state.as_ref(), event, &mut creating) {
+                        return report(count, problem);
+                    }
+                    let next = match apply(state.take(), event) {
+                        Ok(next) => next,
+                        Err(e) => return report(count, e.to_string()),
+                    };
+                    if let Some(kept) = snapshots.get(&event.seq)
+                        && let Some(problem) = snapshot_problem(event, kept, &next)
+                    {
+                        return report(count, problem);
+                    }
+                    state = Some(next);
+                }
+            }
+            if end != head.seq || after != head.seq {
+                break;
+            }
+            let past = self.storage.read_events(arena, head.seq, 1)?;
+            match past.first() {
+                Some(event) if self.head(arena)?.seq < event.seq => end = u64::MAX,
+                _ => break,
             }
         }
         let problem = match state {
