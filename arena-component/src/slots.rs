@@ -73,6 +73,25 @@ pub struct ArtifactEntry {
     /// For a merge, its sources; empty otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
+    /// The digest of its content and metadata (see [`artifact_digest`]), which a read of the
+    /// content checks; `None` in states kept before artifacts carried one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// The lowercase hex SHA-256 of an artifact's content and metadata, as the state holds it.
+pub fn artifact_digest(content: &str, metadata: &BTreeMap<String, String>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update((content.len() as u64).to_be_bytes());
+    hasher.update(content.as_bytes());
+    for (key, value) in metadata {
+        for field in [key, value] {
+            hasher.update((field.len() as u64).to_be_bytes());
+            hasher.update(field.as_bytes());
+        }
+    }
+    hex::encode(hasher.finalize())
 }
 
 /// One participant's slot.

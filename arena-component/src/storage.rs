@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use crate::events::Event;
-use crate::types::{AgentId, Arena, ArenaError, ArenaId, ArenaStatus};
+use crate::types::{AgentId, ArenaError, ArenaId, ArenaStatus, check_arena_id};
 
 /// The end of an arena's log.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -323,51 +323,75 @@ pub fn check_page(
     Ok(())
 }
 
-/// Checks a snapshot that `snapshot` returned for a read of `arena` at or before event `at_most`,
-/// on a log whose head is event `head`, and parses it: it must be taken at or before both, and be
-/// the state of this arena after its event `seq`. The component runs it on every snapshot it reads.
+/// Checks arena ids that storage's `call` returned for ids greater than `after`, at most `limit`
+/// of them (`None`: any number, in any order): each is a canonical arena id, and with a limit they
+/// ascend without repeats, after the cursor, within the limit. A bad id from storage is storage's
+/// error, never the caller's `invalid-input`.
 ///
 /// # Failure
 ///
-/// `storage`, naming the arena and what is wrong with the snapshot.
-pub fn check_snapshot(
+/// `storage`, naming the call and the first id out of place.
+pub fn check_ids(
+    call: &str,
+    after: Option<&str>,
+    limit: Option<u32>,
+    ids: &[ArenaId],
+) -> Result<(), ArenaError> {
+    let broken = |what: String| {
+        Err(ArenaError::Storage(format!(
+            "storage broke its contract in {call}: {what}"
+        )))
+    };
+    if let Some(bad) = ids.iter().find(|id| check_arena_id(id).is_err()) {
+        let shown: String = bad.chars().take(64).collect();
+        return broken(format!("it returned {shown:?}, which is not an arena id"));
+    }
+    let Some(limit) = limit else {
+        return Ok(());
+    };
+    if ids.len() > limit as usize {
+        return broken(format!(
+            "{} ids returned for a read of at most {limit}",
+            ids.len()
+        ));
+    }
+    if let Some(after) = after
+        && let Some(first) = ids.first()
+        && first.as_str() <= after
+    {
+        return broken(format!("arena {first} is not after {after}"));
+    }
+    if let Some(pair) = ids.windows(2).find(|pair| pair[0] >= pair[1]) {
+        return broken(format!(
+            "arena {} follows {}: the ids are not ascending without repeats",
+            pair[1], pair[0]
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that a snapshot `snapshot` returned for a read of `arena` at or before event `at_most`, on
+/// a log whose head is event `head`, was taken at or before both. Its content is checked against the
+/// chain (see `events::check_bound_snapshot`) before it is used.
+///
+/// # Failure
+///
+/// `storage`, naming the arena and the event the snapshot was taken at.
+pub fn check_snapshot_seq(
     arena: &str,
     at_most: u64,
     head: u64,
     snapshot: &Snapshot,
-) -> Result<Arena, ArenaError> {
-    let broken = |what: String| {
-        ArenaError::Storage(format!(
+) -> Result<(), ArenaError> {
+    if snapshot.seq > at_most || snapshot.seq > head || snapshot.seq == 0 {
+        return Err(ArenaError::Storage(format!(
             "arena {arena}: storage broke its contract reading a snapshot at or before event \
-             {at_most}: {what}"
-        ))
-    };
-    if snapshot.seq > at_most || snapshot.seq > head {
-        return Err(broken(format!(
-            "it returned one at event {}, past event {}",
+             {at_most}: it returned one at event {}, past event {}",
             snapshot.seq,
             at_most.min(head)
         )));
     }
-    let state: Arena = serde_json::from_str(&snapshot.state).map_err(|e| {
-        broken(format!(
-            "the snapshot at event {} is unreadable: {e}",
-            snapshot.seq
-        ))
-    })?;
-    if state.id != arena {
-        return Err(broken(format!(
-            "it returned a snapshot of arena {}",
-            state.id
-        )));
-    }
-    if state.last_seq != snapshot.seq {
-        return Err(broken(format!(
-            "the snapshot said to be at event {} is the state after event {}",
-            snapshot.seq, state.last_seq
-        )));
-    }
-    Ok(state)
+    Ok(())
 }
 
 #[derive(Default)]

@@ -11,7 +11,7 @@ use arena_component::events::{Change, Event, replay};
 use arena_component::types::limits;
 use arena_component::{
     ArenaConfig, ArenaError, ArenaId, ArenaManager, ArenaRecord, ArenaStatus, ArtifactDraft, Clock,
-    Handle, Layer, Layered, Lifecycle, MemoryStorage, Operation, Outcome, ParticipantSpec,
+    Handle, Layer, Layered, Lifecycle, LogHead, MemoryStorage, Operation, Outcome, ParticipantSpec,
     Permission, Role, Snapshot, SnapshotPolicy, Storage, Strategy,
 };
 use chrono::{DateTime, Utc};
@@ -77,6 +77,8 @@ enum Tamper {
     },
     /// Leaves out the log's last event.
     DropLastEvent,
+    /// Cuts the log and its head back to event `seq`, consistently, keeping every snapshot.
+    CutTo(u64),
     /// Replaces `from` with `to` in the stored snapshot.
     AlterSnapshot {
         from: &'static str,
@@ -103,6 +105,36 @@ fn tampering_storage() -> TamperingStorage {
 }
 
 impl Layer<MemoryStorage> for Tampering {
+    fn head(&self, inner: &MemoryStorage, arena: &str) -> Result<Option<LogHead>, ArenaError> {
+        match self.tamper.get() {
+            Tamper::CutTo(seq) => {
+                Ok(inner
+                    .read_events(arena, seq - 1, 1)?
+                    .pop()
+                    .map(|event| LogHead {
+                        seq: event.seq,
+                        hash: event.hash,
+                    }))
+            }
+            _ => inner.head(arena),
+        }
+    }
+
+    fn append(
+        &self,
+        inner: &MemoryStorage,
+        arena: &str,
+        expected_seq: u64,
+        events: &[Event],
+        record: Option<&ArenaRecord>,
+        snapshot: Option<&str>,
+    ) -> Result<(), ArenaError> {
+        if let Tamper::CutTo(_) = self.tamper.get() {
+            panic!("an append to a cut log: nothing may be written on it");
+        }
+        inner.append(arena, expected_seq, events, record, snapshot)
+    }
+
     fn snapshot(
         &self,
         inner: &MemoryStorage,
@@ -126,6 +158,7 @@ impl Layer<MemoryStorage> for Tampering {
         let mut events = inner.read_events(arena, after, limit)?;
         match self.tamper.get() {
             Tamper::Nothing | Tamper::AlterSnapshot { .. } => {}
+            Tamper::CutTo(seq) => events.retain(|e| e.seq <= seq),
             Tamper::AlterPayload { seq, from, to } => {
                 for event in events.iter_mut().filter(|e| e.seq == seq) {
                     event.payload = event.payload.replace(from, to);
@@ -1532,7 +1565,15 @@ fn verify_names_the_event_whose_payload_was_altered() {
         from: r#""role":"worker""#,
         to: r#""role":"coordinator""#,
     });
-    assert!(all_events(&m, &id)[3].payload.contains("coordinator"));
+    // Reads of the log refuse the altered event rather than pass it on.
+    assert_eq!(
+        m.events(&id, 0, limits::PAGE),
+        Err(ArenaError::Storage(format!(
+            "arena {id}: event 4 does not chain to the event before: the log was altered \
+             (`arena verify {id}` names the damage)"
+        )))
+    );
+    assert_eq!(m.handle(&id, LEAD).events(3, 10), m.events(&id, 3, 10));
 
     let report = m.verify(&id).unwrap();
     let problem = report.problem.expect("the forgery is reported");
@@ -1567,7 +1608,7 @@ fn verify_reports_a_log_whose_last_event_is_missing() {
 }
 
 #[test]
-fn verify_reports_a_snapshot_that_does_not_match_its_events_with_its_seq() {
+fn verify_reports_an_altered_snapshot_with_its_seq() {
     let every_append = SnapshotPolicy {
         min_bytes: 0,
         snapshot_percent: 0,
@@ -1593,7 +1634,7 @@ fn verify_reports_a_snapshot_that_does_not_match_its_events_with_its_seq() {
     assert_eq!(
         problem,
         format!(
-            "the snapshot at event {} does not match its events: goal differs",
+            "the snapshot at event {} does not have the digest its event records",
             head - 1
         )
     );
@@ -1601,7 +1642,7 @@ fn verify_reports_a_snapshot_that_does_not_match_its_events_with_its_seq() {
 }
 
 #[test]
-fn a_manager_loading_a_tampered_snapshot_refuses_one_of_another_event() {
+fn a_manager_loading_a_tampered_snapshot_drops_it_and_rebuilds_the_state_from_the_log() {
     let every_append = SnapshotPolicy {
         min_bytes: 0,
         snapshot_percent: 0,
@@ -1609,19 +1650,26 @@ fn a_manager_loading_a_tampered_snapshot_refuses_one_of_another_event() {
     let m =
         ArenaManager::new(tampering_storage(), TestClock::new()).with_snapshot_policy(every_append);
     let id = arena_at(&m, Stage::Active);
-    let head = event_count(&m, &id) as u64;
-    m.storage().layer.tamper.set(Tamper::AlterSnapshot {
-        from: "\"last_seq\":",
-        to: "\"last_seq\":1",
-    });
+    m.handle(&id, LEAD).update_goal("Write a guide").unwrap();
+    let truth = m.get(&id).unwrap();
+    for (from, to) in [
+        ("\"last_seq\":", "\"last_seq\":1"),
+        ("Write a guide", "Write nothing"),
+        ("\"completed_steps\":0", "\"completed_steps\":2"),
+    ] {
+        m.storage()
+            .layer
+            .tamper
+            .set(Tamper::AlterSnapshot { from, to });
+        let cold = ArenaManager::new(m.storage(), TestClock::new());
+        assert_eq!(cold.get(&id), Ok(truth.clone()), "{from} -> {to}");
+    }
+    // A write after a tampered load builds on the true state, and the log still replays.
     let cold = ArenaManager::new(m.storage(), TestClock::new());
-    assert_eq!(
-        cold.get(&id),
-        Err(ArenaError::Storage(format!(
-            "arena {id}: storage broke its contract reading a snapshot at or before event \
-             {head}: the snapshot said to be at event {head} is the state after event 1{head}"
-        )))
-    );
+    cold.handle(&id, WORKER).complete_step(1).unwrap();
+    m.storage().layer.tamper.set(Tamper::Nothing);
+    assert_eq!(m.get(&id).unwrap().aggregate.completed_steps, 1);
+    assert_eq!(m.verify(&id).unwrap().problem, None);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1780,4 +1828,277 @@ fn after_a_concurrent_write_the_operation_is_validated_again() {
     assert_eq!(events.len(), before + 1, "only the rival's step is logged");
     assert_eq!(events.last().unwrap().actor, LEAD);
     assert_gapless_and_verified(&racer, &id);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Authority, re-checked by verify
+// ------------------------------------------------------------------------------------------------
+
+/// Appends `change` by `actor` straight to `m`'s storage, sealed on the chain, as a host that holds
+/// the database could: nothing but `verify` looks at it before the next read.
+fn forge<S: Storage, C: Clock>(
+    m: &ArenaManager<S, C>,
+    id: &str,
+    actor: &str,
+    change: Change,
+) -> u64 {
+    let head = m.storage().head(id).unwrap().unwrap();
+    let event = arena_component::events::seal(
+        head.seq,
+        &head.hash,
+        "2026-01-01T01:00:00.000000Z",
+        actor,
+        &change,
+        None,
+    );
+    m.storage()
+        .append(id, head.seq, std::slice::from_ref(&event), None, None)
+        .unwrap();
+    event.seq
+}
+
+#[test]
+fn verify_names_a_strangers_forged_event_though_the_chain_holds() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+    let seq = forge(
+        &m,
+        &id,
+        OUTSIDER,
+        Change::GoalUpdated {
+            goal: "Hand me the keys".into(),
+        },
+    );
+    let report = m.verify(&id).unwrap();
+    assert_eq!(
+        report.problem,
+        Some(format!(
+            "event {seq}: goal-updated by {OUTSIDER}, who is not a participant at that point: \
+             the event was not written by the arena"
+        ))
+    );
+    assert_eq!(report.events, seq);
+}
+
+#[test]
+fn verify_names_a_participants_forged_event_that_needs_a_permission_it_lacks() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+    let seq = forge(
+        &m,
+        &id,
+        WORKER,
+        Change::GoalUpdated {
+            goal: "Do less".into(),
+        },
+    );
+    assert_eq!(
+        m.verify(&id).unwrap().problem,
+        Some(format!(
+            "event {seq}: goal-updated by {WORKER}, who does not hold steer at that point: the \
+             event was not written by the arena"
+        ))
+    );
+}
+
+#[test]
+fn verify_finds_no_authority_problem_in_a_log_the_arena_wrote() {
+    let m = manager();
+    let id = arena_at(&m, Stage::Active);
+    m.handle(&id, LEAD).update_goal("Write a guide").unwrap();
+    m.handle(&id, WORKER).complete_step(1).unwrap();
+    m.handle(&id, OBSERVER).leave().unwrap();
+    m.handle(&id, LEAD).settle().unwrap();
+    assert_eq!(m.verify(&id).unwrap().problem, None);
+}
+
+// ------------------------------------------------------------------------------------------------
+// The end of the log
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn a_log_cut_below_a_kept_snapshot_refuses_writes_and_reads_and_verify_names_it() {
+    let every_append = SnapshotPolicy {
+        min_bytes: 0,
+        snapshot_percent: 0,
+    };
+    let m =
+        ArenaManager::new(tampering_storage(), TestClock::new()).with_snapshot_policy(every_append);
+    let id = arena_at(&m, Stage::Active);
+    m.handle(&id, WORKER).complete_step(1).unwrap();
+    let kept = event_count(&m, &id) as u64;
+    let cut = kept - 1;
+    m.storage().layer.tamper.set(Tamper::CutTo(cut));
+    let refused = format!(
+        "arena {id}: a snapshot is kept at event {kept}, after the log's head at event {cut}: the \
+         log was cut back, so nothing was written (`arena verify {id}` names the damage)"
+    );
+    let cold = ArenaManager::new(m.storage(), TestClock::new());
+    assert_eq!(
+        cold.handle(&id, WORKER).complete_step(2),
+        Err(ArenaError::Storage(refused.clone()))
+    );
+    assert_eq!(cold.get(&id), Err(ArenaError::Storage(refused)));
+    assert_eq!(
+        cold.verify(&id).unwrap().problem,
+        Some(format!(
+            "a snapshot is kept at event {kept}, after the stored head at event {cut}: the log \
+             was cut back"
+        ))
+    );
+}
+
+/// Appends an event by another writer to the log when the head has been read, before `verify`
+/// reads the log (as a writer in another process may).
+struct AppendAfterHead {
+    writer: RefCell<Option<Box<dyn FnOnce()>>>,
+    heads: Cell<u32>,
+}
+
+impl Layer<MemoryStorage> for AppendAfterHead {
+    fn head(&self, inner: &MemoryStorage, arena: &str) -> Result<Option<LogHead>, ArenaError> {
+        let head = inner.head(arena)?;
+        self.heads.set(self.heads.get() + 1);
+        let writer = self.writer.borrow_mut().take();
+        if let Some(writer) = writer {
+            writer();
+        }
+        Ok(head)
+    }
+}
+
+#[test]
+fn verify_reads_the_log_up_to_the_head_it_read_first_so_a_concurrent_writer_is_no_damage() {
+    let every_append = SnapshotPolicy {
+        min_bytes: 0,
+        snapshot_percent: 0,
+    };
+    let storage = MemoryStorage::new();
+    let writer =
+        ArenaManager::new(storage.clone(), TestClock::new()).with_snapshot_policy(every_append);
+    let id = arena_at(&writer, Stage::Active);
+    let verifier = ArenaManager::new(
+        Layered {
+            inner: storage.clone(),
+            layer: AppendAfterHead {
+                writer: RefCell::new(None),
+                heads: Cell::new(0),
+            },
+        },
+        TestClock::new(),
+    );
+    let before = event_count(&writer, &id) as u64;
+    let (write_id, w) = (id.clone(), writer);
+    *verifier.storage().layer.writer.borrow_mut() = Some(Box::new(move || {
+        w.handle(&write_id, WORKER).complete_step(1).unwrap();
+    }));
+    let report = verifier.verify(&id).unwrap();
+    assert!(
+        verifier.storage().layer.writer.borrow().is_none(),
+        "the writer ran"
+    );
+    assert_eq!(report.problem, None);
+    assert_eq!(report.events, before);
+}
+
+// ------------------------------------------------------------------------------------------------
+// A storage that stores and then answers conflict
+// ------------------------------------------------------------------------------------------------
+
+/// Stores each append, then answers `conflict` to the next `n` of them (an answer lost, as a storage
+/// that retries on its own may).
+struct StoresThenConflicts {
+    lies: Cell<u32>,
+}
+
+impl Layer<MemoryStorage> for StoresThenConflicts {
+    fn append(
+        &self,
+        inner: &MemoryStorage,
+        arena: &str,
+        expected_seq: u64,
+        events: &[Event],
+        record: Option<&ArenaRecord>,
+        snapshot: Option<&str>,
+    ) -> Result<(), ArenaError> {
+        inner.append(arena, expected_seq, events, record, snapshot)?;
+        if self.lies.get() > 0 {
+            self.lies.set(self.lies.get() - 1);
+            return Err(ArenaError::Conflict);
+        }
+        Ok(())
+    }
+}
+
+fn storing_then_conflicting() -> Layered<MemoryStorage, StoresThenConflicts> {
+    Layered {
+        inner: MemoryStorage::new(),
+        layer: StoresThenConflicts { lies: Cell::new(0) },
+    }
+}
+
+#[test]
+fn an_unkeyed_write_stored_then_answered_conflict_is_not_repeated() {
+    let m = ArenaManager::new(storing_then_conflicting(), TestClock::new());
+    let id = arena_at(&m, Stage::Active);
+    let before = event_count(&m, &id);
+    m.storage().layer.lies.set(1);
+    let after = m.handle(&id, WORKER).complete_step(1).unwrap();
+    assert_eq!(after.aggregate.completed_steps, 1);
+    assert_eq!(
+        event_count(&m, &id),
+        before + 1,
+        "one event, not one per retry"
+    );
+    assert_eq!(m.storage().layer.lies.get(), 0, "the conflict was answered");
+    assert_eq!(m.verify(&id).unwrap().problem, None);
+}
+
+#[test]
+fn a_create_stored_then_answered_conflict_makes_one_arena() {
+    let m = ArenaManager::new(storing_then_conflicting(), TestClock::new());
+    m.storage().layer.lies.set(1);
+    let id = m.create(&config(full_team())).unwrap();
+    assert_eq!(m.storage().layer.lies.get(), 0, "the conflict was answered");
+    let listed: Vec<_> = m
+        .list(None, 100)
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(listed, vec![id]);
+}
+
+#[test]
+fn read_artifact_refuses_content_altered_in_storage() {
+    let m = ArenaManager::new(tampering_storage(), TestClock::new());
+    let id = arena_at(&m, Stage::Active);
+    let stored = m
+        .handle(&id, WORKER)
+        .put_artifact(&ArtifactDraft {
+            kind: "text".into(),
+            content: "the reef is north".into(),
+            metadata: vec![],
+        })
+        .unwrap();
+    assert_eq!(
+        m.handle(&id, LEAD)
+            .read_artifact(&stored.id)
+            .unwrap()
+            .content,
+        "the reef is north"
+    );
+    m.storage().layer.tamper.set(Tamper::AlterPayload {
+        seq: stored.seq,
+        from: "north",
+        to: "south",
+    });
+    assert_eq!(
+        m.handle(&id, LEAD).read_artifact(&stored.id),
+        Err(ArenaError::Storage(format!(
+            "arena {id}: event {} does not hold the content of artifact {}: its digest differs \
+             from the one the state holds",
+            stored.seq, stored.id
+        )))
+    );
 }

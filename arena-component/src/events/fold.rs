@@ -2,7 +2,7 @@
 
 use crate::aggregate::Aggregate;
 use crate::facts::fact_id;
-use crate::slots::artifact_id;
+use crate::slots::{artifact_digest, artifact_id};
 use crate::types::{Arena, ArenaStatus, ArtifactEntry, Fact, Outcome, Participant, SettleReport};
 
 use super::chain::check_link;
@@ -116,21 +116,23 @@ fn fold(
                 Change::ArtifactPut {
                     kind,
                     content,
-                    metadata: _,
+                    metadata,
                 } => {
-                    store_artifact(&mut arena, event, kind, content.len(), Vec::new())
+                    let digest = artifact_digest(&content, &metadata);
+                    store_artifact(&mut arena, event, kind, (content.len(), digest), Vec::new())
                         .map_err(|()| inapplicable())?;
                 }
                 Change::ArtifactMerged {
                     kind,
                     content,
-                    metadata: _,
+                    metadata,
                     sources,
                 } => {
                     if sources.iter().any(|s| arena.find_artifact(s).is_none()) {
                         return Err(inapplicable());
                     }
-                    store_artifact(&mut arena, event, kind, content.len(), sources)
+                    let digest = artifact_digest(&content, &metadata);
+                    store_artifact(&mut arena, event, kind, (content.len(), digest), sources)
                         .map_err(|()| inapplicable())?;
                 }
                 Change::SlotUpdated { status } => {
@@ -188,7 +190,7 @@ fn store_artifact(
     arena: &mut Arena,
     event: &Event,
     kind: String,
-    bytes: usize,
+    (bytes, digest): (usize, String),
     sources: Vec<String>,
 ) -> Result<(), ()> {
     if !arena.aggregate.progress.contains_key(&event.actor) {
@@ -205,6 +207,7 @@ fn store_artifact(
             seq: event.seq,
             bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
             sources,
+            digest: Some(digest),
         });
     Ok(())
 }

@@ -10,10 +10,15 @@
 //! where `field(s) = u32be(byte length of s) ‖ UTF-8 bytes of s`, `hash(0)` is 32 zero bytes, and hashes
 //! are written as lowercase hex.
 
+mod binding;
 mod chain;
 mod change;
 mod fold;
 
+pub use binding::{
+    SNAPSHOT_FIELD, Unbound, bind_snapshot, check_bound_snapshot, recorded_snapshot_digest,
+    snapshot_digest,
+};
 pub use chain::{chain_hash, seal};
 pub use change::{Change, Event, Keyed, PAYLOAD_VERSION, ReplayError};
 pub use fold::{apply, apply_sealed, replay};

@@ -6,9 +6,9 @@ use std::sync::Mutex;
 
 use super::ArenaManager;
 use crate::clock::Clock;
-use crate::events::{Event, apply};
+use crate::events::{Event, Unbound, apply, check_bound_snapshot};
 use crate::log_size;
-use crate::storage::{LogHead, Storage, check_snapshot};
+use crate::storage::{LogHead, Storage, check_snapshot_seq};
 use crate::types::{Arena, ArenaError, check_arena_id, limits};
 
 /// When the manager keeps a snapshot of an arena's state with an append.
@@ -99,6 +99,15 @@ impl Loaded {
 // the component's imports, which hosts that list their imports (jco) do not provide.
 pub(crate) struct StateCache(Mutex<BTreeMap<String, Loaded>>);
 
+/// Snapshots a load tries, newest first, before it folds the log from event 1.
+const SNAPSHOT_TRIES: usize = 3;
+
+/// Says on the component's standard error that a cache was found wrong and not used: the operator
+/// learns of the damage, and the caller gets the right answer.
+pub(crate) fn warn(message: &str) {
+    eprintln!("warning: {message}");
+}
+
 /// Arenas the state cache keeps at most.
 const CACHED_STATES: usize = 64;
 
@@ -169,6 +178,16 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         }
     }
 
+    /// Holds `state` as the arena's current state, as a write leaves it: for tests of what a write
+    /// does with the state it holds.
+    #[cfg(test)]
+    pub(crate) fn hold(&self, state: Arena) {
+        self.states.put(Loaded {
+            state,
+            debt: SnapshotDebt::default(),
+        });
+    }
+
     /// Whether `state` is still the arena's current state.
     pub(crate) fn is_current(&self, arena: &str, state: &Arena) -> Result<bool, ArenaError> {
         let head = self.head(arena)?;
@@ -209,11 +228,10 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
     ) -> Result<(Arena, SnapshotDebt), ArenaError> {
         let corrupt = |what: String| ArenaError::Storage(format!("arena {arena}: {what}"));
         let mut debt = SnapshotDebt::default();
-        let mut state = match self.storage.snapshot(arena, seq)? {
-            Some(snapshot) => {
-                let mut state = check_snapshot(arena, seq, head, &snapshot)?;
+        let mut state = match self.bound_snapshot(arena, seq, head)? {
+            Some((mut state, bytes)) => {
                 log_size::count_if_unknown(&self.storage, arena, &mut state)?;
-                debt.snapshot = snapshot.state.len() as u64;
+                debt.snapshot = bytes;
                 Some(state)
             }
             None => None,
@@ -239,5 +257,87 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             }
         }
         state.map(|state| (state, debt)).ok_or(ArenaError::NotFound)
+    }
+
+    /// Refuses a log whose head, event `head`, is below a kept snapshot at event `kept`: the log
+    /// was cut back, and a write would reuse sequence numbers the snapshot already covers. A head
+    /// that moved past the snapshot since it was read (another writer) is no damage.
+    fn refuse_a_cut_log(&self, arena: &str, head: u64, kept: u64) -> Result<(), ArenaError> {
+        if self.head(arena)?.seq >= kept {
+            return Ok(());
+        }
+        Err(ArenaError::Storage(format!(
+            "arena {arena}: a snapshot is kept at event {kept}, after the log's head at event \
+             {head}: the log was cut back, so nothing was written (`arena verify {arena}` names \
+             the damage)"
+        )))
+    }
+
+    /// The latest snapshot at or before event `seq` (of a log whose head is event `head`) that its
+    /// event binds to the chain, parsed, with its size; `None` to fold from event 1.
+    ///
+    /// A snapshot is never trusted on its own word: its event must record its digest and chain
+    /// from the event before (the fold from it then checks the chain up to the head). One that
+    /// fails is dropped with a warning naming it, and an earlier one is tried, a few times at most,
+    /// before folding from event 1. One whose event records no digest (kept before snapshots were
+    /// bound) is not used, and neither is any before it.
+    fn bound_snapshot(
+        &self,
+        arena: &str,
+        seq: u64,
+        head: u64,
+    ) -> Result<Option<(Arena, u64)>, ArenaError> {
+        // At the head, the latest snapshot of all: one past the head means the log was cut.
+        let mut at_most = if seq == head { u64::MAX } else { seq };
+        for _ in 0..SNAPSHOT_TRIES {
+            let Some(mut snapshot) = self.storage.snapshot(arena, at_most)? else {
+                return Ok(None);
+            };
+            if at_most == u64::MAX && snapshot.seq > head {
+                self.refuse_a_cut_log(arena, head, snapshot.seq)?;
+                at_most = seq;
+                match self.storage.snapshot(arena, at_most)? {
+                    Some(earlier) => snapshot = earlier,
+                    None => return Ok(None),
+                }
+            }
+            at_most = at_most.min(seq);
+            check_snapshot_seq(arena, at_most, head, &snapshot)?;
+            let from = snapshot.seq.saturating_sub(2);
+            let wanted = (snapshot.seq - from) as u32;
+            let events = self.read_events_checked(arena, from, wanted, None)?;
+            let (prev_hash, event) = match events.as_slice() {
+                [event] if snapshot.seq == 1 => ("", event),
+                [before, event] => (before.hash.as_str(), event),
+                _ => {
+                    return Err(ArenaError::Storage(format!(
+                        "arena {arena}: the log ends before event {}, which has a snapshot",
+                        snapshot.seq
+                    )));
+                }
+            };
+            match check_bound_snapshot(&snapshot.state, event, prev_hash) {
+                Ok(state) => return Ok(Some((state, snapshot.state.len() as u64))),
+                Err(Unbound::Unrecorded) => return Ok(None),
+                Err(Unbound::Failed(why)) => {
+                    let earlier = snapshot.seq.checked_sub(1);
+                    warn(&format!(
+                        "arena {arena}: the snapshot at event {} {why}; it is not used, and the \
+                         state is rebuilt from {}",
+                        snapshot.seq,
+                        if earlier.unwrap_or(0) == 0 {
+                            "the log".to_string()
+                        } else {
+                            "an earlier snapshot or the log".to_string()
+                        }
+                    ));
+                    match earlier {
+                        Some(earlier) if earlier > 0 => at_most = earlier,
+                        _ => return Ok(None),
+                    }
+                }
+            }
+        }
+        Ok(None)
     }
 }

@@ -3,11 +3,13 @@
 //! retrying on `conflict`.
 
 use crate::clock::{Clock, timestamp};
-use crate::events::{self, Change, Event, Keyed, apply_sealed, seal};
+use crate::events::{self, Change, Event, Keyed, apply_sealed, bind_snapshot, seal};
 use crate::facts::Matcher;
 use crate::handle::Handle;
 use crate::log_size;
-use crate::storage::{ArenaRecord, Storage, check_page};
+use crate::slots::artifact_digest;
+use crate::storage::{ArenaRecord, LogHead, Storage, check_ids, check_page};
+
 use crate::types::{
     Arena, ArenaError, ArenaId, Artifact, ArtifactEntry, Fact, FactQuery, SlotContents,
     check_agent_id, check_arena_id, check_key, limits,
@@ -22,6 +24,9 @@ pub use load::SnapshotPolicy;
 pub use verify::VerifyReport;
 
 use load::{Loaded, SnapshotDebt, StateCache};
+
+/// Pages of `tagged` a fact query across arenas reads at most (a million arenas).
+const TAGGED_PAGES: usize = 1000;
 
 /// Runs arena operations on a storage, taking time and randomness from a clock.
 pub struct ArenaManager<S, C> {
@@ -68,17 +73,88 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         if let Some(after) = after {
             check_arena_id(after)?;
         }
-        self.storage
-            .list_arenas(after, limit.min(limits::PAGE))?
-            .iter()
-            .map(|id| self.get(id))
+        let limit = limit.min(limits::PAGE);
+        let ids = self.storage.list_arenas(after, limit)?;
+        check_ids("list-arenas", after, Some(limit), &ids)?;
+        ids.iter()
+            .map(|id| self.listed(id, "list-arenas"))
             .collect()
     }
 
+    /// The state of arena `id`, which storage's `call` listed: one it listed without a log is
+    /// storage's error.
+    fn listed(&self, id: &str, call: &str) -> Result<Arena, ArenaError> {
+        self.get(id).map_err(|e| match e {
+            ArenaError::NotFound => ArenaError::Storage(format!(
+                "storage broke its contract in {call}: it returned arena {id}, which has no log"
+            )),
+            other => other,
+        })
+    }
+
     /// Up to `limit` (at most one page) events with `seq > after`.
+    ///
+    /// The page is checked against the chain: each event's hash is recomputed from the event before
+    /// (event `after` is read for the first), and a page that reaches the head must end with the
+    /// head's hash. Content altered in storage is a `storage` error, never an answer.
     pub fn events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
-        let head = self.head(arena)?.seq;
-        self.read_events_checked(arena, after, limit.min(limits::PAGE), Some(head))
+        let head = self.head(arena)?;
+        let page =
+            self.read_events_checked(arena, after, limit.min(limits::PAGE), Some(head.seq))?;
+        self.check_chained(arena, after, &page, &head)?;
+        Ok(page)
+    }
+
+    /// Checks that `page`, read after event `after`, chains from that event, and ends with `head`'s
+    /// hash if it reaches the head.
+    fn check_chained(
+        &self,
+        arena: &str,
+        after: u64,
+        page: &[Event],
+        head: &LogHead,
+    ) -> Result<(), ArenaError> {
+        if page.is_empty() {
+            return Ok(());
+        }
+        let mut prev = if after == 0 {
+            String::new()
+        } else {
+            self.read_events_checked(arena, after - 1, 1, None)?
+                .pop()
+                .filter(|event| event.seq == after)
+                .map(|event| event.hash)
+                .ok_or_else(|| {
+                    ArenaError::Storage(format!("arena {arena}: event {after} is missing"))
+                })?
+        };
+        for event in page {
+            let computed = events::chain_hash(
+                &prev,
+                event.seq,
+                &event.kind,
+                &event.actor,
+                &event.at,
+                &event.payload,
+            );
+            if computed != event.hash {
+                return Err(ArenaError::Storage(format!(
+                    "arena {arena}: event {} does not chain to the event before: the log was \
+                     altered (`arena verify {arena}` names the damage)",
+                    event.seq
+                )));
+            }
+            prev = computed;
+        }
+        match page.last() {
+            Some(last) if last.seq == head.seq && last.hash != head.hash => {
+                Err(ArenaError::Storage(format!(
+                    "arena {arena}: the log's event {} does not have the head's hash",
+                    head.seq
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// `read-events`, checked with [`check_page`] against the log's `head` when it is known, and cut
@@ -102,6 +178,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
     pub fn active_arenas_for(&self, agent: &str) -> Result<Vec<ArenaId>, ArenaError> {
         check_agent_id(agent)?;
         let mut ids = self.storage.participating(agent)?;
+        check_ids("participating", None, None, &ids)?;
         ids.sort();
         ids.dedup();
         Ok(ids)
@@ -124,7 +201,8 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         let change = Change::decode(&event).map_err(|e| {
             ArenaError::Storage(format!("arena {arena}: the log does not decode: {e}"))
         })?;
-        let (content, metadata) = match change {
+        let (content, metadata): (String, std::collections::BTreeMap<String, String>) = match change
+        {
             Change::ArtifactPut {
                 content, metadata, ..
             }
@@ -138,6 +216,15 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
                 )));
             }
         };
+        if let Some(digest) = &entry.digest
+            && artifact_digest(&content, &metadata) != *digest
+        {
+            return Err(ArenaError::Storage(format!(
+                "arena {arena}: event {} does not hold the content of artifact {}: its digest \
+                 differs from the one the state holds",
+                entry.seq, entry.id
+            )));
+        }
         Ok(Artifact {
             id: entry.id.clone(),
             author: owner.to_string(),
@@ -228,8 +315,18 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             }
             None => None,
         };
+        // Each page starts after the last (checked), so the walk ends; and it reads at most
+        // `TAGGED_PAGES` pages.
+        let mut pages = 0;
         while found.len() < limit {
+            if pages == TAGGED_PAGES {
+                return Err(ArenaError::Storage(format!(
+                    "storage returned more than {TAGGED_PAGES} pages of arenas tagged {tag:?}"
+                )));
+            }
+            pages += 1;
             let page = self.storage.tagged(tag, cursor.as_deref(), limits::PAGE)?;
+            check_ids("tagged", cursor.as_deref(), Some(limits::PAGE), &page)?;
             let Some(last) = page.last().cloned() else {
                 break;
             };
@@ -237,7 +334,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
                 if found.len() == limit {
                     break;
                 }
-                take(&self.get(id)?, &mut found);
+                take(&self.listed(id, "tagged")?, &mut found);
             }
             cursor = Some(last);
         }
@@ -352,10 +449,15 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             .map(|a| Indexed::of(a, changes));
         let mut current = state;
         let mut sealed = Vec::with_capacity(changes.len());
+        // The hash the last event follows: binding a snapshot seals it again.
+        let mut last_prev_hash = String::new();
         for (index, change) in changes.iter().enumerate() {
             let (seq, hash) = current
                 .as_ref()
                 .map_or((0, ""), |a| (a.last_seq, a.last_hash.as_str()));
+            if index + 1 == changes.len() {
+                last_prev_hash = hash.to_string();
+            }
             // The key rides on the operation's last event: a retry returns the state after it.
             let event_key = key.filter(|_| index + 1 == changes.len());
             let event = seal(seq, hash, &at, actor, change, event_key);
@@ -376,8 +478,16 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             current = Some(next);
             sealed.push(event);
         }
-        let Some(next) = current else {
+        let Some(mut next) = current else {
             panic!("arena {arena}: an operation produced no state: no stored state and no change")
+        };
+        debt.add(&sealed);
+        // A snapshot is bound to the chain: the last event records its digest.
+        let snapshot = match sealed.last_mut() {
+            Some(last) if debt.due(&self.snapshots) => {
+                Some(bind_snapshot(last, &last_prev_hash, &mut next))
+            }
+            _ => None,
         };
         log_size::check(&next, changes)?;
         let record = if may_reindex {
@@ -390,23 +500,37 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
         } else {
             None
         };
-        debt.add(&sealed);
-        let snapshot = debt.due(&self.snapshots).then(|| {
-            serde_json::to_string(&next).unwrap_or_else(|e| {
-                panic!("arena {arena}: the state does not serialize into a snapshot: {e}")
-            })
-        });
-        self.storage.append(
+        match self.storage.append(
             arena,
             expected_seq,
             &sealed,
             record.as_ref(),
             snapshot.as_deref(),
-        )?;
+        ) {
+            // A storage may store the events and still answer `conflict` (an answer lost, a retry
+            // of its own): the events' last hash identifies this attempt, so the caller's retry
+            // does not write the operation twice.
+            Err(ArenaError::Conflict) if self.stored_anyway(arena, &sealed)? => {}
+            answer => answer?,
+        }
         if let Some(snapshot) = &snapshot {
             debt = SnapshotDebt::kept(snapshot.len());
         }
         Ok(Loaded { state: next, debt })
+    }
+}
+
+impl<S: Storage, C: Clock> ArenaManager<S, C> {
+    /// Whether `sealed`, refused with `conflict`, is in `arena`'s log all the same: its last event
+    /// is there with its hash (which chains every event before it, and covers its time and actor).
+    fn stored_anyway(&self, arena: &str, sealed: &[Event]) -> Result<bool, ArenaError> {
+        let Some(last) = sealed.last() else {
+            return Ok(false);
+        };
+        let found = self.read_events_checked(arena, last.seq - 1, 1, None)?;
+        Ok(found
+            .first()
+            .is_some_and(|event| event.seq == last.seq && event.hash == last.hash))
     }
 }
 

@@ -1,14 +1,15 @@
-//! `verify`: the hash chain from event 1, the fold of the whole log against the stored head, and
-//! every kept snapshot compared with the state its event leaves.
+//! `verify`: the hash chain from event 1, each event's authority (its actor held the permission its
+//! change needs), the fold of the whole log against the stored head, and every kept snapshot
+//! compared with the digest its event records and the state its event leaves.
 
 use std::collections::BTreeMap;
 
 use super::ArenaManager;
 use crate::clock::Clock;
-use crate::events::apply;
+use crate::events::{Change, Event, apply, recorded_snapshot_digest, snapshot_digest};
 use crate::log_size;
 use crate::storage::{Storage, check_page};
-use crate::types::{Arena, ArenaError, limits};
+use crate::types::{Arena, ArenaError, Permission, limits};
 
 /// What `verify` found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,9 +33,25 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
                 problem: Some(problem),
             })
         };
-        // Every kept snapshot, newest first, each read with the bound below the one before.
+        // One view of the log: the head is read first, and nothing past it (another writer may be
+        // appending). A snapshot past the head is a cut log unless the head has moved past it.
+        if let Some(latest) = self.storage.snapshot(arena, u64::MAX)?
+            && latest.seq > head.seq
+            && self.head(arena)?.seq < latest.seq
+        {
+            return report(
+                0,
+                format!(
+                    "a snapshot is kept at event {}, after the stored head at event {}: the log \
+                     was cut back",
+                    latest.seq, head.seq
+                ),
+            );
+        }
+        // Every kept snapshot up to the head, newest first, each read with the bound below the one
+        // before.
         let mut snapshots = BTreeMap::new();
-        let mut at_most = u64::MAX;
+        let mut at_most = head.seq;
         while let Some(snapshot) = self.storage.snapshot(arena, at_most)? {
             if snapshot.seq > at_most || snapshots.contains_key(&snapshot.seq) {
                 return report(
@@ -53,30 +70,49 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             }
         }
         let mut state: Option<Arena> = None;
+        let mut creating = true;
         let mut count = 0u64;
         let mut after = 0;
+        // The walk ends at the head it read; an event past it that the head, read again, still does
+        // not cover was added without moving the head (a writer's event always moves it in the same
+        // transaction), and the walk goes on to the log's end so that it is named.
+        let mut end = head.seq;
         loop {
-            let page = self.storage.read_events(arena, after, limits::PAGE)?;
-            // A page out of order or too long is a problem of this log, reported as such.
-            if let Err(ArenaError::Storage(problem)) =
-                check_page(arena, after, limits::PAGE, None, &page)
-            {
-                return report(count, problem);
-            }
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            for event in &page {
-                count += 1;
-                let next = match apply(state.take(), event) {
-                    Ok(next) => next,
-                    Err(e) => return report(count, e.to_string()),
-                };
-                if let Some(kept) = snapshots.get(&event.seq)
-                    && let Some(problem) = snapshot_problem(event.seq, kept, &next)
+            while after < end {
+                let wanted = (end - after).min(u64::from(limits::PAGE)) as u32;
+                let page = self.storage.read_events(arena, after, wanted)?;
+                // A page out of order or too long is a problem of this log, reported as such.
+                if let Err(ArenaError::Storage(problem)) =
+                    check_page(arena, after, wanted, None, &page)
                 {
                     return report(count, problem);
                 }
-                state = Some(next);
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                for event in &page {
+                    count += 1;
+                    if let Some(problem) = unauthorised(state.as_ref(), event, &mut creating) {
+                        return report(count, problem);
+                    }
+                    let next = match apply(state.take(), event) {
+                        Ok(next) => next,
+                        Err(e) => return report(count, e.to_string()),
+                    };
+                    if let Some(kept) = snapshots.get(&event.seq)
+                        && let Some(problem) = snapshot_problem(event, kept, &next)
+                    {
+                        return report(count, problem);
+                    }
+                    state = Some(next);
+                }
+            }
+            if end != head.seq || after != head.seq {
+                break;
+            }
+            let past = self.storage.read_events(arena, head.seq, 1)?;
+            match past.first() {
+                Some(event) if self.head(arena)?.seq < event.seq => end = u64::MAX,
+                _ => break,
             }
         }
         let problem = match state {
@@ -106,14 +142,73 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
     }
 }
 
-/// What is wrong with the snapshot `kept` at event `seq`, given the state the log leaves there.
-fn snapshot_problem(seq: u64, kept: &str, replayed: &Arena) -> Option<String> {
+/// What is wrong with the snapshot `kept` after `event`, given the state the log leaves there. A
+/// snapshot bound to the chain must have the digest its event records and hold that state without
+/// its last hash; one kept before snapshots were bound must hold the state.
+fn snapshot_problem(event: &Event, kept: &str, replayed: &Arena) -> Option<String> {
+    let seq = event.seq;
+    let mut expected = replayed.clone();
+    if let Some(recorded) = recorded_snapshot_digest(event) {
+        if snapshot_digest(kept) != recorded {
+            return Some(format!(
+                "the snapshot at event {seq} does not have the digest its event records"
+            ));
+        }
+        expected.last_hash.clear();
+    }
     match serde_json::from_str::<Arena>(kept) {
         Err(e) => Some(format!("the snapshot at event {seq} is unreadable: {e}")),
-        Ok(snapshot) if !log_size::same_state(&snapshot, replayed) => Some(format!(
+        Ok(snapshot) if !log_size::same_state(&snapshot, &expected) => Some(format!(
             "the snapshot at event {seq} does not match its events: {}",
-            snapshot.first_difference(replayed)
+            snapshot.first_difference(&expected)
         )),
         Ok(_) => None,
     }
+}
+
+/// Why `event`'s actor had no authority for it in `state`, the state before it, if it had none: the
+/// actor must be a participant holding the permission its change needs at that point, as the
+/// operation that wrote it checked. The creation (`arena-created` and the joins by its creator at
+/// its time that follow it) needs none. `creating` says whether every event so far belongs to it.
+fn unauthorised(state: Option<&Arena>, event: &Event, creating: &mut bool) -> Option<String> {
+    // A payload that does not decode, and a first event that is not a creation, are `apply`'s to name.
+    let change = Change::decode(event).ok()?;
+    let state = state?;
+    let joins_creation = matches!(change, Change::AgentJoined { .. })
+        && *creating
+        && event.actor == state.created_by
+        && event.at == state.created_at;
+    *creating = joins_creation;
+    let needed = match &change {
+        Change::ArenaCreated { .. } => return None,
+        Change::AgentJoined { .. } if joins_creation => return None,
+        Change::AgentLeft { agent } if *agent != event.actor => {
+            return Some(format!(
+                "event {}: agent-left of {agent} by {}: a participant leaves only by itself",
+                event.seq, event.actor
+            ));
+        }
+        Change::AgentLeft { .. } => Permission::Observe,
+        Change::AgentJoined { .. }
+        | Change::ArenaActivated {}
+        | Change::ArenaSettling {}
+        | Change::ArenaArchived { .. }
+        | Change::ArenaAborted { .. }
+        | Change::ArtifactMerged { .. } => Permission::Coordinate,
+        Change::StepCompleted { .. }
+        | Change::ProgressReported { .. }
+        | Change::ArtifactPut { .. }
+        | Change::SlotUpdated { .. } => Permission::Contribute,
+        Change::GoalUpdated { .. } => Permission::Steer,
+        Change::FactAdded { .. } => Permission::ShareFacts,
+    };
+    let holds = match state.participants.get(&event.actor) {
+        None => "is not a participant".to_string(),
+        Some(p) if !p.permissions.contains(&needed) => format!("does not hold {needed}"),
+        Some(_) => return None,
+    };
+    Some(format!(
+        "event {}: {} by {}, who {holds} at that point: the event was not written by the arena",
+        event.seq, event.kind, event.actor
+    ))
 }

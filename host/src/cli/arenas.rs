@@ -97,16 +97,26 @@ pub(crate) fn show(s: &Session, id: &str, at: Option<u64>) -> Result<()> {
     s.out.info(&info)
 }
 
-/// `verify`: the hash chain and the replay; a problem is an error.
-pub(crate) fn verify(s: &Session, id: &str) -> Result<()> {
-    let report = s.host.verify(id)?;
+/// `verify`: the hash chain and the replay, and the anchor `expect` (`SEQ:HASH`) if given; a
+/// problem is an error.
+pub(crate) fn verify(s: &Session, id: &str, expect: Option<&str>) -> Result<()> {
+    let anchor = expect.map(parse_anchor).transpose()?;
+    let mut report = s.host.verify(id)?;
+    if report.problem.is_none()
+        && let Some((seq, hash)) = &anchor
+    {
+        report.problem = anchor_problem(s, id, *seq, hash)?;
+    }
     let verified = Verified::new(id, &report);
     match &report.problem {
         None => s.out.value(
             &verified,
             &format!(
-                "ok: {} events, hash chain intact, replay matches the stored state",
-                report.events
+                "ok: {} events, hash chain intact, replay matches the stored state{}",
+                report.events,
+                anchor.map_or(String::new(), |(seq, _)| format!(
+                    ", event {seq} has the expected hash"
+                ))
             ),
         ),
         Some(problem) => {
@@ -116,4 +126,50 @@ pub(crate) fn verify(s: &Session, id: &str) -> Result<()> {
             bail!("arena {id} failed verification: {problem}");
         }
     }
+}
+
+/// `SEQ:HASH` as `arena head` prints it.
+fn parse_anchor(anchor: &str) -> Result<(u64, String)> {
+    let parsed = anchor.split_once(':').and_then(|(seq, hash)| {
+        let well_formed = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
+        Some((seq.parse::<u64>().ok().filter(|seq| *seq > 0)?, hash))
+            .filter(|_| well_formed)
+            .map(|(seq, hash)| (seq, hash.to_ascii_lowercase()))
+    });
+    parsed.ok_or_else(|| {
+        anyhow!(
+            "--expect {anchor:?} is not SEQ:HASH (an event number from 1 and a 64-digit hex hash, as \
+             `arena head` prints them)"
+        )
+    })
+}
+
+/// Why the log, whose chain has just been verified, does not hold event `seq` with `hash`.
+fn anchor_problem(s: &Session, id: &str, seq: u64, hash: &str) -> Result<Option<String>> {
+    let held = s.host.events(id, seq - 1, 1)?;
+    Ok(match held.first() {
+        Some(event) if event.seq == seq && event.hash == hash => None,
+        Some(event) if event.seq == seq => Some(format!(
+            "event {seq} has hash {}, not the expected {hash}: the log was rewritten",
+            event.hash
+        )),
+        _ => Some(format!(
+            "the log no longer holds event {seq}, which had hash {hash}: it was cut back (it now \
+             ends at event {})",
+            s.host.get(id)?.last_seq
+        )),
+    })
+}
+
+/// `head`: the seq and hash of the arena's last event.
+pub(crate) fn head(s: &Session, id: &str) -> Result<()> {
+    let seq = s.host.get(id)?.last_seq;
+    let last = s.host.events(id, seq.saturating_sub(1), 1)?;
+    let Some(event) = last.first().filter(|event| event.seq == seq) else {
+        bail!("arena {id}: the log does not hold its last event {seq}");
+    };
+    s.out.value(
+        &serde_json::json!({ "id": id, "seq": event.seq, "hash": event.hash }),
+        &format!("{}:{}", event.seq, event.hash),
+    )
 }

@@ -170,7 +170,16 @@ pub(crate) enum Command {
         follow: bool,
     },
     /// Check an arena's hash chain and replay its log against the stored state.
-    Verify { id: String },
+    Verify {
+        id: String,
+        /// Also check that the log still holds event SEQ with hash HASH (an anchor kept elsewhere,
+        /// from `arena head`): this catches a log cut back consistently, which the chain cannot.
+        #[arg(long, value_name = "SEQ:HASH")]
+        expect: Option<String>,
+    },
+    /// Print the seq and hash of an arena's last event: an anchor to keep elsewhere, for
+    /// `arena verify ID --expect SEQ:HASH`.
+    Head { id: String },
     /// Check the whole database: SQLite's full integrity check of the file (PostgreSQL has none),
     /// then `verify` of every arena (or of ID alone). Read-only; a progress bar on a terminal.
     /// Exit status: 0 when all is well, 1 when it finds any problem (a damaged file, an arena that

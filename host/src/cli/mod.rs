@@ -128,6 +128,7 @@ fn reads_only(command: &Command) -> bool {
         Command::List { .. }
             | Command::Show { .. }
             | Command::Verify { .. }
+            | Command::Head { .. }
             | Command::Check { .. }
             | Command::Events { .. }
             | Command::Facts { .. }
@@ -196,7 +197,8 @@ fn run(cli: Cli) -> Result<()> {
         ),
         Command::List { agent } => arenas::list(s, agent),
         Command::Show { id, at } => arenas::show(s, &id, at),
-        Command::Verify { id } => arenas::verify(s, &id),
+        Command::Verify { id, expect } => arenas::verify(s, &id, expect.as_deref()),
+        Command::Head { id } => arenas::head(s, &id),
         Command::Events {
             id,
             after,

@@ -94,6 +94,17 @@ pub enum DbError {
          and read commands still show what can be read"
     )]
     Damaged(String),
+    /// A read-only open that cannot take the WAL's index (a folder it may not write, without the
+    /// `-shm` file) found a write-ahead log holding changes: reading the file without it would show
+    /// an older state as current, so nothing is read.
+    #[error(
+        "its write-ahead log {} holds changes that cannot be read here (the `-shm` index is \
+         missing and cannot be made in a folder this user may not write), and the file alone is \
+         an older state: nothing was read. Copy the database with its `-wal` to a folder this \
+         user may write, or open it once with write access to checkpoint it",
+        .0.display()
+    )]
+    UnreadableWal(PathBuf),
     /// A read-only open found no file.
     #[error("there is no such file (a read-only open creates nothing)")]
     Missing,

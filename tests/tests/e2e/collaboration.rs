@@ -366,7 +366,10 @@ fn verify_finds_an_injected_artifact_by_an_agent_that_never_participated() {
         .expect("the forgery must be found");
     assert_eq!(
         problem,
-        format!("event {seq}: artifact-put cannot apply to this state")
+        format!(
+            "event {seq}: artifact-put by mallory, who is not a participant at that point: the \
+             event was not written by the arena"
+        )
     );
 
     // The same event by a participant would replay; only the head it did not move gives it away.

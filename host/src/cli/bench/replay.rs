@@ -22,7 +22,7 @@ fn replay_fixture(config: &BenchConfig) -> Result<PathBuf> {
     let events = config.replay_events;
     let path = config
         .fixtures
-        .join(format!("replay-{events}-v{}.db", SCHEMA_VERSION));
+        .join(format!("replay-{events}-v{}-authorised.db", SCHEMA_VERSION));
     if path.exists() {
         return Ok(path);
     }
@@ -70,7 +70,15 @@ fn replay_fixture(config: &BenchConfig) -> Result<PathBuf> {
         let (seq, hash) = state
             .as_ref()
             .map_or((0, String::new()), |a| (a.last_seq, a.last_hash.clone()));
-        let actor = if i < 4 { "lead" } else { "w" };
+        // Written as the arena writes it: the creation by its creator at one time, the
+        // activation and the goal updates by the coordinator, the work by the worker (verify
+        // re-checks each event's authority).
+        let actor = match change {
+            _ if i < 3 => "bench",
+            Change::ArenaActivated {} | Change::GoalUpdated { .. } => "lead",
+            _ => "w",
+        };
+        let i = if i < 3 { 0 } else { i };
         let at = format!(
             "2026-01-01T{:02}:{:02}:{:02}.{:06}Z",
             (i / 3_600_000_000) % 24,

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{BUSY_TIMEOUT, file_uri};
+use super::{BUSY_TIMEOUT, file_uri, refuse_unread_wal};
 use crate::db::DbError;
 
 /// What SQLite's `PRAGMA integrity_check` says of the database file at `path`: an empty list when it
@@ -33,8 +33,13 @@ pub fn integrity_check(path: &Path) -> Result<Vec<String>, DbError> {
     };
     // As for a read-only open: a folder the process may not write cannot hold the `-shm` file a WAL
     // database is read with, and nobody can be writing there, so it is read as immutable.
-    let findings = check(&file_uri(path, "mode=ro"))
-        .or_else(|first| check(&file_uri(path, "immutable=1")).map_err(|_| first))?;
+    let findings = match check(&file_uri(path, "mode=ro")) {
+        Ok(findings) => findings,
+        Err(first) => {
+            refuse_unread_wal(path)?;
+            check(&file_uri(path, "immutable=1")).map_err(|_| first)?
+        }
+    };
     // A finding may span lines, under a header naming the schema (`*** in database main ***`).
     Ok(findings
         .iter()

@@ -127,6 +127,7 @@ impl SqliteStorage {
             // Reading a WAL database takes its `-shm` file, which a folder the process may not
             // write cannot get: nobody can be writing there, so it can be read as immutable.
             Err(DbError::Sqlite(first)) => {
+                refuse_unread_wal(path)?;
                 open(&file_uri(path, "immutable=1")).map_err(|_| DbError::Sqlite(first))?
             }
             Err(other) => return Err(other),
@@ -175,6 +176,18 @@ fn token_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
 }
 
 /// An SQLite `file:` URI for `path` with `query`, its bytes percent-encoded where a URI needs it.
+/// Refuses to read the file at `path` as immutable (without its write-ahead log) when a `-wal` file
+/// beside it holds anything: those are acknowledged changes the file alone does not show.
+fn refuse_unread_wal(path: &Path) -> Result<(), DbError> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = std::path::PathBuf::from(wal);
+    match std::fs::metadata(&wal) {
+        Ok(meta) if meta.len() > 0 => Err(DbError::UnreadableWal(wal)),
+        _ => Ok(()),
+    }
+}
+
 fn file_uri(path: &Path, query: &str) -> String {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let mut uri = String::from("file:");
