@@ -479,3 +479,112 @@ def test_two_hosts_on_postgresql_honour_one_token_and_a_write_on_one_reaches_a_s
 
     with serving(POSTGRES) as first, serving(POSTGRES) as second:
         asyncio.run(main(first, second))
+
+
+def post_raw(url, bearer, content, session=None):
+    """POSTs `content` (bytes, sent as is) to `url`; returns the status and the body."""
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json",
+               "Authorization": f"Bearer {bearer}", **(session or {})}
+    response = httpx2.post(url, headers=headers, content=content, timeout=30)
+    return response.status_code, response.text
+
+
+def ping_of(size):
+    """A JSON-RPC `ping` body of exactly `size` bytes."""
+    empty = json.dumps({"jsonrpc": "2.0", "id": 5, "method": "ping", "params": {"pad": ""}})
+    body = json.dumps({"jsonrpc": "2.0", "id": 5, "method": "ping",
+                       "params": {"pad": "x" * (size - len(empty))}}).encode()
+    assert len(body) == size
+    return body
+
+
+def limit_refusal(status, body, expected_status, what, limit):
+    """Asserts a refusal is `expected_status` with the README's JSON naming `what` and `limit`."""
+    assert status == expected_status, (status, body)
+    assert json.loads(body) == {"error": "limit-exceeded",
+                                "message": f"limit exceeded: {what} (limit {limit})",
+                                "limit": limit}, body
+
+
+def bearer_headers(bearer):
+    return {"Accept": "application/json, text/event-stream", "Content-Type": "application/json",
+            "Authorization": f"Bearer {bearer}"}
+
+
+def test_request_bytes_past_the_per_minute_quota_are_refused_naming_it(pipeline):
+    db, arena_id = pipeline
+    ada = token(db, arena_id, "ada")
+    with serving(db, "--mcp-bytes-per-minute", "1000") as url:
+        # Two bodies of 500 bytes reach the quota exactly; that is still within it.
+        for _ in range(2):
+            status, body = post_raw(url, ada, ping_of(500))
+            assert status != 429, body
+        status, body = post_raw(url, ada, ping_of(100))
+        limit_refusal(status, body, 429, "request bytes per minute for this token", 1000)
+        # The quota is the token's: another agent's token has its own.
+        status, body = post_raw(url, token(db, arena_id, "bob"), ping_of(500))
+        assert status != 429, body
+
+
+def test_sessions_past_the_cap_in_all_are_refused_naming_it_until_one_closes(pipeline):
+    db, arena_id = pipeline
+    with serving(db, "--mcp-max-sessions", "2") as url:
+        ada = open_session(url, bearer_headers(token(db, arena_id, "ada")))
+        open_session(url, bearer_headers(token(db, arena_id, "bob")))
+        # A third agent, within its own per-token cap, meets the cap in all.
+        lead = token(db, arena_id, "lead")
+        status, body = http_status(url, lead)
+        limit_refusal(status, body, 429, "open MCP sessions in all", 2)
+        # A session closed by its client gives its place back.
+        closed = httpx2.delete(url, headers=ada, timeout=30)
+        assert closed.status_code in (200, 202, 204), closed.text
+        status, body = http_status(url, lead)
+        assert status == 200, body
+
+
+def test_an_idle_session_is_closed_and_a_request_on_it_is_refused_as_unknown(pipeline):
+    db, arena_id = pipeline
+    ping = {"jsonrpc": "2.0", "id": 6, "method": "ping"}
+    with serving(db, "--mcp-idle-seconds", "2", "--mcp-max-sessions", "1") as url:
+        opened = time.monotonic()
+        ada = open_session(url, bearer_headers(token(db, arena_id, "ada")))
+        bob = token(db, arena_id, "bob")
+        # A session in use is not idle: requests 1.2 s apart keep it past 2 s from its opening.
+        for _ in range(2):
+            time.sleep(1.2)
+            answered = httpx2.post(url, headers=ada, json=ping, timeout=30)
+            assert answered.status_code == 200, answered.text
+        assert time.monotonic() - opened > 2
+        status, body = http_status(url, bob)
+        limit_refusal(status, body, 429, "open MCP sessions in all", 1)
+        time.sleep(2.5)
+        # Idle past its limit, it is closed: the server no longer knows it (MCP's 404 for an
+        # unknown or terminated session), and its place is free.
+        expired = httpx2.post(url, headers=ada, json=ping, timeout=30)
+        assert expired.status_code == 404 and "Session not found" in expired.text, expired.text
+        status, body = http_status(url, bob)
+        assert status == 200, body
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known bug: /mcp's session count (serve/mcp.rs `admit`) forgets a session after "
+    "--mcp-idle-seconds without a request, but rmcp keeps it open while it has events, such as "
+    "a subscription's notifications; the forgotten session is never counted again"))
+def test_a_subscribed_session_kept_open_by_its_notifications_still_counts_against_the_cap(pipeline):
+    db, arena_id = pipeline
+    arena(db, "activate", arena_id, "--as", "lead")
+    with serving(db, "--mcp-idle-seconds", "2", "--mcp-max-sessions", "1") as url:
+        ada = open_session(url, bearer_headers(token(db, arena_id, "ada")))
+        subscribe = {"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe",
+                     "params": {"uri": f"arena://{arena_id}"}}
+        assert httpx2.post(url, headers=ada, json=subscribe, timeout=30).status_code == 200
+        # No request on the session for 3 s, while commits send it a notification each.
+        start = time.monotonic()
+        while time.monotonic() - start < 3:
+            arena(db, "progress", arena_id, "--as", "lead", "tick")
+            time.sleep(0.3)
+        status, body = http_status(url, token(db, arena_id, "bob"))
+        ping = {"jsonrpc": "2.0", "id": 6, "method": "ping"}
+        still_open = httpx2.post(url, headers=ada, json=ping, timeout=30).status_code == 200
+        assert still_open, "the subscribed session was closed"
+        limit_refusal(status, body, 429, "open MCP sessions in all", 1)
