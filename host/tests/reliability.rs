@@ -429,7 +429,7 @@ fn a_newer_schema_is_refused_in_plain_words() {
             refused.trim(),
             format!(
                 "error: opening the arena database {}: its schema version 99 is newer than this \
-                 program's 5: use a newer `arena` (the database was left untouched)",
+                 program's 6: use a newer `arena` (the database was left untouched)",
                 db.display()
             )
         );
@@ -469,7 +469,7 @@ fn an_older_schema_opened_read_only_says_how_to_migrate_it() {
     drop(conn);
     let refused = fails(&db, &["list"]);
     assert!(
-        refused.contains("its schema version 1 is older than this program's 5"),
+        refused.contains("its schema version 1 is older than this program's 6"),
         "{refused}"
     );
     assert!(

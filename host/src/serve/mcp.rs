@@ -18,6 +18,7 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use rmcp::transport::streamable_http_server::session::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::Value;
@@ -65,21 +66,50 @@ struct McpState {
     limits: Arc<Limits>,
     /// Per token (by the SHA-256 of the token, never the token): its use this minute.
     usage: Arc<Mutex<HashMap<String, Usage>>>,
-    /// Open sessions: session id → (token digest, last request).
+    /// Open sessions: session id → (token digest, last request). This table decides: a session it
+    /// does not hold is refused, and one it drops for idleness is closed in rmcp too, so that
+    /// events sent to a session (a subscription's notifications) never keep it open uncounted.
     sessions: Arc<Mutex<HashMap<String, (String, Instant)>>>,
+    manager: Arc<LocalSessionManager>,
+}
+
+impl McpState {
+    /// Drops the sessions idle past the limit from the table, and returns their ids.
+    fn expire(&self) -> Vec<String> {
+        let idle = self.limits.idle_timeout;
+        let now = Instant::now();
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let expired: Vec<String> = sessions
+            .iter()
+            .filter(|(_, (_, seen))| now.duration_since(*seen) >= idle)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &expired {
+            sessions.remove(id);
+        }
+        expired
+    }
+
+    /// Closes the sessions idle past the limit, their streams included.
+    async fn close_idle(&self) {
+        for id in self.expire() {
+            let _ = self.manager.close_session(&id.into()).await;
+        }
+    }
 }
 
 /// The `/mcp` routes.
 pub(crate) fn routes(host: ArenaHost, limits: Limits) -> Router {
     let mut manager = LocalSessionManager::default();
     manager.session_config.keep_alive = Some(limits.idle_timeout);
+    let manager = Arc::new(manager);
     let config =
         StreamableHttpServerConfig::default().with_max_request_body_bytes(limits.max_body_bytes);
     let timeout = limits.request_timeout;
     let sessions_host = host.clone();
     let service = StreamableHttpService::new(
         move || Ok(ArenaMcp::new(sessions_host.clone(), Source::Token, timeout)),
-        Arc::new(manager),
+        manager.clone(),
         config,
     );
     let state = McpState {
@@ -87,7 +117,21 @@ pub(crate) fn routes(host: ArenaHost, limits: Limits) -> Router {
         limits: Arc::new(limits),
         usage: Arc::default(),
         sessions: Arc::default(),
+        manager,
     };
+    // Idle sessions are closed even when no request comes to notice them.
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let sweeper = state.clone();
+        let period = (sweeper.limits.idle_timeout / 4)
+            .clamp(Duration::from_millis(250), Duration::from_secs(30));
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                sweeper.close_idle().await;
+            }
+        });
+    }
     Router::new()
         .route_service("/mcp", service)
         .layer(axum::middleware::from_fn_with_state(state, admit))
@@ -235,20 +279,24 @@ async fn admit(State(state): State<McpState>, request: Request, next: Next) -> R
         .get("mcp-session-id")
         .and_then(|s| s.to_str().ok())
         .map(str::to_string);
+    state.close_idle().await;
     {
         let mut sessions = state.sessions.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        sessions.retain(|_, (_, seen)| now.duration_since(*seen) < limits.idle_timeout);
         match &session {
-            Some(id) => {
-                if let Some((owner, seen)) = sessions.get_mut(id) {
-                    if *owner != digest {
-                        // A session belongs to the token that opened it.
-                        return ApiError::unauthorized().into_response();
-                    }
-                    *seen = now;
+            Some(id) => match sessions.get_mut(id) {
+                // A session belongs to the token that opened it.
+                Some((owner, _)) if *owner != digest => {
+                    return ApiError::unauthorized().into_response();
                 }
-            }
+                Some((_, seen)) => *seen = now,
+                None => {
+                    return ApiError::not_found(
+                        "MCP session (closed after its idle time, or never opened): start a new one",
+                    )
+                    .into_response();
+                }
+            },
             None if parts.method == http::Method::POST => {
                 let mine = sessions
                     .values()
