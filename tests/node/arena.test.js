@@ -124,3 +124,40 @@ test('an exception in a storage function is a storage error, and the instance ca
   storage.events = events;
   assert.equal(cold.get(id).status, 'active');
 });
+
+test('a storage function answering a value of the wrong type is a storage error, and the instance carries on', async () => {
+  const storage = new MemoryStorage();
+  const writer = await arena(storage);
+  const id = writer.create(config(3));
+  writer.activate(id, 'lead');
+  const wrong = {}; // function name -> the value it answers instead of its own
+  const mistyped = {
+    imports: () =>
+      Object.fromEntries(
+        Object.entries(storage.imports()).map(([name, f]) => [name, (...args) => (name in wrong ? wrong[name] : f(...args))]),
+      ),
+  };
+  const cold = await arena(mistyped);
+  const cases = [
+    ['readEvents', 'seq 1', 'storage readEvents returned a string where a list of events was expected'],
+    ['head', 7, 'storage head returned a number where a log-head record or undefined was expected'],
+    ['head', { seq: 2n }, 'storage head returned undefined at .hash where a string was expected'],
+    ['readEvents', [{ ...storage.events.get(id)[0], seq: 1 }], 'storage readEvents returned a number at [0].seq where a u64 (a bigint) was expected'],
+    ['listArenas', [id, 5], 'storage listArenas returned a number at [1] where a string was expected'],
+  ];
+  for (const [name, value, message] of cases) {
+    wrong[name] = value;
+    const call = name === 'listArenas' ? () => cold.listArenas(undefined, 10) : () => cold.get(id);
+    assert.deepEqual(refusal(call), { tag: 'storage', val: message });
+    delete wrong[name];
+  }
+  wrong.append = 'done';
+  assert.deepEqual(refusal(() => cold.completeStep(id, 'wendy', 1)), {
+    tag: 'storage',
+    val: 'storage append returned a string where undefined was expected',
+  });
+  delete wrong.append;
+  assert.equal(cold.get(id).status, 'active');
+  assert.equal(cold.completeStep(id, 'wendy', 1).completedSteps, 1);
+  assert.equal(cold.verify(id).problem, undefined);
+});

@@ -90,21 +90,90 @@ export class MemoryStorage {
   }
 }
 
+// The shapes the storage functions answer with, as jco lowers them: a value of another shape would
+// make jco throw while lowering it, which traps the instance.
+const U64_END = 1n << 64n;
+const u64 = { what: 'a u64 (a bigint)', check: (v) => typeof v === 'bigint' && v >= 0n && v < U64_END };
+const string = { what: 'a string', check: (v) => typeof v === 'string' };
+const option = (inner) => ({ what: `${inner.what} or undefined`, inner, optional: true });
+const list = (what, item) => ({ what, item });
+const record = (what, fields) => ({ what, fields });
+const nothing = { what: 'undefined', check: (v) => v === undefined || v === null };
+
+const logHead = record('a log-head record', { seq: u64, hash: string });
+const stateSnapshot = record('a state-snapshot record', { seq: u64, state: string });
+const event = record('an event record', { seq: u64, at: string, actor: string, kind: string, payload: string, hash: string });
+const ids = list('a list of arena ids', string);
+
+/** What each storage function must return (its `ok` value). */
+export const STORAGE_RESULTS = {
+  head: option(logHead),
+  snapshot: option(stateSnapshot),
+  readEvents: list('a list of events', event),
+  append: nothing,
+  participating: ids,
+  listArenas: ids,
+  tagged: ids,
+};
+
+/** What `value` is, for a message. */
+function describe(value) {
+  if (value === undefined) return 'undefined';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  return `a ${typeof value}`;
+}
+
+/** Where `value` departs from `shape`, as `[path, found, expected]`, or `undefined` if it fits. */
+function mismatch(shape, value, path = '') {
+  if (shape.optional) {
+    if (value === undefined || value === null) return undefined;
+    const found = mismatch(shape.inner, value, path);
+    return found && found[0] === path ? [path, found[1], shape.what] : found;
+  }
+  if (shape.check) return shape.check(value) ? undefined : [path, describe(value), shape.what];
+  if (shape.item) {
+    if (!Array.isArray(value)) return [path, describe(value), shape.what];
+    for (let i = 0; i < value.length; i += 1) {
+      const found = mismatch(shape.item, value[i], `${path}[${i}]`);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return [path, describe(value), shape.what];
+  for (const [name, field] of Object.entries(shape.fields)) {
+    const found = mismatch(field, value[name], `${path}.${name}`);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 /**
  * `imports` with every exception a function raises that is not an arena-error value answered as a
- * `storage` error: jco rethrows an `Error` from an import, which traps the instance; a typed error
- * leaves it usable.
+ * `storage` error, and so is a value of the wrong shape (checked against `STORAGE_RESULTS`, the
+ * error naming the function, where in the value, and what was expected): jco rethrows an `Error`
+ * from an import, and throws one lowering a mistyped value, either of which traps the instance; a
+ * typed error leaves it usable.
  */
 export function storageErrors(imports) {
-  const guard = (f) => (...args) => {
+  const guard = (name, f) => (...args) => {
+    let value;
     try {
-      return f(...args);
+      value = f(...args);
     } catch (e) {
       if (e !== null && typeof e === 'object' && !(e instanceof Error) && typeof e.tag === 'string') throw e;
       throw { tag: 'storage', val: e instanceof Error ? `${e.name}: ${e.message}` : String(e) };
     }
+    const wrong = STORAGE_RESULTS[name] && mismatch(STORAGE_RESULTS[name], value);
+    if (wrong) {
+      const [path, found, expected] = wrong;
+      const at = path === '' ? '' : ` at ${path}`;
+      throw { tag: 'storage', val: `storage ${name} returned ${found}${at} where ${expected} was expected` };
+    }
+    return value;
   };
-  return Object.fromEntries(Object.entries(imports).map(([name, f]) => [name, guard(f)]));
+  return Object.fromEntries(Object.entries(imports).map(([name, f]) => [name, guard(name, f)]));
 }
 
 const modules = new Map();
