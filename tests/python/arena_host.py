@@ -71,17 +71,119 @@ ffi_val = ffi.wasmtime_component_val_t
 ResultType._lower = _lower_err_first(ResultType._lower)
 
 
-def storage_error(callback):
+class Shape:
+    """What a storage callback's value must be for wasmtime-py to lower it: `check(value, path)` returns
+    where and how it departs, as `(path, found, expected)`, or None if it fits."""
+
+    def __init__(self, what, check):
+        self.what = what
+        self.check = check
+
+
+def _found(value):
+    if value is None:
+        return "None"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
+def _scalar(what, fits):
+    return Shape(what, lambda value, path: None if fits(value) else (path, _found(value), what))
+
+
+U64 = _scalar("a u64 (an int)", lambda v: type(v) is int and 0 <= v < 2**64)
+STRING = _scalar("a str", lambda v: isinstance(v, str))
+NOTHING = _scalar("None", lambda v: v is None)
+# Values wasmtime-py cannot take as a record (it reads a record's fields as attributes).
+_NOT_RECORDS = (str, bytes, int, float, bool, list, tuple, dict, set, type(None))
+
+
+def _list(what, item):
+    def check(value, path):
+        if not isinstance(value, list):
+            return (path, _found(value), what)
+        for index, element in enumerate(value):
+            wrong = item.check(element, f"{path}[{index}]")
+            if wrong:
+                return wrong
+        return None
+
+    return Shape(what, check)
+
+
+def _record(what, **fields):
+    def check(value, path):
+        if isinstance(value, _NOT_RECORDS):
+            return (path, _found(value), what)
+        for name, field in fields.items():
+            if not hasattr(value, name):
+                return (f"{path}.{name}", "nothing", field.what)
+            wrong = field.check(getattr(value, name), f"{path}.{name}")
+            if wrong:
+                return wrong
+        return None
+
+    return Shape(what, check)
+
+
+def _option(inner):
+    what = f"{inner.what} or None"
+
+    def check(value, path):
+        if value is None:
+            return None
+        wrong = inner.check(value, path)
+        return (path, wrong[1], what) if wrong and wrong[0] == path else wrong
+
+    return Shape(what, check)
+
+
+_IDS = _list("a list of arena ids", STRING)
+STORAGE_RESULTS = {
+    "head": _option(_record("a log-head record", seq=U64, hash=STRING)),
+    "snapshot": _option(_record("a state-snapshot record", seq=U64, state=STRING)),
+    "read-events": _list(
+        "a list of events",
+        _record("an event record", seq=U64, at=STRING, actor=STRING, kind=STRING, payload=STRING, hash=STRING),
+    ),
+    "append": NOTHING,
+    "participating": _IDS,
+    "list-arenas": _IDS,
+    "tagged": _IDS,
+}
+"""What each storage function (by its WIT name) must return as its `ok` value."""
+
+# The `arena-error` cases: an error value a callback returns is one of these.
+ARENA_ERRORS = {
+    "not-found", "invalid-transition", "invalid-state", "permission-denied", "invalid-input",
+    "limit-exceeded", "already-done", "conflict", "storage",
+}
+
+
+def storage_error(callback, name=None):
     """`callback`, with an exception it raises answered as a `storage` arena-error value: the component
     gets a typed error and the instance stays usable (an exception escaping a host function would trap
-    it)."""
+    it). So is a value of the wrong type for the storage function `name` (checked against
+    `STORAGE_RESULTS`), which wasmtime-py would fail to lower: the error names the function, where in
+    the value, and what was expected. An `arena-error` variant returned is answered as that error."""
+    shape = STORAGE_RESULTS.get(name)
 
     @functools.wraps(callback)
     def guarded(store, *args):
         try:
-            return callback(store, *args)
+            value = callback(store, *args)
         except Exception as e:  # noqa: BLE001 — every failure of the storage becomes the error value
             return Err(Variant("storage", f"{type(e).__name__}: {e}"))
+        if isinstance(value, Err):
+            return value
+        if isinstance(value, Variant) and value.tag in ARENA_ERRORS:
+            return Err(value)
+        wrong = shape.check(value, "") if shape else None
+        if wrong:
+            path, found, expected = wrong
+            at = f" at {path}" if path else ""
+            return Err(Variant("storage", f"storage {name} returned {found}{at} where {expected} was expected"))
+        return value
 
     return guarded
 
@@ -217,7 +319,7 @@ class Arena:
                 for name in ("head", "snapshot", "read-events", "append", "participating",
                              "list-arenas", "tagged"):
                     callback = getattr(self.storage, name.replace("-", "_"))
-                    storage.add_func(name, storage_error(callback))
+                    storage.add_func(name, storage_error(callback, name))
         self.instance = linker.instantiate(self.store, Arena._component)
         self._manager = self.instance.get_export_index(self.store, f"{PACKAGE}/manager@{VERSION}")
 

@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from arena_host import Arena, ArenaError, record
+from arena_host import Arena, ArenaError, SqliteStorage, record
 from wasmtime.component import Variant
 
 
@@ -124,3 +124,45 @@ def test_an_exception_in_storage_is_a_storage_error_and_the_instance_carries_on(
     assert unreadable.value.payload.startswith("ProgrammingError: ")
     cold.storage.db = sqlite3.connect(tmp_path / "arena.db", isolation_level=None)
     assert cold.call("get", aid).status == "active"
+
+
+def test_a_storage_value_of_the_wrong_type_is_a_storage_error_and_the_instance_carries_on(tmp_path, monkeypatch):
+    writer = Arena(tmp_path / "arena.db")
+    aid = create(writer)
+    writer.call("activate", aid, "lead")
+    first = writer.call("events", aid, 0, 1)[0]
+    wrong = {}  # callback name -> the value it returns instead of its own
+
+    def mistyped(name):
+        callback = getattr(SqliteStorage, name)
+        return lambda self, *args: wrong[name] if name in wrong else callback(self, *args)
+
+    for name in ("head", "read_events", "append", "list_arenas"):
+        monkeypatch.setattr(SqliteStorage, name, mistyped(name))
+    cold = Arena(tmp_path / "arena.db")
+    cases = [
+        ("read_events", "seq 1", "storage read-events returned a str where a list of events was expected"),
+        ("head", 7, "storage head returned an int where a log-head record or None was expected"),
+        ("head", record(seq=2), "storage head returned nothing at .hash where a str was expected"),
+        (
+            "read_events",
+            [record(seq="1", at=first.at, actor=first.actor, kind=first.kind, payload=first.payload, hash=first.hash)],
+            "storage read-events returned a str at [0].seq where a u64 (an int) was expected",
+        ),
+        ("list_arenas", [aid, 5], "storage list-arenas returned an int at [1] where a str was expected"),
+        ("append", "done", "storage append returned a str where None was expected"),
+    ]
+    for name, value, message in cases:
+        wrong[name] = value
+        with pytest.raises(ArenaError) as failed:
+            if name == "list_arenas":
+                cold.call("list-arenas", None, 10)
+            elif name == "append":
+                cold.call("complete-step", aid, "wendy", 1)
+            else:
+                cold.call("get", aid)
+        assert (failed.value.tag, failed.value.payload) == ("storage", message)
+        del wrong[name]
+    assert cold.call("get", aid).status == "active"
+    assert getattr(cold.call("complete-step", aid, "wendy", 1), "completed-steps") == 1
+    assert cold.call("verify", aid).problem is None
