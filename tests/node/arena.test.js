@@ -161,3 +161,26 @@ test('a storage function answering a value of the wrong type is a storage error,
   assert.equal(cold.completeStep(id, 'wendy', 1).completedSteps, 1);
   assert.equal(cold.verify(id).problem, undefined);
 });
+
+test('a storage function throwing an arena-error of the wrong shape is a storage error, and the instance carries on', async () => {
+  const storage = new MemoryStorage();
+  const manager = await arena(storage);
+  const id = manager.create(config(3));
+  const cases = [
+    [{ tag: 'full' }, "storage append threw 'full' at .tag where one of not-found, invalid-transition, invalid-state, permission-denied, invalid-input, limit-exceeded, already-done, conflict, storage was expected"],
+    [{ tag: 'storage', val: 28 }, 'storage append threw a number at .val where a string was expected'],
+    [{ tag: 'limit-exceeded', val: { what: 'events', limit: 10 } }, 'storage append threw a number at .val.limit where a u64 (a bigint) was expected'],
+    [{ tag: 'permission-denied', val: 'admin' }, 'storage append threw a string at .val where a permission was expected'],
+  ];
+  for (const [thrown, message] of cases) {
+    storage.beforeAppend = () => {
+      throw thrown;
+    };
+    assert.deepEqual(refusal(() => manager.activate(id, 'lead')), { tag: 'storage', val: message });
+  }
+  storage.beforeAppend = () => {
+    throw { tag: 'limit-exceeded', val: { what: 'events', limit: 10n } };
+  };
+  assert.deepEqual(refusal(() => manager.activate(id, 'lead')), { tag: 'limit-exceeded', val: { what: 'events', limit: 10n } });
+  assert.equal(manager.activate(id, 'lead'), 'active');
+});

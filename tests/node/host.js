@@ -105,6 +105,24 @@ const stateSnapshot = record('a state-snapshot record', { seq: u64, state: strin
 const event = record('an event record', { seq: u64, at: string, actor: string, kind: string, payload: string, hash: string });
 const ids = list('a list of arena ids', string);
 
+const oneOf = (what, names) => ({ what, check: (v) => typeof v === 'string' && names.includes(v) });
+const status = oneOf('an arena-status', ['created', 'active', 'settling', 'archived']);
+const permission = oneOf('a permission', ['observe', 'read-slots', 'contribute', 'share-facts', 'steer', 'coordinate']);
+const variant = (what, cases) => ({ what, cases });
+
+/** What a storage function may throw: an `arena-error`, each case with its payload (`nothing` for none). */
+export const ARENA_ERROR = variant('an arena-error', {
+  'not-found': nothing,
+  'invalid-transition': record('a transition record', { from: status, to: status }),
+  'invalid-state': string,
+  'permission-denied': permission,
+  'invalid-input': string,
+  'limit-exceeded': record('a limit record', { what: string, limit: u64 }),
+  'already-done': nothing,
+  conflict: nothing,
+  storage: string,
+});
+
 /** What each storage function must return (its `ok` value). */
 export const STORAGE_RESULTS = {
   head: option(logHead),
@@ -133,6 +151,15 @@ function mismatch(shape, value, path = '') {
     return found && found[0] === path ? [path, found[1], shape.what] : found;
   }
   if (shape.check) return shape.check(value) ? undefined : [path, describe(value), shape.what];
+  if (shape.cases) {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return [path, describe(value), shape.what];
+    const payload = Object.hasOwn(shape.cases, value.tag) ? shape.cases[value.tag] : undefined;
+    if (!payload) {
+      const tag = typeof value.tag === 'string' ? `'${value.tag}'` : describe(value.tag);
+      return [`${path}.tag`, tag, `one of ${Object.keys(shape.cases).join(', ')}`];
+    }
+    return mismatch(payload, value.val, `${path}.val`);
+  }
   if (shape.item) {
     if (!Array.isArray(value)) return [path, describe(value), shape.what];
     for (let i = 0; i < value.length; i += 1) {
@@ -151,10 +178,10 @@ function mismatch(shape, value, path = '') {
 
 /**
  * `imports` with every exception a function raises that is not an arena-error value answered as a
- * `storage` error, and so is a value of the wrong shape (checked against `STORAGE_RESULTS`, the
- * error naming the function, where in the value, and what was expected): jco rethrows an `Error`
- * from an import, and throws one lowering a mistyped value, either of which traps the instance; a
- * typed error leaves it usable.
+ * `storage` error, and so is a value of the wrong shape, returned (checked against
+ * `STORAGE_RESULTS`) or thrown (against `ARENA_ERROR`), the error naming the function, where in the
+ * value, and what was expected: jco rethrows an `Error` from an import, and throws one lowering a
+ * mistyped value, either of which traps the instance; a typed error leaves it usable.
  */
 export function storageErrors(imports) {
   const guard = (name, f) => (...args) => {
@@ -162,7 +189,12 @@ export function storageErrors(imports) {
     try {
       value = f(...args);
     } catch (e) {
-      if (e !== null && typeof e === 'object' && !(e instanceof Error) && typeof e.tag === 'string') throw e;
+      if (e !== null && typeof e === 'object' && !(e instanceof Error) && 'tag' in e) {
+        const wrong = mismatch(ARENA_ERROR, e);
+        if (!wrong) throw e;
+        const [path, found, expected] = wrong;
+        throw { tag: 'storage', val: `storage ${name} threw ${found} at ${path} where ${expected} was expected` };
+      }
       throw { tag: 'storage', val: e instanceof Error ? `${e.name}: ${e.message}` : String(e) };
     }
     const wrong = STORAGE_RESULTS[name] && mismatch(STORAGE_RESULTS[name], value);
