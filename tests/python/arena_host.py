@@ -111,7 +111,7 @@ def _list(what, item):
     return Shape(what, check)
 
 
-def _record(what, **fields):
+def _record(what, fields):
     def check(value, path):
         if isinstance(value, _NOT_RECORDS):
             return (path, _found(value), what)
@@ -140,11 +140,14 @@ def _option(inner):
 
 _IDS = _list("a list of arena ids", STRING)
 STORAGE_RESULTS = {
-    "head": _option(_record("a log-head record", seq=U64, hash=STRING)),
-    "snapshot": _option(_record("a state-snapshot record", seq=U64, state=STRING)),
+    "head": _option(_record("a log-head record", {"seq": U64, "hash": STRING})),
+    "snapshot": _option(_record("a state-snapshot record", {"seq": U64, "state": STRING})),
     "read-events": _list(
         "a list of events",
-        _record("an event record", seq=U64, at=STRING, actor=STRING, kind=STRING, payload=STRING, hash=STRING),
+        _record(
+            "an event record",
+            {"seq": U64, "at": STRING, "actor": STRING, "kind": STRING, "payload": STRING, "hash": STRING},
+        ),
     ),
     "append": NOTHING,
     "participating": _IDS,
@@ -153,11 +156,34 @@ STORAGE_RESULTS = {
 }
 """What each storage function (by its WIT name) must return as its `ok` value."""
 
-# The `arena-error` cases: an error value a callback returns is one of these.
+def _one_of(what, *names):
+    return _scalar(what, lambda v: isinstance(v, str) and v in names)
+
+
+_STATUS = _one_of("an arena-status", "created", "active", "settling", "archived")
 ARENA_ERRORS = {
-    "not-found", "invalid-transition", "invalid-state", "permission-denied", "invalid-input",
-    "limit-exceeded", "already-done", "conflict", "storage",
+    "not-found": NOTHING,
+    "invalid-transition": _record("a transition record", {"from": _STATUS, "to": _STATUS}),
+    "invalid-state": STRING,
+    "permission-denied": _one_of(
+        "a permission", "observe", "read-slots", "contribute", "share-facts", "steer", "coordinate"
+    ),
+    "invalid-input": STRING,
+    "limit-exceeded": _record("a limit record", {"what": STRING, "limit": U64}),
+    "already-done": NOTHING,
+    "conflict": NOTHING,
+    "storage": STRING,
 }
+"""The `arena-error` cases, each with its payload: an error a callback answers is one of these."""
+
+
+def _error_mismatch(error):
+    """Where `error` (an `Err` payload) departs from an `arena-error`, as `(path, found, expected)`."""
+    if not isinstance(error, Variant):
+        return ("", _found(error), "an arena-error Variant")
+    if error.tag not in ARENA_ERRORS:
+        return (".tag", repr(error.tag), f"one of {', '.join(ARENA_ERRORS)}")
+    return ARENA_ERRORS[error.tag].check(error.payload, ".payload")
 
 
 def storage_error(callback, name=None):
@@ -165,7 +191,8 @@ def storage_error(callback, name=None):
     gets a typed error and the instance stays usable (an exception escaping a host function would trap
     it). So is a value of the wrong type for the storage function `name` (checked against
     `STORAGE_RESULTS`), which wasmtime-py would fail to lower: the error names the function, where in
-    the value, and what was expected. An `arena-error` variant returned is answered as that error."""
+    the value, and what was expected. An `arena-error` variant returned (or `Err(variant)`) is answered
+    as that error, and one with an unknown case or a payload of the wrong type is a `storage` error too."""
     shape = STORAGE_RESULTS.get(name)
 
     @functools.wraps(callback)
@@ -174,10 +201,15 @@ def storage_error(callback, name=None):
             value = callback(store, *args)
         except Exception as e:  # noqa: BLE001 — every failure of the storage becomes the error value
             return Err(Variant("storage", f"{type(e).__name__}: {e}"))
-        if isinstance(value, Err):
-            return value
         if isinstance(value, Variant) and value.tag in ARENA_ERRORS:
-            return Err(value)
+            value = Err(value)
+        if isinstance(value, Err):
+            wrong = _error_mismatch(value.payload)
+            if wrong:
+                path, found, expected = wrong
+                at = f" at {path}" if path else ""
+                return Err(Variant("storage", f"storage {name} answered an error of {found}{at} where {expected} was expected"))
+            return value
         wrong = shape.check(value, "") if shape else None
         if wrong:
             path, found, expected = wrong

@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from arena_host import Arena, ArenaError, SqliteStorage, record
+from arena_host import Arena, ArenaError, Err, SqliteStorage, record
 from wasmtime.component import Variant
 
 
@@ -166,3 +166,42 @@ def test_a_storage_value_of_the_wrong_type_is_a_storage_error_and_the_instance_c
     assert cold.call("get", aid).status == "active"
     assert getattr(cold.call("complete-step", aid, "wendy", 1), "completed-steps") == 1
     assert cold.call("verify", aid).problem is None
+
+
+def test_a_storage_error_of_the_wrong_shape_is_a_storage_error_and_the_instance_carries_on(tmp_path, monkeypatch):
+    answers = []  # what the next appends answer instead of appending
+    append = SqliteStorage.append
+    monkeypatch.setattr(
+        SqliteStorage, "append", lambda self, *args: answers.pop(0) if answers else append(self, *args)
+    )
+    arena = Arena(tmp_path / "arena.db")
+    aid = create(arena)
+    cases = [
+        (
+            Err(Variant("full")),
+            "storage append answered an error of 'full' at .tag where one of not-found, invalid-transition,"
+            " invalid-state, permission-denied, invalid-input, limit-exceeded, already-done, conflict, storage"
+            " was expected",
+        ),
+        (Variant("storage", 28), "storage append answered an error of an int at .payload where a str was expected"),
+        (
+            Variant("limit-exceeded", record(what="events", limit="10")),
+            "storage append answered an error of a str at .payload.limit where a u64 (an int) was expected",
+        ),
+        (Err("disk full"), "storage append answered an error of a str where an arena-error Variant was expected"),
+        (
+            Variant("permission-denied", "admin"),
+            "storage append answered an error of a str at .payload where a permission was expected",
+        ),
+    ]
+    for answer, message in cases:
+        answers.append(answer)
+        with pytest.raises(ArenaError) as failed:
+            arena.call("activate", aid, "lead")
+        assert (failed.value.tag, failed.value.payload) == ("storage", message)
+    answers.append(Variant("limit-exceeded", record(what="events", limit=10)))
+    with pytest.raises(ArenaError) as limited:
+        arena.call("activate", aid, "lead")
+    assert limited.value.tag == "limit-exceeded"
+    assert (limited.value.payload.what, limited.value.payload.limit) == ("events", 10)
+    assert arena.call("activate", aid, "lead") == "active"
