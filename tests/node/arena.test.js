@@ -142,6 +142,7 @@ test('a storage function answering a value of the wrong type is a storage error,
     ['readEvents', 'seq 1', 'storage readEvents returned a string where a list of events was expected'],
     ['head', 7, 'storage head returned a number where a log-head record or undefined was expected'],
     ['head', { seq: 2n }, 'storage head returned undefined at .hash where a string was expected'],
+    ['head', { tag: 'ok', val: { seq: 2n } }, 'storage head returned undefined at .hash where a string was expected'],
     ['readEvents', [{ ...storage.events.get(id)[0], seq: 1 }], 'storage readEvents returned a number at [0].seq where a u64 (a bigint) was expected'],
     ['listArenas', [id, 5], 'storage listArenas returned a number at [1] where a string was expected'],
   ];
@@ -178,6 +179,22 @@ test('a storage function throwing an arena-error of the wrong shape is a storage
     };
     assert.deepEqual(refusal(() => manager.activate(id, 'lead')), { tag: 'storage', val: message });
   }
+  // As jco reads them: an exception's own `payload`, and a returned `{ tag: 'err', val }`.
+  storage.beforeAppend = () => {
+    throw Object.assign(new Error('refused'), { payload: { tag: 'storage', val: 28 } });
+  };
+  assert.deepEqual(refusal(() => manager.activate(id, 'lead')), {
+    tag: 'storage',
+    val: 'storage append threw a number at .val where a string was expected',
+  });
+  const mistyped = {
+    imports: () => ({ ...storage.imports(), head: () => ({ tag: 'err', val: { tag: 'invalid-state', val: undefined } }) }),
+  };
+  const cold = await arena(mistyped);
+  assert.deepEqual(refusal(() => cold.get(id)), {
+    tag: 'storage',
+    val: 'storage head returned an error of undefined at .val where a string was expected',
+  });
   storage.beforeAppend = () => {
     throw { tag: 'limit-exceeded', val: { what: 'events', limit: 10n } };
   };

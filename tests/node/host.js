@@ -184,24 +184,35 @@ function mismatch(shape, value, path = '') {
  * mistyped value, either of which traps the instance; a typed error leaves it usable.
  */
 export function storageErrors(imports) {
+  /** Throws a `storage` error if `value` departs from `shape`; `did` says how the function answered it. */
+  const check = (name, did, shape, value) => {
+    const wrong = shape && mismatch(shape, value);
+    if (!wrong) return;
+    const [path, found, expected] = wrong;
+    const at = path === '' ? '' : ` at ${path}`;
+    throw { tag: 'storage', val: `storage ${name} ${did} ${found}${at} where ${expected} was expected` };
+  };
+  const isObject = (v) => v !== null && typeof v === 'object';
   const guard = (name, f) => (...args) => {
     let value;
     try {
       value = f(...args);
     } catch (e) {
-      if (e !== null && typeof e === 'object' && !(e instanceof Error) && 'tag' in e) {
-        const wrong = mismatch(ARENA_ERROR, e);
-        if (!wrong) throw e;
-        const [path, found, expected] = wrong;
-        throw { tag: 'storage', val: `storage ${name} threw ${found} at ${path} where ${expected} was expected` };
+      // jco takes an exception's own `payload` (a `ComponentError`'s) as the error, else the exception.
+      const error = isObject(e) && Object.hasOwn(e, 'payload') ? e.payload : e;
+      if (isObject(error) && !(error instanceof Error) && 'tag' in error) {
+        check(name, 'threw', ARENA_ERROR, error);
+        throw e;
       }
       throw { tag: 'storage', val: e instanceof Error ? `${e.name}: ${e.message}` : String(e) };
     }
-    const wrong = STORAGE_RESULTS[name] && mismatch(STORAGE_RESULTS[name], value);
-    if (wrong) {
-      const [path, found, expected] = wrong;
-      const at = path === '' ? '' : ` at ${path}`;
-      throw { tag: 'storage', val: `storage ${name} returned ${found}${at} where ${expected} was expected` };
+    // jco takes a returned `{ tag: 'ok' | 'err', val }` as the result itself.
+    if (isObject(value) && value.tag === 'err') {
+      check(name, 'returned an error of', ARENA_ERROR, value.val);
+    } else if (isObject(value) && value.tag === 'ok') {
+      check(name, 'returned', STORAGE_RESULTS[name], value.val);
+    } else {
+      check(name, 'returned', STORAGE_RESULTS[name], value);
     }
     return value;
   };
