@@ -186,6 +186,16 @@ def _error_mismatch(error):
     return ARENA_ERRORS[error.tag].check(error.payload, ".payload")
 
 
+def _storage_mismatch(name, did, wrong):
+    """The `storage` error for the mismatch `wrong` (`(path, found, expected)`) in what `name` answered,
+    or None if there is none; `did` says how it answered it."""
+    if not wrong:
+        return None
+    path, found, expected = wrong
+    at = f" at {path}" if path else ""
+    return Err(Variant("storage", f"storage {name} {did} {found}{at} where {expected} was expected"))
+
+
 def storage_error(callback, name=None):
     """`callback`, with an exception it raises answered as a `storage` arena-error value: the component
     gets a typed error and the instance stays usable (an exception escaping a host function would trap
@@ -204,18 +214,9 @@ def storage_error(callback, name=None):
         if isinstance(value, Variant) and value.tag in ARENA_ERRORS:
             value = Err(value)
         if isinstance(value, Err):
-            wrong = _error_mismatch(value.payload)
-            if wrong:
-                path, found, expected = wrong
-                at = f" at {path}" if path else ""
-                return Err(Variant("storage", f"storage {name} answered an error of {found}{at} where {expected} was expected"))
-            return value
+            return _storage_mismatch(name, "answered an error of", _error_mismatch(value.payload)) or value
         wrong = shape.check(value, "") if shape else None
-        if wrong:
-            path, found, expected = wrong
-            at = f" at {path}" if path else ""
-            return Err(Variant("storage", f"storage {name} returned {found}{at} where {expected} was expected"))
-        return value
+        return _storage_mismatch(name, "returned", wrong) or value
 
     return guarded
 
