@@ -168,6 +168,10 @@ const MIGRATION_LOCK: i64 = 727_274;
 /// Connections each pool keeps at most.
 const POOL_SIZE: u32 = 8;
 
+/// Connections each pool keeps open while idle: a short command (`arena events`) opens one, not
+/// [`POOL_SIZE`], so many hosts and commands at once stay within the server's `max_connections`.
+const POOL_IDLE: u32 = 1;
+
 fn pools() -> &'static Mutex<HashMap<String, Pool<Manager>>> {
     static POOLS: OnceLock<Mutex<HashMap<String, Pool<Manager>>>> = OnceLock::new();
     POOLS.get_or_init(Mutex::default)
@@ -182,6 +186,7 @@ fn pool(url: &str) -> Result<Pool<Manager>, DbError> {
     let config: postgres::Config = url.parse()?;
     let pool = Pool::builder()
         .max_size(POOL_SIZE)
+        .min_idle(Some(POOL_IDLE))
         .connection_timeout(Duration::from_secs(10))
         .build(PostgresConnectionManager::new(config, NoTls))?;
     migrate(&mut *pool.get()?)?;
