@@ -7,7 +7,7 @@
 use std::cell::{Cell, RefCell};
 use std::fmt::Debug;
 
-use arena_component::events::{Change, Event, replay};
+use arena_component::events::{Change, Event, chain_hash, replay};
 use arena_component::types::limits;
 use arena_component::{
     ArenaConfig, ArenaError, ArenaId, ArenaManager, ArenaRecord, ArenaStatus, ArtifactDraft, Clock,
@@ -74,6 +74,15 @@ enum Tamper {
         seq: u64,
         from: &'static str,
         to: &'static str,
+    },
+    /// Replaces `from` with `to` in the payload of event `seq` and re-hashes the events from it
+    /// through event `through`, which is short of the head: the forged stretch chains from the
+    /// event before it, and the event after it no longer chains.
+    ForgeRehashed {
+        seq: u64,
+        from: &'static str,
+        to: &'static str,
+        through: u64,
     },
     /// Leaves out the log's last event.
     DropLastEvent,
@@ -168,9 +177,53 @@ impl Layer<MemoryStorage> for Tampering {
                 let head = inner.head(arena)?.map_or(0, |h| h.seq);
                 events.retain(|e| e.seq != head);
             }
+            Tamper::ForgeRehashed {
+                seq,
+                from,
+                to,
+                through,
+            } => {
+                let forged = forge_rehashed(inner, arena, seq, (from, to), through)?;
+                for event in events.iter_mut() {
+                    if let Some(forgery) = forged.iter().find(|f| f.seq == event.seq) {
+                        *event = forgery.clone();
+                    }
+                }
+            }
         }
         Ok(events)
     }
+}
+
+/// Events `seq..=through` of `arena` with `from` replaced by `to` in event `seq`'s payload, each
+/// re-hashed from the one before, as a forger who stops short of the head would store them.
+fn forge_rehashed(
+    inner: &MemoryStorage,
+    arena: &str,
+    seq: u64,
+    (from, to): (&str, &str),
+    through: u64,
+) -> Result<Vec<Event>, ArenaError> {
+    let mut prev = match seq {
+        1 => String::new(),
+        _ => inner.read_events(arena, seq - 2, 1)?.remove(0).hash,
+    };
+    let mut forged = inner.read_events(arena, seq - 1, (through + 1 - seq) as u32)?;
+    for event in &mut forged {
+        if event.seq == seq {
+            event.payload = event.payload.replace(from, to);
+        }
+        event.hash = chain_hash(
+            &prev,
+            event.seq,
+            &event.kind,
+            &event.actor,
+            &event.at,
+            &event.payload,
+        );
+        prev = event.hash.clone();
+    }
+    Ok(forged)
 }
 
 /// Answers `conflict` to the next appends its layer says (writing nothing), then delegates.
@@ -1580,6 +1633,141 @@ fn verify_names_the_event_whose_payload_was_altered() {
     assert!(problem.contains("event 4"), "{problem}");
     assert!(problem.contains("hash"), "{problem}");
     assert_eq!(report.events, 4);
+}
+
+/// An active arena of [`full_team`] with `extra` progress notes after activation (event 5), on a
+/// tampering storage that does not tamper yet.
+fn forgeable(extra: usize) -> (Manager<TamperingStorage>, ArenaId) {
+    let m = ArenaManager::new(tampering_storage(), TestClock::new());
+    let id = arena_at(&m, Stage::Active);
+    for n in 0..extra {
+        m.handle(&id, WORKER)
+            .report_progress(&format!("note {n}"))
+            .unwrap();
+    }
+    (m, id)
+}
+
+/// Event 4 is the worker joining (1 created, 2 lead, 3 deputy): forged into a coordinator.
+fn forge_worker_into_coordinator(m: &Manager<TamperingStorage>, through: u64) {
+    m.storage().layer.tamper.set(Tamper::ForgeRehashed {
+        seq: 4,
+        from: r#""role":"worker""#,
+        to: r#""role":"coordinator""#,
+        through,
+    });
+}
+
+fn altered_at(id: &str, what: &str) -> ArenaError {
+    ArenaError::Storage(format!(
+        "arena {id}: {what}: the log was altered (`arena verify {id}` names the damage)"
+    ))
+}
+
+#[test]
+fn get_at_refuses_a_past_forged_and_rehashed_short_of_the_head() {
+    let (m, id) = forgeable(4);
+    assert_eq!(
+        m.get_at(&id, 5).unwrap().participants[WORKER].role,
+        Role::Worker
+    );
+    forge_worker_into_coordinator(&m, 6);
+    // Up to event 6 the forgery chains; event 7, as the arena wrote it, does not follow it.
+    let refused = altered_at(&id, "event 7 does not chain to the event before");
+    assert_eq!(m.get_at(&id, 5), Err(refused.clone()));
+    assert_eq!(m.get_at(&id, 4), Err(refused.clone()));
+    // A fresh manager, which has checked nothing of this log before, refuses it the same way.
+    let cold = ArenaManager::new(m.storage(), TestClock::new());
+    assert_eq!(cold.get_at(&id, 5), Err(refused));
+    // A state past the forgery is folded through it, and refused there.
+    assert!(matches!(m.get_at(&id, 8), Err(ArenaError::Storage(_))));
+}
+
+#[test]
+fn get_at_the_head_checks_the_head_hash() {
+    let (m, id) = forgeable(2);
+    let head = event_count(&m, &id) as u64;
+    forge_worker_into_coordinator(&m, head);
+    // The whole log re-hashed to the end: only the stored head tells.
+    assert_eq!(
+        m.get_at(&id, head),
+        Err(altered_at(
+            &id,
+            &format!("the log's event {head} does not have the head's hash")
+        ))
+    );
+}
+
+#[test]
+fn an_events_page_of_a_forged_stretch_rehashed_short_of_the_head_is_refused() {
+    let (m, id) = forgeable(4);
+    let before = m.events(&id, 3, 3).unwrap();
+    forge_worker_into_coordinator(&m, 6);
+    // The page (events 4 to 6) chains from event 3 and within itself; the log after it does not.
+    assert_eq!(
+        m.events(&id, 3, 3),
+        Err(altered_at(
+            &id,
+            "event 7 does not chain to the event before"
+        ))
+    );
+    assert_eq!(m.handle(&id, LEAD).events(3, 3), m.events(&id, 3, 3));
+    // Pages wholly after the forgery are still served.
+    m.storage().layer.tamper.set(Tamper::Nothing);
+    assert_eq!(m.events(&id, 3, 3), Ok(before));
+}
+
+#[test]
+fn a_forgery_of_a_log_read_before_is_caught_at_the_hash_this_host_checked() {
+    // A log of more than two marks (every 64th event), read once before the forgery.
+    let (m, id) = forgeable(200);
+    assert!(
+        event_count(&m, &id) > 192,
+        "marks at events 64, 128 and 192"
+    );
+    assert_eq!(m.events(&id, 0, 10).unwrap().len(), 10);
+    m.storage().layer.tamper.set(Tamper::ForgeRehashed {
+        seq: 20,
+        from: "note",
+        to: "NOTE",
+        through: 100,
+    });
+    // The page chains; the walk from it to the next hash this host checked (event 64) does not
+    // arrive at that hash.
+    assert_eq!(
+        m.events(&id, 10, 20),
+        Err(altered_at(
+            &id,
+            "the log's event 64 no longer has the hash it had when this host read it"
+        ))
+    );
+    // A host that never read it walks to the head and finds the break after the forgery.
+    let cold = ArenaManager::new(m.storage(), TestClock::new());
+    assert_eq!(
+        cold.events(&id, 10, 20),
+        Err(altered_at(
+            &id,
+            "event 101 does not chain to the event before"
+        ))
+    );
+    // Pages after the forgery are still served, by both.
+    assert_eq!(m.events(&id, 101, 10).unwrap().len(), 10);
+    assert_eq!(cold.events(&id, 101, 10).unwrap().len(), 10);
+}
+
+#[test]
+fn reading_a_long_log_page_by_page_serves_every_event_once() {
+    let (m, id) = forgeable(300);
+    let head = event_count(&m, &id) as u64;
+    let mut seqs = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = m.events(&id, after, 7).unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        seqs.extend(page.iter().map(|e| e.seq));
+    }
+    assert_eq!(seqs, (1..=head).collect::<Vec<_>>());
 }
 
 #[test]

@@ -207,15 +207,20 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
     }
 
     /// The arena as it was right after event `seq`, rebuilt from the latest snapshot at or before
-    /// it. `invalid-input` unless `1 <= seq <= last`.
+    /// it, and checked to chain to the head: the events after `seq` are hashed up to the head's
+    /// hash (see `reach`), so a past that was forged and re-hashed short of the head is refused.
+    /// `invalid-input` unless `1 <= seq <= last`.
     pub fn get_at(&self, arena: &str, seq: u64) -> Result<Arena, ArenaError> {
-        let head = self.head(arena)?.seq;
-        if seq == 0 || seq > head {
+        let head = self.head(arena)?;
+        if seq == 0 || seq > head.seq {
             return Err(ArenaError::InvalidInput(format!(
-                "event {seq} is outside the log's 1..={head}"
+                "event {seq} is outside the log's 1..={}",
+                head.seq
             )));
         }
-        Ok(self.fold_to(arena, seq, head)?.0)
+        let state = self.fold_to(arena, seq, head.seq)?.0;
+        self.check_reaches_head(arena, seq, &state.last_hash, &head)?;
+        Ok(state)
     }
 
     /// Folds the arena up to event `seq` (of a log whose head is event `head`) from its latest

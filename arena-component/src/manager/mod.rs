@@ -17,6 +17,7 @@ use crate::types::{
 
 mod create;
 mod load;
+mod reach;
 mod verify;
 
 pub use create::keyed_arena_id;
@@ -24,6 +25,7 @@ pub use load::SnapshotPolicy;
 pub use verify::VerifyReport;
 
 use load::{Loaded, SnapshotDebt, StateCache};
+use reach::CheckedChains;
 
 /// Pages of `tagged` a fact query across arenas reads at most (a million arenas).
 const TAGGED_PAGES: usize = 1000;
@@ -33,6 +35,7 @@ pub struct ArenaManager<S, C> {
     storage: S,
     clock: C,
     states: StateCache,
+    chains: CheckedChains,
     snapshots: SnapshotPolicy,
 }
 
@@ -43,6 +46,7 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             storage,
             clock,
             states: StateCache::default(),
+            chains: CheckedChains::default(),
             snapshots: SnapshotPolicy::default(),
         }
     }
@@ -95,13 +99,18 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
     /// Up to `limit` (at most one page) events with `seq > after`.
     ///
     /// The page is checked against the chain: each event's hash is recomputed from the event before
-    /// (event `after` is read for the first), and a page that reaches the head must end with the
-    /// head's hash. Content altered in storage is a `storage` error, never an answer.
+    /// (event `after` is read for the first), and the page's last event must chain to the head's
+    /// hash: the page's own end when it reaches the head, else the events after the page, hashes
+    /// only (see [`reach`]). Content altered in storage, re-hashed or not, is a `storage` error,
+    /// never an answer.
     pub fn events(&self, arena: &str, after: u64, limit: u32) -> Result<Vec<Event>, ArenaError> {
         let head = self.head(arena)?;
         let page =
             self.read_events_checked(arena, after, limit.min(limits::PAGE), Some(head.seq))?;
         self.check_chained(arena, after, &page, &head)?;
+        if let Some(last) = page.last() {
+            self.check_reaches_head(arena, last.seq, &last.hash, &head)?;
+        }
         Ok(page)
     }
 
