@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{Backend, DbError, Durability, Storage, TokenRecord, check_append};
 use arena_bindings::storage::{ArenaRecord, LogHead, StateSnapshot};
@@ -36,14 +36,17 @@ pub const CHECKED_ON_OPEN_BYTES: u64 = 4 << 20;
 mod damage;
 mod indexed;
 mod integrity;
+mod read_only;
 mod schema;
+mod tokens;
 
 pub use damage::{Damaged, damaged};
 use damage::{failure, file_key, is_damage};
 use indexed::{write_members, write_tags};
 pub use integrity::integrity_check;
+use read_only::{file_uri, refuse_unread_wal};
+use schema::migrate;
 pub use schema::{MIGRATIONS, SCHEMA_VERSION};
-use schema::{check_read_only, migrate};
 
 /// One connection to an arena database.
 pub struct SqliteStorage {
@@ -99,47 +102,6 @@ impl SqliteStorage {
         })
     }
 
-    /// Opens the database at `path` for reading only: SQLite opens it with
-    /// `SQLITE_OPEN_READ_ONLY`, nothing is migrated or set, and every write is refused. Works on a
-    /// file or folder the process may not write (a WAL database whose `-shm` file cannot be created
-    /// is opened as immutable, which is what read-only media are).
-    ///
-    /// # Failure
-    /// [`DbError::Missing`] when there is no file, [`DbError::Empty`] for a file without arenas,
-    /// [`DbError::SchemaTooOld`] or [`DbError::SchemaTooNew`] unless the schema is exactly this
-    /// program's, [`DbError::Unversioned`] for a file that is not an arena database.
-    pub fn open_read_only(path: &Path) -> Result<Self, DbError> {
-        if !path.exists() {
-            return Err(DbError::Missing);
-        }
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let open = |uri: &str| -> Result<Connection, DbError> {
-            let conn = Connection::open_with_flags(uri, flags)?;
-            conn.busy_timeout(BUSY_TIMEOUT)?;
-            conn.set_prepared_statement_cache_capacity(64);
-            check_read_only(&conn)?;
-            Ok(conn)
-        };
-        let conn = match open(&file_uri(path, "mode=ro")) {
-            Ok(conn) => conn,
-            // Reading a WAL database takes its `-shm` file, which a folder the process may not
-            // write cannot get: nobody can be writing there, so it can be read as immutable.
-            Err(DbError::Sqlite(first)) => {
-                refuse_unread_wal(path)?;
-                open(&file_uri(path, "immutable=1")).map_err(|_| DbError::Sqlite(first))?
-            }
-            Err(other) => return Err(other),
-        };
-        Ok(SqliteStorage {
-            conn,
-            conflicts: 0,
-            read_only: true,
-            file: file_key(path).into(),
-        })
-    }
-
     /// Refuses a write on a read-only connection, or to a file SQLite reported damaged in this
     /// process, before SQLite is asked.
     fn writable(&self) -> Result<(), ArenaError> {
@@ -156,52 +118,6 @@ impl SqliteStorage {
             Ok(())
         }
     }
-}
-
-/// The columns [`token_row`] reads, in its order.
-const TOKEN_COLUMNS: &str =
-    "id, arena_id, agent, label, created_at, expires_at, last_used_at, revoked_at";
-
-fn token_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
-    Ok(TokenRecord {
-        id: row.get(0)?,
-        arena: row.get(1)?,
-        agent: row.get(2)?,
-        label: row.get(3)?,
-        created_at: row.get(4)?,
-        expires_at: row.get(5)?,
-        last_used_at: row.get(6)?,
-        revoked_at: row.get(7)?,
-    })
-}
-
-/// An SQLite `file:` URI for `path` with `query`, its bytes percent-encoded where a URI needs it.
-/// Refuses to read the file at `path` as immutable (without its write-ahead log) when a `-wal` file
-/// beside it holds anything: those are acknowledged changes the file alone does not show.
-fn refuse_unread_wal(path: &Path) -> Result<(), DbError> {
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    let wal = std::path::PathBuf::from(wal);
-    match std::fs::metadata(&wal) {
-        Ok(meta) if meta.len() > 0 => Err(DbError::UnreadableWal(wal)),
-        _ => Ok(()),
-    }
-}
-
-fn file_uri(path: &Path, query: &str) -> String {
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut uri = String::from("file:");
-    for byte in absolute.as_os_str().as_encoded_bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
-                uri.push(char::from(*byte))
-            }
-            other => uri.push_str(&format!("%{other:02X}")),
-        }
-    }
-    uri.push('?');
-    uri.push_str(query);
-    uri
 }
 
 impl Storage for SqliteStorage {
@@ -442,69 +358,23 @@ impl Backend for SqliteStorage {
     }
 
     fn add_token(&mut self, token: &TokenRecord, hash: &str) -> Result<(), ArenaError> {
-        let fail = failure(&self.file);
-        self.writable()?;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO tokens (id, hash, arena_id, agent, label, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    token.id,
-                    hash,
-                    token.arena,
-                    token.agent,
-                    token.label,
-                    token.created_at,
-                    token.expires_at
-                ])
-            })
-            .map(drop)
-            .map_err(fail)
+        self.insert_token(token, hash)
     }
 
     fn token_by_hash(&mut self, hash: &str) -> Result<Option<TokenRecord>, ArenaError> {
-        let fail = failure(&self.file);
-        self.conn
-            .prepare_cached(&format!(
-                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1"
-            ))
-            .and_then(|mut stmt| stmt.query_row(params![hash], token_row).optional())
-            .map_err(fail)
+        self.find_token(hash)
     }
 
     fn tokens(&mut self, arena: Option<&str>) -> Result<Vec<TokenRecord>, ArenaError> {
-        let fail = failure(&self.file);
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE ?1 IS NULL OR arena_id = ?1
-                 ORDER BY created_at, id"
-            ))
-            .map_err(fail)?;
-        let rows = stmt.query_map(params![arena], token_row).map_err(fail)?;
-        rows.collect::<Result<_, _>>().map_err(fail)
+        self.list_tokens(arena)
     }
 
     fn revoke_token(&mut self, id: &str, at: i64) -> Result<bool, ArenaError> {
-        let fail = failure(&self.file);
-        self.writable()?;
-        self.conn
-            .prepare_cached("UPDATE tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1")
-            .and_then(|mut stmt| stmt.execute(params![id, at]))
-            .map(|changed| changed > 0)
-            .map_err(fail)
+        self.revoke(id, at)
     }
 
     fn token_used(&mut self, id: &str, at: i64) -> Result<(), ArenaError> {
-        let fail = failure(&self.file);
-        self.writable()?;
-        self.conn
-            .prepare_cached("UPDATE tokens SET last_used_at = ?2 WHERE id = ?1")
-            .and_then(|mut stmt| stmt.execute(params![id, at]))
-            .map(drop)
-            .map_err(fail)
+        self.mark_token_used(id, at)
     }
 
     fn conflicts(&self) -> u64 {
