@@ -436,3 +436,106 @@ fn a_database_at_schema_version_5_migrates_and_keeps_agent_tokens() {
     let report = host.verify(&active).unwrap();
     assert_eq!((report.events, report.problem), (14, None));
 }
+
+/// A host on the PostgreSQL database `db`, as another machine would open it.
+fn pg_host(db: &str) -> arena_host::ArenaHost {
+    let options = arena_host::HostOptions {
+        component_cache: Some(Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache")),
+        ..arena_host::HostOptions::default()
+    };
+    arena_host::ArenaHost::open_at(arena_host::Location::Postgres(db.to_string()), options)
+        .expect("open the PostgreSQL database")
+}
+
+/// `verify` (and `arena check`, which verifies every arena) reads one view of the log on
+/// PostgreSQL too, where each statement sees whatever committed before it: three hosts appending
+/// while they read are never reported as damage.
+#[test]
+#[ignore = "needs PostgreSQL: run via tests/postgres/with-postgres.sh"]
+fn verify_while_three_writers_append_on_postgres_reports_no_damage_in_100_runs() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    use arena_host::types::{ArenaConfig, ParticipantSpec, Role, Strategy};
+
+    let db = database("verify_writers");
+    let writers = ["w1", "w2", "w3"];
+    let reader = pg_host(&db);
+    let mut participants = vec![ParticipantSpec {
+        agent: "lead".into(),
+        role: Role::Coordinator,
+        permissions: None,
+    }];
+    participants.extend(writers.iter().map(|w| ParticipantSpec {
+        agent: (*w).into(),
+        role: Role::Worker,
+        permissions: None,
+    }));
+    let id = reader
+        .create(&ArenaConfig {
+            goal: "survey the reef".into(),
+            total_steps: 10,
+            strategy: Strategy::Peer("lead".into()),
+            participants,
+            created_by: "operator".into(),
+        })
+        .unwrap();
+    reader.handle(&id, "lead").unwrap().activate().unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicU64::new(0));
+    let threads: Vec<_> = writers
+        .iter()
+        .map(|agent| {
+            let (db, id, stop, written) = (db.clone(), id.clone(), stop.clone(), written.clone());
+            let agent = agent.to_string();
+            std::thread::spawn(move || {
+                let host = pg_host(&db);
+                let handle = host.handle(&id, &agent).unwrap();
+                // Notes large enough that snapshots are kept while verify reads.
+                let note = "n".repeat(1000);
+                while !stop.load(Ordering::Relaxed) {
+                    handle.report_progress(&note).unwrap();
+                    written.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        })
+        .collect();
+    // A log of some length, so that each run reads several pages while the writers append.
+    while written.load(Ordering::Relaxed) < 300 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut alarms = Vec::new();
+    let mut raced = 0;
+    for _ in 0..100 {
+        let before = written.load(Ordering::Relaxed);
+        let report = reader.verify(&id).unwrap();
+        if let Some(problem) = report.problem {
+            alarms.push(problem);
+        }
+        raced += u32::from(written.load(Ordering::Relaxed) != before);
+    }
+    // `arena check` from other processes, while the writers still append.
+    let mut checks = Vec::new();
+    for _ in 0..5 {
+        let before = written.load(Ordering::Relaxed);
+        let out = program(&db).args(["check", &id, "--json"]).output().unwrap();
+        if !out.status.success() {
+            checks.push(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        raced += u32::from(written.load(Ordering::Relaxed) != before);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let written = written.load(Ordering::Relaxed);
+    assert!(
+        raced > 0,
+        "no verify run overlapped a write ({written} writes): the test proves nothing"
+    );
+    assert_eq!(alarms, Vec::<String>::new(), "{written} writes");
+    assert_eq!(checks, Vec::<String>::new(), "{written} writes");
+    assert_eq!(reader.verify(&id).unwrap().problem, None);
+}
