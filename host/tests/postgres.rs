@@ -520,7 +520,10 @@ fn verify_while_three_writers_append_on_postgres_reports_no_damage_in_100_runs()
     let mut checks = Vec::new();
     for _ in 0..5 {
         let before = written.load(Ordering::Relaxed);
-        let out = program(&db).args(["check", &id, "--json"]).output().unwrap();
+        let out = program(&db)
+            .args(["check", &id, "--json"])
+            .output()
+            .unwrap();
         if !out.status.success() {
             checks.push(String::from_utf8_lossy(&out.stdout).into_owned());
         }

@@ -82,6 +82,80 @@ fn cut_to(db: &Path, id: &str, seq: u64) {
     .unwrap();
 }
 
+/// Rewrites event `seq` of arena `id` with `from` replaced by `to` in its payload, and re-hashes the
+/// events from it through event `through`, short of the head: a forgery that chains as far as it
+/// goes, as someone with write access to the file would leave it.
+fn forge_rehashed(db: &Path, id: &str, seq: u64, (from, to): (&str, &str), through: u64) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch("DROP TRIGGER events_no_update").unwrap();
+    let hash_of = |seq: u64| -> String {
+        conn.query_row(
+            "SELECT hash FROM events WHERE arena_id = ?1 AND seq = ?2",
+            rusqlite::params![id, seq],
+            |row| row.get(0),
+        )
+        .unwrap()
+    };
+    let mut prev = if seq == 1 {
+        String::new()
+    } else {
+        hash_of(seq - 1)
+    };
+    for at_seq in seq..=through {
+        let (at, actor, kind, mut payload): (String, String, String, String) = conn
+            .query_row(
+                "SELECT at, actor, kind, payload FROM events WHERE arena_id = ?1 AND seq = ?2",
+                rusqlite::params![id, at_seq],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            )
+            .unwrap();
+        if at_seq == seq {
+            assert!(payload.contains(from), "{payload}");
+            payload = payload.replace(from, to);
+        }
+        let hash = arena_component::events::chain_hash(&prev, at_seq, &kind, &actor, &at, &payload);
+        conn.execute(
+            "UPDATE events SET payload = ?3, hash = ?4 WHERE arena_id = ?1 AND seq = ?2",
+            rusqlite::params![id, at_seq, payload, hash],
+        )
+        .unwrap();
+        prev = hash;
+    }
+}
+
+#[test]
+fn a_past_forged_and_rehashed_short_of_the_head_is_refused_by_show_at_and_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let id = active(&db);
+    for step in ["1", "2", "3"] {
+        ok(&db, &["step", &id, step, "--as", "wendy"]);
+    }
+    let seq: u64 = head(&db, &id).split_once(':').unwrap().0.parse().unwrap();
+    let worker: serde_json::Value =
+        serde_json::from_str(&ok(&db, &["--json", "show", &id, "--at", "3"])).unwrap();
+    assert!(worker.to_string().contains("wendy"), "{worker}");
+    // Event 3 is wendy joining as a worker: forged into a coordinator, re-hashed through the event
+    // before the last, so only the last event no longer follows.
+    forge_rehashed(
+        &db,
+        &id,
+        3,
+        (r#""role":"worker""#, r#""role":"coordinator""#),
+        seq - 1,
+    );
+    let refused = format!(
+        "arena {id}: event {seq} does not chain to the event before: the log was altered \
+         (`arena verify {id}` names the damage)"
+    );
+    let shown = fails(&db, &["show", &id, "--at", "3"]);
+    assert!(shown.contains(&refused), "{shown}");
+    let page = fails(&db, &["events", &id, "--after", "2", "--limit", "2"]);
+    assert!(page.contains(&refused), "{page}");
+    let verified = fails(&db, &["verify", &id]);
+    assert!(verified.contains(&format!("event {seq}")), "{verified}");
+}
+
 /// `arena head`: `SEQ:HASH`.
 fn head(db: &Path, id: &str) -> String {
     let head = ok(db, &["head", id]).trim().to_string();
