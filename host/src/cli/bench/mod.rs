@@ -431,6 +431,11 @@ fn groups<'a>(config: &'a BenchConfig, dir: &'a Path) -> Vec<Group<'a>> {
             Box::new(|| agents::resident_memory(config, dir)),
         ),
         ("replay", "replay", Box::new(|| replay::replay(config))),
+        (
+            "events",
+            "events pages checked to the head",
+            Box::new(|| replay::events_pages(config)),
+        ),
     ];
     if let Some(exe) = &config.arena_exe {
         groups.push((

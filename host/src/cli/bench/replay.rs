@@ -13,7 +13,7 @@ use arena_host::db::sqlite::{SCHEMA_VERSION, SqliteStorage};
 use arena_host::types::{ArenaStatus, Event};
 
 use super::native::native_manager;
-use super::{BenchConfig, Row, median, open_host, per_second};
+use super::{BenchConfig, Row, median, micros, open_host, per_second};
 
 const REPLAY_ID: &str = "01934b5e-0000-7000-8000-000000000001";
 
@@ -194,4 +194,95 @@ pub(super) fn cold_start(config: &BenchConfig, exe: &Path, dir: &Path) -> Result
         higher_is_better: true,
         target: Some(10.0),
     }])
+}
+
+/// Pages of `events` a case reads: the most one read returns.
+const EVENTS_PAGE: u32 = 1000;
+
+/// `events` pages, each checked to chain to the head: a host's first page at the start of the
+/// replay fixture's log (it hashes the rest of the log, up to the head's hash) against a page at the
+/// head (nothing left to hash); and the whole log read page by page through the component against
+/// the same pages read from SQLite, unchecked.
+pub(super) fn events_pages(config: &BenchConfig) -> Result<Vec<Row>> {
+    let path = replay_fixture(config)?;
+    let events = config.replay_events;
+    let mut raw_storage = SqliteStorage::open(&path, Durability::Normal)?;
+    let (mut first, mut at_head, mut whole, mut raw) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let expected = events.min(u64::from(EVENTS_PAGE)) as usize;
+    for _ in 0..config.samples.clamp(1, 3) {
+        // A host of its own, which has checked nothing of this log yet.
+        let host = open_host(&path, Durability::Normal, true)?;
+        let start = Instant::now();
+        let page = host.events(REPLAY_ID, 0, EVENTS_PAGE)?;
+        first.push(start.elapsed().as_secs_f64());
+        let start = Instant::now();
+        let last = host.events(
+            REPLAY_ID,
+            events.saturating_sub(u64::from(EVENTS_PAGE)),
+            EVENTS_PAGE,
+        )?;
+        at_head.push(start.elapsed().as_secs_f64());
+        if page.len() != expected || last.len() != expected {
+            bail!(
+                "read {} and {} events, not {expected}",
+                page.len(),
+                last.len()
+            );
+        }
+
+        let host = open_host(&path, Durability::Normal, true)?;
+        let start = Instant::now();
+        let read = read_all(|after| Ok(host.events(REPLAY_ID, after, EVENTS_PAGE)?))?;
+        whole.push(start.elapsed().as_secs_f64());
+        let start = Instant::now();
+        let read_raw = read_all(|after| {
+            raw_storage
+                .read_events(REPLAY_ID, after, EVENTS_PAGE)
+                .map_err(|e| anyhow!(arena_host::describe(&e)))
+        })?;
+        raw.push(start.elapsed().as_secs_f64());
+        if (read, read_raw) != (events, events) {
+            bail!("read {read} and {read_raw} events of {events}");
+        }
+    }
+    let (first, at_head) = (median(first), median(at_head));
+    let (whole, raw) = (median(whole), median(raw));
+    Ok(vec![
+        Row {
+            case: format!(
+                "a host's first events page at the start of a {events}-event log (hashed to the head)"
+            ),
+            value: micros(first),
+            baseline: "a page at the head".into(),
+            baseline_value: micros(at_head),
+            ratio: first / at_head,
+            higher_is_better: false,
+            target: None,
+        },
+        Row {
+            case: format!(
+                "read a {events}-event log in pages of {EVENTS_PAGE} through the component"
+            ),
+            value: per_second(events as f64 / whole),
+            baseline: "the same pages from SQLite, unchecked".into(),
+            baseline_value: per_second(events as f64 / raw),
+            ratio: raw / whole,
+            higher_is_better: true,
+            target: None,
+        },
+    ])
+}
+
+/// Reads a log page by page with `page` (the events after a sequence number) to its end; the
+/// number of events read.
+fn read_all(mut page: impl FnMut(u64) -> Result<Vec<Event>>) -> Result<u64> {
+    let mut after = 0;
+    loop {
+        let events = page(after)?;
+        match events.last() {
+            Some(last) => after = last.seq,
+            None => return Ok(after),
+        }
+    }
 }
