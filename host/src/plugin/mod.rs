@@ -10,7 +10,8 @@
 //!
 //! The rooms: [`engine`] compiles and links, [`imports`] checks a component's imports against its
 //! grant, `host` holds the handle interfaces' host functions (one file each), [`limits`] the
-//! sandbox limits, [`http`] outbound HTTP, [`instance`] a live plugin taking turns.
+//! sandbox limits, `poll` the WASI waits a turn's end cuts short, [`http`] outbound HTTP,
+//! [`instance`] a live plugin taking turns.
 
 pub mod config;
 pub mod engine;
@@ -20,6 +21,7 @@ pub mod http;
 pub mod imports;
 pub mod instance;
 pub mod limits;
+mod poll;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;

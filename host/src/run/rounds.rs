@@ -4,8 +4,8 @@
 //! or when it is stopped. Deterministic, for tests and the demo.
 //!
 //! Each turn and each delivery runs on a thread of its own through the [`turn`](super::turn)
-//! runner, so that one blocked where the host cannot interrupt it (a WASI sleep) is given up on at
-//! its limit, at the deadline or at Ctrl-C, and the run goes on without it.
+//! runner: a WASI sleep ends at the turn's limit, at the deadline or at Ctrl-C, and one blocked
+//! where the host cannot reach it is given up on then, and the run goes on without it.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
