@@ -1096,10 +1096,10 @@ fn a_refused_manifest_creates_no_database_file() {
     let plugins = "[[plugin]]\nagent = \"lead\"\nrole = \"coordinator\"\ncomponent = \"builtin:coordinator\"\n\
                    [[plugin]]\nagent = \"w\"\nrole = \"worker\"\ncomponent = \"builtin:worker\"\n";
     let refusals = [
-        // Past the team's memory cap.
+        // A team with no memory to run in.
         (
-            format!("[arena]\ngoal = \"g\"\nsteps = 1\n[run]\nmemory_mb = 100\n{plugins}"),
-            "([run] memory_mb)",
+            format!("[arena]\ngoal = \"g\"\nsteps = 1\n[run]\nmemory_mb = 0\n{plugins}"),
+            "[run] memory_mb is 0",
         ),
         // A component that is not there.
         (

@@ -32,7 +32,7 @@ pub use error::{PluginError, PluginErrorKind};
 pub use http::OutboundHosts;
 pub use imports::{ImportsError, check_imports, component_imports, interface_name};
 pub use instance::{Delivery, Plugin, TurnOutcome, TurnReport, cancel_flag};
-pub use limits::PluginLimits;
+pub use limits::{PluginLimits, TeamMemory};
 
 /// The version of our WIT package that this host provides.
 pub const PACKAGE: &str = "arena:core";
@@ -57,6 +57,8 @@ pub struct PluginSpec {
     pub config: PluginConfig,
     /// Interrupts the plugin's turn in progress when set (Ctrl-C, a run's deadline).
     pub cancel: Arc<AtomicBool>,
+    /// The memory its team shares (`[run] memory_mb`), if it is one of a team's.
+    pub team_memory: Option<Arc<TeamMemory>>,
 }
 
 impl PluginSpec {
@@ -71,6 +73,7 @@ impl PluginSpec {
             allowed_outbound_hosts: Vec::new(),
             config: PluginConfig::new(),
             cancel: cancel_flag(),
+            team_memory: None,
         }
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{BUILTIN_PLUGINS, RunError};
-use crate::plugin::{PluginConfig, PluginLimits, PluginSpec, cancel_flag};
+use crate::plugin::{PluginConfig, PluginLimits, PluginSpec, TeamMemory, cancel_flag};
 use crate::types::{ParticipantSpec, Permission, Pipeline, Stage, Strategy};
 use crate::{parse_steps, role_permissions};
 
@@ -148,9 +148,9 @@ pub struct RunSection {
     /// `rounds` only: a pause after each turn, in milliseconds, so that a person watching the arena
     /// (`arena serve`) can follow it. None by default.
     pub pace_ms: Option<u64>,
-    /// The memory of the whole team, in MiB: the plugins' `memory_mb` caps may sum to this at
-    /// most, or the run is refused before anything is compiled. Default: half the machine's
-    /// memory ([`default_team_memory_bytes`]).
+    /// The memory the whole team may hold at once, in MiB: a plugin's memory growth that would
+    /// take the team's live plugins past it is refused, whatever its own `memory_mb`. Default:
+    /// half the machine's memory ([`default_team_memory_bytes`]).
     pub memory_mb: Option<u64>,
 }
 
@@ -161,24 +161,16 @@ impl RunSection {
             .map_or_else(default_team_memory_bytes, |mb| mb.saturating_mul(1 << 20))
     }
 
-    /// Refuses a team whose plugins' memory caps sum past [`RunSection::team_memory_bytes`],
-    /// naming the key.
-    pub fn check_team_memory(&self, plugins: &[PluginSpec]) -> Result<(), RunError> {
-        let cap = self.team_memory_bytes();
-        let sum = plugins
-            .iter()
-            .map(|p| p.limits.memory_bytes as u64)
-            .fold(0u64, u64::saturating_add);
-        if sum > cap {
-            return Err(RunError::Manifest(format!(
-                "the {} plugins' memory caps (memory_mb) sum to {} MiB, over the team's cap of \
-                 {} MiB ([run] memory_mb)",
-                plugins.len(),
-                sum >> 20,
-                cap >> 20
-            )));
+    /// The memory the team shares, every byte of it free: refused, naming the key, when
+    /// `memory_mb` leaves no room at all.
+    pub fn team_memory(&self) -> Result<Arc<TeamMemory>, RunError> {
+        if self.memory_mb == Some(0) {
+            return Err(RunError::Manifest(
+                "[run] memory_mb is 0: the team would have no memory to run in".into(),
+            ));
         }
-        Ok(())
+        let cap = usize::try_from(self.team_memory_bytes()).unwrap_or(usize::MAX);
+        Ok(TeamMemory::new(cap))
     }
 }
 
@@ -427,6 +419,7 @@ impl PluginEntry {
             allowed_outbound_hosts: self.allowed_outbound_hosts.clone(),
             config: self.config(env)?,
             cancel: cancel_flag(),
+            team_memory: None,
         })
     }
 
@@ -618,30 +611,25 @@ mod tests {
     }
 
     #[test]
-    fn a_team_past_its_memory_cap_is_refused_naming_the_key() {
-        let manifest = Manifest::parse(
-            "[arena]\ngoal = \"g\"\nsteps = 1\n[run]\nmemory_mb = 100\n[[plugin]]\nagent = \"a\"\n\
-             role = \"worker\"\ncomponent = \"builtin:worker\"\nmemory_mb = 60\n[[plugin]]\n\
-             agent = \"b\"\nrole = \"worker\"\ncomponent = \"builtin:worker\"\nmemory_mb = 60",
-        )
-        .unwrap();
-        let specs: Vec<PluginSpec> = manifest
-            .plugins
-            .iter()
-            .map(|p| p.spec(Path::new("."), |_| None).unwrap())
-            .collect();
-        let error = manifest
+    fn the_team_memory_is_the_run_memory_cap_and_a_zero_cap_is_refused_naming_the_key() {
+        let run = |text: &str| {
+            Manifest::parse(&format!(
+                "[arena]\ngoal = \"g\"\nsteps = 1\n[run]\n{text}\n[[plugin]]\nagent = \"a\"\n\
+                 role = \"worker\"\ncomponent = \"builtin:worker\""
+            ))
+            .unwrap()
             .run
-            .check_team_memory(&specs)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.contains("120 MiB") && error.contains("100 MiB"),
-            "{error}"
+        };
+        assert_eq!(
+            run("memory_mb = 100").team_memory().unwrap().cap(),
+            100 << 20
         );
-        assert!(error.contains("[run] memory_mb"), "{error}");
-        assert!(manifest.run.check_team_memory(&specs[..1]).is_ok());
+        let error = run("memory_mb = 0").team_memory().unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "manifest: [run] memory_mb is 0: the team would have no memory to run in"
+        );
         // The default fits the machine, and is never zero.
-        assert!(RunSection::default().team_memory_bytes() > 0);
+        assert!(RunSection::default().team_memory().unwrap().cap() > 0);
     }
 }

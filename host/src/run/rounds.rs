@@ -21,7 +21,8 @@ const CATCH_UP_BATCHES: usize = 1000;
 struct Seat {
     name: String,
     agent: String,
-    /// `None` once a turn of it was given up on.
+    /// `None` once it was stopped or given up on: a stopped plugin's Store is dropped at once, so
+    /// that the memory it held goes back to the team.
     plugin: Option<Box<Plugin>>,
     cancel: Arc<AtomicBool>,
 }
@@ -69,7 +70,7 @@ pub(super) fn run(
                 p.turn(turn)
             })? {
                 Ran::Finished(plugin, report) => {
-                    seat.plugin = Some(plugin);
+                    seat.plugin = Some(plugin).filter(|p| !p.is_stopped());
                     report
                 }
                 Ran::Abandoned(error) => turn::abandoned(&seat.name, &seat.agent, rounds, error),
@@ -115,7 +116,7 @@ fn deliver_all(
             deliver(&host, &arena, round, p)
         })? {
             Ran::Finished(plugin, handed) => {
-                seat.plugin = Some(plugin);
+                seat.plugin = Some(plugin).filter(|p| !p.is_stopped());
                 handed?
             }
             Ran::Abandoned(error) => {
