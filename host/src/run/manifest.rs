@@ -139,7 +139,9 @@ pub struct RunSection {
     /// `concurrent` (the default) or `rounds`.
     #[serde(default)]
     pub schedule: Schedule,
-    /// Turns each plugin takes at most (`max_rounds` is its older name). Default 100.
+    /// Turns each plugin takes at most, counting only those that acted: a turn that only waited
+    /// (wrote nothing and did not fail) while another plugin worked does not count
+    /// (`max_rounds` is its older name). Default 100.
     #[serde(default = "default_turns", alias = "max_rounds")]
     pub max_turns: u32,
     /// Wall-clock time the whole run may take, in milliseconds; then turns in flight are
