@@ -195,7 +195,8 @@ fn a_run_cut_short_names_who_is_still_working_and_resume_carries_on() {
     assert!(cut.status.success());
     let err = String::from_utf8_lossy(&cut.stderr).to_string();
     assert!(
-        err.contains("note: the arena is still active after 1 turns"),
+        // ada and the lead act in round 1; bob only waits, and has his turn left for round 2.
+        err.contains("note: the arena is still active after 2 turns"),
         "{err}"
     );
     assert!(err.contains("  bob (idle): "), "{err}");
@@ -1096,10 +1097,10 @@ fn a_refused_manifest_creates_no_database_file() {
     let plugins = "[[plugin]]\nagent = \"lead\"\nrole = \"coordinator\"\ncomponent = \"builtin:coordinator\"\n\
                    [[plugin]]\nagent = \"w\"\nrole = \"worker\"\ncomponent = \"builtin:worker\"\n";
     let refusals = [
-        // Past the team's memory cap.
+        // A team with no memory to run in.
         (
-            format!("[arena]\ngoal = \"g\"\nsteps = 1\n[run]\nmemory_mb = 100\n{plugins}"),
-            "([run] memory_mb)",
+            format!("[arena]\ngoal = \"g\"\nsteps = 1\n[run]\nmemory_mb = 0\n{plugins}"),
+            "[run] memory_mb is 0",
         ),
         // A component that is not there.
         (

@@ -18,6 +18,7 @@ use arena_bindings::agent::{AgentIndices, AgentPre};
 use super::host::PluginState;
 use super::imports::{check_imports, interface_name};
 use super::instance::Plugin;
+use super::poll::shadow_blocking_poll;
 use super::{PluginError, PluginErrorKind, PluginSpec};
 use crate::runtime::start_ticker;
 use crate::types::Permission;
@@ -121,6 +122,8 @@ impl PluginEngine {
         }
         let mut linker = Linker::<PluginState>::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        // A sleep ends when the turn must: its limit, the run's deadline, Ctrl-C.
+        shadow_blocking_poll(&mut linker)?;
         // The shared types interface holds no functions: an empty instance satisfies it.
         linker.instance(&interface_name("types"))?;
         // Configuration needs no permission: a plugin without any sees an empty store.

@@ -58,6 +58,19 @@ pub enum PluginErrorKind {
         /// The cap.
         cap: usize,
     },
+    /// The plugin tried to grow its memory past what its team may hold at once.
+    #[error(
+        "was stopped: it tried to grow its memory by {growth} bytes while its team held {used}, \
+         over the team's cap of {cap} bytes ([run] memory_mb)"
+    )]
+    TeamMemoryCap {
+        /// The growth it asked for.
+        growth: usize,
+        /// What the team's plugins held then.
+        used: usize,
+        /// The team's cap.
+        cap: usize,
+    },
     /// The plugin passed a handle call an argument over the size cap.
     #[error(
         "was stopped: it passed {size} bytes to `{function}`, over the cap of {cap} bytes (max_argument_bytes)"

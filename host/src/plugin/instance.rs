@@ -20,7 +20,7 @@ use arena_bindings::agent::Agent;
 use super::engine::PreparedPlugin;
 use super::host::{PluginState, Stop, Turn, on_epoch};
 use super::http::OutboundHosts;
-use super::limits::MemoryCap;
+use super::limits::{MemoryCap, Refusal};
 use super::{PluginError, PluginErrorKind, PluginSpec};
 use crate::AgentHandle;
 use crate::types::{Event, Permission};
@@ -92,10 +92,7 @@ impl Plugin {
                 .stderr(stderr.clone())
                 .build(),
             table: ResourceTable::new(),
-            limiter: MemoryCap {
-                cap: spec.limits.memory_bytes,
-                refused: None,
-            },
+            limiter: MemoryCap::new(spec.limits.memory_bytes, spec.team_memory.clone()),
             limits: spec.limits.clone(),
             variables: spec.config.variables(),
             config: spec.config.clone(),
@@ -319,10 +316,13 @@ fn classify(plugin: &str, agent: &str, state: &PluginState, trap: wasmtime::Erro
         (Some(Stop::OutOfFuel), _) => PluginErrorKind::Deadline {
             fuel: limits.fuel_per_turn,
         },
-        (None, Some(wanted)) => PluginErrorKind::MemoryCap {
+        (None, Some(Refusal::Own { wanted })) => PluginErrorKind::MemoryCap {
             wanted,
             cap: state.limiter.cap,
         },
+        (None, Some(Refusal::Team { growth, used, cap })) => {
+            PluginErrorKind::TeamMemoryCap { growth, used, cap }
+        }
         (None, None) if trap.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) => {
             PluginErrorKind::Deadline {
                 fuel: limits.fuel_per_turn,

@@ -1,5 +1,8 @@
-//! The sandbox limits of one plugin, and the memory cap that enforces one of them.
+//! The sandbox limits of one plugin, the memory a whole team shares, and the memory cap that
+//! enforces both.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use wasmtime::ResourceLimiter;
@@ -54,27 +57,135 @@ impl Default for PluginLimits {
     }
 }
 
-/// Refuses memory growth past the cap, remembering that it did.
+/// The memory a whole team of plugins may hold at once (`[run] memory_mb`): every plugin's Store
+/// reserves its linear memory's growth here, and gives it back when it is dropped. Growth that
+/// would take the team past the cap is refused, however far the plugin is from its own cap.
+#[derive(Debug)]
+pub struct TeamMemory {
+    cap: usize,
+    used: AtomicUsize,
+}
+
+impl TeamMemory {
+    /// A budget of `cap` bytes, none of it used.
+    pub fn new(cap: usize) -> Arc<Self> {
+        Arc::new(TeamMemory {
+            cap,
+            used: AtomicUsize::new(0),
+        })
+    }
+
+    /// The cap, in bytes.
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
+
+    /// The bytes the team's live Stores hold now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::SeqCst)
+    }
+
+    /// Reserves `bytes`, or says how much was in use when they did not fit.
+    fn reserve(&self, bytes: usize) -> Result<(), usize> {
+        self.used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                used.checked_add(bytes).filter(|total| *total <= self.cap)
+            })
+            .map(|_| ())
+    }
+
+    fn release(&self, bytes: usize) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                Some(used.saturating_sub(bytes))
+            });
+    }
+}
+
+/// Why memory growth was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Past the plugin's own cap: it wanted this many bytes.
+    Own { wanted: usize },
+    /// Past the team's: growing by `growth` bytes while the team held `used`, of `cap`.
+    Team {
+        growth: usize,
+        used: usize,
+        cap: usize,
+    },
+}
+
+/// Refuses memory growth past the plugin's cap or the team's, remembering that it did. What it
+/// reserved of the team's memory it gives back when the Store drops it.
 pub(crate) struct MemoryCap {
     pub(crate) cap: usize,
-    pub(crate) refused: Option<usize>,
+    pub(crate) refused: Option<Refusal>,
+    team: Option<Arc<TeamMemory>>,
+    /// Bytes reserved of the team's memory.
+    held: usize,
+    /// The last growth reserved, given back if the growth fails after all.
+    pending: usize,
+}
+
+impl MemoryCap {
+    /// A cap of `cap` bytes, within `team`'s memory if there is one.
+    pub(crate) fn new(cap: usize, team: Option<Arc<TeamMemory>>) -> Self {
+        MemoryCap {
+            cap,
+            refused: None,
+            team,
+            held: 0,
+            pending: 0,
+        }
+    }
+}
+
+impl Drop for MemoryCap {
+    fn drop(&mut self) {
+        if let Some(team) = &self.team {
+            team.release(self.held);
+        }
+    }
 }
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > self.cap {
-            self.refused = Some(desired);
+            self.refused = Some(Refusal::Own { wanted: desired });
             return Err(wasmtime::Error::msg(format!(
                 "memory cap of {} bytes exceeded (wanted {desired})",
                 self.cap
             )));
         }
+        let growth = desired.saturating_sub(current);
+        if let Some(team) = &self.team {
+            if let Err(used) = team.reserve(growth) {
+                let cap = team.cap();
+                self.refused = Some(Refusal::Team { growth, used, cap });
+                return Err(wasmtime::Error::msg(format!(
+                    "the team's memory cap of {cap} bytes exceeded (growing by {growth} with \
+                     {used} in use)"
+                )));
+            }
+            self.held += growth;
+        }
+        self.pending = growth;
         Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        if let Some(team) = &self.team {
+            team.release(self.pending);
+            self.held = self.held.saturating_sub(self.pending);
+        }
+        self.pending = 0;
+        Ok(())
     }
 
     fn table_growing(
@@ -84,5 +195,41 @@ impl ResourceLimiter for MemoryCap {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn growth_past_the_team_is_refused_and_a_dropped_store_gives_its_memory_back() {
+        let team = TeamMemory::new(100);
+        let mut a = MemoryCap::new(80, Some(team.clone()));
+        let mut b = MemoryCap::new(80, Some(team.clone()));
+        assert!(a.memory_growing(0, 60, None).unwrap());
+        assert!(b.memory_growing(0, 40, None).unwrap());
+        assert_eq!(team.used(), 100);
+        // Within b's own cap, past the team's.
+        assert!(b.memory_growing(40, 41, None).is_err());
+        assert_eq!(
+            b.refused,
+            Some(Refusal::Team {
+                growth: 1,
+                used: 100,
+                cap: 100
+            })
+        );
+        // Past a's own cap: refused as its own, whatever the team holds.
+        assert!(a.memory_growing(60, 81, None).is_err());
+        assert_eq!(a.refused, Some(Refusal::Own { wanted: 81 }));
+        drop(a);
+        assert_eq!(team.used(), 40);
+        assert!(b.memory_growing(40, 80, None).unwrap());
+        // A growth that failed after it was allowed is given back.
+        b.memory_grow_failed(wasmtime::Error::msg("no")).unwrap();
+        assert_eq!(team.used(), 40);
+        drop(b);
+        assert_eq!(team.used(), 0);
     }
 }

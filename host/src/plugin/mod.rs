@@ -10,7 +10,8 @@
 //!
 //! The rooms: [`engine`] compiles and links, [`imports`] checks a component's imports against its
 //! grant, `host` holds the handle interfaces' host functions (one file each), [`limits`] the
-//! sandbox limits, [`http`] outbound HTTP, [`instance`] a live plugin taking turns.
+//! sandbox limits, `poll` the WASI waits a turn's end cuts short, [`http`] outbound HTTP,
+//! [`instance`] a live plugin taking turns.
 
 pub mod config;
 pub mod engine;
@@ -20,6 +21,7 @@ pub mod http;
 pub mod imports;
 pub mod instance;
 pub mod limits;
+mod poll;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -30,7 +32,7 @@ pub use error::{PluginError, PluginErrorKind};
 pub use http::OutboundHosts;
 pub use imports::{ImportsError, check_imports, component_imports, interface_name};
 pub use instance::{Delivery, Plugin, TurnOutcome, TurnReport, cancel_flag};
-pub use limits::PluginLimits;
+pub use limits::{PluginLimits, TeamMemory};
 
 /// The version of our WIT package that this host provides.
 pub const PACKAGE: &str = "arena:core";
@@ -55,6 +57,8 @@ pub struct PluginSpec {
     pub config: PluginConfig,
     /// Interrupts the plugin's turn in progress when set (Ctrl-C, a run's deadline).
     pub cancel: Arc<AtomicBool>,
+    /// The memory its team shares (`[run] memory_mb`), if it is one of a team's.
+    pub team_memory: Option<Arc<TeamMemory>>,
 }
 
 impl PluginSpec {
@@ -69,6 +73,7 @@ impl PluginSpec {
             allowed_outbound_hosts: Vec::new(),
             config: PluginConfig::new(),
             cancel: cancel_flag(),
+            team_memory: None,
         }
     }
 }

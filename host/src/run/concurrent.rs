@@ -11,10 +11,10 @@
 //! when the plugin is stopped, or after `max_turns` turns that counted: a turn that only waited
 //! (wrote nothing and did not fail) while another plugin's turn was in flight does not count, so
 //! that agents waiting on a slow model's stage are not used up by their idle wake-ups, while a run
-//! where nobody is working still ends. The run ends when every thread has. The run's
-//! deadline and Ctrl-C interrupt the turns in flight. A turn blocked where the host cannot
-//! interrupt it (a WASI sleep) past its limit and a grace period, or a grace period after the run
-//! must end, is given up on: the plugin is reported stopped, its thread left to end on its own,
+//! where nobody is working still ends. The run ends when every thread has, each joined. The run's
+//! deadline and Ctrl-C interrupt the turns in flight, a WASI sleep included. A turn still blocked
+//! somewhere the host cannot reach past its limit and a grace period, or a grace period after the
+//! run must end, is given up on: the plugin is reported stopped, its thread left to end on its own,
 //! and the others carry on; its handle refuses every call after the limit or the end, so it
 //! writes nothing more.
 
@@ -82,6 +82,7 @@ pub(super) fn run(
         .map(|p| (p.name().to_string(), p.agent().to_string()))
         .collect();
     let limits: Vec<Duration> = plugins.iter().map(Plugin::turn_timeout).collect();
+    let mut threads = Vec::with_capacity(names.len());
     for (index, (plugin, idle)) in plugins.into_iter().zip(idle).enumerate() {
         let lane = Lane {
             index,
@@ -93,10 +94,11 @@ pub(super) fn run(
             notes: notes.clone(),
             busy: busy.clone(),
         };
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name(format!("plugin {}", plugin.agent()))
             .spawn(move || lane.run(plugin))
             .map_err(|e| RunError::Manifest(format!("starting a plugin thread: {e}")))?;
+        threads.push(Some(thread));
     }
     drop(notes);
 
@@ -139,10 +141,13 @@ pub(super) fn run(
                 if plugin.is_stopped() {
                     stopped.push(format!("{} ({})", plugin.name(), plugin.agent()));
                 }
+                // Its thread has only to return: joined, so that no plugin outlives the run.
+                join(&mut threads[index]);
             }
             Ok(Note::Failed { index, error }) if !finished[index] => {
                 finished[index] = true;
                 failure.get_or_insert(error);
+                join(&mut threads[index]);
                 end(true);
             }
             // News from a plugin the run gave up on, or nothing yet.
@@ -198,6 +203,13 @@ pub(super) fn run(
             stopped,
             delivered,
         }),
+    }
+}
+
+/// Waits for a plugin's thread that has said its last word.
+fn join(thread: &mut Option<std::thread::JoinHandle<()>>) {
+    if let Some(thread) = thread.take() {
+        let _ = thread.join();
     }
 }
 

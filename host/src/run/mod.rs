@@ -10,7 +10,7 @@
 //! schedule = "concurrent"           # or "rounds": lockstep, deterministic
 //! max_turns = 100                   # per plugin (`max_rounds` is read too)
 //! deadline_ms = 600000              # optional: the whole run's wall-clock limit
-//! memory_mb = 4096                  # optional: the plugins' memory_mb may sum to this at most
+//! memory_mb = 4096                  # optional: the memory the whole team may hold at once
 //!
 //! [[plugin]]
 //! agent = "lead"
@@ -227,8 +227,8 @@ pub fn check(manifest: &Manifest, base: &Path) -> Result<(), RunError> {
     Ok(())
 }
 
-/// The plugins of `manifest` (whose relative paths start at `base`) and the participants they
-/// declare, their team's memory checked.
+/// The plugins of `manifest` (whose relative paths start at `base`), sharing their team's memory,
+/// and the participants they declare.
 fn read_plugins(
     manifest: &Manifest,
     base: &Path,
@@ -258,7 +258,11 @@ fn read_plugins(
             specs[i].component = specs[first].component.clone();
         }
     }
-    manifest.run.check_team_memory(&specs)?;
+    // One budget for the whole team: what its live plugins hold, not what they may.
+    let team_memory = manifest.run.team_memory()?;
+    for spec in &mut specs {
+        spec.team_memory = Some(team_memory.clone());
+    }
     let participants = manifest
         .plugins
         .iter()

@@ -1,18 +1,22 @@
 //! `schedule = "rounds"`: lockstep. In round `n` each plugin that is still running takes turn `n`,
-//! in manifest order, and subscribers hear about each turn's commits right after it. The run ends
-//! after the round in which the arena becomes archived, after `max_turns` rounds, at the deadline,
-//! or when it is stopped. Deterministic, for tests and the demo.
+//! in manifest order, and subscribers hear about each turn's commits right after it. A plugin
+//! takes turns until `max_turns` of them counted: a turn that only waited (wrote nothing and did
+//! not fail) in a round where another plugin acted does not count, so that a stage waiting on a
+//! slow one is not used up by its waiting, while a round where nobody acts counts for everyone and
+//! a run where nobody is working still ends. The run ends after the round in which the arena
+//! becomes archived, when no plugin has a turn left, at the deadline, or when it is stopped.
+//! Deterministic, for tests and the demo.
 //!
 //! Each turn and each delivery runs on a thread of its own through the [`turn`](super::turn)
-//! runner, so that one blocked where the host cannot interrupt it (a WASI sleep) is given up on at
-//! its limit, at the deadline or at Ctrl-C, and the run goes on without it.
+//! runner: a WASI sleep ends at the turn's limit, at the deadline or at Ctrl-C, and one blocked
+//! where the host cannot reach it is given up on then, and the run goes on without it.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use super::turn::{self, Ran};
 use super::{Delivered, Handed, Observer, Outcome, Run, RunError, deliver};
-use crate::plugin::Plugin;
+use crate::plugin::{Plugin, TurnOutcome};
 
 /// How many batches subscribers may take to catch up with the end of the run.
 const CATCH_UP_BATCHES: usize = 1000;
@@ -21,15 +25,23 @@ const CATCH_UP_BATCHES: usize = 1000;
 struct Seat {
     name: String,
     agent: String,
-    /// `None` once a turn of it was given up on.
+    /// `None` once it was stopped or given up on: a stopped plugin's Store is dropped at once, so
+    /// that the memory it held goes back to the team.
     plugin: Option<Box<Plugin>>,
     cancel: Arc<AtomicBool>,
+    /// Its turns that counted against `max_turns`.
+    counted: u32,
 }
 
 impl Seat {
     /// Whether it takes turns: neither stopped nor given up on.
     fn running(&self) -> bool {
         self.plugin.as_ref().is_some_and(|p| !p.is_stopped())
+    }
+
+    /// Whether it takes a turn in the next round: running, with turns left.
+    fn plays(&self, max_turns: u32) -> bool {
+        self.running() && self.counted < max_turns
     }
 }
 
@@ -47,37 +59,58 @@ pub(super) fn run(
             agent: plugin.agent().to_string(),
             plugin: Some(Box::new(plugin)),
             cancel,
+            counted: 0,
         })
         .collect();
     let mut delivered = Vec::new();
     // Events committed before this run (a resumed arena) reach subscribers first.
     deliver_all(run, &mut seats, 0, observer, &mut delivered)?;
     let mut rounds = 0;
-    while rounds < run.max_turns && !run.ending() && !run.archived()? {
+    while !run.ending() && !run.archived()? && seats.iter().any(|s| s.plays(run.max_turns)) {
         rounds += 1;
+        // Who took a turn this round, and whether it acted (wrote, or failed).
+        let mut played: Vec<(usize, bool)> = Vec::new();
         for index in 0..seats.len() {
             let seat = &mut seats[index];
-            if !seat.running() || run.ending() {
+            if !seat.plays(run.max_turns) || run.ending() {
                 continue;
             }
             let Some(plugin) = seat.plugin.take() else {
                 continue;
             };
+            let before = run.host.get(run.arena)?.last_seq;
             observer.turn_started(&seat.name, &seat.agent, rounds);
             let turn = rounds;
             let report = match turn::on_own_thread(run, *plugin, &seat.cancel, move |p| {
                 p.turn(turn)
             })? {
                 Ran::Finished(plugin, report) => {
-                    seat.plugin = Some(plugin);
+                    seat.plugin = Some(plugin).filter(|p| !p.is_stopped());
                     report
                 }
                 Ran::Abandoned(error) => turn::abandoned(&seat.name, &seat.agent, rounds, error),
             };
+            let wrote = run
+                .host
+                .events(run.arena, before, 1000)?
+                .iter()
+                .any(|e| e.actor == seat.agent);
+            played.push((
+                index,
+                wrote || !matches!(report.outcome, TurnOutcome::Done(_)),
+            ));
             observer.turn_ended(&report);
             run.progress(observer);
             deliver_all(run, &mut seats, rounds, observer, &mut delivered)?;
             run.pause();
+        }
+        // A turn that only waited while another plugin acted does not count; when nobody acted,
+        // every turn does.
+        let anyone = played.iter().any(|(_, acted)| *acted);
+        for (index, acted) in played {
+            if acted || !anyone {
+                seats[index].counted += 1;
+            }
         }
     }
     // Let subscribers catch up with the end of the run, a bounded batch at a time.
@@ -115,7 +148,7 @@ fn deliver_all(
             deliver(&host, &arena, round, p)
         })? {
             Ran::Finished(plugin, handed) => {
-                seat.plugin = Some(plugin);
+                seat.plugin = Some(plugin).filter(|p| !p.is_stopped());
                 handed?
             }
             Ran::Abandoned(error) => {

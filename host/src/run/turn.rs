@@ -1,9 +1,11 @@
 //! The turn runner: a plugin's turn, or a delivery of events to it, runs on a thread of its own
-//! while the schedule's thread watches the clock. The epoch callback interrupts wasm and the handle
-//! refuses calls once a turn must end, but a turn blocked inside WASI (a sleep) runs neither: the
-//! runner abandons it at its wall-clock limit plus a grace period, or a grace period after the run
-//! must end (its deadline, Ctrl-C). The abandoned plugin is reported stopped and left to its thread;
-//! its cancel flag is set, so every handle call it makes when it wakes is refused.
+//! while the schedule's thread watches the clock. The epoch callback interrupts wasm, the handle
+//! refuses calls once a turn must end, and a WASI sleep (`wasi:io/poll`) ends then too, trapping the
+//! plugin: the turn returns, its thread is joined, nothing is left running. Should a turn still be
+//! blocked somewhere the host cannot reach, the runner abandons it at its wall-clock limit plus a
+//! grace period, or a grace period after the run must end (its deadline, Ctrl-C): the plugin is
+//! reported stopped and left to its thread; its cancel flag is set, so every handle call it makes
+//! when it wakes is refused.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,7 +47,7 @@ where
     let (name, agent) = (plugin.name().to_string(), plugin.agent().to_string());
     let limit = plugin.turn_timeout();
     let (done, result) = mpsc::sync_channel(1);
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name(format!("plugin {agent}"))
         .spawn(move || {
             let mut plugin = Box::new(plugin);
@@ -58,7 +60,11 @@ where
     let mut ending: Option<Instant> = None;
     loop {
         match result.recv_timeout(POLL) {
-            Ok((plugin, outcome)) => return Ok(Ran::Finished(plugin, outcome)),
+            Ok((plugin, outcome)) => {
+                // It has only to return now: joined, so that no turn outlives its report.
+                let _ = thread.join();
+                return Ok(Ran::Finished(plugin, outcome));
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 cancel.store(true, Ordering::Relaxed);
                 let message = "its thread panicked".to_string();

@@ -452,6 +452,40 @@ fn a_slow_model_team_still_archives_when_max_turns_is_small() {
 }
 
 #[test]
+fn a_slow_model_team_in_rounds_still_archives_when_max_turns_is_small() {
+    // Three stages in rounds, listed last to first, so that each waits a round for the one before
+    // it: the editor acts in round 3 and the lead archives in round 4. With max_turns = 2, only
+    // the turns that acted count: the lead's two, each worker's one.
+    let (_dir, host) = fresh_host();
+    let model = ModelServer::start(Behaviour::Scripted {
+        script: team_script(&[("researcher", 1), ("writer", 2), ("editor", 3)]),
+        latency: Duration::from_millis(50),
+    });
+    let manifest = format!(
+        "[arena]\ngoal = \"a guide\"\nsteps = 3\nstrategy = \"pipeline\"\n\
+         [[arena.stage]]\nagent = \"researcher\"\nsteps = \"1\"\n\
+         [[arena.stage]]\nagent = \"writer\"\nsteps = \"2\"\ndepends_on = [\"researcher\"]\n\
+         [[arena.stage]]\nagent = \"editor\"\nsteps = \"3\"\ndepends_on = [\"writer\"]\n\
+         [run]\nschedule = \"rounds\"\nmax_turns = 2\ndeadline_ms = 120000\n{}{}{}{}",
+        agent("lead", "coordinator", &model, ""),
+        agent("editor", "worker", &model, ""),
+        agent("writer", "worker", &model, ""),
+        agent("researcher", "worker", &model, ""),
+    );
+    let (summary, turns) = run_manifest(&host, &manifest);
+    assert_eq!(summary.status, ArenaStatus::Archived, "{}", turns.all());
+    assert_eq!(host.verify(&summary.arena).unwrap().problem, None);
+    // The lead took more turns than max_turns; its waiting ones did not count.
+    assert!(turns.of("lead").len() > 2, "{}", turns.all());
+    let waited = turns
+        .of("editor")
+        .iter()
+        .filter(|t| t.contains("waiting for writer"))
+        .count();
+    assert_eq!(waited, 2, "{}", turns.all());
+}
+
+#[test]
 fn a_bad_setting_fails_the_run_before_any_model_is_called() {
     let (_dir, host) = fresh_host();
     let model = ModelServer::start(Behaviour::Scripted {

@@ -103,7 +103,7 @@ impl PluginState {
     }
 
     /// Traps the plugin with `stop` recorded, so that the error names what it broke.
-    fn stop(&mut self, stop: Stop) -> wasmtime::Error {
+    pub(super) fn stop(&mut self, stop: Stop) -> wasmtime::Error {
         self.turn.stop = Some(stop);
         wasmtime::Error::msg(format!("stopped by the host: {stop:?}"))
     }
