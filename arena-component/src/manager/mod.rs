@@ -16,6 +16,7 @@ use crate::types::{
 };
 
 mod create;
+mod fork;
 mod load;
 mod verify;
 
@@ -549,6 +550,7 @@ impl Indexed {
         matches!(
             change,
             Change::ArenaCreated { .. }
+                | Change::ArenaForked { .. }
                 | Change::AgentJoined { .. }
                 | Change::AgentLeft { .. }
                 | Change::ArenaActivated {}
