@@ -141,8 +141,8 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
                 Err(e) => return Err(e),
             };
             let ours = self.read_events_checked(arena, after, wanted, None)?;
-            for (index, ours) in ours.iter().enumerate() {
-                if theirs.get(index) != Some(ours) {
+            for (theirs, ours) in theirs.iter().zip(&ours) {
+                if theirs != ours {
                     return Ok(Some(format!(
                         "{taken}, no longer holds event {} as the fork copied it: the parent's \
                          log was altered after the fork",
@@ -152,7 +152,8 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
             }
             if theirs.len() < wanted as usize || ours.len() < wanted as usize {
                 return Ok(Some(format!(
-                    "{taken}, ends before event {seq}: the parent's log was cut back after the fork"
+                    "{taken}, ends at event {}: the parent's log was cut back after the fork",
+                    after + theirs.len() as u64
                 )));
             }
             after += u64::from(wanted);
