@@ -2,7 +2,8 @@
 //!
 //! ```toml
 //! [arena]
-//! goal = "Write a field guide"      # a new arena (or `id = "…"` to resume one; resume never re-creates)
+//! goal = "Write a field guide"      # a new arena (or `id = "…"` to resume one; resume never re-creates,
+//!                                   # and the arena's coordinator invites plugins not yet participants)
 //! steps = 6
 //! coordinator = "lead"              # optional: the first coordinator plugin by default
 //!
