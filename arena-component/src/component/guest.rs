@@ -84,6 +84,10 @@ impl Guest for Component {
             .map_err(error_out)
     }
 
+    fn fork(parent: String, at: u64, created_by: String) -> WitResult<String> {
+        manager().fork(&parent, at, &created_by).map_err(error_out)
+    }
+
     fn get(arena: String) -> WitResult<wit::ArenaInfo> {
         manager().get(&arena).map(info_out).map_err(error_out)
     }

@@ -64,6 +64,20 @@ pub enum Change {
         /// Who created the arena.
         created_by: AgentId,
     },
+    /// The arena was forked: the events before this one are its parent's events `1..=seq`, copied
+    /// byte for byte, and from here on the log is the fork's own. The state becomes the fork's:
+    /// its id, its creator (the actor) and creation time (this event's), no outcome, no idempotency
+    /// keys, and `created` if the parent was still `created` at `seq`, else `active`.
+    ArenaForked {
+        /// The fork's id.
+        id: ArenaId,
+        /// The arena it was forked from.
+        parent: ArenaId,
+        /// The parent's event the fork was taken after.
+        seq: u64,
+        /// The hash of the parent's event `seq`, which chains every event before it.
+        parent_hash: String,
+    },
     /// A participant joined: declared at creation, or invited.
     AgentJoined {
         /// The participant.
@@ -207,6 +221,7 @@ impl Change {
     pub fn kind(&self) -> &'static str {
         match self {
             Change::ArenaCreated { .. } => "arena-created",
+            Change::ArenaForked { .. } => "arena-forked",
             Change::AgentJoined { .. } => "agent-joined",
             Change::AgentLeft { .. } => "agent-left",
             Change::ArenaActivated {} => "arena-activated",

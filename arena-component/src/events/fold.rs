@@ -76,6 +76,25 @@ fn fold(
         (Some(mut arena), change) => {
             match change {
                 Change::ArenaCreated { .. } => return Err(inapplicable()),
+                Change::ArenaForked {
+                    id,
+                    parent,
+                    seq,
+                    parent_hash,
+                } => {
+                    if arena.id != parent || arena.last_seq != seq || arena.last_hash != parent_hash
+                    {
+                        return Err(inapplicable());
+                    }
+                    arena.id = id;
+                    arena.created_by = event.actor.clone();
+                    arena.created_at = event.at.clone();
+                    arena.keys.clear();
+                    arena.outcome = None;
+                    if arena.status != ArenaStatus::Created {
+                        arena.status = ArenaStatus::Active;
+                    }
+                }
                 Change::AgentJoined {
                     agent,
                     role,

@@ -74,6 +74,85 @@ mod tests {
         );
     }
 
+    /// A log of a creation and one join, and the state it leaves.
+    fn created_log() -> (Vec<Event>, crate::types::Arena) {
+        let e1 = seal(0, "", AT, "op", &created(), None);
+        let join = Change::AgentJoined {
+            agent: "c".into(),
+            role: Role::Coordinator,
+            permissions: Permission::ALL.to_vec(),
+        };
+        let e2 = seal(1, &e1.hash, AT, "op", &join, None);
+        let state = replay([&e1, &e2]).unwrap().unwrap();
+        (vec![e1, e2], state)
+    }
+
+    fn forked(parent: &str, seq: u64, parent_hash: &str) -> Change {
+        Change::ArenaForked {
+            id: "0192f0c8-7c1a-7c3e-8a4b-ffffffffffff".into(),
+            parent: parent.into(),
+            seq,
+            parent_hash: parent_hash.into(),
+        }
+    }
+
+    #[test]
+    fn an_arena_forked_event_makes_the_state_the_forks_own() {
+        let (log, state) = created_log();
+        let change = forked(&state.id, 2, &state.last_hash);
+        let event = seal(
+            2,
+            &state.last_hash,
+            "2026-02-02T00:00:00.000000Z",
+            "boss",
+            &change,
+            None,
+        );
+        let fork = apply(Some(state.clone()), &event).unwrap();
+        assert_eq!(fork.id, "0192f0c8-7c1a-7c3e-8a4b-ffffffffffff");
+        assert_eq!(fork.created_by, "boss");
+        assert_eq!(fork.created_at, "2026-02-02T00:00:00.000000Z");
+        assert_eq!(fork.status, crate::types::ArenaStatus::Created);
+        assert_eq!(fork.participants, state.participants);
+        assert_eq!(
+            (fork.last_seq, fork.last_hash.as_str()),
+            (3, event.hash.as_str())
+        );
+        assert_eq!(event.kind, "arena-forked");
+        assert_eq!(replay(log.iter().chain([&event])).unwrap(), Some(fork));
+    }
+
+    #[test]
+    fn an_arena_forked_event_naming_another_state_does_not_apply() {
+        let (_, state) = created_log();
+        for change in [
+            forked("0192f0c8-7c1a-7c3e-8a4b-000000000000", 2, &state.last_hash),
+            forked(&state.id, 1, &state.last_hash),
+            forked(&state.id, 2, &"0".repeat(64)),
+        ] {
+            let event = seal(2, &state.last_hash, AT, "op", &change, None);
+            assert_eq!(
+                apply(Some(state.clone()), &event),
+                Err(ReplayError::Inapplicable {
+                    seq: 3,
+                    kind: "arena-forked".into()
+                })
+            );
+        }
+        let first = seal(
+            0,
+            "",
+            AT,
+            "op",
+            &forked(&state.id, 2, &state.last_hash),
+            None,
+        );
+        assert!(matches!(
+            apply(None, &first),
+            Err(ReplayError::Inapplicable { seq: 1, .. })
+        ));
+    }
+
     #[test]
     fn replay_rebuilds_and_detects_tampering() {
         let e1 = seal(0, "", AT, "op", &created(), None);

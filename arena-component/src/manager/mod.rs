@@ -16,6 +16,7 @@ use crate::types::{
 };
 
 mod create;
+mod fork;
 mod load;
 mod reach;
 mod verify;
@@ -558,6 +559,7 @@ impl Indexed {
         matches!(
             change,
             Change::ArenaCreated { .. }
+                | Change::ArenaForked { .. }
                 | Change::AgentJoined { .. }
                 | Change::AgentLeft { .. }
                 | Change::ArenaActivated {}

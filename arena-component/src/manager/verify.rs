@@ -24,7 +24,8 @@ pub struct VerifyReport {
 impl<S: Storage, C: Clock> ArenaManager<S, C> {
     /// Walks the hash chain from event 1 and replays the log, comparing the state after each event
     /// that has a kept snapshot with that snapshot (a mismatch names its seq), and the end of the
-    /// log with the stored head.
+    /// log with the stored head. A fork's copied events are compared with its parent's log, so a
+    /// parent altered after the fork is named.
     pub fn verify(&self, arena: &str) -> Result<VerifyReport, ArenaError> {
         let head = self.head(arena)?;
         let report = |events: u64, problem: String| {
@@ -98,6 +99,11 @@ impl<S: Storage, C: Clock> ArenaManager<S, C> {
                         Ok(next) => next,
                         Err(e) => return report(count, e.to_string()),
                     };
+                    if event.kind == "arena-forked"
+                        && let Some(problem) = self.parent_problem(arena, event)?
+                    {
+                        return report(count, format!("event {}: {problem}", event.seq));
+                    }
                     if let Some(kept) = snapshots.get(&event.seq)
                         && let Some(problem) = snapshot_problem(event, kept, &next)
                     {
@@ -180,7 +186,8 @@ fn unauthorised(state: Option<&Arena>, event: &Event, creating: &mut bool) -> Op
         && event.at == state.created_at;
     *creating = joins_creation;
     let needed = match &change {
-        Change::ArenaCreated { .. } => return None,
+        // The fork's operator is checked by the host, as a creator is; its parent by `verify`.
+        Change::ArenaCreated { .. } | Change::ArenaForked { .. } => return None,
         Change::AgentJoined { .. } if joins_creation => return None,
         Change::AgentLeft { agent } if *agent != event.actor => {
             return Some(format!(

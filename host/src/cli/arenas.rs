@@ -60,6 +60,12 @@ pub(crate) fn create(s: &Session, new: NewArena) -> Result<()> {
     s.out.value(&Created { id: &id }, &id)
 }
 
+/// `fork`: a new arena whose state is `id`'s right after event `at`, created by `creator`.
+pub(crate) fn fork(s: &Session, id: &str, at: u64, creator: &str) -> Result<()> {
+    let fork = s.host.fork(id, at, creator)?;
+    s.out.value(&Created { id: &fork }, &fork)
+}
+
 /// `list`: every arena, one a line; with `--agent`, the ids of the non-archived arenas it is in.
 pub(crate) fn list(s: &Session, agent: Option<String>) -> Result<()> {
     if let Some(agent) = agent {

@@ -144,6 +144,18 @@ pub(crate) enum Command {
         #[arg(long = "as", value_name = "AGENT", default_value = "operator")]
         creator: String,
     },
+    /// Fork an arena: create a new arena whose state is ID's right after event SEQ, and print
+    /// its id. The fork's log holds ID's events up to SEQ, then its own `arena-forked` event; it
+    /// starts `created` if ID was `created` at SEQ, else `active`.
+    Fork {
+        id: String,
+        /// The parent's event to fork after (1 to its last).
+        #[arg(long, value_name = "SEQ")]
+        at: u64,
+        /// Who is forking it (recorded as the fork's creator).
+        #[arg(long = "as", value_name = "AGENT", default_value = "operator")]
+        creator: String,
+    },
     /// List arenas, or with --agent the ids of the non-archived arenas it participates in.
     List {
         #[arg(long)]

@@ -195,6 +195,7 @@ fn run(cli: Cli) -> Result<()> {
                 creator,
             },
         ),
+        Command::Fork { id, at, creator } => arenas::fork(s, &id, at, &creator),
         Command::List { agent } => arenas::list(s, agent),
         Command::Show { id, at } => arenas::show(s, &id, at),
         Command::Verify { id, expect } => arenas::verify(s, &id, expect.as_deref()),

@@ -2,7 +2,8 @@
 //!
 //! ```toml
 //! [arena]
-//! goal = "Write a field guide"      # a new arena (or `id = "…"` to resume one; resume never re-creates)
+//! goal = "Write a field guide"      # a new arena (or `id = "…"` to resume one; resume never re-creates,
+//!                                   # and the arena's coordinator invites plugins not yet participants)
 //! steps = 6
 //! coordinator = "lead"              # optional: the first coordinator plugin by default
 //!
@@ -54,7 +55,7 @@ pub use manifest::{Manifest, PluginEntry, RunSection, Schedule};
 use crate::plugin::{
     Delivery, Plugin, PluginEngine, PluginError, TurnOutcome, TurnReport, check_imports,
 };
-use crate::types::{ArenaConfig, ArenaStatus};
+use crate::types::{ArenaConfig, ArenaInfo, ArenaStatus, Permission, Strategy};
 use crate::{ArenaHost, HostError, default_coordinator};
 use manifest::declared_grant;
 
@@ -271,6 +272,34 @@ fn read_plugins(
     Ok((specs, participants))
 }
 
+/// The participant who invites a resumed run's newcomers: the strategy's coordinator, or else
+/// the first participant (by agent) holding `coordinate`.
+fn inviting_coordinator(info: &ArenaInfo) -> Result<String, RunError> {
+    let coordinates = |agent: &str| {
+        info.participants
+            .iter()
+            .any(|p| p.agent == agent && p.permissions.contains(&Permission::Coordinate))
+    };
+    let named = match &info.strategy {
+        Strategy::Peer(coordinator) => coordinator,
+        Strategy::Pipeline(pipeline) => &pipeline.coordinator,
+    };
+    if coordinates(named) {
+        return Ok(named.clone());
+    }
+    info.participants
+        .iter()
+        .find(|p| p.permissions.contains(&Permission::Coordinate))
+        .map(|p| p.agent.clone())
+        .ok_or_else(|| {
+            RunError::Manifest(format!(
+                "arena {} has plugins that are not participants, and no participant holding \
+                 coordinate to invite them",
+                info.id
+            ))
+        })
+}
+
 /// [`run`], stoppable through `control`.
 pub fn run_with(
     host: &ArenaHost,
@@ -289,18 +318,29 @@ pub fn run_with(
         .as_ref()
         .map(|id| host.get(id))
         .transpose()?;
+    // When resuming, a plugin whose agent is not a participant (another team carrying on a fork)
+    // is invited by the arena's coordinator once every plugin is checked; its grant is what that
+    // invitation will declare.
+    let mut newcomers = Vec::new();
     let grants: Vec<_> = match &resumed {
         Some(info) => specs
             .iter()
-            .map(|spec| {
-                info.participants
-                    .iter()
-                    .find(|p| p.agent == spec.agent)
-                    .map(|p| p.permissions.clone())
-                    .unwrap_or_default()
+            .zip(&participants)
+            .map(|(spec, declared)| {
+                match info.participants.iter().find(|p| p.agent == spec.agent) {
+                    Some(p) => p.permissions.clone(),
+                    None => {
+                        newcomers.push(declared.clone());
+                        declared_grant(declared)
+                    }
+                }
             })
             .collect(),
         None => participants.iter().map(declared_grant).collect(),
+    };
+    let inviter = match &resumed {
+        Some(info) if !newcomers.is_empty() => Some(inviting_coordinator(info)?),
+        _ => None,
     };
     for (spec, grant) in specs.iter().zip(&grants) {
         check_imports(spec, grant)?;
@@ -313,7 +353,15 @@ pub fn run_with(
         .collect::<Result<Vec<_>, _>>()?;
 
     let arena = match (&manifest.arena.id, resumed) {
-        (Some(id), Some(_)) => id.clone(),
+        (Some(id), Some(_)) => {
+            if let Some(inviter) = &inviter {
+                let handle = host.handle(id, inviter)?;
+                for newcomer in &newcomers {
+                    handle.invite(newcomer)?;
+                }
+            }
+            id.clone()
+        }
         _ => {
             let (Some(goal), Some(steps)) = (&manifest.arena.goal, manifest.arena.steps) else {
                 return Err(RunError::Manifest(

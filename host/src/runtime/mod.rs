@@ -329,6 +329,14 @@ impl ArenaHost {
         self.call_write(move |m, s| m.call_create_keyed(s, &config, &key))
     }
 
+    /// Creates a fork of `parent` as it was right after its event `at`, created by `created_by`,
+    /// and returns the fork's id (see the WIT's `fork`). Who may fork is the caller's decision.
+    pub fn fork(&self, parent: &str, at: u64, created_by: &str) -> Result<String, HostError> {
+        let parent = parent.to_string();
+        let created_by = created_by.to_string();
+        self.call_write(move |m, s| m.call_fork(s, &parent, at, &created_by))
+    }
+
     /// The arena as the operator sees it.
     pub fn get(&self, arena: &str) -> Result<ArenaInfo, HostError> {
         self.call(|m, s| m.call_get(s, &arena.to_string()))

@@ -10,6 +10,7 @@ use super::AppState;
 
 const INDEX: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/app.js");
+const FORK_SCRIPT: &str = include_str!("assets/fork.js");
 const STYLE: &str = include_str!("assets/style.css");
 const ICON: &str = include_str!("assets/favicon.svg");
 
@@ -29,7 +30,7 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     )
 }
 
-/// `/` (the page), `/app.js`, `/style.css`, `/favicon.svg` (and `/favicon.ico`, which browsers ask
+/// `/` (the page), `/app.js`, `/fork.js`, `/style.css`, `/favicon.svg` (and `/favicon.ico`, which browsers ask
 /// for by themselves).
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -40,6 +41,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route(
             "/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
+        )
+        .route(
+            "/fork.js",
+            get(|| async { asset("text/javascript; charset=utf-8", FORK_SCRIPT) }),
         )
         .route(
             "/style.css",

@@ -12,7 +12,7 @@ use arena_host::{HostError, describe};
 ///
 /// `error` is an `arena-error` variant (`not-found`, `invalid-input`, `limit-exceeded`, …), or one of
 /// the server's own: `unauthorized` (no valid token), `forbidden` (a Host header that is not a
-/// loopback name), `method-not-allowed` (a method other than GET), `timeout` (the request ran out
+/// loopback name), `method-not-allowed` (a method other than the path's own: GET, or POST to fork), `timeout` (the request ran out
 /// of time) and `host` (the host failed).
 #[derive(Debug)]
 pub(crate) struct ApiError {
@@ -100,6 +100,19 @@ impl ApiError {
             format!(
                 "origin {origin:?} is not allowed: /mcp serves loopback origins and those \
                  --mcp-allow-origin names"
+            ),
+        )
+    }
+
+    /// 403 `forbidden`: a write from a browser page of another origin than the console's own (or
+    /// a loopback one).
+    pub(crate) fn forbidden_write_origin(origin: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "origin {origin:?} is not allowed: writes are taken only from the console's own \
+                 origin and loopback ones"
             ),
         )
     }

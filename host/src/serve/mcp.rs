@@ -142,7 +142,7 @@ fn refuse(status: StatusCode, what: &str, limit: u64) -> Response {
 }
 
 /// Whether `origin` is a loopback one (`http://localhost:PORT`, `http://127.0.0.1`, `http://[::1]`).
-fn loopback_origin(origin: &str) -> bool {
+pub(super) fn loopback_origin(origin: &str) -> bool {
     let Some(rest) = origin
         .strip_prefix("http://")
         .or_else(|| origin.strip_prefix("https://"))

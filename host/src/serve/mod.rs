@@ -15,6 +15,7 @@
 mod api;
 mod assets;
 mod error;
+mod fork;
 mod guard;
 pub(crate) mod mcp;
 mod sse;
@@ -142,6 +143,7 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/arenas/{id}/facts", get(api::arena_facts))
         .route("/arenas/{id}/verify", get(api::verify))
+        .route("/arenas/{id}/fork", axum::routing::post(fork::fork))
         .route("/facts", get(api::facts));
     Router::new()
         .nest("/api", api)

@@ -4,6 +4,7 @@
 mod agents;
 mod collaboration;
 mod components;
+mod forks;
 mod input;
 mod lifecycle;
 mod llm_agents;

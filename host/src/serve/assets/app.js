@@ -332,6 +332,7 @@ const view = {
 function describe(e, p) {
   switch (e.kind) {
     case "arena-created": return `created the arena: “${truncate(p.goal || "", 80)}”`;
+    case "arena-forked": return `forked this arena from ${p.parent} at event ${p.seq}`;
     case "agent-joined": return `${p.agent} joined as ${p.role}`;
     case "agent-left": return `left the arena`;
     case "arena-activated": return "activated the arena";
@@ -435,6 +436,8 @@ function showArena(id, at, artifact) {
       kindOf: p.kind,
       sources: e.kind === "artifact-merged" ? p.sources || [] : undefined,
       step: e.kind === "step-completed" ? p.step : undefined,
+      parent: e.kind === "arena-forked" ? p.parent : undefined,
+      parentSeq: e.kind === "arena-forked" ? p.seq : undefined,
     });
     scheduleTimeline();
     scheduleRefresh();
@@ -628,6 +631,7 @@ function draw() {
   drawReport(info.report);
   drawTimeline();
   drawChanges();
+  drawForkOrigin(); // fork.js
 }
 
 function strategyText(strategy) {
