@@ -17,6 +17,9 @@ use crate::plugin::Plugin;
 /// How many batches subscribers may take to catch up with the end of the run.
 const CATCH_UP_BATCHES: usize = 1000;
 
+/// How long a round that only waited for a person waits for a write before the next round.
+const PERSON_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A plugin's place in the rounds.
 struct Seat {
     name: String,
@@ -52,9 +55,10 @@ pub(super) fn run(
     let mut delivered = Vec::new();
     // Events committed before this run (a resumed arena) reach subscribers first.
     deliver_all(run, &mut seats, 0, observer, &mut delivered)?;
-    let mut rounds = 0;
-    while rounds < run.max_turns && !run.ending() && !run.archived()? {
+    let (mut rounds, mut counted) = (0, 0);
+    while counted < run.max_turns && !run.ending() && !run.archived()? {
         rounds += 1;
+        let (mark, before) = (run.host.appends_mark(), run.host.get(run.arena)?.last_seq);
         for index in 0..seats.len() {
             let seat = &mut seats[index];
             if !seat.running() || run.ending() {
@@ -79,6 +83,20 @@ pub(super) fn run(
             deliver_all(run, &mut seats, rounds, observer, &mut delivered)?;
             run.pause();
         }
+        // A round in which nobody wrote while a person has yet to act only waited for them: it
+        // does not count, and the next waits for a write (the person's) or a second.
+        if run.host.get(run.arena)?.last_seq == before && run.waiting_for_person()? {
+            let until = std::time::Instant::now() + PERSON_POLL;
+            while !run.ending()
+                && std::time::Instant::now() < until
+                && run.host.get(run.arena)?.last_seq == before
+            {
+                run.host
+                    .wait_for_appends_since(mark, std::time::Duration::from_millis(100))?;
+            }
+            continue;
+        }
+        counted += 1;
     }
     // Let subscribers catch up with the end of the run, a bounded batch at a time.
     for _ in 0..CATCH_UP_BATCHES {
