@@ -36,6 +36,9 @@ use crate::mcp::tools::{self, Refused};
 /// The console's script for acting, built into the program like the page's own.
 const SCRIPT: &str = include_str!("assets/act.js");
 
+/// Its style sheet.
+const STYLE: &str = include_str!("assets/act.css");
+
 /// The limits of the act API: `/mcp`'s, from the same flags of `arena serve`.
 #[derive(Clone, Debug)]
 pub(crate) struct Limits {
@@ -75,7 +78,7 @@ struct ActState {
     writes: Arc<Mutex<HashMap<String, (Instant, u32)>>>,
 }
 
-/// The routes: `/api/arenas/{id}/act` and the console's `/act.js`.
+/// The routes: `/api/arenas/{id}/act` and the console's `/act.js` and `/act.css`.
 pub(crate) fn routes(host: ArenaHost, limits: Limits) -> Router {
     let state = ActState {
         host,
@@ -84,18 +87,25 @@ pub(crate) fn routes(host: ArenaHost, limits: Limits) -> Router {
     };
     Router::new()
         .route("/api/arenas/{id}/act", get(whoami).post(act))
-        .route("/act.js", get(script))
+        .route(
+            "/act.js",
+            get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
+        )
+        .route(
+            "/act.css",
+            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
+        )
         .with_state(state)
 }
 
-async fn script() -> impl IntoResponse {
+fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     (
         [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "no-cache"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
-        SCRIPT,
+        body,
     )
 }
 
