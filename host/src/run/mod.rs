@@ -30,6 +30,10 @@
 //! [plugin.config]                   # read through wasi:config/store
 //! model = "llama3.2"
 //! api_key = { env = "ARENA_LLM_API_KEY" }   # from the environment: a secret
+//!
+//! [[person]]                        # a person in the loop: no plugin; the run waits for them
+//! agent = "rita"
+//! role = "worker"
 //! ```
 //!
 //! Before anything is compiled or any arena created, every entry is read (config and secrets

@@ -91,3 +91,59 @@ pub fn how_to_join(arena: &str, agent: &str) -> String {
          under \"Act as an agent\""
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::{Manifest, check};
+
+    #[test]
+    fn the_human_review_example_puts_a_person_stage_between_two_model_agents() {
+        let manifest =
+            Manifest::parse(include_str!("../../../examples/human-review.toml")).unwrap();
+        check(&manifest, std::path::Path::new(".")).unwrap();
+        let persons: Vec<&str> = manifest.persons.iter().map(|p| p.agent.as_str()).collect();
+        assert_eq!(persons, ["rita"]);
+        let stages: Vec<(&str, &str)> = manifest
+            .arena
+            .stages
+            .iter()
+            .map(|s| {
+                let who = manifest
+                    .plugins
+                    .iter()
+                    .find(|p| p.agent == s.agent)
+                    .map_or("person", |p| p.component.as_str());
+                (s.agent.as_str(), who)
+            })
+            .collect();
+        assert_eq!(
+            stages,
+            [
+                ("writer", "builtin:llm-agent"),
+                ("rita", "person"),
+                ("editor", "builtin:llm-agent")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_person_with_an_unknown_role_is_named() {
+        let person = PersonEntry {
+            agent: "rita".into(),
+            role: "boss".into(),
+            permissions: None,
+        };
+        assert_eq!(
+            person.participant().unwrap_err().to_string(),
+            "manifest: person rita: unknown role \"boss\" (coordinator, worker or observer)"
+        );
+    }
+
+    #[test]
+    fn joining_names_the_token_command_and_the_console() {
+        let text = how_to_join("A1", "rita");
+        assert!(text.contains("arena token issue A1 rita"), "{text}");
+        assert!(text.contains("http://127.0.0.1:7070/#/arenas/A1"), "{text}");
+    }
+}
