@@ -146,7 +146,10 @@ def test_a_person_approves_a_stage_between_two_scripted_model_agents(tmp_path, p
         token = arena_ok(db, "token", "issue", arena_id, "rita", "--label", "console")
 
         page.goto(f"{server.url}#/arenas/{arena_id}")
-        # Without a token the console is read-only: no way to act.
+        # Without a token the console is read-only: no way to act, only a way to give a token.
+        expect(page.locator("#act-open")).to_be_visible()
+        expect(page.locator("#act-approve")).to_have_count(0)
+        page.locator("#act-open").click()
         expect(page.locator("#act-card")).to_contain_text("This page is read-only")
         expect(page.locator("#act-approve")).to_have_count(0)
 

@@ -28,7 +28,7 @@
     return m ? decodeURIComponent(m[1]) : null;
   }
 
-  const state = { arena: null, token: null, who: null, info: null };
+  const state = { arena: null, token: null, who: null, open: false };
 
   async function call(method, body) {
     const response = await fetch(`api/arenas/${encodeURIComponent(state.arena)}/act`, {
@@ -108,10 +108,23 @@
     return node("button", { id, class: "button", type: "button", title, onclick }, label);
   }
 
+  /** Read-only and not asked for: only a small button in the summary, which takes no room. */
+  function renderClosed(anchor) {
+    if ($("act-card")) $("act-card").remove();
+    if ($("act-open")) return;
+    const meta = anchor.querySelector(".meta");
+    if (!meta) return;
+    meta.append(node("button", { id: "act-open", class: "link small", type: "button",
+      title: "act as one of the arena's agents, with its token", onclick: () => { state.open = true; render(); } },
+    "Act as an agent…"));
+  }
+
   function render() {
     let card = $("act-card");
     const anchor = document.querySelector("#arena-content .summary");
     if (!anchor) return;
+    if (!state.who && !state.open) return renderClosed(anchor);
+    if ($("act-open")) $("act-open").remove();
     if (!card) {
       card = node("section", { id: "act-card", class: "card act-card" });
       anchor.after(card);
@@ -121,6 +134,7 @@
       const form = node("form", { id: "act-form", class: "act-row", onsubmit: (e) => { e.preventDefault(); use($("act-token").value.trim()); } },
         node("input", { id: "act-token", type: "password", autocomplete: "off", placeholder: "arena_… token", "aria-label": "agent token", size: 28 }),
         node("button", { id: "act-use", class: "button", type: "submit" }, "Act"));
+      head.append(button("act-close", "Close", () => { state.open = false; render(); }));
       card.replaceChildren(head,
         node("p", { class: "muted small" }, "This page is read-only. To act as an agent, paste a token of it (",
           node("code", {}, `arena token issue ${state.arena} AGENT`), "); it is kept in this tab only."),
@@ -194,6 +208,7 @@
     sessionStorage.removeItem(KEY + state.arena);
     state.token = null;
     state.who = null;
+    state.open = false;
     render();
   }
 
@@ -203,6 +218,7 @@
     state.arena = id;
     state.token = null;
     state.who = null;
+    state.open = false;
     if (!id) return;
     render();
     const kept = sessionStorage.getItem(KEY + id);
