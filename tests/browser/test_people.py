@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from playwright.sync_api import expect
 
-from test_console import Server, arena, arena_ok, browser, open_page, page  # noqa: F401 (fixtures)
+from test_console import SHOTS, Server, arena, arena_ok, browser, open_page, page  # noqa: F401 (fixtures)
 
 
 def completion(text=None, calls=()):
@@ -173,6 +173,8 @@ def test_a_person_approves_a_stage_between_two_scripted_model_agents(tmp_path, p
         page.locator("#act-reason").fill("the draft reads well")
         page.locator("#act-approve").click()
         expect(page.locator("#act-status")).to_have_text("approved: your stage is done")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.locator("#act-card").screenshot(path=str(SHOTS / "people-approved.png"))
 
         assert run.wait(timeout=120) == 0
         info = get(f"{server.url}api/arenas/{arena_id}")
