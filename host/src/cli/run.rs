@@ -248,6 +248,14 @@ impl Observer for Progress<'_> {
         self.steps = (completed, total);
         self.redraw();
     }
+
+    fn persons(&mut self, arena: &str, persons: &[String]) {
+        self.clear();
+        for agent in persons {
+            eprintln!("{}", run::person::how_to_join(arena, agent));
+        }
+        self.redraw();
+    }
 }
 
 /// Runs a manifest and prints every turn, then the arena's events and its verification. Ctrl-C

@@ -81,28 +81,53 @@ fn host_refusal(e: &HostError) -> CallToolResult {
     }
 }
 
-/// Calls tool `name` with `arguments` as `handle`'s agent. Blocking: run it off the async runtime.
-/// A tool outside the grant is refused by name, before its arguments are decoded; an argument the
-/// catalogue cannot decode is `invalid-input` naming it; the handle and the arena check again.
-pub(crate) fn call(handle: &AgentHandle, name: &str, arguments: &Value) -> CallToolResult {
+/// Why a tool call was refused before or by the arena.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// No tool has this name.
+    UnknownTool(String),
+    /// The tool's permission is not in the agent's grant.
+    NotGranted(String),
+    /// The catalogue could not decode the arguments.
+    BadArguments(String),
+    /// The handle or the arena refused the call, or the host failed.
+    Host(HostError),
+}
+
+/// Calls tool `name` with `arguments` as `handle`'s agent and answers its result as JSON (the
+/// shapes `--json` prints). Blocking: run it off the async runtime. A tool outside the grant is
+/// refused by name, before its arguments are decoded; an argument the catalogue cannot decode is
+/// refused naming it; the handle and the arena check again. Every way in that speaks in tool calls
+/// (MCP, the console's act API) calls this.
+pub(crate) fn dispatch(
+    handle: &AgentHandle,
+    name: &str,
+    arguments: &Value,
+) -> Result<Value, Refused> {
     if !granted(handle).iter().any(|t| t.name == name) {
-        let message = match arena_catalogue::tool(name) {
-            Some(tool) => format!(
+        return Err(match arena_catalogue::tool(name) {
+            Some(tool) => Refused::NotGranted(format!(
                 "permission denied: tool {name} needs {}, which agent {} does not hold in this arena",
                 tool.permission.name(),
                 handle.agent()
-            ),
-            None => format!("no tool is called {name}"),
-        };
-        return refusal("permission-denied", message);
+            )),
+            None => Refused::UnknownTool(format!("no tool is called {name}")),
+        });
     }
-    let invocation = match arena_catalogue::decode(name, arguments) {
-        Ok(invocation) => invocation,
-        Err(e) => return refusal("invalid-input", format!("invalid input: {e}")),
-    };
-    match run(handle, invocation) {
+    let invocation = arena_catalogue::decode(name, arguments)
+        .map_err(|e| Refused::BadArguments(format!("invalid input: {e}")))?;
+    run(handle, invocation).map_err(Refused::Host)
+}
+
+/// [`dispatch`] as an MCP tool result: an error is a result with `isError`.
+pub(crate) fn call(handle: &AgentHandle, name: &str, arguments: &Value) -> CallToolResult {
+    match dispatch(handle, name, arguments) {
         Ok(value) => CallToolResult::structured(value),
-        Err(e) => host_refusal(&e),
+        Err(Refused::UnknownTool(message) | Refused::NotGranted(message)) => {
+            refusal("permission-denied", message)
+        }
+        Err(Refused::BadArguments(message)) => refusal("invalid-input", message),
+        Err(Refused::Host(e)) => host_refusal(&e),
     }
 }
 

@@ -65,6 +65,8 @@ struct Lane {
     notes: mpsc::Sender<Note>,
     /// Turns in flight across the run's plugins.
     busy: Arc<AtomicUsize>,
+    /// The run's people in the loop: while one has not finished, waiting turns do not count.
+    persons: Arc<[String]>,
 }
 
 pub(super) fn run(
@@ -83,6 +85,7 @@ pub(super) fn run(
         .collect();
     let limits: Vec<Duration> = plugins.iter().map(Plugin::turn_timeout).collect();
     let mut threads = Vec::with_capacity(names.len());
+    let persons: Arc<[String]> = run.persons.into();
     for (index, (plugin, idle)) in plugins.into_iter().zip(idle).enumerate() {
         let lane = Lane {
             index,
@@ -93,6 +96,7 @@ pub(super) fn run(
             idle,
             notes: notes.clone(),
             busy: busy.clone(),
+            persons: persons.clone(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("plugin {}", plugin.agent()))
@@ -269,13 +273,17 @@ impl Lane {
             let report = plugin.turn(turn);
             self.busy.fetch_sub(1, Ordering::SeqCst);
             // A turn that failed or wrote counts; one that only waited while another plugin was
-            // working (a model call in flight) does not.
+            // working (a model call in flight), or while a person has yet to act, does not.
             let wrote = self
                 .host
                 .events(&self.arena, seen, 1000)?
                 .iter()
                 .any(|e| e.actor == plugin.agent());
-            if wrote || !others_busy || !matches!(report.outcome, TurnOutcome::Done(_)) {
+            let waited = !wrote && matches!(report.outcome, TurnOutcome::Done(_));
+            if !waited
+                || !(others_busy
+                    || super::person::waiting_for_person(&self.host, &self.arena, &self.persons)?)
+            {
                 counted += 1;
             }
             self.tell(Note::Ended {

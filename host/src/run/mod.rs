@@ -31,6 +31,10 @@
 //! [plugin.config]                   # read through wasi:config/store
 //! model = "llama3.2"
 //! api_key = { env = "ARENA_LLM_API_KEY" }   # from the environment: a secret
+//!
+//! [[person]]                        # a person in the loop: no plugin; the run waits for them
+//! agent = "rita"
+//! role = "worker"
 //! ```
 //!
 //! Before anything is compiled or any arena created, every entry is read (config and secrets
@@ -42,6 +46,7 @@
 mod concurrent;
 pub mod manifest;
 mod model_config;
+pub mod person;
 mod rounds;
 mod turn;
 
@@ -157,6 +162,9 @@ pub trait Observer {
     fn turn_ended(&mut self, report: &TurnReport);
     /// The arena's steps done, of its total, after a turn.
     fn progress(&mut self, _completed: u32, _total: u32) {}
+    /// The run is about to start on `arena`, whose `persons` act from outside (the run waits for
+    /// them).
+    fn persons(&mut self, _arena: &str, _persons: &[String]) {}
 }
 
 /// Observes only the turns' reports.
@@ -264,11 +272,20 @@ fn read_plugins(
     for spec in &mut specs {
         spec.team_memory = Some(team_memory.clone());
     }
-    let participants = manifest
+    let mut participants = manifest
         .plugins
         .iter()
         .map(PluginEntry::participant)
         .collect::<Result<Vec<_>, _>>()?;
+    for person in &manifest.persons {
+        if participants.iter().any(|p| p.agent == person.agent) {
+            return Err(RunError::Manifest(format!(
+                "person {}: the agent is declared twice (a person runs no plugin)",
+                person.agent
+            )));
+        }
+        participants.push(person.participant()?);
+    }
     Ok((specs, participants))
 }
 
@@ -392,6 +409,10 @@ pub fn run_with(
         let handle = host.handle_with_grant(&arena, &spec.agent, prepared.grant().to_vec());
         plugins.push(prepared.instantiate(handle)?);
     }
+    let persons: Vec<String> = manifest.persons.iter().map(|p| p.agent.clone()).collect();
+    if !persons.is_empty() {
+        observer.persons(&arena, &persons);
+    }
     let deadline = manifest
         .run
         .deadline_ms
@@ -403,6 +424,7 @@ pub fn run_with(
         deadline,
         max_turns: manifest.run.max_turns,
         pace: manifest.run.pace_ms.map(Duration::from_millis),
+        persons: &persons,
     };
     let cancels: Vec<_> = specs.iter().map(|s| s.cancel.clone()).collect();
     let outcome = match manifest.run.schedule {
@@ -430,6 +452,8 @@ struct Run<'a> {
     max_turns: u32,
     /// The pause after each turn (`pace_ms`).
     pace: Option<Duration>,
+    /// The agents of the manifest's `[[person]]` tables: the run waits for them.
+    persons: &'a [String],
 }
 
 impl Run<'_> {
@@ -449,6 +473,11 @@ impl Run<'_> {
             }
             std::thread::sleep(left.min(Duration::from_millis(20)));
         }
+    }
+
+    /// Whether the run waits for a person ([`person::waiting_for_person`]).
+    fn waiting_for_person(&self) -> Result<bool, RunError> {
+        person::waiting_for_person(self.host, self.arena, self.persons)
     }
 
     fn archived(&self) -> Result<bool, HostError> {

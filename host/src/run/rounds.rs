@@ -21,6 +21,9 @@ use crate::plugin::{Plugin, TurnOutcome};
 /// How many batches subscribers may take to catch up with the end of the run.
 const CATCH_UP_BATCHES: usize = 1000;
 
+/// How long a round that only waited for a person waits for a write before the next round.
+const PERSON_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A plugin's place in the rounds.
 struct Seat {
     name: String,
@@ -68,6 +71,7 @@ pub(super) fn run(
     let mut rounds = 0;
     while !run.ending() && !run.archived()? && seats.iter().any(|s| s.plays(run.max_turns)) {
         rounds += 1;
+        let (mark, round_start) = (run.host.appends_mark(), run.host.get(run.arena)?.last_seq);
         // Who took a turn this round, and whether it acted (wrote, or failed).
         let mut played: Vec<(usize, bool)> = Vec::new();
         for index in 0..seats.len() {
@@ -103,6 +107,19 @@ pub(super) fn run(
             run.progress(observer);
             deliver_all(run, &mut seats, rounds, observer, &mut delivered)?;
             run.pause();
+        }
+        // A round in which nobody wrote while a person has yet to act only waited for them: it
+        // does not count, and the next waits for a write (the person's) or a second.
+        if run.host.get(run.arena)?.last_seq == round_start && run.waiting_for_person()? {
+            let until = std::time::Instant::now() + PERSON_POLL;
+            while !run.ending()
+                && std::time::Instant::now() < until
+                && run.host.get(run.arena)?.last_seq == round_start
+            {
+                run.host
+                    .wait_for_appends_since(mark, std::time::Duration::from_millis(100))?;
+            }
+            continue;
         }
         // A turn that only waited while another plugin acted does not count; when nobody acted,
         // every turn does.

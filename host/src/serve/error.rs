@@ -79,6 +79,11 @@ impl ApiError {
         )
     }
 
+    /// 401 `unauthorized` with its own message.
+    pub(crate) fn unauthorized_with(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
     /// 403 `forbidden`: a request addressed to another name than the loopback one served.
     pub(crate) fn foreign_host(host: &str) -> Self {
         Self::new(
@@ -115,6 +120,11 @@ impl ApiError {
                  origin and loopback ones"
             ),
         )
+    }
+
+    /// 403 `permission-denied`: the agent's grant does not hold what the request needs.
+    pub(crate) fn permission_denied(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "permission-denied", message)
     }
 
     /// 503 `timeout`: the request did not finish in time.

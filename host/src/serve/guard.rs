@@ -106,7 +106,7 @@ fn same(given: &str, token: &str) -> bool {
 }
 
 /// `localhost`, `127.0.0.1` (any of 127/8) or `[::1]`, with or without a port.
-fn is_loopback_name(host: &str) -> bool {
+pub(super) fn is_loopback_name(host: &str) -> bool {
     let name = match host.strip_prefix('[') {
         Some(rest) => rest.split(']').next().unwrap_or(""),
         None => host.rsplit_once(':').map_or(host, |(name, _)| name),

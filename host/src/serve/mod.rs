@@ -12,6 +12,7 @@
 //! seconds at most. At Ctrl-C, a connection with a request in flight finishes it; any other is
 //! closed at once.
 
+mod act;
 mod api;
 mod assets;
 mod error;
@@ -206,6 +207,7 @@ async fn serve(host: ArenaHost, options: Options) -> Result<()> {
     let local = listener.local_addr()?;
     let (stop, shutdown) = watch::channel(false);
     let heads = sse::Heads::start(host.clone(), shutdown.clone());
+    let act = act::routes(host.clone(), act::Limits::of(&options));
     let mcp = mcp::routes(host.clone(), options.mcp);
     let state = AppState {
         host,
@@ -223,7 +225,7 @@ async fn serve(host: ArenaHost, options: Options) -> Result<()> {
         eprintln!("stopping: finishing open requests");
         let _ = stop.send(true);
     });
-    let app = mcp.merge(router(state));
+    let app = mcp.merge(act).merge(router(state));
     let cap = connection_cap();
     let open = Arc::new(Semaphore::new(cap));
     let mut stopping = shutdown.clone();

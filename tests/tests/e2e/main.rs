@@ -9,6 +9,7 @@ mod input;
 mod lifecycle;
 mod llm_agents;
 mod membership;
+mod people;
 mod permissions;
 mod persistence;
 mod plugins;

@@ -32,6 +32,9 @@ pub struct Manifest {
     /// The plugins, in manifest order (the turn order of `rounds`).
     #[serde(rename = "plugin")]
     pub plugins: Vec<PluginEntry>,
+    /// The people in the loop: participants the runner runs no plugin for ([`super::person`]).
+    #[serde(default, rename = "person")]
+    pub persons: Vec<super::person::PersonEntry>,
 }
 
 impl Manifest {
