@@ -273,6 +273,7 @@ fn run(cli: Cli) -> Result<()> {
             mcp_max_sessions,
             mcp_idle_seconds,
             mcp_allow_origin,
+            access_log,
         } => crate::serve::command(
             s.host.clone(),
             crate::serve::Options {
@@ -290,6 +291,7 @@ fn run(cli: Cli) -> Result<()> {
                     request_timeout: crate::mcp::REQUEST_TIMEOUT,
                     allowed_origins: mcp_allow_origin,
                 },
+                access_log,
             },
         ),
         Command::Token { action } => tokens::command(s, action),

@@ -12,6 +12,7 @@
 //! seconds at most. At Ctrl-C, a connection with a request in flight finishes it; any other is
 //! closed at once.
 
+pub(crate) mod access;
 mod api;
 mod assets;
 mod error;
@@ -80,6 +81,8 @@ pub(crate) struct Options {
     pub(crate) max_streams: usize,
     /// The limits of MCP over Streamable HTTP at `/mcp`.
     pub(crate) mcp: mcp::Limits,
+    /// Where the access log goes.
+    pub(crate) access_log: access::Destination,
 }
 
 /// What every handler shares.
@@ -198,6 +201,7 @@ pub(crate) fn command(host: ArenaHost, options: Options) -> Result<()> {
 }
 
 async fn serve(host: ArenaHost, options: Options) -> Result<()> {
+    let log = access::AccessLog::open(&options.access_log)?;
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .with_context(|| format!("listening on {}", options.addr))?;
@@ -221,7 +225,10 @@ async fn serve(host: ArenaHost, options: Options) -> Result<()> {
         eprintln!("stopping: finishing open requests");
         let _ = stop.send(true);
     });
-    let app = mcp.merge(router(state));
+    // Outermost, so that every answer is logged: a refusal by a guard, a timeout, MCP's.
+    let app = mcp
+        .merge(router(state))
+        .layer(axum::middleware::from_fn_with_state(log, access::record));
     let cap = connection_cap();
     let open = Arc::new(Semaphore::new(cap));
     let mut stopping = shutdown.clone();
@@ -301,8 +308,12 @@ async fn connection(
 ) {
     let in_flight = InFlight::default();
     let counter = in_flight.clone();
+    let remote = stream.peer_addr().ok().map(access::Remote);
     let inner = TowerToHyperService::new(app);
-    let service = hyper::service::service_fn(move |request| {
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+        if let Some(remote) = remote {
+            request.extensions_mut().insert(remote);
+        }
         let counted = counter.enter();
         let response = hyper::service::Service::call(&inner, request);
         async move {

@@ -3,6 +3,7 @@
 //! (`streams.rs`), and connections that are slow, idle or many (`connections.rs`). This file
 //! starts the server and speaks HTTP to it.
 
+mod access_log;
 mod api;
 mod connections;
 mod streams;
