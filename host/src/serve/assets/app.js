@@ -509,9 +509,13 @@ function scheduleDraw() {
   if (view.drawTimer) return;
   view.drawTimer = setTimeout(() => {
     view.drawTimer = null;
-    if (view.info) draw();
-    else drawTimeline();
-  }, 100);
+    if (!view.info) {
+      drawTimeline();
+      return;
+    }
+    draw();
+    drawResult(); // the result is found in the log, which may just have come in
+  }, view.first > 1 ? 400 : 100); // while the history comes in, fewer redraws of a growing log
 }
 
 /** Applies `?at=` and `/artifacts/` of the address to the arena on screen. */
