@@ -222,10 +222,10 @@ impl Client {
             if self.stream.read_line(&mut line)? == 0 {
                 bail!("the event stream ended before event {last}");
             }
-            if let Some(seq) = line.strip_prefix("id:") {
-                if seq.trim().parse::<u64>().ok() == Some(last) {
-                    return Ok(());
-                }
+            if let Some(seq) = line.strip_prefix("id:")
+                && seq.trim().parse::<u64>().ok() == Some(last)
+            {
+                return Ok(());
             }
         }
     }
@@ -245,10 +245,13 @@ impl Client {
     }
 }
 
+/// What was timed, and its seconds.
+type Timings = Vec<(&'static str, f64)>;
+
 /// The seconds each request of the page's opening took, in the order the page makes them, and
 /// the whole opening's (the requests one after another, as a worst case for the page's parallel
 /// ones).
-fn open_once(addr: &str, id: &str) -> Result<Vec<(&'static str, f64)>> {
+fn open_once(addr: &str, id: &str) -> Result<Timings> {
     fn timed<T>(
         times: &mut Vec<(&'static str, f64)>,
         what: &'static str,
@@ -341,7 +344,7 @@ pub(super) fn console(config: &BenchConfig, exe: &Path, dir: &Path) -> Result<Ve
     // Warm: each server has compiled the component and read its arena once.
     open_once(&large_addr, &large_id)?;
     open_once(&small_addr, &small_id)?;
-    let mut samples: Vec<(Vec<(&str, f64)>, Vec<(&str, f64)>)> = Vec::new();
+    let mut samples: Vec<(Timings, Timings)> = Vec::new();
     for _ in 0..config.samples.max(3) {
         samples.push((
             open_once(&large_addr, &large_id)?,
