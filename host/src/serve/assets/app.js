@@ -463,8 +463,11 @@ async function openLog(id) {
   view.events = page.events.map(compact);
   view.first = after + 1;
   openStream(id, view.events.length ? view.events[view.events.length - 1].seq : after);
-  scheduleTimeline();
-  scheduleDraw();
+  // The newest events go on screen at once; the history's pages are drawn in batches.
+  if (view.info) {
+    draw();
+    drawResult();
+  } else drawTimeline();
   while (view.first > 1) {
     const from = Math.max(0, view.first - 1 - LOG_PAGE);
     let older;
