@@ -1007,6 +1007,7 @@ fn the_benchmark_runs_every_case_and_prints_ratios() {
         "llm-agent turn, 4 tool calls",
         "replay + verify",
         "cold start",
+        "console (",
     ] {
         let row = table
             .lines()
@@ -1014,8 +1015,19 @@ fn the_benchmark_runs_every_case_and_prints_ratios() {
             .unwrap_or_else(|| panic!("no {case:?} row:\n{table}"));
         assert!(row.contains('×'), "{row}");
     }
-    // The replay fixture is built once and kept.
+    // The replay fixture is built once and kept, and so are the console's arenas.
     assert!(std::fs::read_dir(&fixtures).unwrap().count() >= 1);
+    assert!(
+        std::fs::read_dir(&fixtures)
+            .unwrap()
+            .filter_map(Result::ok)
+            .any(|f| f
+                .file_name()
+                .to_string_lossy()
+                .starts_with("console-1000-v")),
+        "no console fixture in {}",
+        fixtures.display()
+    );
 }
 
 #[test]

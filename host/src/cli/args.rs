@@ -398,6 +398,11 @@ pub(crate) enum Command {
         /// (repeatable).
         #[arg(long, value_name = "ORIGIN")]
         mcp_allow_origin: Vec<String>,
+        /// One line per request (time, remote address, method, path with any token redacted,
+        /// status, bytes, duration, the agent a bearer token named): to standard error (`-`), to
+        /// a file it appends to (PATH), or `off`.
+        #[arg(long, value_name = "PATH|-|off", default_value = "-")]
+        access_log: crate::serve::access::Destination,
     },
     /// Agent tokens, for MCP clients over HTTP: each acts as one agent on one arena.
     Token {

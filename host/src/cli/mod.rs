@@ -274,6 +274,7 @@ fn run(cli: Cli) -> Result<()> {
             mcp_max_sessions,
             mcp_idle_seconds,
             mcp_allow_origin,
+            access_log,
         } => crate::serve::command(
             s.host.clone(),
             crate::serve::Options {
@@ -291,6 +292,7 @@ fn run(cli: Cli) -> Result<()> {
                     request_timeout: crate::mcp::REQUEST_TIMEOUT,
                     allowed_origins: mcp_allow_origin,
                 },
+                access_log,
             },
         ),
         Command::Token { action } => tokens::command(s, action),

@@ -218,6 +218,9 @@ async fn admit(State(state): State<McpState>, request: Request, next: Next) -> R
         Ok(Err(e)) => return ApiError::host(format!("a host call failed: {e}")).into_response(),
         Err(_) => return ApiError::timeout(limits.request_timeout).into_response(),
     };
+    if let Some(actor) = request.extensions().get::<super::access::Actor>() {
+        actor.set(handle.agent());
+    }
     let (mut parts, body) = request.into_parts();
     let bytes: Bytes = match axum::body::to_bytes(body, limits.max_body_bytes).await {
         Ok(bytes) => bytes,

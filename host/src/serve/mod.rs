@@ -13,6 +13,7 @@
 //! closed at once.
 
 mod act;
+pub(crate) mod access;
 mod api;
 mod assets;
 mod error;
@@ -82,6 +83,8 @@ pub(crate) struct Options {
     pub(crate) max_streams: usize,
     /// The limits of MCP over Streamable HTTP at `/mcp`.
     pub(crate) mcp: mcp::Limits,
+    /// Where the access log goes.
+    pub(crate) access_log: access::Destination,
 }
 
 /// What every handler shares.
@@ -201,6 +204,7 @@ pub(crate) fn command(host: ArenaHost, options: Options) -> Result<()> {
 }
 
 async fn serve(host: ArenaHost, options: Options) -> Result<()> {
+    let log = access::AccessLog::open(&options.access_log)?;
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .with_context(|| format!("listening on {}", options.addr))?;
@@ -225,7 +229,11 @@ async fn serve(host: ArenaHost, options: Options) -> Result<()> {
         eprintln!("stopping: finishing open requests");
         let _ = stop.send(true);
     });
-    let app = mcp.merge(act).merge(router(state));
+    // Outermost, so that every answer is logged: a refusal by a guard, a timeout, MCP's.
+    let app = mcp
+        .merge(act)
+        .merge(router(state))
+        .layer(axum::middleware::from_fn_with_state(log, access::record));
     let cap = connection_cap();
     let open = Arc::new(Semaphore::new(cap));
     let mut stopping = shutdown.clone();
@@ -305,8 +313,12 @@ async fn connection(
 ) {
     let in_flight = InFlight::default();
     let counter = in_flight.clone();
+    let remote = stream.peer_addr().ok().map(access::Remote);
     let inner = TowerToHyperService::new(app);
-    let service = hyper::service::service_fn(move |request| {
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+        if let Some(remote) = remote {
+            request.extensions_mut().insert(remote);
+        }
         let counted = counter.enter();
         let response = hyper::service::Service::call(&inner, request);
         async move {

@@ -4,6 +4,7 @@
 //! starts the server and speaks HTTP to it.
 
 mod act;
+mod access_log;
 mod api;
 mod connections;
 mod streams;

@@ -8,6 +8,7 @@
 //! hits both sides alike, and report medians.
 
 mod agents;
+mod console;
 mod full;
 mod instances;
 mod mcp;
@@ -129,6 +130,8 @@ pub struct BenchConfig {
     pub resident_plugins: usize,
     /// How long each run of that case lasts, in milliseconds.
     pub resident_ms: u64,
+    /// Events in the large arena the console cases open (`ARENA_BENCH_CONSOLE_EVENTS` sets it).
+    pub console_events: u64,
     /// Run only the groups whose short name contains one of these words (all when empty).
     pub only: Vec<String>,
 }
@@ -158,6 +161,7 @@ impl BenchConfig {
             llm_target: Some(8.0),
             resident_plugins: 64,
             resident_ms: 1500,
+            console_events: console_events(100_000),
             only: Vec::new(),
         }
     }
@@ -190,9 +194,19 @@ impl BenchConfig {
             llm_target: None,
             resident_plugins: 8,
             resident_ms: 500,
+            console_events: console_events(2_000),
             ..Self::standard(fixtures, arena_exe)
         }
     }
+}
+
+/// `ARENA_BENCH_CONSOLE_EVENTS`, or `default`.
+fn console_events(default: u64) -> u64 {
+    std::env::var("ARENA_BENCH_CONSOLE_EVENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|n| *n > 10)
+        .unwrap_or(default)
 }
 
 /// One line of the table: a measurement, its baseline, and their ratio.
@@ -442,6 +456,11 @@ fn groups<'a>(config: &'a BenchConfig, dir: &'a Path) -> Vec<Group<'a>> {
             "cold-start",
             "cold start",
             Box::new(move || replay::cold_start(config, exe, dir)),
+        ));
+        groups.push((
+            "console",
+            "the console opening a large arena, on a warm server",
+            Box::new(move || console::console(config, exe, dir)),
         ));
         groups.push((
             "mcp",

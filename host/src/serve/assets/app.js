@@ -324,6 +324,8 @@ const view = {
   refreshTimer: null,
   atTimer: null,
   timelineTimer: null,
+  drawTimer: null,
+  first: 1, // the oldest event read: the log is read from its end
   verifiedAt: 0,
   missing: false,
 };
@@ -357,7 +359,10 @@ function closeArena() {
   clearTimeout(view.refreshTimer);
   clearTimeout(view.atTimer);
   clearTimeout(view.timelineTimer);
+  clearTimeout(view.drawTimer);
+  view.drawTimer = null;
   clearInterval(listTimer);
+  logGeneration++;
   view.id = null;
   setConn("idle");
 }
@@ -391,7 +396,7 @@ function showArena(id, at, artifact) {
   }
   closeArena();
   Object.assign(view, {
-    id, events: [], info: null, shown: null, slots: [], facts: [], live: true, seq: 0, verifiedAt: 0,
+    id, events: [], first: 1, info: null, shown: null, slots: [], facts: [], live: true, seq: 0, verifiedAt: 0,
     missing: false, pendingAt: at, artifact: null,
   });
   $("list-view").hidden = true;
@@ -414,7 +419,77 @@ function showArena(id, at, artifact) {
   view.found = null;
   if (artifact) openArtifact(artifact);
   refresh();
-  const source = new EventSource(`/api/arenas/${enc(id)}/events/stream`);
+  openLog(id);
+}
+
+/** An event as the page keeps it: what the timeline, the slider and the changes need. */
+function compact(e) {
+  const p = e.payload && typeof e.payload === "object" ? e.payload : {};
+  return {
+    seq: e.seq, ts: e.ts, actor: e.actor, kind: e.kind, text: describe(e, p),
+    status: e.kind === "slot-updated" ? p.status : undefined,
+    kindOf: p.kind,
+    sources: e.kind === "artifact-merged" ? p.sources || [] : undefined,
+    step: e.kind === "step-completed" ? p.step : undefined,
+    parent: e.kind === "arena-forked" ? p.parent : undefined,
+    parentSeq: e.kind === "arena-forked" ? p.seq : undefined,
+  };
+}
+
+/** Events read per request of the log. */
+const LOG_PAGE = 1000;
+
+/** Counts the arenas opened, so that a reader of an arena left behind stops. */
+let logGeneration = 0;
+
+/**
+ * Reads the arena's log from its end: its newest page first, then the live stream after it, then
+ * the older events a page at a time in the background. The page of a long arena shows at once,
+ * and its timeline reaches event 1 once its history is in.
+ */
+async function openLog(id) {
+  const generation = ++logGeneration;
+  let page;
+  let after = 0;
+  try {
+    const last = (await api("/arenas/" + enc(id)))["last-seq"];
+    after = Math.max(0, last - LOG_PAGE);
+    page = await api(`/arenas/${enc(id)}/events?after=${after}&limit=${LOG_PAGE}`);
+  } catch (error) {
+    if (generation !== logGeneration) return;
+    // An unknown arena: `refresh` says so. Anything else: the stream reads the log from the start.
+    if (error.status === 404 || error.variant === "invalid-input") return;
+    page = { events: [] };
+    after = 0;
+  }
+  if (generation !== logGeneration || view.missing) return;
+  view.events = page.events.map(compact);
+  view.first = after + 1;
+  openStream(id, view.events.length ? view.events[view.events.length - 1].seq : after);
+  // The newest events go on screen at once; the history's pages are drawn in batches.
+  if (view.info) {
+    draw();
+    drawResult();
+  } else drawTimeline();
+  while (view.first > 1) {
+    const from = Math.max(0, view.first - 1 - LOG_PAGE);
+    let older;
+    try {
+      older = await api(`/arenas/${enc(id)}/events?after=${from}&limit=${view.first - 1 - from}`);
+    } catch (error) {
+      if (generation === logGeneration) showError(error);
+      return;
+    }
+    if (generation !== logGeneration) return;
+    view.events = older.events.map(compact).concat(view.events);
+    view.first = from + 1;
+    scheduleDraw();
+  }
+}
+
+/** The live stream of the arena's events after event `after`. */
+function openStream(id, after) {
+  const source = new EventSource(`/api/arenas/${enc(id)}/events/stream?after=${after}`);
   view.source = source;
   source.onopen = () => setConn("live");
   source.onerror = () => {
@@ -429,19 +504,24 @@ function showArena(id, at, artifact) {
     const e = JSON.parse(message.data);
     const last = view.events.length ? view.events[view.events.length - 1].seq : 0;
     if (e.seq <= last) return; // the stream never repeats itself, but a page reload might race it
-    const p = e.payload && typeof e.payload === "object" ? e.payload : {};
-    view.events.push({
-      seq: e.seq, ts: e.ts, actor: e.actor, kind: e.kind, text: describe(e, p),
-      status: e.kind === "slot-updated" ? p.status : undefined,
-      kindOf: p.kind,
-      sources: e.kind === "artifact-merged" ? p.sources || [] : undefined,
-      step: e.kind === "step-completed" ? p.step : undefined,
-      parent: e.kind === "arena-forked" ? p.parent : undefined,
-      parentSeq: e.kind === "arena-forked" ? p.seq : undefined,
-    });
+    view.events.push(compact(e));
     scheduleTimeline();
     scheduleRefresh();
   };
+}
+
+/** Redraws soon, once for a burst of history pages. */
+function scheduleDraw() {
+  if (view.drawTimer) return;
+  view.drawTimer = setTimeout(() => {
+    view.drawTimer = null;
+    if (!view.info) {
+      drawTimeline();
+      return;
+    }
+    draw();
+    drawResult(); // the result is found in the log, which may just have come in
+  }, view.first > 1 ? 400 : 100); // while the history comes in, fewer redraws of a growing log
 }
 
 /** Applies `?at=` and `/artifacts/` of the address to the arena on screen. */
@@ -1116,7 +1196,8 @@ function drawTimeline() {
     timeline.replaceChildren(...rows);
   }
   const filtered = actor || kind;
-  $("event-count").textContent = filtered ? `(${matching.length} of ${view.events.length})` : `(${view.events.length})`;
+  const loading = view.first > 1 ? `, reading ${view.first - 1} older…` : "";
+  $("event-count").textContent = (filtered ? `(${matching.length} of ${view.events.length}` : `(${view.events.length}`) + loading + ")";
   for (const row of timeline.children) {
     row.classList.toggle("future", Number(row.dataset.seq) > seq);
     const current = !view.live && Number(row.dataset.seq) === seq;
