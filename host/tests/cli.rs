@@ -172,6 +172,35 @@ fn a_run_ends_with_the_last_twenty_events_and_names_its_result_which_result_prin
         "{result}"
     );
     assert!(!result.contains("arena-"), "{result}");
+    // The summary's report names that result and ends at the head `arena head` prints.
+    let head = ok(&db, &["head", &id]);
+    assert!(
+        out.contains(&format!("\n  head       {head}")),
+        "{out}\nhead {head}"
+    );
+    let merged = json(&db, &["artifacts", &id, "--agent", "lead"])["artifacts"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .rfind(|a| a["sources"].as_array().is_some_and(|s| !s.is_empty()))
+                .cloned()
+        })
+        .expect("the coordinator merged");
+    assert!(
+        out.contains(&format!("\n  result     {}\n", field(&merged, "id"))),
+        "{out}"
+    );
+    let lines = ok(
+        &db,
+        &["--json", "run", "--quiet", manifest.to_str().unwrap()],
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(lines.lines().last().unwrap_or_default()).expect("a JSON summary");
+    assert_eq!(
+        field(&summary, "head"),
+        ok(&db, &["head", field(&summary, "arena")]).trim()
+    );
+    assert!(field(&summary, "result").starts_with("art-"), "{summary}");
 }
 
 #[test]
