@@ -171,6 +171,24 @@ pub struct SettleReport {
     pub contributions: Vec<Contribution>,
 }
 
+/// The settle report as `arena-info` serves it: the report the archiving event recorded, and what
+/// that event could not record.
+///
+/// `result` and the head are derived from the state on read: the result from the merges the log
+/// holds, the head from the chain the state was loaded from. An event cannot hold its own hash, and
+/// logs written before the report named them read the same.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServedReport {
+    /// What the archiving event recorded.
+    pub recorded: SettleReport,
+    /// The arena's result (see [`Arena::result`]).
+    pub result: Option<String>,
+    /// The sequence number of the archiving event, the log's final head.
+    pub head_seq: u64,
+    /// The hash of the archiving event.
+    pub head_hash: String,
+}
+
 /// The id the arena mints for the artifact stored by event `seq`.
 pub fn artifact_id(seq: u64) -> String {
     format!("art-{seq}")
@@ -306,6 +324,21 @@ pub fn check_sources(arena: &Arena, sources: &[String]) -> Result<(), ArenaError
 }
 
 impl Arena {
+    /// The arena's result: the artifact of its last merge, once it has completed. `None` while it
+    /// is not archived, if it completed without a merge, and if it was aborted (an abort accepts no
+    /// result; the merges stay readable as artifacts). Only a coordinator merges.
+    pub fn result(&self) -> Option<String> {
+        if self.outcome != Some(Outcome::Completed) {
+            return None;
+        }
+        self.slots
+            .values()
+            .flat_map(|s| &s.artifacts)
+            .filter(|a| !a.sources.is_empty())
+            .max_by_key(|a| a.seq)
+            .map(|a| a.id.clone())
+    }
+
     /// The owner and entry of artifact `id`, if this arena stores it.
     pub fn find_artifact(&self, id: &str) -> Option<(&AgentId, &ArtifactEntry)> {
         let seq: u64 = id.strip_prefix("art-")?.parse().ok()?;

@@ -47,7 +47,7 @@ pub fn role_permissions(role: Role) -> Vec<Permission> {
     });
     Permission::ALL
         .into_iter()
-        .filter(|p| preset.iter().any(|d| d.as_str() == p.name()))
+        .filter(|p| preset.iter().any(|d| d.name() == p.name()))
         .collect()
 }
 

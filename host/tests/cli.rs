@@ -113,7 +113,8 @@ fn demo_runs_a_full_lifecycle() {
         "archived the arena",
         "hash chain intact",
         "archived (completed)",
-        "report\n  outcome    completed\n  steps      6/6 complete\n",
+        "report\n  outcome    completed\n  result     art-",
+        "\n  steps      6/6 complete\n",
     ] {
         assert!(
             out.contains(expected),
@@ -171,6 +172,35 @@ fn a_run_ends_with_the_last_twenty_events_and_names_its_result_which_result_prin
         "{result}"
     );
     assert!(!result.contains("arena-"), "{result}");
+    // The summary's report names that result and ends at the head `arena head` prints.
+    let head = ok(&db, &["head", &id]);
+    assert!(
+        out.contains(&format!("\n  head       {head}")),
+        "{out}\nhead {head}"
+    );
+    let merged = json(&db, &["artifacts", &id, "--agent", "lead"])["artifacts"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .rfind(|a| a["sources"].as_array().is_some_and(|s| !s.is_empty()))
+                .cloned()
+        })
+        .expect("the coordinator merged");
+    assert!(
+        out.contains(&format!("\n  result     {}\n", field(&merged, "id"))),
+        "{out}"
+    );
+    let lines = ok(
+        &db,
+        &["--json", "run", "--quiet", manifest.to_str().unwrap()],
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(lines.lines().last().unwrap_or_default()).expect("a JSON summary");
+    assert_eq!(
+        field(&summary, "head"),
+        ok(&db, &["head", field(&summary, "arena")]).trim()
+    );
+    assert!(field(&summary, "result").starts_with("art-"), "{summary}");
 }
 
 #[test]
@@ -683,20 +713,30 @@ fn a_pipeline_arena_from_stages_to_the_settle_report() {
     assert!(late.contains("invalid state"), "{late}");
 
     let archived = ok(&db, &["archive", &id, "--as", "lead"]);
+    // The report ends at the archiving event, the head `arena head` prints.
+    let head = ok(&db, &["head", &id]);
+    let hash = head
+        .trim()
+        .strip_prefix("20:")
+        .expect("the head is event 20");
     assert_eq!(
         archived,
-        "archived\n\
-         report\n\
-         \x20 outcome    completed\n\
-         \x20 steps      5/5 complete\n\
-         \x20 facts      1\n\
-         \x20 artifacts  4 (1 merge)\n\
-         \x20 events     20\n\
-         \x20 contributions\n\
-         \x20   drafter  2 steps, 2 artifacts, 0 facts\n\
-         \x20   editor  1 step, 0 artifacts, 0 facts\n\
-         \x20   lead  0 steps, 1 artifact, 0 facts\n\
-         \x20   reviewer  2 steps, 1 artifact, 1 fact\n"
+        format!(
+            "archived\n\
+             report\n\
+             \x20 outcome    completed\n\
+             \x20 result     art-19\n\
+             \x20 steps      5/5 complete\n\
+             \x20 facts      1\n\
+             \x20 artifacts  4 (1 merge)\n\
+             \x20 events     20\n\
+             \x20 head       20:{hash}\n\
+             \x20 contributions\n\
+             \x20   drafter  2 steps, 2 artifacts, 0 facts\n\
+             \x20   editor  1 step, 0 artifacts, 0 facts\n\
+             \x20   lead  0 steps, 1 artifact, 0 facts\n\
+             \x20   reviewer  2 steps, 1 artifact, 1 fact\n"
+        )
     );
     let shown = json(&db, &["show", &id]);
     assert_eq!(shown["status"], "archived");
@@ -711,8 +751,13 @@ fn a_pipeline_arena_from_stages_to_the_settle_report() {
                 { "agent": "lead", "steps": 0, "artifacts": 1, "facts": 0 },
                 { "agent": "reviewer", "steps": 2, "artifacts": 1, "facts": 1 },
             ],
+            "result": "art-19", "head-seq": 20, "head-hash": hash,
         })
     );
+    assert_eq!(ok(&db, &["result", &id]), "the guide\n");
+    // The report's head is an anchor `verify --expect` takes.
+    let anchor = format!("20:{hash}");
+    assert!(ok(&db, &["verify", &id, "--expect", &anchor]).starts_with("ok: 20 events"));
     let text = ok(&db, &["show", &id]);
     assert!(
         text.ends_with(&archived["archived\n".len()..]),
@@ -889,6 +934,7 @@ fn facts_are_shared_then_queried_by_tag_and_text_within_and_across_arenas() {
     // Aborting prints the report too; the facts stay queryable afterwards.
     let aborted = json(&db, &["abort", &south, "--reason", "storm", "--as", "lead"]);
     assert_eq!(aborted["status"], "archived");
+    let head = json(&db, &["head", &south]);
     assert_eq!(
         aborted["report"],
         serde_json::json!({
@@ -899,7 +945,16 @@ fn facts_are_shared_then_queried_by_tag_and_text_within_and_across_arenas() {
                 { "agent": "otto", "steps": 0, "artifacts": 0, "facts": 0 },
                 { "agent": "wendy", "steps": 0, "artifacts": 0, "facts": 2 },
             ],
+            "result": null, "head-seq": 9, "head-hash": head["hash"],
         })
+    );
+    assert_eq!(head["seq"], 9);
+    assert_eq!(
+        fails(&db, &["result", &south]),
+        format!(
+            "error: arena {south} has no result: it was aborted (storm), and an abort accepts none \
+             (its artifacts stay readable: arena artifacts {south})\n"
+        )
     );
     assert_eq!(ok(&db, &["facts", "--tag", "reef"]), across);
 }

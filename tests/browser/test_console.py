@@ -240,6 +240,10 @@ def test_an_archived_arena_opens_on_its_merged_result_with_its_sources_linked(fi
     links = page.locator("#result-meta a.source")
     expect(links).to_have_count(len(merged["sources"]))
     assert links.all_text_contents() == merged["sources"]
+    # The settle report names the same result and ends at the head `arena head` prints.
+    expect(page.locator("#report-result")).to_have_text(merged["id"])
+    head = json.loads(arena_ok(s.db, "--json", "head", arena_id))
+    expect(page.locator("#report-head")).to_have_text(f"{head['seq']}:{head['hash']}")
     page.screenshot(path=str(SHOTS / "console-result.png"), full_page=True)
 
     # A source opens in the artifact view, whose address survives a reload.

@@ -91,6 +91,10 @@ test('artifacts hand work over, and facts outlive their arena across arenas by t
   const report = manager.get(ids[0]).report;
   assert.deepEqual([report.facts, report.artifacts, report.merges], [1, 2, 1]);
   assert.deepEqual(report.outcome, { tag: 'aborted', val: 'done early' });
+  // An abort accepts no result, even after a merge; the report ends at the aborting event.
+  assert.equal(report.result, undefined);
+  const last = manager.events(ids[0], 0n, 100).at(-1);
+  assert.deepEqual([last.kind, report.headSeq, report.headHash], ['arena-aborted', last.seq, last.hash]);
   assert.equal(manager.verify(ids[0]).problem, undefined);
 });
 

@@ -50,9 +50,14 @@ def test_a_full_lifecycle_with_refusals(tmp_path):
     # option<outcome>: `some(completed)` — wasmtime-py tags the option (both cases carry no Python value)
     # and passes the payload-less `completed` as None.
     assert info.outcome == Variant("some", None)
-    kinds = [e.kind for e in arena.call("events", aid, 0, 100)]
+    events = arena.call("events", aid, 0, 100)
+    kinds = [e.kind for e in events]
     assert kinds[:4] == ["arena-created", "agent-joined", "agent-joined", "agent-joined"]
     assert kinds[-2:] == ["arena-settling", "arena-archived"]
+    # The settle report: no merge, so no result; it ends at the archiving event.
+    report = info.report
+    assert report.result is None
+    assert (getattr(report, "head-seq"), getattr(report, "head-hash")) == (events[-1].seq, events[-1].hash)
     assert arena.call("verify", aid).problem is None
 
 

@@ -282,8 +282,12 @@ pub(super) fn outcome_out(o: domain::Outcome) -> wit::Outcome {
     }
 }
 
-pub(super) fn report_out(r: domain::SettleReport) -> wit::SettleReport {
+pub(super) fn report_out(served: domain::ServedReport) -> wit::SettleReport {
+    let r = served.recorded;
     wit::SettleReport {
+        result: served.result,
+        head_seq: served.head_seq,
+        head_hash: served.head_hash,
         outcome: outcome_out(r.outcome),
         completed_steps: r.completed_steps,
         total_steps: r.total_steps,

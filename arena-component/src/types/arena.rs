@@ -13,7 +13,7 @@ use super::status::{ArenaStatus, Outcome};
 use super::strategy::Strategy;
 use crate::aggregate::Aggregate;
 use crate::facts::Fact;
-use crate::slots::{SettleReport, Slot};
+use crate::slots::{ServedReport, SettleReport, Slot};
 
 /// Everything needed to create an arena.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,11 +126,17 @@ impl Arena {
         }
     }
 
-    /// What the arena kept, once archived: derived from the final state, and recorded in the archiving
-    /// event's payload.
-    pub fn report(&self) -> Option<SettleReport> {
+    /// What the arena kept, once archived: derived from the final state. The archiving event's
+    /// payload records its [`SettleReport`]; the result and the final head (the archiving event,
+    /// which is the last event of an archived arena) come from the state as it was loaded.
+    pub fn report(&self) -> Option<ServedReport> {
         let outcome = self.outcome.clone()?;
-        Some(SettleReport::of(self, outcome, self.last_seq))
+        Some(ServedReport {
+            recorded: SettleReport::of(self, outcome, self.last_seq),
+            result: self.result(),
+            head_seq: self.last_seq,
+            head_hash: self.last_hash.clone(),
+        })
     }
 
     /// `agent`'s slot, if it ever participated.

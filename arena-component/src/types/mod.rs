@@ -26,6 +26,6 @@ pub use strategy::Strategy;
 pub use crate::facts::{Fact, FactDraft, FactQuery};
 pub use crate::pipeline::{Pipeline, Stage, StepRange};
 pub use crate::slots::{
-    Artifact, ArtifactDraft, ArtifactEntry, Contribution, MergeRequest, SettleReport, Slot,
-    SlotContents, SlotStatus,
+    Artifact, ArtifactDraft, ArtifactEntry, Contribution, MergeRequest, ServedReport, SettleReport,
+    Slot, SlotContents, SlotStatus,
 };

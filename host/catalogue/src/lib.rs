@@ -28,61 +28,10 @@
 mod decode;
 mod schema;
 
-use std::fmt;
-
 pub use decode::{ArgumentError, Call, Invocation, Role, SlotStatus, decode};
 
-/// The six permissions, one per WIT handle interface, in WIT order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Permission {
-    /// `observe`: read goal, status, aggregate, participants, events and facts; leave.
-    Observe,
-    /// `read-slots`: read every participant's slot and artifacts.
-    ReadSlots,
-    /// `contribute`: complete steps, report progress, write one's own slot.
-    Contribute,
-    /// `share-facts`: add shared facts.
-    ShareFacts,
-    /// `steer`: update the goal.
-    Steer,
-    /// `coordinate`: activate, settle, archive, abort, invite, merge.
-    Coordinate,
-}
-
-impl Permission {
-    /// Every permission, in WIT order.
-    pub const ALL: [Permission; 6] = [
-        Permission::Observe,
-        Permission::ReadSlots,
-        Permission::Contribute,
-        Permission::ShareFacts,
-        Permission::Steer,
-        Permission::Coordinate,
-    ];
-
-    /// The WIT name of the permission, which is also the name of its interface (`read-slots`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Permission::Observe => "observe",
-            Permission::ReadSlots => "read-slots",
-            Permission::Contribute => "contribute",
-            Permission::ShareFacts => "share-facts",
-            Permission::Steer => "steer",
-            Permission::Coordinate => "coordinate",
-        }
-    }
-
-    /// The permission of a WIT name; `None` for anything else.
-    pub fn from_name(name: &str) -> Option<Permission> {
-        Permission::ALL.into_iter().find(|p| p.name() == name)
-    }
-}
-
-impl fmt::Display for Permission {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+/// The six permissions, one per WIT handle interface: the arena's own definition, shared.
+pub use arena_permissions::Permission;
 
 /// One handle function offered as a tool.
 #[derive(Debug, PartialEq, Eq)]

@@ -350,8 +350,8 @@ pub(crate) enum Command {
         #[arg(long)]
         events: bool,
     },
-    /// Print an arena's result raw: the content of its last merge (the coordinator's merged
-    /// artifact), ready to pipe.
+    /// Print an arena's result raw, ready to pipe: the artifact its settle report names, the last
+    /// merge of an arena that completed.
     Result { id: String },
     /// Run the sample plugins as a three-stage pipeline, from creation to the settle report.
     Demo {

@@ -167,14 +167,17 @@ pub(crate) fn fact_header(f: &Fact) -> String {
 /// The settle report as an indented block under `report`.
 pub(crate) fn report_text(r: &SettleReport) -> String {
     let mut text = format!(
-        "report\n  outcome    {}\n  steps      {}/{} complete\n  facts      {}\n  artifacts  {} ({})\n  events     {}\n  contributions",
+        "report\n  outcome    {}\n  result     {}\n  steps      {}/{} complete\n  facts      {}\n  artifacts  {} ({})\n  events     {}\n  head       {}:{}\n  contributions",
         r.outcome,
+        r.result.as_deref().unwrap_or("none"),
         r.completed_steps,
         r.total_steps,
         r.facts,
         r.artifacts,
         plural(r.merges.into(), "merge"),
         r.events,
+        r.head_seq,
+        r.head_hash,
     );
     for c in &r.contributions {
         text.push_str(&format!(

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use arena_host::plugin::{PluginEngine, TurnOutcome, TurnReport};
 use arena_host::run::{self, Manifest, Observer, RunControl};
-use arena_host::types::ArenaStatus;
+use arena_host::types::{ArenaStatus, Outcome};
 
 use super::Session;
 use super::render::{Output, info_text};
@@ -38,19 +38,31 @@ pub(crate) fn manifest(s: &Session, manifest: &Path, options: Options) -> Result
     run_manifest(s, &parsed, base, &options, Some(manifest))
 }
 
-/// `result ID`: the content of the arena's last merge, raw.
+/// `result ID`: the content of the arena's result, the artifact its settle report names, raw.
 pub(crate) fn result(s: &Session, id: &str) -> Result<()> {
-    let events = s.host.all_events(id, 0)?;
-    let Some(merged) = events.iter().rev().find(|e| e.kind == "artifact-merged") else {
-        bail!("arena {id} has no result yet: nothing has been merged");
+    let info = s.host.get(id)?;
+    let Some(report) = &info.report else {
+        bail!(
+            "arena {id} has no result yet: it is {}, and its result is named when it is archived",
+            info.status
+        );
+    };
+    let Some(result) = &report.result else {
+        match &report.outcome {
+            Outcome::Aborted(reason) => bail!(
+                "arena {id} has no result: it was aborted ({reason}), and an abort accepts none \
+                 (its artifacts stay readable: arena artifacts {id})"
+            ),
+            Outcome::Completed => bail!("arena {id} has no result: it completed without a merge"),
+        }
     };
     let artifact = s
         .host
         .slots(id)?
         .into_iter()
         .flat_map(|slot| slot.artifacts)
-        .find(|a| a.seq == merged.seq)
-        .with_context(|| format!("arena {id}: the merge of event {} is missing", merged.seq))?;
+        .find(|a| &a.id == result)
+        .with_context(|| format!("arena {id}: its result {result} is missing from its slots"))?;
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(artifact.content.as_bytes())?;
     if !artifact.content.ends_with('\n') {
@@ -159,6 +171,10 @@ struct Summary<'a> {
     status: &'static str,
     stopped: &'a [String],
     verified_events: u64,
+    /// The settle report's result, once archived.
+    result: Option<&'a str>,
+    /// The log's head as `SEQ:HASH`, the anchor `arena verify ID --expect` takes.
+    head: String,
 }
 
 /// Prints every turn as it ends and, on a terminal, a status line on stderr: which agent is in
@@ -319,19 +335,28 @@ fn run_manifest(
     if let Some(problem) = report.problem {
         bail!("arena {id} failed verification: {problem}");
     }
+    let info = host.get(id)?;
+    let settled = info.report.as_ref();
+    let result = settled.and_then(|r| r.result.as_deref());
     if out.json {
+        let head = events
+            .last()
+            .map(|e| format!("{}:{}", e.seq, e.hash))
+            .unwrap_or_default();
         out.json(&Summary {
             arena: id,
             rounds: summary.rounds,
             status: summary.status.name(),
             stopped: &summary.stopped,
             verified_events: report.events,
+            result,
+            head: settled.map_or(head, |r| format!("{}:{}", r.head_seq, r.head_hash)),
         })?;
     } else {
         println!(
             "\nverify: {} events, hash chain intact, replay matches the stored state\n\n{}",
             report.events,
-            info_text(&host.get(id)?)
+            info_text(&info)
         );
         if !summary.stopped.is_empty() {
             println!("stopped plugins: {}", summary.stopped.join(", "));
@@ -358,12 +383,7 @@ fn run_manifest(
         if let Some(path) = path {
             eprintln!("to carry on: arena run --resume {id} {}", path.display());
         }
-    } else if host
-        .all_events(id, 0)?
-        .iter()
-        .any(|e| e.kind == "artifact-merged")
-        && !out.json
-    {
+    } else if result.is_some() && !out.json {
         println!("the result: arena result {id}");
     }
     Ok(())

@@ -176,6 +176,9 @@ pub(crate) struct ReportView<'a> {
     merges: u32,
     events: u64,
     contributions: Vec<ContributionView<'a>>,
+    result: Option<&'a str>,
+    head_seq: u64,
+    head_hash: &'a str,
 }
 
 impl<'a> From<&'a SettleReport> for ReportView<'a> {
@@ -189,6 +192,9 @@ impl<'a> From<&'a SettleReport> for ReportView<'a> {
             merges: r.merges,
             events: r.events,
             contributions: r.contributions.iter().map(Into::into).collect(),
+            result: r.result.as_deref(),
+            head_seq: r.head_seq,
+            head_hash: &r.head_hash,
         }
     }
 }

@@ -8,7 +8,7 @@ use arena_host::types::{
     FactCursor, FactDraft, FactQuery, Limit, MergeRequest, Outcome, ParticipantSpec, Permission,
     Pipeline, Role, SlotStatus, Stage, StepRange, Strategy,
 };
-use arena_host::{AgentHandle, ArenaHost, HostError, Operation};
+use arena_host::{AgentHandle, ArenaHost, HostError, HostOptions, Operation};
 use arena_tests::{
     STATES, arena_error, arena_in, chain_hash, config, event_count, fresh_host, spec,
 };
@@ -890,6 +890,87 @@ fn the_settle_report_counts_what_the_arena_kept() {
     assert_eq!(info.outcome, Some(Outcome::Completed));
     assert_eq!(host.get_at(&id, 21).unwrap().report, Some(report));
     assert_eq!(host.verify(&id).unwrap().problem, None);
+}
+
+#[test]
+fn the_settle_report_names_the_last_merge_as_the_result_and_ends_at_the_archiving_event() {
+    let (dir, host) = fresh_host();
+    let Team {
+        id, lead, wendy, ..
+    } = team(&host, ArenaStatus::Active); // events 1-5
+    let draft = wendy.put_artifact(&text("a")).unwrap(); // 6
+    let first = lead
+        .merge(&merge_of(std::slice::from_ref(&draft.id)))
+        .unwrap(); // 7
+    lead.settle().unwrap(); // 8
+    let last = lead
+        .merge(&merge_of(&[first.id.clone(), draft.id]))
+        .unwrap(); // 9
+    lead.archive().unwrap(); // 10
+
+    let report = host.get(&id).unwrap().report.expect("archived");
+    let archiving = host.events(&id, 9, 1).unwrap().remove(0);
+    assert_eq!(archiving.kind, "arena-archived");
+    assert_eq!(report.result.as_deref(), Some(last.id.as_str()));
+    assert_eq!(
+        (report.head_seq, report.head_hash.as_str()),
+        (10, archiving.hash.as_str())
+    );
+    assert_eq!(report.events, report.head_seq);
+    // The head is what the chain says: recomputed over the stored events, it ends at the same hash.
+    let recomputed = host
+        .all_events(&id, 0)
+        .unwrap()
+        .iter()
+        .fold(String::new(), |prev, e| {
+            chain_hash(&prev, e.seq, &e.kind, &e.actor, &e.at, &e.payload)
+        });
+    assert_eq!(recomputed, report.head_hash);
+    // A host that loads the arena afresh serves the same report, and so does the state at event 10.
+    drop(host);
+    let reopened = ArenaHost::open(dir.path().join("arena.db"), HostOptions::default()).unwrap();
+    assert_eq!(reopened.get(&id).unwrap().report, Some(report.clone()));
+    assert_eq!(reopened.get_at(&id, 10).unwrap().report, Some(report));
+}
+
+#[test]
+fn an_arena_completed_without_a_merge_has_no_result() {
+    let (_dir, host) = fresh_host();
+    let Team { id, lead, .. } = team(&host, ArenaStatus::Active);
+    lead.put_artifact(&text("not merged")).unwrap();
+    lead.settle().unwrap();
+    lead.archive().unwrap();
+    let info = host.get(&id).unwrap();
+    let report = info.report.expect("archived");
+    assert_eq!((report.outcome, report.result), (Outcome::Completed, None));
+    assert_eq!(report.head_seq, info.last_seq);
+}
+
+#[test]
+fn an_aborted_arena_has_no_result_even_after_a_merge() {
+    let (_dir, host) = fresh_host();
+    let Team {
+        id, lead, wendy, ..
+    } = team(&host, ArenaStatus::Active);
+    let draft = wendy.put_artifact(&text("a")).unwrap();
+    let merged = lead.merge(&merge_of(&[draft.id])).unwrap();
+    lead.abort("out of time").unwrap();
+    let report = host.get(&id).unwrap().report.expect("archived");
+    assert_eq!(report.result, None);
+    assert_eq!(report.merges, 1);
+    let last = host.all_events(&id, 0).unwrap().pop().unwrap();
+    assert_eq!(
+        (last.kind.as_str(), report.head_seq, report.head_hash),
+        ("arena-aborted", last.seq, last.hash)
+    );
+    // The merge stays readable as an artifact.
+    assert_eq!(
+        host.handle(&id, "otto")
+            .unwrap()
+            .read_artifact(&merged.id)
+            .unwrap(),
+        merged
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use arena_host::types::{ArenaError, ArenaStatus};
+use arena_host::types::{ArenaError, ArenaStatus, Outcome};
 use arena_host::{ArenaHost, HostOptions};
 use arena_tests::{arena_error, arena_in, config, event_count, fresh_host};
 
@@ -282,6 +282,48 @@ fn a_database_written_by_schema_version_4_opens_migrates_verifies_and_goes_on_wr
     assert_eq!(host.verify(V4_ACTIVE).unwrap().events, 15);
     let id = host.create(&config(2)).unwrap();
     assert_eq!(host.verify(&id).unwrap().problem, None);
+}
+
+#[test]
+fn reports_recorded_before_they_named_a_result_and_a_head_name_them_when_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v4.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(include_str!("../../fixtures/schema-v4.sql"))
+        .unwrap();
+    let host = ArenaHost::open(&path, HostOptions::default()).unwrap();
+    // The fixture's archived arenas: one completed with a merge at event 13, one aborted.
+    let served: Vec<_> = host
+        .list(None, 10)
+        .unwrap()
+        .into_iter()
+        .filter_map(|a| Some((a.id.clone(), a.report?)))
+        .collect();
+    assert_eq!(served.len(), 2);
+    let mut results = Vec::new();
+    for (id, report) in served {
+        assert_eq!(host.verify(&id).unwrap().problem, None, "arena {id}");
+        let archiving = host.all_events(&id, 0).unwrap().pop().unwrap();
+        assert!(
+            archiving.payload.contains("\"report\"") && !archiving.payload.contains("result"),
+            "the fixture recorded the old report: {}",
+            archiving.payload
+        );
+        assert_eq!(
+            (report.head_seq, report.head_hash.as_str()),
+            (archiving.seq, archiving.hash.as_str()),
+            "arena {id}"
+        );
+        results.push((report.outcome, report.result));
+    }
+    assert_eq!(
+        results,
+        [
+            (Outcome::Completed, Some("art-13".to_string())),
+            (Outcome::Aborted("funding ended".into()), None)
+        ]
+    );
 }
 
 /// `tests/fixtures/schema-v5.sql` holds the arenas of the schema-4 fixture as schema version 5 kept

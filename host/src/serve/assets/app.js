@@ -1039,15 +1039,10 @@ async function openArtifact(id) {
   }
 }
 
-/** The coordinator's latest merge: the arena's result. */
+/** The arena's result, as its settle report names it: the last merge of an arena that completed. */
 function resultArtifact() {
-  const info = view.info;
-  if (!info) return null;
-  const coordinator = info.strategy.peer || info.strategy.pipeline.coordinator;
-  const merges = view.events.filter((e) => e.kind === "artifact-merged");
-  const own = merges.filter((e) => e.actor === coordinator);
-  const last = (own.length ? own : merges).at(-1);
-  return last ? "art-" + last.seq : null;
+  const report = view.info && view.info.report;
+  return (report && report.result) || null;
 }
 
 /** An archived arena opens on its result: the merged artifact, rendered, with its sources. */
@@ -1103,7 +1098,9 @@ function drawReport(report) {
       el("dt", {}, "Steps"), el("dd", {}, `${report["completed-steps"]} of ${report["total-steps"]}`),
       el("dt", {}, "Artifacts"), el("dd", {}, `${report.artifacts} (${report.merges} merged)`),
       el("dt", {}, "Facts"), el("dd", {}, report.facts),
-      el("dt", {}, "Events"), el("dd", {}, report.events)),
+      el("dt", {}, "Events"), el("dd", {}, report.events),
+      el("dt", {}, "Result"), el("dd", { id: "report-result" }, report.result || "none"),
+      el("dt", {}, "Head"), el("dd", { id: "report-head", class: "hash" }, `${report["head-seq"]}:${report["head-hash"]}`)),
     el("table", { class: "contributions" },
       el("thead", {}, el("tr", {}, el("th", {}, "Agent"), el("th", { class: "num" }, "Steps"), el("th", { class: "num" }, "Artifacts"), el("th", { class: "num" }, "Facts"))),
       el("tbody", {}, report.contributions.map((c) =>
