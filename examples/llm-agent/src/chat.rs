@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::worker_model::quote;
+use example_llm_common::protocol::quote;
 
 /// The granted handle functions as OpenAI-style `tools`: name, description and JSON Schema, all from
 /// the catalogue.
@@ -138,12 +138,6 @@ pub fn parse_reply(body: &[u8]) -> Result<Reply, String> {
     })
 }
 
-/// Whether a failed request's status is permanent: another turn would get the same answer (bad key,
-/// forbidden, unknown model or route, a request the server refuses).
-pub fn permanent_status(status: u16) -> bool {
-    matches!(status, 400 | 401 | 403 | 404 | 422)
-}
-
 /// The `tool` message answering call `id` with `content`.
 pub fn tool_message(id: &str, content: &Value) -> Value {
     json!({ "role": "tool", "tool_call_id": id, "content": content.to_string() })
@@ -201,15 +195,5 @@ mod tests {
         assert!(cut.cut_off());
         assert!(parse_reply(br#"{"choices":[{"message":{"content":""}}]}"#).is_err());
         assert!(parse_reply(b"nope").unwrap_err().contains("not JSON"));
-    }
-
-    #[test]
-    fn permanent_statuses() {
-        for s in [400, 401, 403, 404] {
-            assert!(permanent_status(s), "{s}");
-        }
-        for s in [429, 500, 503] {
-            assert!(!permanent_status(s), "{s}");
-        }
     }
 }

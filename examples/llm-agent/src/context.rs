@@ -1,7 +1,7 @@
 //! The model's context: the system message (who the agent is and how it works) and the user message
 //! built each turn from the arena. Pure, so it is tested natively.
 
-use crate::worker_prompt::excerpt;
+use example_llm_common::text::excerpt;
 
 /// Characters of each artifact, fact or event payload shown.
 pub const EXCERPT_CHARS: usize = 1500;
@@ -95,7 +95,7 @@ pub fn user_message(c: &Context) -> String {
     if !c.steps.is_empty() {
         text.push_str(&format!(
             "Your steps: {}.\n",
-            crate::plan::step_list(&c.steps)
+            example_llm_common::plan::step_list(&c.steps)
         ));
     }
     if !c.depends_on.is_empty() {

@@ -7,7 +7,7 @@ use arena_catalogue::Permission as Granted;
 use serde_json::{Value, json};
 
 use crate::arena::core::types::{
-    ArenaError, ArenaInfo, ArenaStatus, ArtifactDraft, Role, SlotStatus, Strategy,
+    ArenaError, ArenaInfo, ArenaStatus, ArtifactDraft, SlotStatus, Strategy,
 };
 use crate::arena::core::{contribute, observe, read_slots};
 use crate::chat::{self, Reply};
@@ -60,11 +60,7 @@ pub fn run() -> Result<String, String> {
         })
         .unwrap_or_default();
     let coordinator = grant.contains(&Granted::Coordinate);
-    let role = match participant.map(|p| p.role) {
-        Some(Role::Coordinator) => "coordinator",
-        Some(Role::Observer) => "observer",
-        _ => "worker",
-    };
+    let role = participant.map_or("worker", |p| tools::role_name(p.role));
 
     let (steps, depends_on) = own_stage(&info, &me);
     let can_read = grant.contains(&Granted::ReadSlots);
@@ -236,7 +232,7 @@ fn tool_loop(
     settings: &AgentSettings,
     grant: &[Granted],
     messages: &mut Vec<Value>,
-) -> Result<Outcome, crate::http::Failure> {
+) -> Result<Outcome, example_llm_common::http::Failure> {
     let tool_list = chat::tools(grant);
     let started = Instant::now();
     let budget = Duration::from_millis(settings.turn_budget_ms);
@@ -265,13 +261,14 @@ fn tool_loop(
             settings.max_tokens,
         );
         let asked = Instant::now();
-        let bytes = crate::http::post(&settings.model, &body)?;
+        let bytes = example_llm_common::http::post(&settings.model, &body)?;
         out.model_time += asked.elapsed();
         out.requests += 1;
-        let reply: Reply = chat::parse_reply(&bytes).map_err(|what| crate::http::Failure {
-            permanent: false,
-            what,
-        })?;
+        let reply: Reply =
+            chat::parse_reply(&bytes).map_err(|what| example_llm_common::http::Failure {
+                permanent: false,
+                what,
+            })?;
         if let Some((p, c)) = reply.tokens {
             let (tp, tc) = out.tokens.unwrap_or((0, 0));
             out.tokens = Some((tp + p, tc + c));
@@ -293,7 +290,7 @@ fn tool_loop(
             out.ending = match &reply.text {
                 Some(text) => format!(
                     "said \"{}\"",
-                    crate::worker_prompt::excerpt(text.trim(), REPORT_TEXT_CHARS)
+                    example_llm_common::text::excerpt(text.trim(), REPORT_TEXT_CHARS)
                 ),
                 None => "said nothing".into(),
             };
@@ -356,7 +353,7 @@ fn fail_for_good(reason: String, max_failures: u32) -> Result<String, String> {
     if failures < max_failures {
         return Err(format!("{reason} (failure {failures} of {max_failures})"));
     }
-    let note = crate::worker_prompt::clip_bytes(&format!("failed: {reason}"), 4096).to_string();
+    let note = example_llm_common::text::clip_bytes(&format!("failed: {reason}"), 4096).to_string();
     // Best effort for the note: the status is what the others read.
     let _ = contribute::report_progress(&note);
     contribute::set_slot_status(SlotStatus::Failed)
@@ -384,7 +381,7 @@ fn hand_in_text(
 ) -> Result<String, String> {
     let artifact = contribute::put_artifact(&ArtifactDraft {
         kind: DRAFT_KIND.into(),
-        content: crate::worker_prompt::clip_bytes(text, ARTIFACT_MAX_BYTES).to_string(),
+        content: example_llm_common::text::clip_bytes(text, ARTIFACT_MAX_BYTES).to_string(),
         metadata: vec![("model".into(), model.into())],
     })
     .map_err(|e| arena("storing the draft", e))?;
@@ -415,7 +412,7 @@ fn hand_in_text(
     Ok(format!(
         "no tool calling: the text is the draft {}, steps {}",
         artifact.id,
-        crate::plan::step_list(&done)
+        example_llm_common::plan::step_list(&done)
     ))
 }
 
@@ -428,7 +425,10 @@ fn own_stage(info: &ArenaInfo, me: &str) -> (Vec<u32>, Vec<String>) {
             .find(|s| s.agent == me)
             .map(|s| {
                 let ranges: Vec<(u32, u32)> = s.steps.iter().map(|r| (r.first, r.last)).collect();
-                (crate::plan::range_steps(&ranges), s.depends_on.clone())
+                (
+                    example_llm_common::plan::range_steps(&ranges),
+                    s.depends_on.clone(),
+                )
             })
             .unwrap_or_default(),
         Strategy::Peer(_) => (Vec::new(), Vec::new()),
@@ -454,7 +454,7 @@ fn new_events(me: &str) -> Result<(usize, Vec<String>, bool), String> {
                     e.seq,
                     e.actor,
                     e.kind,
-                    crate::worker_prompt::excerpt(&e.payload, context::EXCERPT_CHARS)
+                    example_llm_common::text::excerpt(&e.payload, context::EXCERPT_CHARS)
                 ));
                 if lines.len() > context::SHOWN_EVENTS {
                     lines.remove(0);
