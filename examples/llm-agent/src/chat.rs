@@ -138,6 +138,14 @@ pub fn parse_reply(body: &[u8]) -> Result<Reply, String> {
     })
 }
 
+/// Whether a failed request was refused for its `tools`: a server or model without tool calling says
+/// so in its error (llama.cpp's `llama-server` without `--jinja`: HTTP 500 "tools param requires
+/// --jinja flag"; Ollama: HTTP 400 "… does not support tools"; vLLM without tool parsing: HTTP 400
+/// "\"auto\" tool choice requires …").
+pub fn refuses_tools(failure: &str) -> bool {
+    failure.starts_with("HTTP ") && failure.to_ascii_lowercase().contains("tool")
+}
+
 /// The `tool` message answering call `id` with `content`.
 pub fn tool_message(id: &str, content: &Value) -> Value {
     json!({ "role": "tool", "tool_call_id": id, "content": content.to_string() })
@@ -195,5 +203,24 @@ mod tests {
         assert!(cut.cut_off());
         assert!(parse_reply(br#"{"choices":[{"message":{"content":""}}]}"#).is_err());
         assert!(parse_reply(b"nope").unwrap_err().contains("not JSON"));
+    }
+
+    #[test]
+    fn servers_without_tool_calling_are_recognised_by_their_error() {
+        for refusal in [
+            r#"HTTP 500 Internal Server Error: {"error":{"code":500,"message":"tools param requires --jinja flag","type":"server_error"}} (after 4 attempts)"#,
+            r#"HTTP 400 Bad Request: {"error":"registry.ollama.ai/library/gemma3:270m does not support tools"}"#,
+            r#"HTTP 400 Bad Request: {"object":"error","message":"\"auto\" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set"}"#,
+        ] {
+            assert!(refuses_tools(refusal), "{refusal}");
+        }
+        for other in [
+            r#"HTTP 401 Unauthorized: {"error":{"code":401,"message":"Invalid API Key","type":"authentication_error"}}"#,
+            r#"HTTP 404 Not Found: {"error":"model 'x' not found"}"#,
+            "connecting to http://127.0.0.1:8080/v1/chat/completions: ConnectionRefused (after 4 attempts)",
+            "the reply has neither text nor tool calls",
+        ] {
+            assert!(!refuses_tools(other), "{other}");
+        }
     }
 }

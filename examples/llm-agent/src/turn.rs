@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-use arena_catalogue::Permission as Granted;
+use arena_catalogue::{Call, Permission as Granted};
 use serde_json::{Value, json};
 
 use crate::arena::core::types::{
@@ -17,6 +17,10 @@ use crate::tools::{self, error_text, slot_status_name, status_name};
 
 /// The kind of the draft a model without tool calling hands in.
 const DRAFT_KIND: &str = "draft";
+/// The kind of the team's result a coordinator without tool calling merges.
+const RESULT_KIND: &str = "result";
+/// The most sources one merge may name.
+const MERGE_SOURCES_MAX: usize = 64;
 /// The arena's bound on an artifact's content.
 const ARTIFACT_MAX_BYTES: usize = 64 * 1024;
 /// Events read per call.
@@ -33,6 +37,8 @@ struct Memory {
     asked: bool,
     /// Turns that failed for good in a row, and the last reason.
     failures: u32,
+    /// The server refused the `tools` parameter: the model is asked without tools from then on.
+    without_tools: bool,
 }
 
 thread_local! {
@@ -141,7 +147,7 @@ pub fn run() -> Result<String, String> {
     } else {
         None
     };
-    let ctx = Context {
+    let mut ctx = Context {
         agent: me.clone(),
         role: role.into(),
         goal: info.goal.clone(),
@@ -155,23 +161,36 @@ pub fn run() -> Result<String, String> {
         facts,
         events: shown,
         new_events,
+        without_tools: MEMORY.with_borrow(|m| m.without_tools),
     };
-    let mut messages = vec![
-        json!({"role": "system", "content": context::system_message(
-            &me, coordinator, settings.model.system_prompt.as_deref())}),
-        json!({"role": "user", "content": context::user_message(&ctx)}),
-    ];
-    let outcome = tool_loop(&settings, &grant, &mut messages);
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(failure) if failure.permanent => {
-            return fail_for_good(
-                format!("model {}: {}", settings.model.model, failure.what),
-                settings.max_failures,
-            );
+    if coordinator && ctx.without_tools {
+        return lead_without_tools(&settings, &grant, &info, &ctx);
+    }
+    let model_failed = |failure: example_llm_common::http::Failure| {
+        let reason = format!("model {}: {}", settings.model.model, failure.what);
+        if failure.permanent {
+            fail_for_good(reason, settings.max_failures)
+        } else {
+            Err(reason)
         }
-        Err(failure) => return Err(format!("model {}: {}", settings.model.model, failure.what)),
     };
+    let mut outcome = match ask(&settings, &grant, &ctx) {
+        Ok(outcome) => outcome,
+        Err(failure) => return model_failed(failure),
+    };
+    if outcome.tools_refused {
+        // Asked again, in the same turn, as a model without tool calling.
+        ctx.without_tools = true;
+        if coordinator {
+            return lead_without_tools(&settings, &grant, &info, &ctx);
+        }
+        let first = outcome;
+        outcome = match ask(&settings, &grant, &ctx) {
+            Ok(outcome) => outcome,
+            Err(failure) => return model_failed(failure),
+        };
+        outcome.requests += first.requests;
+    }
     // A turn the model ended itself waits for news; a failed, cut-off or stopped one asks again.
     MEMORY.with_borrow_mut(|m| {
         m.failures = 0;
@@ -187,6 +206,15 @@ pub fn run() -> Result<String, String> {
         // A model that does not call tools: its text is the draft, as the llm-worker hands it in.
         report = hand_in_text(text, &steps, peer_total(&info), &settings.model.model)?;
     }
+    if ctx.without_tools {
+        report = format!("without tools (the server refuses them): {report}");
+    }
+    Ok(asked_report(&settings, &outcome, &report))
+}
+
+/// The report of a turn that asked the model: its requests, the tools called, how the turn ended,
+/// the model's time and tokens.
+fn asked_report(settings: &AgentSettings, outcome: &Outcome, report: &str) -> String {
     let names = if outcome.calls.is_empty() {
         "no tool calls".to_string()
     } else {
@@ -201,12 +229,110 @@ pub fn run() -> Result<String, String> {
         Some((prompt, completion)) => format!(", {prompt}+{completion} tokens"),
         None => String::new(),
     };
-    Ok(format!(
+    format!(
         "asked {} {}×: {names}; {report} [model {:.1}s{tokens}]",
         settings.model.model,
         outcome.requests,
         outcome.model_time.as_secs_f64()
-    ))
+    )
+}
+
+/// Builds the messages from `ctx` and runs the tool loop (no tools when `ctx.without_tools`).
+fn ask(
+    settings: &AgentSettings,
+    grant: &[Granted],
+    ctx: &Context,
+) -> Result<Outcome, example_llm_common::http::Failure> {
+    let coordinator = grant.contains(&Granted::Coordinate);
+    let mut messages = vec![
+        json!({"role": "system", "content": context::system_message(
+            &ctx.agent, coordinator, ctx.without_tools, settings.model.system_prompt.as_deref())}),
+        json!({"role": "user", "content": context::user_message(ctx)}),
+    ];
+    let tools = if ctx.without_tools { &[][..] } else { grant };
+    tool_loop(settings, tools, grant, &mut messages)
+}
+
+/// A coordinator whose model cannot call tools: the agent runs the lifecycle itself — it activates
+/// the arena, settles it once every step is completed — and its model writes the team's result, which
+/// the agent merges (kind `result`, the workers' drafts as its sources) before archiving. A result
+/// cut off at the token cap is not merged; the next turn asks again.
+fn lead_without_tools(
+    settings: &AgentSettings,
+    grant: &[Granted],
+    info: &ArenaInfo,
+    ctx: &Context,
+) -> Result<String, String> {
+    let prefix = "without tools (the server refuses them)";
+    let lifecycle =
+        |call: Call, doing: &str| tools::run(call).map_err(|e| format!("{prefix}: {doing}: {e}"));
+    match info.status {
+        ArenaStatus::Created => {
+            lifecycle(Call::Activate, "activating the arena")?;
+            return Ok(format!("{prefix}: activated the arena"));
+        }
+        ArenaStatus::Active if info.aggregate.completed_steps < info.aggregate.total_steps => {
+            return Ok(format!(
+                "waiting: {} of {} steps completed",
+                info.aggregate.completed_steps, info.aggregate.total_steps
+            ));
+        }
+        ArenaStatus::Active => {
+            lifecycle(Call::Settle, "settling the arena")?;
+        }
+        ArenaStatus::Settling => {}
+        ArenaStatus::Archived => return Ok("archived".into()),
+    }
+    let sources: Vec<String> = ctx
+        .others
+        .iter()
+        .flatten()
+        .flat_map(|slot| &slot.artifacts)
+        .filter(|a| a.kind == DRAFT_KIND)
+        .map(|a| a.id.clone())
+        .take(MERGE_SOURCES_MAX)
+        .collect();
+    if sources.is_empty() {
+        return Err(format!(
+            "{prefix}: the arena is settling and no worker's draft is there to merge"
+        ));
+    }
+    let mut ctx = ctx.clone();
+    ctx.status = "settling".into();
+    let outcome = match ask(settings, grant, &ctx) {
+        Ok(outcome) => outcome,
+        Err(failure) => {
+            let reason = format!("model {}: {}", settings.model.model, failure.what);
+            return if failure.permanent {
+                fail_for_good(reason, settings.max_failures)
+            } else {
+                Err(reason)
+            };
+        }
+    };
+    MEMORY.with_borrow_mut(|m| m.failures = 0);
+    let report = match (&outcome.text, outcome.cut_off) {
+        (Some(text), false) => {
+            let merged = lifecycle(
+                Call::Merge {
+                    kind: RESULT_KIND.into(),
+                    content: example_llm_common::text::clip_bytes(text, ARTIFACT_MAX_BYTES)
+                        .to_string(),
+                    sources: sources.clone(),
+                    metadata: vec![("model".into(), settings.model.model.clone())],
+                },
+                "merging the result",
+            )?;
+            lifecycle(Call::Archive, "archiving the arena")?;
+            format!(
+                "{prefix}: merged the result {} from {} and archived",
+                merged["id"].as_str().unwrap_or("?"),
+                sources.join(", ")
+            )
+        }
+        _ => format!("{prefix}: {}; nothing merged", outcome.ending),
+    };
+    Ok(asked_report(settings, &outcome, &report))
 }
 
 /// How a tool loop ended.
@@ -221,6 +347,8 @@ struct Outcome {
     ending: String,
     /// The model ended the loop itself, with a whole reply and no tool call.
     ended_by_model: bool,
+    /// The server refused the `tools` parameter; the model was not asked.
+    tools_refused: bool,
     requests: u32,
     model_time: Duration,
     tokens: Option<(u64, u64)>,
@@ -228,12 +356,15 @@ struct Outcome {
 
 /// Asks the model and runs its tool calls until it stops calling tools, the call cap, a repeated
 /// failing call, or the turn's time budget.
+/// `offered` are the grants whose tools the model is offered (none for a model without tool
+/// calling); every call is checked against `grant`.
 fn tool_loop(
     settings: &AgentSettings,
+    offered: &[Granted],
     grant: &[Granted],
     messages: &mut Vec<Value>,
 ) -> Result<Outcome, example_llm_common::http::Failure> {
-    let tool_list = chat::tools(grant);
+    let tool_list = chat::tools(offered);
     let started = Instant::now();
     let budget = Duration::from_millis(settings.turn_budget_ms);
     let mut out = Outcome {
@@ -242,6 +373,7 @@ fn tool_loop(
         cut_off: false,
         ending: String::new(),
         ended_by_model: false,
+        tools_refused: false,
         requests: 0,
         model_time: Duration::ZERO,
         tokens: None,
@@ -261,7 +393,19 @@ fn tool_loop(
             settings.max_tokens,
         );
         let asked = Instant::now();
-        let bytes = example_llm_common::http::post(&settings.model, &body)?;
+        let bytes = match example_llm_common::http::post(&settings.model, &body) {
+            Ok(bytes) => bytes,
+            Err(failure) if !tool_list.is_empty() && chat::refuses_tools(&failure.what) => {
+                // A server or model without tool calling: from now on it is asked without tools.
+                MEMORY.with_borrow_mut(|m| m.without_tools = true);
+                out.requests += 1;
+                out.model_time += asked.elapsed();
+                out.tools_refused = true;
+                out.ending = format!("the server refuses tools: {}", failure.what);
+                return Ok(out);
+            }
+            Err(failure) => return Err(failure),
+        };
         out.model_time += asked.elapsed();
         out.requests += 1;
         let reply: Reply =
