@@ -105,7 +105,14 @@ pub fn run() -> Result<String, String> {
                     .any(|s| &s.agent == *agent && s.status == SlotStatus::Done)
             })
         {
-            return Ok(format!("waiting for {agent}"));
+            let failed = slots
+                .iter()
+                .any(|s| &s.agent == agent && s.status == SlotStatus::Failed);
+            return Ok(if failed {
+                format!("waiting for {agent}, whose slot is failed")
+            } else {
+                format!("waiting for {agent}")
+            });
         }
     }
     if !fresh {
@@ -192,10 +199,13 @@ pub fn run() -> Result<String, String> {
         outcome.requests += first.requests;
     }
     // A turn the model ended itself waits for news; a failed, cut-off or stopped one asks again.
-    MEMORY.with_borrow_mut(|m| {
-        m.failures = 0;
-        m.asked = outcome.ended_by_model;
-    });
+    MEMORY.with_borrow_mut(|m| m.asked = outcome.ended_by_model);
+    if outcome.cut_off && outcome.calls.is_empty() {
+        // Nothing done: a model that always runs to the token cap fails like a bad setting.
+        let report = cut_off_report(&settings, &ctx, &outcome);
+        return fail_for_good(report, settings.max_failures);
+    }
+    MEMORY.with_borrow_mut(|m| m.failures = 0);
 
     let mut report = outcome.ending.clone();
     if outcome.calls.is_empty()
@@ -237,6 +247,24 @@ fn asked_report(settings: &AgentSettings, outcome: &Outcome, report: &str) -> St
     )
 }
 
+/// The report of a turn whose every reply was cut off at the token cap, saying what to raise.
+fn cut_off_report(settings: &AgentSettings, ctx: &Context, outcome: &Outcome) -> String {
+    let cap = match settings.max_tokens {
+        Some(n) => format!("max_tokens ({n}) or the server's own cap"),
+        None => "max_tokens or the server's own cap".into(),
+    };
+    let how = if ctx.without_tools {
+        "without tools (the server refuses them): "
+    } else {
+        ""
+    };
+    asked_report(
+        settings,
+        outcome,
+        &format!("{how}{}; raise {cap}", outcome.ending),
+    )
+}
+
 /// Builds the messages from `ctx` and runs the tool loop (no tools when `ctx.without_tools`).
 fn ask(
     settings: &AgentSettings,
@@ -272,8 +300,20 @@ fn lead_without_tools(
             return Ok(format!("{prefix}: activated the arena"));
         }
         ArenaStatus::Active if info.aggregate.completed_steps < info.aggregate.total_steps => {
+            let failed: Vec<&str> = ctx
+                .others
+                .iter()
+                .flatten()
+                .filter(|slot| slot.status == "failed")
+                .map(|slot| slot.agent.as_str())
+                .collect();
+            let failed = if failed.is_empty() {
+                String::new()
+            } else {
+                format!("; failed: {}", failed.join(", "))
+            };
             return Ok(format!(
-                "waiting: {} of {} steps completed",
+                "waiting: {} of {} steps completed{failed}",
                 info.aggregate.completed_steps, info.aggregate.total_steps
             ));
         }
@@ -310,6 +350,12 @@ fn lead_without_tools(
             };
         }
     };
+    if outcome.cut_off {
+        return fail_for_good(
+            cut_off_report(settings, &ctx, &outcome),
+            settings.max_failures,
+        );
+    }
     MEMORY.with_borrow_mut(|m| m.failures = 0);
     let report = match (&outcome.text, outcome.cut_off) {
         (Some(text), false) => {
