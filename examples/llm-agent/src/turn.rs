@@ -39,6 +39,8 @@ struct Memory {
     failures: u32,
     /// The server refused the `tools` parameter: the model is asked without tools from then on.
     without_tools: bool,
+    /// Why the agent gave up after `max_failures` turns: it asks the model no more this run.
+    gave_up: Option<String>,
 }
 
 thread_local! {
@@ -47,6 +49,9 @@ thread_local! {
 
 /// Runs one turn and returns its report.
 pub fn run() -> Result<String, String> {
+    if let Some(reason) = MEMORY.with_borrow(|m| m.gave_up.clone()) {
+        return Ok(format!("failed: {reason}"));
+    }
     let slot = contribute::own_slot().map_err(|e| arena("reading my slot", e))?;
     if slot.status == SlotStatus::Failed {
         return Ok("failed: this slot was marked failed".into());
@@ -543,14 +548,23 @@ fn fail_for_good(reason: String, max_failures: u32) -> Result<String, String> {
     if failures < max_failures {
         return Err(format!("{reason} (failure {failures} of {max_failures})"));
     }
+    // Given up for this run, whether or not the slot can be marked: the model is not asked again.
+    MEMORY.with_borrow_mut(|m| m.gave_up = Some(reason.clone()));
     let note = example_llm_common::text::clip_bytes(&format!("failed: {reason}"), 4096).to_string();
     // Best effort for the note: the status is what the others read.
     let _ = contribute::report_progress(&note);
-    contribute::set_slot_status(SlotStatus::Failed)
-        .map_err(|e| arena("marking my slot failed", e))?;
-    Ok(format!(
-        "failed after {failures} turns, slot marked failed: {reason}"
-    ))
+    match contribute::set_slot_status(SlotStatus::Failed) {
+        Ok(()) => Ok(format!(
+            "failed after {failures} turns, slot marked failed: {reason}"
+        )),
+        // A slot is marked only while the arena is active: a coordinator failing in a created
+        // arena says so, and the run's end names it.
+        Err(e) => Ok(format!(
+            "failed after {failures} turns, gave up (the slot cannot be marked failed: {}): \
+             {reason}",
+            error_text(&e)
+        )),
+    }
 }
 
 /// In a peer arena, its step count: a tool-less worker completes the lowest open step there.

@@ -419,6 +419,37 @@ fn a_rejected_key_marks_the_slot_failed_after_three_turns_and_the_run_finishes()
 }
 
 #[test]
+fn a_coordinator_rejected_before_activating_gives_up_after_three_turns_and_asks_no_more() {
+    // Its slot cannot be marked failed while the arena is created; it still stops asking.
+    let (_dir, host) = fresh_host();
+    let model = ModelServer::start(Behaviour::Scripted {
+        script: Script::new(|_| Scripted::Status(401)),
+        latency: Duration::ZERO,
+    });
+    let manifest = format!(
+        "[arena]\ngoal = \"a guide\"\nsteps = 1\n[run]\nschedule = \"rounds\"\nmax_turns = 6\n{}",
+        agent("lead", "coordinator", &model, "")
+    );
+    let (summary, turns) = run_manifest(&host, &manifest);
+    assert_eq!(summary.status, ArenaStatus::Created, "{}", turns.all());
+    assert_eq!(model.requests(), 3, "{}", turns.all());
+    let outcomes = turns.of("lead");
+    assert!(
+        outcomes[2].contains("failed after 3 turns, gave up (the slot cannot be marked failed")
+            && outcomes[2].contains("401"),
+        "{}",
+        turns.all()
+    );
+    assert!(
+        outcomes[3..]
+            .iter()
+            .all(|o| o.starts_with("done: failed: ")),
+        "{}",
+        turns.all()
+    );
+}
+
+#[test]
 fn a_model_without_tool_calling_still_hands_its_text_in_as_the_draft() {
     let (host, _dir, summary, turns, _) = solo(
         Script::new(|_| Scripted::text("A plain guide to herons.")),
