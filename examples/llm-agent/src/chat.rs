@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use example_llm_common::protocol::quote;
+use example_llm_common::protocol::first_choice;
 
 /// The granted handle functions as OpenAI-style `tools`: name, description and JSON Schema, all from
 /// the catalogue.
@@ -78,13 +78,7 @@ impl Reply {
 
 /// Reads a chat-completions response body.
 pub fn parse_reply(body: &[u8]) -> Result<Reply, String> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("the reply is not JSON ({e}): {}", quote(body)))?;
-    let choice = value
-        .get("choices")
-        .and_then(Value::as_array)
-        .and_then(|choices| choices.first())
-        .ok_or_else(|| format!("the reply has no choices: {}", quote(body)))?;
+    let (value, choice) = first_choice(body)?;
     let message = choice
         .get("message")
         .cloned()

@@ -33,6 +33,19 @@ pub fn backoff_ms(retry: u32) -> u64 {
     FIRST_BACKOFF_MS.saturating_mul(1u64 << retry.min(20))
 }
 
+/// A chat-completions response body as JSON, and its first choice.
+pub fn first_choice(body: &[u8]) -> Result<(serde_json::Value, serde_json::Value), String> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| format!("the reply is not JSON ({e}): {}", quote(body)))?;
+    let choice = value
+        .get("choices")
+        .and_then(serde_json::Value::as_array)
+        .and_then(|choices| choices.first())
+        .cloned()
+        .ok_or_else(|| format!("the reply has no choices: {}", quote(body)))?;
+    Ok((value, choice))
+}
+
 /// The start of a response body, for an error text.
 pub fn quote(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
@@ -92,6 +105,21 @@ mod tests {
         for s in [429, 500, 503] {
             assert!(!permanent_status(s), "{s}");
         }
+    }
+
+    #[test]
+    fn the_first_choice_or_what_is_wrong() {
+        let (_, choice) = first_choice(br#"{"choices":[{"index":0},{"index":1}]}"#).unwrap();
+        assert_eq!(choice["index"], 0);
+        assert!(
+            first_choice(b"nope")
+                .unwrap_err()
+                .starts_with("the reply is not JSON")
+        );
+        assert_eq!(
+            first_choice(br#"{"choices":[]}"#).unwrap_err(),
+            r#"the reply has no choices: {"choices":[]}"#
+        );
     }
 
     #[test]

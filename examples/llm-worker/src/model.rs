@@ -2,7 +2,7 @@
 //! and reading the answer out of it. Pure, so it is tested natively. The URL, retries and quoting are
 //! `example_llm_common`'s.
 
-use example_llm_common::protocol::quote;
+use example_llm_common::protocol::first_choice;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -23,13 +23,7 @@ pub fn request_body(model: &str, system: &str, user: &str, temperature: Option<f
 
 /// The text of `choices[0].message.content` in a chat-completions response body.
 pub fn completion_text(body: &[u8]) -> Result<String, String> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("the reply is not JSON ({e}): {}", quote(body)))?;
-    let choice = value
-        .get("choices")
-        .and_then(Value::as_array)
-        .and_then(|choices| choices.first())
-        .ok_or_else(|| format!("the reply has no choices: {}", quote(body)))?;
+    let (_, choice) = first_choice(body)?;
     let text = choice
         .get("message")
         .and_then(|m| m.get("content"))
