@@ -26,6 +26,7 @@ fn main() {
             "examples/observer",
             "examples/drafter",
             "examples/reviewer",
+            "examples/llm-common",
             "examples/llm-worker",
             "examples/llm-agent",
             "examples/llm-agent-coordinator",

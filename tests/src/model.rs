@@ -27,6 +27,8 @@ pub enum Behaviour {
 pub enum Scripted {
     /// This error status.
     Status(u16),
+    /// This error status with this body.
+    Error(u16, String),
     /// `200` with an assistant message: text, tool calls `(name, arguments as JSON text)`, and a
     /// `finish_reason`.
     Reply {
@@ -215,6 +217,7 @@ impl ModelServer {
                         let (answer, latency) = scripted.clone().expect("a scripted answer");
                         let (status, body) = match answer {
                             Scripted::Status(status) => (status, String::new()),
+                            Scripted::Error(status, body) => (status, body),
                             reply => (200, scripted_completion(&reply)),
                         };
                         (status, body, latency, None)
@@ -244,7 +247,8 @@ impl ModelServer {
                         gate.wait();
                     }
                     std::thread::sleep(latency);
-                    let body = if status == 200 && scripted {
+                    let body = if scripted && (status == 200 || !content.is_empty()) {
+                        // A scripted reply, or a scripted error's own body.
                         content
                     } else if status == 200 {
                         completion(&content)

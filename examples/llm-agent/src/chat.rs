@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::worker_model::quote;
+use example_llm_common::protocol::first_choice;
 
 /// The granted handle functions as OpenAI-style `tools`: name, description and JSON Schema, all from
 /// the catalogue.
@@ -78,13 +78,7 @@ impl Reply {
 
 /// Reads a chat-completions response body.
 pub fn parse_reply(body: &[u8]) -> Result<Reply, String> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("the reply is not JSON ({e}): {}", quote(body)))?;
-    let choice = value
-        .get("choices")
-        .and_then(Value::as_array)
-        .and_then(|choices| choices.first())
-        .ok_or_else(|| format!("the reply has no choices: {}", quote(body)))?;
+    let (value, choice) = first_choice(body)?;
     let message = choice
         .get("message")
         .cloned()
@@ -138,10 +132,12 @@ pub fn parse_reply(body: &[u8]) -> Result<Reply, String> {
     })
 }
 
-/// Whether a failed request's status is permanent: another turn would get the same answer (bad key,
-/// forbidden, unknown model or route, a request the server refuses).
-pub fn permanent_status(status: u16) -> bool {
-    matches!(status, 400 | 401 | 403 | 404 | 422)
+/// Whether a failed request was refused for its `tools`: a server or model without tool calling says
+/// so in its error (llama.cpp's `llama-server` without `--jinja`: HTTP 500 "tools param requires
+/// --jinja flag"; Ollama: HTTP 400 "… does not support tools"; vLLM without tool parsing: HTTP 400
+/// "\"auto\" tool choice requires …").
+pub fn refuses_tools(failure: &str) -> bool {
+    failure.starts_with("HTTP ") && failure.to_ascii_lowercase().contains("tool")
 }
 
 /// The `tool` message answering call `id` with `content`.
@@ -204,12 +200,21 @@ mod tests {
     }
 
     #[test]
-    fn permanent_statuses() {
-        for s in [400, 401, 403, 404] {
-            assert!(permanent_status(s), "{s}");
+    fn servers_without_tool_calling_are_recognised_by_their_error() {
+        for refusal in [
+            r#"HTTP 500 Internal Server Error: {"error":{"code":500,"message":"tools param requires --jinja flag","type":"server_error"}} (after 4 attempts)"#,
+            r#"HTTP 400 Bad Request: {"error":"registry.ollama.ai/library/gemma3:270m does not support tools"}"#,
+            r#"HTTP 400 Bad Request: {"object":"error","message":"\"auto\" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set"}"#,
+        ] {
+            assert!(refuses_tools(refusal), "{refusal}");
         }
-        for s in [429, 500, 503] {
-            assert!(!permanent_status(s), "{s}");
+        for other in [
+            r#"HTTP 401 Unauthorized: {"error":{"code":401,"message":"Invalid API Key","type":"authentication_error"}}"#,
+            r#"HTTP 404 Not Found: {"error":"model 'x' not found"}"#,
+            "connecting to http://127.0.0.1:8080/v1/chat/completions: ConnectionRefused (after 4 attempts)",
+            "the reply has neither text nor tool calls",
+        ] {
+            assert!(!refuses_tools(other), "{other}");
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The agent's settings: the llm-worker's (`endpoint`, `model`, `api_key`, `max_retries`,
 //! `system_prompt`, `temperature`) and the tool loop's own. Pure: the lookup is passed in.
 
-use crate::worker_config::Settings;
+use example_llm_common::settings::{Config, Settings};
 
 /// Tool calls one turn may make when `max_tool_calls` is not set.
 pub const DEFAULT_MAX_TOOL_CALLS: u32 = 16;
@@ -31,28 +31,20 @@ pub struct AgentSettings {
 impl AgentSettings {
     /// Reads the settings through `lookup`; errors name the key and what it must be.
     pub fn read(
-        mut lookup: impl FnMut(&str) -> Result<Option<String>, String>,
+        lookup: impl FnMut(&str) -> Result<Option<String>, String>,
     ) -> Result<Self, String> {
-        let model = Settings::read(&mut lookup)?;
-        let mut number = |key: &str, min: u64, max: u64| -> Result<Option<u64>, String> {
-            let text = lookup(key).map_err(|e| format!("config: reading `{key}`: {e}"))?;
-            match text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-                None => Ok(None),
-                Some(t) => match t.parse::<u64>() {
-                    Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
-                    _ => Err(format!(
-                        "config: `{key}` must be a whole number from {min} to {max}"
-                    )),
-                },
-            }
-        };
+        let mut config = Config::new(lookup);
+        let model = Settings::from_config(&mut config)?;
         Ok(AgentSettings {
-            max_tokens: number("max_tokens", 1, 1 << 20)?.map(|n| n as u32),
-            max_tool_calls: number("max_tool_calls", 1, MAX_TOOL_CALLS_LIMIT as u64)?
+            max_tokens: config.whole("max_tokens", 1, 1 << 20)?.map(|n| n as u32),
+            max_tool_calls: config
+                .whole("max_tool_calls", 1, MAX_TOOL_CALLS_LIMIT.into())?
                 .map_or(DEFAULT_MAX_TOOL_CALLS, |n| n as u32),
-            max_failures: number("max_failures", 1, 1000)?
+            max_failures: config
+                .whole("max_failures", 1, 1000)?
                 .map_or(DEFAULT_MAX_FAILURES, |n| n as u32),
-            turn_budget_ms: number("turn_budget_ms", 1, 24 * 3_600_000)?
+            turn_budget_ms: config
+                .whole("turn_budget_ms", 1, 24 * 3_600_000)?
                 .unwrap_or(DEFAULT_TURN_BUDGET_MS),
             model,
         })

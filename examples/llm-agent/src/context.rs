@@ -1,7 +1,7 @@
 //! The model's context: the system message (who the agent is and how it works) and the user message
 //! built each turn from the arena. Pure, so it is tested natively.
 
-use crate::worker_prompt::excerpt;
+use example_llm_common::text::excerpt;
 
 /// Characters of each artifact, fact or event payload shown.
 pub const EXCERPT_CHARS: usize = 1500;
@@ -45,10 +45,35 @@ pub struct Context {
     /// Events since the last turn as `seq actor kind payload`, and how many there were in all.
     pub events: Vec<String>,
     pub new_events: usize,
+    /// The model is asked without tools (the server refused them): its text is handed in.
+    pub without_tools: bool,
 }
 
-/// The system message: `custom` when configured, else how this role works through its tools.
-pub fn system_message(agent: &str, coordinator: bool, custom: Option<&str>) -> String {
+/// The system message: `custom` when configured, put before how this role works: through its tools,
+/// or, `without_tools`, by writing its part (a worker) or the team's result (a coordinator).
+pub fn system_message(
+    agent: &str,
+    coordinator: bool,
+    without_tools: bool,
+    custom: Option<&str>,
+) -> String {
+    if without_tools {
+        let how = if coordinator {
+            "You coordinate the team. Once the workers are done, you write the team's result: one \
+             piece that combines their drafts and serves the goal."
+        } else {
+            "Write your part of the work for your steps; your answer is handed in as your draft, as \
+             it stands."
+        };
+        let base = format!(
+            "You are {agent}, one of several agents working together towards one shared goal. {how} \
+             Answer with the text only, complete and brief."
+        );
+        return match custom {
+            Some(text) => format!("{text}\n\n{base}"),
+            None => base,
+        };
+    }
     let how = if coordinator {
         "You coordinate the team: activate the arena if it is created; while workers still have \
          steps open, wait (answer with a short text and no tool call). Once every step is \
@@ -95,7 +120,7 @@ pub fn user_message(c: &Context) -> String {
     if !c.steps.is_empty() {
         text.push_str(&format!(
             "Your steps: {}.\n",
-            crate::plan::step_list(&c.steps)
+            example_llm_common::plan::step_list(&c.steps)
         ));
     }
     if !c.depends_on.is_empty() {
@@ -140,7 +165,13 @@ pub fn user_message(c: &Context) -> String {
     for e in &c.events {
         text.push_str(&format!("- {e}\n"));
     }
-    text.push_str("\nAct now with your tools.\n");
+    text.push_str(if !c.without_tools {
+        "\nAct now with your tools.\n"
+    } else if c.role == "coordinator" {
+        "\nWrite the team's result now.\n"
+    } else {
+        "\nWrite your part now.\n"
+    });
     text
 }
 
@@ -172,6 +203,7 @@ mod tests {
             facts: Some(vec!["researcher: herons fish at dawn".into()]),
             events: vec!["7 researcher step-completed {\"step\":1}".into()],
             new_events: 9,
+            without_tools: false,
         };
         let text = user_message(&c);
         assert!(text.starts_with("Goal: A guide\n"));
@@ -182,13 +214,30 @@ mod tests {
         assert!(text.contains("cannot read the other agents' slots"));
         assert!(text.contains("- researcher: herons fish at dawn"));
         assert!(text.contains("(9 in all, the last 1 shown)"));
+        assert!(text.ends_with("Act now with your tools.\n"));
+        let plain = user_message(&Context {
+            without_tools: true,
+            ..c
+        });
+        assert!(plain.ends_with("Write your part now.\n"));
     }
 
     #[test]
     fn the_system_message_keeps_the_role_guidance_under_a_custom_prompt() {
-        let s = system_message("lead", true, Some("Be terse."));
+        let s = system_message("lead", true, false, Some("Be terse."));
         assert!(s.starts_with("Be terse.\n\nYou are lead,"));
         assert!(s.contains("settle"));
-        assert!(system_message("w", false, None).contains("complete_step"));
+        assert!(system_message("w", false, false, None).contains("complete_step"));
+    }
+
+    #[test]
+    fn without_tools_the_system_message_asks_for_text() {
+        let s = system_message("lead", true, true, Some("Be terse."));
+        assert!(s.starts_with("Be terse.\n\nYou are lead,"));
+        assert!(s.contains("write the team's result"));
+        assert!(!s.contains("settle"));
+        let w = system_message("w", false, true, None);
+        assert!(w.contains("handed in as your draft"));
+        assert!(!w.contains("complete_step"));
     }
 }

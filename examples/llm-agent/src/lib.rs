@@ -3,8 +3,9 @@
 //! granted handle functions as tools. The tools' names, descriptions, schemas and argument decoding
 //! come from `arena_catalogue`, the same catalogue the MCP server offers.
 //!
-//! Settings (`[plugin.config]`): the llm-worker's (`endpoint`, `model`, `api_key`, `max_retries`,
-//! `system_prompt`, `temperature`) and `max_tokens`, `max_tool_calls` (16), `max_failures` (3),
+//! Settings (`[plugin.config]`): the model's, shared with the llm-worker through
+//! `example_llm_common` (`endpoint`, `model`, `api_key`, `max_retries`, `system_prompt`,
+//! `temperature`), and `max_tokens`, `max_tool_calls` (16), `max_failures` (3),
 //! `turn_budget_ms` (100000). It needs `wasi:http` to the endpoint (`allowed_outbound_hosts`).
 //!
 //! Built twice from this source: `example-llm-agent` imports `observe`, `read-slots`, `contribute` and
@@ -17,24 +18,8 @@ wit_bindgen::generate!({ world: "agent", path: "../../wit", generate_all });
 mod chat;
 mod config;
 mod context;
-mod http;
 mod tools;
 mod turn;
-
-// The llm-worker's settings, protocol helpers, step plan and text cutting, shared rather than copied;
-// this agent uses only part of each.
-#[allow(dead_code)]
-#[path = "../../llm-worker/src/plan.rs"]
-mod plan;
-#[allow(dead_code)]
-#[path = "../../llm-worker/src/config.rs"]
-mod worker_config;
-#[allow(dead_code)]
-#[path = "../../llm-worker/src/model.rs"]
-mod worker_model;
-#[allow(dead_code)]
-#[path = "../../llm-worker/src/prompt.rs"]
-mod worker_prompt;
 
 struct LlmAgent;
 

@@ -5,8 +5,8 @@ use arena_catalogue::{Call, Permission as CatalogPermission};
 use serde_json::{Value, json};
 
 use crate::arena::core::types::{
-    Aggregate, ArenaError, ArenaInfo, ArenaStatus, Artifact, ArtifactDraft, Event, Fact, FactDraft,
-    FactQuery, Outcome, Participant, Permission, Role, Slot, SlotInfo, SlotStatus, Strategy,
+    Aggregate, ArenaError, ArenaInfo, Artifact, ArtifactDraft, Event, Fact, FactDraft, FactQuery,
+    Outcome, Participant, Permission, Slot, SlotInfo, SlotStatus, Strategy,
 };
 use crate::arena::core::{contribute, observe, read_slots, share_facts};
 
@@ -98,7 +98,7 @@ pub fn run(call: Call) -> Result<Value, String> {
 /// The `steer` and `coordinate` calls: linked only in the coordinator's build.
 #[cfg(feature = "coordinate")]
 fn lead(call: Call) -> Result<Value, String> {
-    use crate::arena::core::types::{MergeRequest, ParticipantSpec};
+    use crate::arena::core::types::{MergeRequest, ParticipantSpec, Role};
     use crate::arena::core::{coordinate, steer};
     use arena_catalogue::Role as CatalogRole;
     let error = |e: ArenaError| error_text(&e);
@@ -200,31 +200,7 @@ pub fn error_text(e: &ArenaError) -> String {
     }
 }
 
-pub fn status_name(s: ArenaStatus) -> &'static str {
-    match s {
-        ArenaStatus::Created => "created",
-        ArenaStatus::Active => "active",
-        ArenaStatus::Settling => "settling",
-        ArenaStatus::Archived => "archived",
-    }
-}
-
-pub fn slot_status_name(s: SlotStatus) -> &'static str {
-    match s {
-        SlotStatus::Idle => "idle",
-        SlotStatus::Working => "working",
-        SlotStatus::Done => "done",
-        SlotStatus::Failed => "failed",
-    }
-}
-
-fn role_name(r: Role) -> &'static str {
-    match r {
-        Role::Coordinator => "coordinator",
-        Role::Worker => "worker",
-        Role::Observer => "observer",
-    }
-}
+example_llm_common::arena_names!(crate::arena::core::types);
 
 fn metadata(m: &[(String, String)]) -> Value {
     Value::Object(

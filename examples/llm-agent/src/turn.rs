@@ -3,11 +3,11 @@
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-use arena_catalogue::Permission as Granted;
+use arena_catalogue::{Call, Permission as Granted};
 use serde_json::{Value, json};
 
 use crate::arena::core::types::{
-    ArenaError, ArenaInfo, ArenaStatus, ArtifactDraft, Role, SlotStatus, Strategy,
+    ArenaError, ArenaInfo, ArenaStatus, ArtifactDraft, SlotStatus, Strategy,
 };
 use crate::arena::core::{contribute, observe, read_slots};
 use crate::chat::{self, Reply};
@@ -17,6 +17,10 @@ use crate::tools::{self, error_text, slot_status_name, status_name};
 
 /// The kind of the draft a model without tool calling hands in.
 const DRAFT_KIND: &str = "draft";
+/// The kind of the team's result a coordinator without tool calling merges.
+const RESULT_KIND: &str = "result";
+/// The most sources one merge may name.
+const MERGE_SOURCES_MAX: usize = 64;
 /// The arena's bound on an artifact's content.
 const ARTIFACT_MAX_BYTES: usize = 64 * 1024;
 /// Events read per call.
@@ -33,6 +37,10 @@ struct Memory {
     asked: bool,
     /// Turns that failed for good in a row, and the last reason.
     failures: u32,
+    /// The server refused the `tools` parameter: the model is asked without tools from then on.
+    without_tools: bool,
+    /// Why the agent gave up after `max_failures` turns: it asks the model no more this run.
+    gave_up: Option<String>,
 }
 
 thread_local! {
@@ -41,6 +49,9 @@ thread_local! {
 
 /// Runs one turn and returns its report.
 pub fn run() -> Result<String, String> {
+    if let Some(reason) = MEMORY.with_borrow(|m| m.gave_up.clone()) {
+        return Ok(format!("failed: {reason}"));
+    }
     let slot = contribute::own_slot().map_err(|e| arena("reading my slot", e))?;
     if slot.status == SlotStatus::Failed {
         return Ok("failed: this slot was marked failed".into());
@@ -60,11 +71,7 @@ pub fn run() -> Result<String, String> {
         })
         .unwrap_or_default();
     let coordinator = grant.contains(&Granted::Coordinate);
-    let role = match participant.map(|p| p.role) {
-        Some(Role::Coordinator) => "coordinator",
-        Some(Role::Observer) => "observer",
-        _ => "worker",
-    };
+    let role = participant.map_or("worker", |p| tools::role_name(p.role));
 
     let (steps, depends_on) = own_stage(&info, &me);
     let can_read = grant.contains(&Granted::ReadSlots);
@@ -103,7 +110,14 @@ pub fn run() -> Result<String, String> {
                     .any(|s| &s.agent == *agent && s.status == SlotStatus::Done)
             })
         {
-            return Ok(format!("waiting for {agent}"));
+            let failed = slots
+                .iter()
+                .any(|s| &s.agent == agent && s.status == SlotStatus::Failed);
+            return Ok(if failed {
+                format!("waiting for {agent}, whose slot is failed")
+            } else {
+                format!("waiting for {agent}")
+            });
         }
     }
     if !fresh {
@@ -145,7 +159,7 @@ pub fn run() -> Result<String, String> {
     } else {
         None
     };
-    let ctx = Context {
+    let mut ctx = Context {
         agent: me.clone(),
         role: role.into(),
         goal: info.goal.clone(),
@@ -159,28 +173,44 @@ pub fn run() -> Result<String, String> {
         facts,
         events: shown,
         new_events,
+        without_tools: MEMORY.with_borrow(|m| m.without_tools),
     };
-    let mut messages = vec![
-        json!({"role": "system", "content": context::system_message(
-            &me, coordinator, settings.model.system_prompt.as_deref())}),
-        json!({"role": "user", "content": context::user_message(&ctx)}),
-    ];
-    let outcome = tool_loop(&settings, &grant, &mut messages);
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(failure) if failure.permanent => {
-            return fail_for_good(
-                format!("model {}: {}", settings.model.model, failure.what),
-                settings.max_failures,
-            );
+    if coordinator && ctx.without_tools {
+        return lead_without_tools(&settings, &grant, &info, &ctx);
+    }
+    let model_failed = |failure: example_llm_common::http::Failure| {
+        let reason = format!("model {}: {}", settings.model.model, failure.what);
+        if failure.permanent {
+            fail_for_good(reason, settings.max_failures)
+        } else {
+            Err(reason)
         }
-        Err(failure) => return Err(format!("model {}: {}", settings.model.model, failure.what)),
     };
+    let mut outcome = match ask(&settings, &grant, &ctx) {
+        Ok(outcome) => outcome,
+        Err(failure) => return model_failed(failure),
+    };
+    if outcome.tools_refused {
+        // Asked again, in the same turn, as a model without tool calling.
+        ctx.without_tools = true;
+        if coordinator {
+            return lead_without_tools(&settings, &grant, &info, &ctx);
+        }
+        let first = outcome;
+        outcome = match ask(&settings, &grant, &ctx) {
+            Ok(outcome) => outcome,
+            Err(failure) => return model_failed(failure),
+        };
+        outcome.requests += first.requests;
+    }
     // A turn the model ended itself waits for news; a failed, cut-off or stopped one asks again.
-    MEMORY.with_borrow_mut(|m| {
-        m.failures = 0;
-        m.asked = outcome.ended_by_model;
-    });
+    MEMORY.with_borrow_mut(|m| m.asked = outcome.ended_by_model);
+    if outcome.cut_off && outcome.calls.is_empty() {
+        // Nothing done: a model that always runs to the token cap fails like a bad setting.
+        let report = cut_off_report(&settings, &ctx, &outcome);
+        return fail_for_good(report, settings.max_failures);
+    }
+    MEMORY.with_borrow_mut(|m| m.failures = 0);
 
     let mut report = outcome.ending.clone();
     if outcome.calls.is_empty()
@@ -191,6 +221,15 @@ pub fn run() -> Result<String, String> {
         // A model that does not call tools: its text is the draft, as the llm-worker hands it in.
         report = hand_in_text(text, &steps, peer_total(&info), &settings.model.model)?;
     }
+    if ctx.without_tools {
+        report = format!("without tools (the server refuses them): {report}");
+    }
+    Ok(asked_report(&settings, &outcome, &report))
+}
+
+/// The report of a turn that asked the model: its requests, the tools called, how the turn ended,
+/// the model's time and tokens.
+fn asked_report(settings: &AgentSettings, outcome: &Outcome, report: &str) -> String {
     let names = if outcome.calls.is_empty() {
         "no tool calls".to_string()
     } else {
@@ -205,12 +244,146 @@ pub fn run() -> Result<String, String> {
         Some((prompt, completion)) => format!(", {prompt}+{completion} tokens"),
         None => String::new(),
     };
-    Ok(format!(
+    format!(
         "asked {} {}×: {names}; {report} [model {:.1}s{tokens}]",
         settings.model.model,
         outcome.requests,
         outcome.model_time.as_secs_f64()
-    ))
+    )
+}
+
+/// The report of a turn whose every reply was cut off at the token cap, saying what to raise.
+fn cut_off_report(settings: &AgentSettings, ctx: &Context, outcome: &Outcome) -> String {
+    let cap = match settings.max_tokens {
+        Some(n) => format!("max_tokens ({n}) or the server's own cap"),
+        None => "max_tokens or the server's own cap".into(),
+    };
+    let how = if ctx.without_tools {
+        "without tools (the server refuses them): "
+    } else {
+        ""
+    };
+    asked_report(
+        settings,
+        outcome,
+        &format!("{how}{}; raise {cap}", outcome.ending),
+    )
+}
+
+/// Builds the messages from `ctx` and runs the tool loop (no tools when `ctx.without_tools`).
+fn ask(
+    settings: &AgentSettings,
+    grant: &[Granted],
+    ctx: &Context,
+) -> Result<Outcome, example_llm_common::http::Failure> {
+    let coordinator = grant.contains(&Granted::Coordinate);
+    let mut messages = vec![
+        json!({"role": "system", "content": context::system_message(
+            &ctx.agent, coordinator, ctx.without_tools, settings.model.system_prompt.as_deref())}),
+        json!({"role": "user", "content": context::user_message(ctx)}),
+    ];
+    let tools = if ctx.without_tools { &[][..] } else { grant };
+    tool_loop(settings, tools, grant, &mut messages)
+}
+
+/// A coordinator whose model cannot call tools: the agent runs the lifecycle itself — it activates
+/// the arena, settles it once every step is completed — and its model writes the team's result, which
+/// the agent merges (kind `result`, the workers' drafts as its sources) before archiving. A result
+/// cut off at the token cap is not merged; the next turn asks again.
+fn lead_without_tools(
+    settings: &AgentSettings,
+    grant: &[Granted],
+    info: &ArenaInfo,
+    ctx: &Context,
+) -> Result<String, String> {
+    let prefix = "without tools (the server refuses them)";
+    let lifecycle =
+        |call: Call, doing: &str| tools::run(call).map_err(|e| format!("{prefix}: {doing}: {e}"));
+    match info.status {
+        ArenaStatus::Created => {
+            lifecycle(Call::Activate, "activating the arena")?;
+            return Ok(format!("{prefix}: activated the arena"));
+        }
+        ArenaStatus::Active if info.aggregate.completed_steps < info.aggregate.total_steps => {
+            let failed: Vec<&str> = ctx
+                .others
+                .iter()
+                .flatten()
+                .filter(|slot| slot.status == "failed")
+                .map(|slot| slot.agent.as_str())
+                .collect();
+            let failed = if failed.is_empty() {
+                String::new()
+            } else {
+                format!("; failed: {}", failed.join(", "))
+            };
+            return Ok(format!(
+                "waiting: {} of {} steps completed{failed}",
+                info.aggregate.completed_steps, info.aggregate.total_steps
+            ));
+        }
+        ArenaStatus::Active => {
+            lifecycle(Call::Settle, "settling the arena")?;
+        }
+        ArenaStatus::Settling => {}
+        ArenaStatus::Archived => return Ok("archived".into()),
+    }
+    let sources: Vec<String> = ctx
+        .others
+        .iter()
+        .flatten()
+        .flat_map(|slot| &slot.artifacts)
+        .filter(|a| a.kind == DRAFT_KIND)
+        .map(|a| a.id.clone())
+        .take(MERGE_SOURCES_MAX)
+        .collect();
+    if sources.is_empty() {
+        return Err(format!(
+            "{prefix}: the arena is settling and no worker's draft is there to merge"
+        ));
+    }
+    let mut ctx = ctx.clone();
+    ctx.status = "settling".into();
+    let outcome = match ask(settings, grant, &ctx) {
+        Ok(outcome) => outcome,
+        Err(failure) => {
+            let reason = format!("model {}: {}", settings.model.model, failure.what);
+            return if failure.permanent {
+                fail_for_good(reason, settings.max_failures)
+            } else {
+                Err(reason)
+            };
+        }
+    };
+    if outcome.cut_off {
+        return fail_for_good(
+            cut_off_report(settings, &ctx, &outcome),
+            settings.max_failures,
+        );
+    }
+    MEMORY.with_borrow_mut(|m| m.failures = 0);
+    let report = match (&outcome.text, outcome.cut_off) {
+        (Some(text), false) => {
+            let merged = lifecycle(
+                Call::Merge {
+                    kind: RESULT_KIND.into(),
+                    content: example_llm_common::text::clip_bytes(text, ARTIFACT_MAX_BYTES)
+                        .to_string(),
+                    sources: sources.clone(),
+                    metadata: vec![("model".into(), settings.model.model.clone())],
+                },
+                "merging the result",
+            )?;
+            lifecycle(Call::Archive, "archiving the arena")?;
+            format!(
+                "{prefix}: merged the result {} from {} and archived",
+                merged["id"].as_str().unwrap_or("?"),
+                sources.join(", ")
+            )
+        }
+        _ => format!("{prefix}: {}; nothing merged", outcome.ending),
+    };
+    Ok(asked_report(settings, &outcome, &report))
 }
 
 /// How a tool loop ended.
@@ -225,6 +398,8 @@ struct Outcome {
     ending: String,
     /// The model ended the loop itself, with a whole reply and no tool call.
     ended_by_model: bool,
+    /// The server refused the `tools` parameter; the model was not asked.
+    tools_refused: bool,
     requests: u32,
     model_time: Duration,
     tokens: Option<(u64, u64)>,
@@ -232,12 +407,15 @@ struct Outcome {
 
 /// Asks the model and runs its tool calls until it stops calling tools, the call cap, a repeated
 /// failing call, or the turn's time budget.
+/// `offered` are the grants whose tools the model is offered (none for a model without tool
+/// calling); every call is checked against `grant`.
 fn tool_loop(
     settings: &AgentSettings,
+    offered: &[Granted],
     grant: &[Granted],
     messages: &mut Vec<Value>,
-) -> Result<Outcome, crate::http::Failure> {
-    let tool_list = chat::tools(grant);
+) -> Result<Outcome, example_llm_common::http::Failure> {
+    let tool_list = chat::tools(offered);
     let started = Instant::now();
     let budget = Duration::from_millis(settings.turn_budget_ms);
     let mut out = Outcome {
@@ -246,6 +424,7 @@ fn tool_loop(
         cut_off: false,
         ending: String::new(),
         ended_by_model: false,
+        tools_refused: false,
         requests: 0,
         model_time: Duration::ZERO,
         tokens: None,
@@ -265,13 +444,26 @@ fn tool_loop(
             settings.max_tokens,
         );
         let asked = Instant::now();
-        let bytes = crate::http::post(&settings.model, &body)?;
+        let bytes = match example_llm_common::http::post(&settings.model, &body) {
+            Ok(bytes) => bytes,
+            Err(failure) if !tool_list.is_empty() && chat::refuses_tools(&failure.what) => {
+                // A server or model without tool calling: from now on it is asked without tools.
+                MEMORY.with_borrow_mut(|m| m.without_tools = true);
+                out.requests += 1;
+                out.model_time += asked.elapsed();
+                out.tools_refused = true;
+                out.ending = format!("the server refuses tools: {}", failure.what);
+                return Ok(out);
+            }
+            Err(failure) => return Err(failure),
+        };
         out.model_time += asked.elapsed();
         out.requests += 1;
-        let reply: Reply = chat::parse_reply(&bytes).map_err(|what| crate::http::Failure {
-            permanent: false,
-            what,
-        })?;
+        let reply: Reply =
+            chat::parse_reply(&bytes).map_err(|what| example_llm_common::http::Failure {
+                permanent: false,
+                what,
+            })?;
         if let Some((p, c)) = reply.tokens {
             let (tp, tc) = out.tokens.unwrap_or((0, 0));
             out.tokens = Some((tp + p, tc + c));
@@ -293,7 +485,7 @@ fn tool_loop(
             out.ending = match &reply.text {
                 Some(text) => format!(
                     "said \"{}\"",
-                    crate::worker_prompt::excerpt(text.trim(), REPORT_TEXT_CHARS)
+                    example_llm_common::text::excerpt(text.trim(), REPORT_TEXT_CHARS)
                 ),
                 None => "said nothing".into(),
             };
@@ -356,14 +548,23 @@ fn fail_for_good(reason: String, max_failures: u32) -> Result<String, String> {
     if failures < max_failures {
         return Err(format!("{reason} (failure {failures} of {max_failures})"));
     }
-    let note = crate::worker_prompt::clip_bytes(&format!("failed: {reason}"), 4096).to_string();
+    // Given up for this run, whether or not the slot can be marked: the model is not asked again.
+    MEMORY.with_borrow_mut(|m| m.gave_up = Some(reason.clone()));
+    let note = example_llm_common::text::clip_bytes(&format!("failed: {reason}"), 4096).to_string();
     // Best effort for the note: the status is what the others read.
     let _ = contribute::report_progress(&note);
-    contribute::set_slot_status(SlotStatus::Failed)
-        .map_err(|e| arena("marking my slot failed", e))?;
-    Ok(format!(
-        "failed after {failures} turns, slot marked failed: {reason}"
-    ))
+    match contribute::set_slot_status(SlotStatus::Failed) {
+        Ok(()) => Ok(format!(
+            "failed after {failures} turns, slot marked failed: {reason}"
+        )),
+        // A slot is marked only while the arena is active: a coordinator failing in a created
+        // arena says so, and the run's end names it.
+        Err(e) => Ok(format!(
+            "failed after {failures} turns, gave up (the slot cannot be marked failed: {}): \
+             {reason}",
+            error_text(&e)
+        )),
+    }
 }
 
 /// In a peer arena, its step count: a tool-less worker completes the lowest open step there.
@@ -384,7 +585,7 @@ fn hand_in_text(
 ) -> Result<String, String> {
     let artifact = contribute::put_artifact(&ArtifactDraft {
         kind: DRAFT_KIND.into(),
-        content: crate::worker_prompt::clip_bytes(text, ARTIFACT_MAX_BYTES).to_string(),
+        content: example_llm_common::text::clip_bytes(text, ARTIFACT_MAX_BYTES).to_string(),
         metadata: vec![("model".into(), model.into())],
     })
     .map_err(|e| arena("storing the draft", e))?;
@@ -415,7 +616,7 @@ fn hand_in_text(
     Ok(format!(
         "no tool calling: the text is the draft {}, steps {}",
         artifact.id,
-        crate::plan::step_list(&done)
+        example_llm_common::plan::step_list(&done)
     ))
 }
 
@@ -428,7 +629,10 @@ fn own_stage(info: &ArenaInfo, me: &str) -> (Vec<u32>, Vec<String>) {
             .find(|s| s.agent == me)
             .map(|s| {
                 let ranges: Vec<(u32, u32)> = s.steps.iter().map(|r| (r.first, r.last)).collect();
-                (crate::plan::range_steps(&ranges), s.depends_on.clone())
+                (
+                    example_llm_common::plan::range_steps(&ranges),
+                    s.depends_on.clone(),
+                )
             })
             .unwrap_or_default(),
         Strategy::Peer(_) => (Vec::new(), Vec::new()),
@@ -454,7 +658,7 @@ fn new_events(me: &str) -> Result<(usize, Vec<String>, bool), String> {
                     e.seq,
                     e.actor,
                     e.kind,
-                    crate::worker_prompt::excerpt(&e.payload, context::EXCERPT_CHARS)
+                    example_llm_common::text::excerpt(&e.payload, context::EXCERPT_CHARS)
                 ));
                 if lines.len() > context::SHOWN_EVENTS {
                     lines.remove(0);

@@ -7,14 +7,13 @@
 //! to the endpoint (`allowed_outbound_hosts`). Imports `observe`, `read-slots`, `contribute` and
 //! `share-facts`.
 //!
-//! The protocol, the prompt, the settings and the step plan are plain Rust, tested natively; only
-//! `http` (the transport) and `turn` (the arena calls) touch WASI.
+//! The settings, the transport with its retries and the step plan are `example_llm_common`'s, shared
+//! with the llm-agent. The protocol and the prompt are plain Rust, tested natively; only `turn` (the
+//! arena calls and the request) touches WASI.
 
 // `generate_all` also generates the wasi:config bindings, which this plugin reads.
 wit_bindgen::generate!({ world: "agent", path: "../../wit", generate_all });
 
-mod config;
-mod http;
 mod model;
 mod plan;
 mod prompt;

@@ -1,24 +1,10 @@
-//! The chat-completions protocol, without the transport: the URL, the request body, reading the
-//! reply, and which failures are worth a retry. Pure, so it is tested natively.
+//! The worker's side of the chat-completions protocol: its request body, reading the reply's text,
+//! and reading the answer out of it. Pure, so it is tested natively. The URL, retries and quoting are
+//! `example_llm_common`'s.
 
+use example_llm_common::protocol::first_choice;
 use serde::Deserialize;
 use serde_json::{Value, json};
-
-/// The first retry waits this long; each later one twice as long as the one before.
-pub const FIRST_BACKOFF_MS: u64 = 250;
-/// At most this much of an error response's body is quoted in an error text.
-const QUOTED_BODY_CHARS: usize = 200;
-
-/// `{endpoint}/v1/chat/completions`, for an endpoint with or without a trailing `/`, and for one that
-/// already ends in `/v1`.
-pub fn chat_url(endpoint: &str) -> String {
-    let base = endpoint.trim().trim_end_matches('/');
-    if base.ends_with("/v1") {
-        format!("{base}/chat/completions")
-    } else {
-        format!("{base}/v1/chat/completions")
-    }
-}
 
 /// The request body: the model, a system and a user message, and the temperature when set.
 pub fn request_body(model: &str, system: &str, user: &str, temperature: Option<f64>) -> Value {
@@ -35,25 +21,9 @@ pub fn request_body(model: &str, system: &str, user: &str, temperature: Option<f
     body
 }
 
-/// Whether a response with this status is worth asking again: rate limiting and server errors.
-pub fn retryable_status(status: u16) -> bool {
-    status == 429 || (500..=599).contains(&status)
-}
-
-/// How long to wait before retry number `retry` (0 for the first).
-pub fn backoff_ms(retry: u32) -> u64 {
-    FIRST_BACKOFF_MS.saturating_mul(1u64 << retry.min(20))
-}
-
 /// The text of `choices[0].message.content` in a chat-completions response body.
 pub fn completion_text(body: &[u8]) -> Result<String, String> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("the reply is not JSON ({e}): {}", quote(body)))?;
-    let choice = value
-        .get("choices")
-        .and_then(Value::as_array)
-        .and_then(|choices| choices.first())
-        .ok_or_else(|| format!("the reply has no choices: {}", quote(body)))?;
+    let (_, choice) = first_choice(body)?;
     let text = choice
         .get("message")
         .and_then(|m| m.get("content"))
@@ -63,21 +33,6 @@ pub fn completion_text(body: &[u8]) -> Result<String, String> {
         return Err("the reply's message content is empty".into());
     }
     Ok(text.to_string())
-}
-
-/// The start of a response body, for an error text.
-pub fn quote(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    let mut quoted: String = text.chars().take(QUOTED_BODY_CHARS).collect();
-    if quoted.len() < text.len() {
-        quoted.push('…');
-    }
-    if quoted.is_empty() {
-        "(empty body)".into()
-    } else {
-        quoted
-    }
 }
 
 /// What the model answered, as the worker uses it.
@@ -156,23 +111,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_join_whatever_the_endpoint_ends_with() {
-        let want = "http://127.0.0.1:8080/v1/chat/completions";
-        for endpoint in [
-            "http://127.0.0.1:8080",
-            "http://127.0.0.1:8080/",
-            "http://127.0.0.1:8080/v1",
-            "http://127.0.0.1:8080/v1/",
-        ] {
-            assert_eq!(chat_url(endpoint), want, "{endpoint}");
-        }
-        assert_eq!(
-            chat_url("https://api.example.com/openai/v1"),
-            "https://api.example.com/openai/v1/chat/completions"
-        );
-    }
-
-    #[test]
     fn the_body_carries_model_messages_and_temperature() {
         let body = request_body("m", "sys", "usr", None);
         assert_eq!(
@@ -184,21 +122,6 @@ mod tests {
             request_body("m", "s", "u", Some(0.5))["temperature"],
             json!(0.5)
         );
-    }
-
-    #[test]
-    fn retries_and_backoff() {
-        assert!(retryable_status(429));
-        assert!(retryable_status(500));
-        assert!(retryable_status(503));
-        assert!(!retryable_status(400));
-        assert!(!retryable_status(401));
-        assert!(!retryable_status(404));
-        assert_eq!(
-            (0..4).map(backoff_ms).collect::<Vec<_>>(),
-            [250, 500, 1000, 2000]
-        );
-        assert!(backoff_ms(u32::MAX) > 0);
     }
 
     #[test]
@@ -260,13 +183,5 @@ mod tests {
             assert_eq!(a.content, reply);
             assert_eq!(a.fact, None);
         }
-    }
-
-    #[test]
-    fn quotes_are_short_and_whole_chars() {
-        let long = "é".repeat(500);
-        let q = quote(long.as_bytes());
-        assert_eq!(q.chars().count(), QUOTED_BODY_CHARS + 1);
-        assert_eq!(quote(b"  "), "(empty body)");
     }
 }

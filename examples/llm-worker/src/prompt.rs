@@ -53,7 +53,7 @@ pub fn user_message(input: &PromptInput) -> String {
     } else {
         text.push_str(&format!(
             "Your steps: {} (of {} in the goal).\n",
-            crate::plan::step_list(&input.steps),
+            example_llm_common::plan::step_list(&input.steps),
             input.total_steps
         ));
     }
@@ -69,7 +69,7 @@ pub fn user_message(input: &PromptInput) -> String {
                 for (kind, content) in &slot.artifacts {
                     text.push_str(&format!(
                         "\n### {kind}\n{}\n",
-                        excerpt(content, ARTIFACT_EXCERPT_CHARS)
+                        example_llm_common::text::excerpt(content, ARTIFACT_EXCERPT_CHARS)
                     ));
                 }
             }
@@ -83,26 +83,6 @@ pub fn user_message(input: &PromptInput) -> String {
          - confidence: how sure you are of the fact, from 0.0 to 1.0.\n",
     );
     text
-}
-
-/// The first `chars` characters of `text`, with `…` when something was cut.
-pub fn excerpt(text: &str, chars: usize) -> String {
-    match text.char_indices().nth(chars) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_string(),
-    }
-}
-
-/// `text` cut to at most `bytes` bytes, on a char boundary.
-pub fn clip_bytes(text: &str, bytes: usize) -> &str {
-    if text.len() <= bytes {
-        return text;
-    }
-    let mut cut = bytes;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    &text[..cut]
 }
 
 #[cfg(test)]
@@ -164,14 +144,5 @@ mod tests {
     fn system_message_is_replaceable() {
         assert!(system_message("writer", None).starts_with("You are writer,"));
         assert_eq!(system_message("writer", Some("Be terse.")), "Be terse.");
-    }
-
-    #[test]
-    fn cutting_respects_char_boundaries() {
-        assert_eq!(excerpt("héllo", 2), "hé…");
-        assert_eq!(excerpt("hé", 2), "hé");
-        assert_eq!(clip_bytes("héllo", 2), "h");
-        assert_eq!(clip_bytes("héllo", 3), "hé");
-        assert_eq!(clip_bytes("abc", 10), "abc");
     }
 }

@@ -9,10 +9,12 @@ use crate::arena::core::types::{
     SlotStatus, Strategy,
 };
 use crate::arena::core::{contribute, observe, read_slots, share_facts};
-use crate::config::Settings;
 use crate::model::{self, Answer};
-use crate::plan;
+use crate::plan::asked_report;
 use crate::prompt::{self, PromptInput, SlotView};
+use example_llm_common::plan;
+use example_llm_common::settings::Settings;
+use example_llm_common::text::clip_bytes;
 
 /// The kind of the artifacts the worker writes.
 const DRAFT_KIND: &str = "draft";
@@ -107,7 +109,10 @@ pub fn run() -> Result<String, String> {
     let system = prompt::system_message(&me, settings.system_prompt.as_deref());
     let user = prompt::user_message(&input);
     let failed = |what: String| format!("model {}: {what}", settings.model);
-    let reply = crate::http::ask(&settings, &system, &user).map_err(failed)?;
+    let body = model::request_body(&settings.model, &system, &user, settings.temperature);
+    let reply = example_llm_common::http::post(&settings, &body)
+        .map_err(|failure| failed(failure.what))
+        .and_then(|bytes| model::completion_text(&bytes).map_err(failed))?;
     let answer = model::parse_answer(&reply);
     if carries_key(&answer, &settings) {
         return Err(failed(
@@ -117,7 +122,7 @@ pub fn run() -> Result<String, String> {
 
     let artifact = contribute::put_artifact(&ArtifactDraft {
         kind: DRAFT_KIND.into(),
-        content: prompt::clip_bytes(&answer.content, ARTIFACT_MAX_BYTES).to_string(),
+        content: clip_bytes(&answer.content, ARTIFACT_MAX_BYTES).to_string(),
         metadata: vec![("model".into(), settings.model.clone())],
     })
     .map_err(|e| arena("storing the draft", e))?;
@@ -128,7 +133,7 @@ pub fn run() -> Result<String, String> {
                 tags.push(me.clone());
             }
             let fact = share_facts::add_fact(&FactDraft {
-                content: prompt::clip_bytes(content, FACT_MAX_BYTES).to_string(),
+                content: clip_bytes(content, FACT_MAX_BYTES).to_string(),
                 confidence: model::clamp_confidence(answer.confidence),
                 tags,
             })
@@ -144,7 +149,7 @@ pub fn run() -> Result<String, String> {
         }
     }
     mark_done()?;
-    Ok(plan::asked_report(
+    Ok(asked_report(
         &settings.model,
         &artifact.id,
         fact.as_deref(),
@@ -231,22 +236,4 @@ fn arena(doing: &str, e: ArenaError) -> String {
     format!("{doing}: {e:?}")
 }
 
-/// The state's name as the WIT spells it.
-fn status_name(status: ArenaStatus) -> &'static str {
-    match status {
-        ArenaStatus::Created => "created",
-        ArenaStatus::Active => "active",
-        ArenaStatus::Settling => "settling",
-        ArenaStatus::Archived => "archived",
-    }
-}
-
-/// The slot status's name as the WIT spells it.
-fn slot_status_name(status: SlotStatus) -> &'static str {
-    match status {
-        SlotStatus::Idle => "idle",
-        SlotStatus::Working => "working",
-        SlotStatus::Done => "done",
-        SlotStatus::Failed => "failed",
-    }
-}
+example_llm_common::arena_names!(crate::arena::core::types);

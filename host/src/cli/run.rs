@@ -133,7 +133,12 @@ fn duration_text(d: std::time::Duration) -> String {
 
 /// One turn: a JSON line, or a line of text (with how long the turn took) and the plugin's output
 /// beneath it.
-fn print_turn(out: &Output, turn: &TurnReport, took: std::time::Duration) -> Result<()> {
+fn print_turn(
+    out: &Output,
+    turn: &TurnReport,
+    took: std::time::Duration,
+    width: usize,
+) -> Result<()> {
     let (outcome, report, marker) = match &turn.outcome {
         TurnOutcome::Done(report) => ("done", report.clone(), ""),
         TurnOutcome::Failed(error) => ("failed", error.clone(), "error: "),
@@ -152,7 +157,7 @@ fn print_turn(out: &Output, turn: &TurnReport, took: std::time::Duration) -> Res
         });
     }
     println!(
-        "turn {:<3} {:<8} {:>6} {marker}{report}",
+        "turn {:<3} {:<width$} {:>6} {marker}{report}",
         turn.turn,
         turn.agent,
         duration_text(took)
@@ -193,6 +198,8 @@ struct Progress<'a> {
     quiet: bool,
     /// Each agent's last turn report.
     last: BTreeMap<String, String>,
+    /// The agent column's width: the longest agent name.
+    width: usize,
 }
 
 impl Progress<'_> {
@@ -253,9 +260,15 @@ impl Observer for Progress<'_> {
             TurnOutcome::Done(text) | TurnOutcome::Failed(text) => text.clone(),
             TurnOutcome::Stopped(error) => error.to_string(),
         };
+        // A turn that went as the agent's last one did (an agent waiting on the same thing at
+        // every wake-up) is printed once, not at every wake-up; JSON output keeps every turn.
+        let repeat = ok
+            && !self.out.json
+            && report.output.is_empty()
+            && self.last.get(&report.agent) == Some(&text);
         self.last.insert(report.agent.clone(), text);
-        if self.printed.is_ok() && !(self.quiet && ok) {
-            self.printed = print_turn(self.out, report, took);
+        if self.printed.is_ok() && !(self.quiet && ok) && !repeat {
+            self.printed = print_turn(self.out, report, took, self.width);
         }
         self.redraw();
     }
@@ -300,6 +313,13 @@ fn run_manifest(
         printed: Ok(()),
         quiet: options.quiet,
         last: BTreeMap::new(),
+        width: manifest
+            .plugins
+            .iter()
+            .map(|p| p.agent.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(8),
     };
     let summary = run::run_with(host, &engine, manifest, base, &control, &mut progress);
     progress.clear();

@@ -353,11 +353,11 @@ fn the_tool_loop_stops_at_max_tool_calls() {
 }
 
 #[test]
-fn a_cut_off_reply_is_not_stored_as_done() {
+fn a_cut_off_reply_is_not_stored_as_done_and_a_model_always_cut_off_fails_the_slot() {
     let (host, _dir, summary, turns, bodies) = solo(
         Script::new(|_| Scripted::cut_off("The guide begins with herons and")),
         "max_tokens = 16",
-        2,
+        5,
     );
     assert_eq!(bodies[0]["max_tokens"], 16);
     // The model was asked for a shorter answer once, then the turn gave up storing nothing.
@@ -378,10 +378,25 @@ fn a_cut_off_reply_is_not_stored_as_done() {
         "{}",
         turns.all()
     );
+    // A turn that did nothing but get cut off fails; after max_failures (3) of them the slot is
+    // marked failed, saying what to raise, and the model is not asked again.
+    let outcomes = turns.of("solo");
+    assert!(
+        outcomes[0].starts_with("failed: ") && outcomes[0].contains("(failure 1 of 3)"),
+        "{}",
+        turns.all()
+    );
+    assert!(
+        outcomes[2].contains("slot marked failed")
+            && outcomes[2].contains("raise max_tokens (16) or the server's own cap"),
+        "{}",
+        turns.all()
+    );
+    assert_eq!(bodies.len(), 6, "{}", turns.all());
     let slots = host.slots(&summary.arena).unwrap();
     let solo = slots.iter().find(|s| s.agent == "solo").unwrap();
     assert!(solo.artifacts.is_empty());
-    assert_ne!(solo.status, SlotStatus::Done);
+    assert_eq!(solo.status, SlotStatus::Failed);
 }
 
 #[test]
@@ -404,6 +419,37 @@ fn a_rejected_key_marks_the_slot_failed_after_three_turns_and_the_run_finishes()
 }
 
 #[test]
+fn a_coordinator_rejected_before_activating_gives_up_after_three_turns_and_asks_no_more() {
+    // Its slot cannot be marked failed while the arena is created; it still stops asking.
+    let (_dir, host) = fresh_host();
+    let model = ModelServer::start(Behaviour::Scripted {
+        script: Script::new(|_| Scripted::Status(401)),
+        latency: Duration::ZERO,
+    });
+    let manifest = format!(
+        "[arena]\ngoal = \"a guide\"\nsteps = 1\n[run]\nschedule = \"rounds\"\nmax_turns = 6\n{}",
+        agent("lead", "coordinator", &model, "")
+    );
+    let (summary, turns) = run_manifest(&host, &manifest);
+    assert_eq!(summary.status, ArenaStatus::Created, "{}", turns.all());
+    assert_eq!(model.requests(), 3, "{}", turns.all());
+    let outcomes = turns.of("lead");
+    assert!(
+        outcomes[2].contains("failed after 3 turns, gave up (the slot cannot be marked failed")
+            && outcomes[2].contains("401"),
+        "{}",
+        turns.all()
+    );
+    assert!(
+        outcomes[3..]
+            .iter()
+            .all(|o| o.starts_with("done: failed: ")),
+        "{}",
+        turns.all()
+    );
+}
+
+#[test]
 fn a_model_without_tool_calling_still_hands_its_text_in_as_the_draft() {
     let (host, _dir, summary, turns, _) = solo(
         Script::new(|_| Scripted::text("A plain guide to herons.")),
@@ -415,6 +461,76 @@ fn a_model_without_tool_calling_still_hands_its_text_in_as_the_draft() {
     let solo = slots.iter().find(|s| s.agent == "solo").unwrap();
     assert_eq!(solo.artifacts[0].content, "A plain guide to herons.");
     assert_eq!(solo.status, SlotStatus::Done);
+}
+
+#[test]
+fn a_server_refusing_tools_is_asked_without_them_and_the_team_still_archives() {
+    // llama.cpp's llama-server without --jinja answers any request carrying `tools` so.
+    const REFUSAL: &str = r#"{"error":{"code":500,"message":"tools param requires --jinja flag","type":"server_error"}}"#;
+    let (_dir, host) = fresh_host();
+    let model = ModelServer::start(Behaviour::Scripted {
+        script: Script::new(|request| {
+            if !offered_tools(request).is_empty() {
+                return Scripted::Error(500, REFUSAL.into());
+            }
+            match agent_of(request).as_str() {
+                "lead" => Scripted::text("THE MERGED GUIDE"),
+                me => Scripted::text(&format!("{me}'s part")),
+            }
+        }),
+        latency: Duration::ZERO,
+    });
+    let manifest = format!(
+        "[arena]\ngoal = \"a guide\"\nsteps = 2\nstrategy = \"pipeline\"\n\
+         [[arena.stage]]\nagent = \"researcher\"\nsteps = \"1\"\n\
+         [[arena.stage]]\nagent = \"writer\"\nsteps = \"2\"\ndepends_on = [\"researcher\"]\n\
+         [run]\nschedule = \"concurrent\"\nmax_turns = 20\ndeadline_ms = 120000\n{}{}{}",
+        agent("lead", "coordinator", &model, "max_retries = 0"),
+        agent("researcher", "worker", &model, "max_retries = 0"),
+        agent("writer", "worker", &model, "max_retries = 0"),
+    );
+    let (summary, turns) = run_manifest(&host, &manifest);
+    assert_eq!(summary.status, ArenaStatus::Archived, "{}", turns.all());
+    // Each agent offered tools once; refused, it never offers them again.
+    let bodies: Vec<Value> = model
+        .bodies()
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect();
+    for me in ["lead", "researcher", "writer"] {
+        let offered = bodies
+            .iter()
+            .filter(|b| agent_of(b) == me && !offered_tools(b).is_empty())
+            .count();
+        assert_eq!(offered, 1, "{me}:\n{}", turns.all());
+    }
+    // The workers' texts are their drafts; the coordinator activated, settled, merged its model's
+    // result from both drafts and archived.
+    let slots = host.slots(&summary.arena).unwrap();
+    let slot = |agent: &str| slots.iter().find(|s| s.agent == agent).unwrap();
+    assert_eq!(slot("researcher").artifacts[0].content, "researcher's part");
+    assert_eq!(slot("writer").artifacts[0].content, "writer's part");
+    let merged = &slot("lead").artifacts[0];
+    assert_eq!(
+        (merged.kind.as_str(), merged.content.as_str()),
+        ("result", "THE MERGED GUIDE")
+    );
+    let mut sources = merged.sources.clone();
+    sources.sort();
+    let mut drafts = vec![
+        slot("researcher").artifacts[0].id.clone(),
+        slot("writer").artifacts[0].id.clone(),
+    ];
+    drafts.sort();
+    assert_eq!(sources, drafts);
+    assert!(
+        turns
+            .of("lead")
+            .iter()
+            .any(|t| t.contains("without tools (the server refuses them): activated the arena")),
+        "{}",
+        turns.all()
+    );
 }
 
 #[test]

@@ -1,12 +1,12 @@
-//! The plugin's settings, read from its runtime configuration (`wasi:config/store`, filled from the
-//! manifest's `[plugin.config]`). Pure: the lookup is passed in, so it is tested natively.
+//! The settings of a model plugin, read from its runtime configuration (`wasi:config/store`, filled
+//! from the manifest's `[plugin.config]`). Pure: the lookup is passed in, so it is tested natively.
 
 /// Retries of a failed request when `max_retries` is not set.
 pub const DEFAULT_MAX_RETRIES: u32 = 3;
 /// The most retries `max_retries` may ask for (the backoff doubles each time).
 pub const MAX_RETRIES_LIMIT: u32 = 10;
 
-/// What the worker needs to talk to its model.
+/// What a plugin needs to talk to its model.
 #[derive(Clone, PartialEq)]
 pub struct Settings {
     /// The server's base URL, such as `http://127.0.0.1:11434`.
@@ -36,37 +36,65 @@ impl std::fmt::Debug for Settings {
     }
 }
 
+/// Reads keys through a lookup (a key's value, `None` when absent, or the store's error text). Values
+/// are trimmed; an empty one counts as absent. Errors name the key, never a value (a key may hold a
+/// secret).
+pub struct Config<F> {
+    lookup: F,
+}
+
+impl<F: FnMut(&str) -> Result<Option<String>, String>> Config<F> {
+    pub fn new(lookup: F) -> Self {
+        Config { lookup }
+    }
+
+    /// The key's text, if set.
+    pub fn text(&mut self, key: &str) -> Result<Option<String>, String> {
+        let value = (self.lookup)(key).map_err(|e| format!("config: reading `{key}`: {e}"))?;
+        Ok(value
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty()))
+    }
+
+    /// The key as a whole number in `min..=max`, if set.
+    pub fn whole(&mut self, key: &str, min: u64, max: u64) -> Result<Option<u64>, String> {
+        match self.text(key)? {
+            None => Ok(None),
+            Some(text) => match text.parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+                _ => Err(format!(
+                    "config: `{key}` must be a whole number from {min} to {max}"
+                )),
+            },
+        }
+    }
+}
+
 impl Settings {
-    /// Reads the settings through `lookup` (a key's value, `None` when absent, or the store's error
-    /// text). Errors name the key, never a value (a key may hold a secret).
+    /// Reads the settings through `lookup` (see [`Config`]).
     pub fn read(
-        mut lookup: impl FnMut(&str) -> Result<Option<String>, String>,
+        lookup: impl FnMut(&str) -> Result<Option<String>, String>,
     ) -> Result<Self, String> {
-        let mut get = |key: &str| -> Result<Option<String>, String> {
-            let value = lookup(key).map_err(|e| format!("config: reading `{key}`: {e}"))?;
-            Ok(value
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty()))
-        };
-        let endpoint = get("endpoint")?.ok_or("config: `endpoint` is required")?;
+        Self::from_config(&mut Config::new(lookup))
+    }
+
+    /// Reads the settings from `config`, which a plugin goes on reading its own keys from.
+    pub fn from_config<F: FnMut(&str) -> Result<Option<String>, String>>(
+        config: &mut Config<F>,
+    ) -> Result<Self, String> {
+        let endpoint = config
+            .text("endpoint")?
+            .ok_or("config: `endpoint` is required")?;
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
             return Err("config: `endpoint` must start with http:// or https://".into());
         }
-        let model = get("model")?.ok_or("config: `model` is required")?;
-        let api_key = get("api_key")?;
-        let max_retries = match get("max_retries")? {
-            None => DEFAULT_MAX_RETRIES,
-            Some(text) => match text.parse::<u32>() {
-                Ok(n) if n <= MAX_RETRIES_LIMIT => n,
-                _ => {
-                    return Err(format!(
-                        "config: `max_retries` must be a whole number from 0 to {MAX_RETRIES_LIMIT}"
-                    ));
-                }
-            },
-        };
-        let system_prompt = get("system_prompt")?;
-        let temperature = match get("temperature")? {
+        let model = config.text("model")?.ok_or("config: `model` is required")?;
+        let api_key = config.text("api_key")?;
+        let max_retries = config
+            .whole("max_retries", 0, MAX_RETRIES_LIMIT.into())?
+            .map_or(DEFAULT_MAX_RETRIES, |n| n as u32);
+        let system_prompt = config.text("system_prompt")?;
+        let temperature = match config.text("temperature")? {
             None => None,
             Some(text) => match text.parse::<f64>() {
                 Ok(t) if t.is_finite() && t >= 0.0 => Some(t),
@@ -138,14 +166,14 @@ mod tests {
             "config: `model` is required"
         );
         assert!(read(&[("endpoint", "ftp://x"), ("model", "m")]).is_err());
-        assert!(
+        assert_eq!(
             read(&[
                 ("endpoint", "http://x"),
                 ("model", "m"),
                 ("max_retries", "-1")
             ])
-            .unwrap_err()
-            .contains("max_retries")
+            .unwrap_err(),
+            "config: `max_retries` must be a whole number from 0 to 10"
         );
         assert!(
             read(&[

@@ -1,16 +1,25 @@
 //! The transport: one chat-completions request over `wasi:http` (through `wstd`), retried with
-//! exponential backoff on 429, 5xx and connection errors.
+//! exponential backoff on 429, 5xx and connection errors. A failure says whether it is permanent.
 
-use crate::config::Settings;
-use crate::model;
 use wstd::http::error::ErrorCode;
 use wstd::http::{Body, Client, Request};
 use wstd::time::Duration;
 
-/// Sends the chat request and returns the reply's message text, or what failed (the caller names the
-/// model). The text never carries the API key.
-pub fn ask(settings: &Settings, system: &str, user: &str) -> Result<String, String> {
-    wstd::runtime::block_on(ask_with_retries(settings, system, user))
+use crate::protocol::{backoff_ms, chat_url, permanent_status, quote, retryable_status};
+use crate::settings::Settings;
+
+/// Why a request failed. Its text never carries the API key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// Another turn would fail the same way: a bad key, an unknown model, a refused host.
+    pub permanent: bool,
+    /// What failed.
+    pub what: String,
+}
+
+/// Posts `body` to the settings' chat endpoint and returns the successful response's body.
+pub fn post(settings: &Settings, body: &serde_json::Value) -> Result<Vec<u8>, Failure> {
+    wstd::runtime::block_on(post_with_retries(settings, body))
 }
 
 /// One attempt's outcome.
@@ -20,39 +29,48 @@ enum Attempt {
     /// A failure worth another attempt.
     Retry(String),
     /// A failure that another attempt would repeat.
-    Fail(String),
+    Fail(Failure),
 }
 
-async fn ask_with_retries(settings: &Settings, system: &str, user: &str) -> Result<String, String> {
-    let url = model::chat_url(&settings.endpoint);
-    let body = serde_json::to_vec(&model::request_body(
-        &settings.model,
-        system,
-        user,
-        settings.temperature,
-    ))
-    .map_err(|e| format!("encoding the request: {e}"))?;
+async fn post_with_retries(
+    settings: &Settings,
+    body: &serde_json::Value,
+) -> Result<Vec<u8>, Failure> {
+    let url = chat_url(&settings.endpoint);
+    let body = serde_json::to_vec(body).map_err(|e| Failure {
+        permanent: true,
+        what: format!("encoding the request: {e}"),
+    })?;
     let client = Client::new();
     let mut retry = 0;
     loop {
         let failure = match attempt(&client, &url, settings.api_key.as_deref(), &body).await {
-            Attempt::Reply(reply) => return model::completion_text(&reply),
-            Attempt::Fail(what) => return Err(what),
+            Attempt::Reply(reply) => return Ok(reply),
+            Attempt::Fail(failure) => return Err(failure),
             Attempt::Retry(what) => what,
         };
         if retry >= settings.max_retries {
-            return Err(if retry == 0 {
-                failure
-            } else {
-                format!("{failure} (after {} attempts)", retry + 1)
+            return Err(Failure {
+                permanent: false,
+                what: if retry == 0 {
+                    failure
+                } else {
+                    format!("{failure} (after {} attempts)", retry + 1)
+                },
             });
         }
-        wstd::task::sleep(Duration::from_millis(model::backoff_ms(retry))).await;
+        wstd::task::sleep(Duration::from_millis(backoff_ms(retry))).await;
         retry += 1;
     }
 }
 
 async fn attempt(client: &Client, url: &str, api_key: Option<&str>, body: &[u8]) -> Attempt {
+    let fail = |what: String| {
+        Attempt::Fail(Failure {
+            permanent: true,
+            what,
+        })
+    };
     let mut request = Request::post(url)
         .header("content-type", "application/json")
         .header("accept", "application/json")
@@ -64,17 +82,17 @@ async fn attempt(client: &Client, url: &str, api_key: Option<&str>, body: &[u8])
     // `http`'s errors describe what was malformed, never the value (the key stays out).
     let request = match request.body(Body::from(body.to_vec())) {
         Ok(request) => request,
-        Err(e) => return Attempt::Fail(format!("building the request to {url}: {e}")),
+        Err(e) => return fail(format!("building the request to {url}: {e}")),
     };
     let response = match client.send(request).await {
         Ok(response) => response,
         Err(e) => {
             return match e.downcast_ref::<ErrorCode>() {
-                Some(ErrorCode::HttpRequestDenied) => Attempt::Fail(format!(
+                Some(ErrorCode::HttpRequestDenied) => fail(format!(
                     "the host denied the request to {url} (is it in allowed_outbound_hosts?)"
                 )),
                 Some(ErrorCode::HttpRequestUriInvalid) => {
-                    Attempt::Fail(format!("the host refused the URL {url}"))
+                    fail(format!("the host refused the URL {url}"))
                 }
                 Some(code) => Attempt::Retry(format!("connecting to {url}: {code:?}")),
                 None => Attempt::Retry(format!("connecting to {url}: {e}")),
@@ -89,9 +107,12 @@ async fn attempt(client: &Client, url: &str, api_key: Option<&str>, body: &[u8])
     };
     if status.is_success() {
         Attempt::Reply(bytes)
-    } else if model::retryable_status(status.as_u16()) {
-        Attempt::Retry(format!("HTTP {status}: {}", model::quote(&bytes)))
+    } else if retryable_status(status.as_u16()) {
+        Attempt::Retry(format!("HTTP {status}: {}", quote(&bytes)))
     } else {
-        Attempt::Fail(format!("HTTP {status}: {}", model::quote(&bytes)))
+        Attempt::Fail(Failure {
+            permanent: permanent_status(status.as_u16()),
+            what: format!("HTTP {status}: {}", quote(&bytes)),
+        })
     }
 }
