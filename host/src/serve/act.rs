@@ -231,6 +231,9 @@ async fn act(
     let resolver = token.clone();
     let arena = id.clone();
     let handle = blocking(&state, move |host| resolve(host, &resolver, &arena)).await?;
+    if let Some(actor) = parts.extensions.get::<super::access::Actor>() {
+        actor.set(handle.agent());
+    }
     let bytes = tokio::time::timeout(
         limits.request_timeout,
         axum::body::to_bytes(Body::new(body), limits.max_body_bytes),

@@ -12,8 +12,8 @@
 //! seconds at most. At Ctrl-C, a connection with a request in flight finishes it; any other is
 //! closed at once.
 
-mod act;
 pub(crate) mod access;
+mod act;
 mod api;
 mod assets;
 mod error;

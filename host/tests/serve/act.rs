@@ -412,3 +412,44 @@ fn bad_bodies_get_typed_errors_and_change_nothing() {
     assert_eq!(too_big.json()["limit"], 2048);
     assert_eq!(f.last_seq(), before);
 }
+
+#[test]
+fn a_persons_request_shows_in_the_access_log_under_the_tokens_agent() {
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("access.log");
+    let f = fixture(&["--access-log", log.to_str().unwrap()]);
+    let note = act(
+        &f.server,
+        &f.id,
+        Some(&f.wendy),
+        "report_progress",
+        json!({"note": "reading the drafts"}),
+    );
+    assert_eq!(note.status, 200, "{}", note.body);
+
+    // The writer thread flushes a moment after the answer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let line = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains(" POST /api/arenas/")) {
+            break line.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no act line in {text:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // time, remote, method, target, status, bytes, duration, agent
+    let fields: Vec<&str> = line.split(' ').collect();
+    assert_eq!(
+        (fields[2], fields[3], fields[4], fields[7]),
+        (
+            "POST",
+            format!("/api/arenas/{}/act", f.id).as_str(),
+            "200",
+            "wendy"
+        )
+    );
+    assert!(!std::fs::read_to_string(&log).unwrap().contains(&f.wendy));
+}

@@ -3,8 +3,8 @@
 //! (`streams.rs`), and connections that are slow, idle or many (`connections.rs`). This file
 //! starts the server and speaks HTTP to it.
 
-mod act;
 mod access_log;
+mod act;
 mod api;
 mod connections;
 mod streams;
