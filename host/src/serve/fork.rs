@@ -8,7 +8,7 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -54,10 +54,12 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 pub(super) async fn fork(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    actor: Option<Extension<super::access::Actor>>,
     headers: HeaderMap,
     body: Result<Json<ForkRequest>, JsonRejection>,
 ) -> Response {
-    match fork_as_agent(state, id, headers, body).await {
+    let actor = actor.map(|Extension(actor)| actor).unwrap_or_default();
+    match fork_as_agent(state, id, actor, headers, body).await {
         Ok(created) => (StatusCode::CREATED, Json(created)).into_response(),
         Err(e) => e.into_response(),
     }
@@ -66,6 +68,7 @@ pub(super) async fn fork(
 async fn fork_as_agent(
     state: AppState,
     id: String,
+    actor: super::access::Actor,
     headers: HeaderMap,
     body: Result<Json<ForkRequest>, JsonRejection>,
 ) -> Result<serde_json::Value, ApiError> {
@@ -87,6 +90,8 @@ async fn fork_as_agent(
                 Err(TokenError::Refused) => return Err(ApiError::unauthorized()),
                 Err(e) => return Err(ApiError::host(e.to_string())),
             };
+            // The access log names the agent that forked.
+            actor.set(handle.agent());
             if !handle.grant().contains(&Permission::Coordinate) {
                 return Err(ApiError::from(HostError::Arena(
                     ArenaError::PermissionDenied(Permission::Coordinate),

@@ -118,3 +118,46 @@ fn an_mcp_request_is_logged_with_the_agent_its_bearer_token_names() {
     assert_eq!((f[2], f[3], f[4], f[7]), ("POST", "/mcp", "200", "wendy"));
     assert!(!std::fs::read_to_string(&log).unwrap().contains(&token));
 }
+
+#[test]
+fn a_fork_from_the_console_is_logged_with_the_coordinator_that_made_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("arena.db");
+    let host = writer(&db);
+    let id = active_arena(&host, 3);
+    let issued = host.issue_token(&id, "lead", None, None).unwrap();
+    let token = issued.secret.expose().to_string();
+    let log = dir.path().join("access.log");
+    let log_arg = log.to_str().unwrap().to_string();
+    let server = Server::start(&db, &["--access-log", &log_arg]);
+
+    let body = r#"{"at":2}"#;
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let head = format!(
+        "POST /api/arenas/{id}/fork HTTP/1.0\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        server.addr,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.0 201"), "{answer}");
+
+    let lines = lines(&log, 1);
+    let line = lines
+        .iter()
+        .find(|l| l.contains("/fork "))
+        .unwrap_or_else(|| panic!("no fork line in {lines:#?}"));
+    let f = fields(line);
+    let target = format!("/api/arenas/{id}/fork");
+    assert_eq!(
+        (f[2], f[3], f[4], f[7]),
+        ("POST", target.as_str(), "201", "lead")
+    );
+    assert!(!std::fs::read_to_string(&log).unwrap().contains(&token));
+}
