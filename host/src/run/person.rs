@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::RunError;
 use crate::ArenaHost;
-use crate::types::{ArenaStatus, ParticipantSpec, Permission, SlotStatus};
+use crate::types::{ArenaStatus, ParticipantSpec, SlotStatus};
 
 /// One `[[person]]` table.
 #[derive(Clone, Debug, Deserialize)]
@@ -38,31 +38,12 @@ impl PersonEntry {
 
     /// The participant a new arena declares for this person.
     pub fn participant(&self) -> Result<ParticipantSpec, RunError> {
-        let role = self.role.parse().map_err(|_| {
-            self.manifest_error(format_args!(
-                "unknown role {:?} (coordinator, worker or observer)",
-                self.role
-            ))
-        })?;
-        let permissions = self
-            .permissions
-            .as_ref()
-            .map(|names| {
-                names
-                    .iter()
-                    .map(|name| {
-                        name.parse::<Permission>().map_err(|_| {
-                            self.manifest_error(format_args!("unknown permission {name:?}"))
-                        })
-                    })
-                    .collect::<Result<Vec<Permission>, RunError>>()
-            })
-            .transpose()?;
-        Ok(ParticipantSpec {
-            agent: self.agent.clone(),
-            role,
-            permissions,
-        })
+        super::manifest::participant_spec(
+            &self.agent,
+            &self.role,
+            self.permissions.as_deref(),
+            |what| self.manifest_error(what),
+        )
     }
 }
 
@@ -137,6 +118,19 @@ mod tests {
         assert_eq!(
             person.participant().unwrap_err().to_string(),
             "manifest: person rita: unknown role \"boss\" (coordinator, worker or observer)"
+        );
+    }
+
+    #[test]
+    fn a_person_with_an_unknown_permission_is_named() {
+        let person = PersonEntry {
+            agent: "rita".into(),
+            role: "worker".into(),
+            permissions: Some(vec!["observe".into(), "rule".into()]),
+        };
+        assert_eq!(
+            person.participant().unwrap_err().to_string(),
+            "manifest: person rita: unknown permission \"rule\""
         );
     }
 

@@ -10,7 +10,9 @@ mod team;
 
 use serde::Deserialize;
 
-pub use plugin::{ConfigValue, DEFAULT_IDLE, EnvValue, PluginEntry, declared_grant};
+pub use plugin::{
+    ConfigValue, DEFAULT_IDLE, EnvValue, PluginEntry, declared_grant, participant_spec,
+};
 pub use team::default_team_memory_bytes;
 
 use super::RunError;

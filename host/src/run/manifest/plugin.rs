@@ -237,32 +237,44 @@ impl PluginEntry {
 
     /// The participant a new arena declares for this plugin.
     pub fn participant(&self) -> Result<ParticipantSpec, RunError> {
-        let role = self.role.parse().map_err(|_| {
-            self.manifest_error(format_args!(
-                "unknown role {:?} (coordinator, worker or observer)",
-                self.role
-            ))
-        })?;
-        let permissions = self
-            .permissions
-            .as_ref()
-            .map(|names| {
-                names
-                    .iter()
-                    .map(|name| {
-                        name.parse::<Permission>().map_err(|_| {
-                            self.manifest_error(format_args!("unknown permission {name:?}"))
-                        })
-                    })
-                    .collect::<Result<Vec<Permission>, RunError>>()
-            })
-            .transpose()?;
-        Ok(ParticipantSpec {
-            agent: self.agent.clone(),
-            role,
-            permissions,
-        })
+        participant_spec(
+            &self.agent,
+            &self.role,
+            self.permissions.as_deref(),
+            |what| self.manifest_error(what),
+        )
     }
+}
+
+/// The participant a manifest entry declares (a plugin or a person): `role` and the permissions
+/// narrowing it parsed, each unknown name refused through `error`.
+pub fn participant_spec(
+    agent: &str,
+    role: &str,
+    permissions: Option<&[String]>,
+    error: impl Fn(std::fmt::Arguments<'_>) -> RunError,
+) -> Result<ParticipantSpec, RunError> {
+    let parsed_role = role.parse().map_err(|_| {
+        error(format_args!(
+            "unknown role {role:?} (coordinator, worker or observer)"
+        ))
+    })?;
+    let permissions = permissions
+        .map(|names| {
+            names
+                .iter()
+                .map(|name| {
+                    name.parse::<Permission>()
+                        .map_err(|_| error(format_args!("unknown permission {name:?}")))
+                })
+                .collect::<Result<Vec<Permission>, RunError>>()
+        })
+        .transpose()?;
+    Ok(ParticipantSpec {
+        agent: agent.to_string(),
+        role: parsed_role,
+        permissions,
+    })
 }
 
 /// What a new participant will be granted: its role's preset, narrowed as declared.
