@@ -453,3 +453,63 @@ fn a_persons_request_shows_in_the_access_log_under_the_tokens_agent() {
     );
     assert!(!std::fs::read_to_string(&log).unwrap().contains(&f.wendy));
 }
+
+#[test]
+fn writes_past_a_tokens_per_minute_cap_and_arguments_past_theirs_are_refused_naming_the_limit() {
+    let f = fixture(&[
+        "--mcp-writes-per-minute",
+        "2",
+        "--mcp-max-argument-bytes",
+        "64",
+    ]);
+    for n in 0..2 {
+        let note = act(
+            &f.server,
+            &f.id,
+            Some(&f.wendy),
+            "report_progress",
+            json!({"note": format!("note {n}")}),
+        );
+        assert_eq!(note.status, 200, "{}", note.body);
+    }
+    let before = f.last_seq();
+    let third = act(
+        &f.server,
+        &f.id,
+        Some(&f.wendy),
+        "report_progress",
+        json!({"note": "one too many"}),
+    );
+    assert_eq!(third.status, 429, "{}", third.body);
+    let third = third.json();
+    assert_eq!(third["error"], "limit-exceeded");
+    assert_eq!(third["limit"], 2);
+    assert!(
+        third["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("writes per minute"),
+        "{third}"
+    );
+    assert_eq!(f.last_seq(), before);
+
+    // Another token's writes are its own; arguments past their cap are refused by name.
+    let long = act(
+        &f.server,
+        &f.id,
+        Some(&f.lead),
+        "report_progress",
+        json!({"note": "x".repeat(100)}),
+    );
+    assert_eq!(long.status, 413, "{}", long.body);
+    let long = long.json();
+    assert_eq!(long["limit"], 64);
+    assert!(
+        long["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("argument bytes"),
+        "{long}"
+    );
+    assert_eq!(f.last_seq(), before);
+}
